@@ -1,0 +1,5 @@
+"""Pulumi entry point: `pulumi up` / `pulumi preview` run this file."""
+
+from agentplane.program import main
+
+main()

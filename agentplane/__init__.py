@@ -1,0 +1,1 @@
+"""agentplane: a Pulumi installer for an AI-agent platform on Kubernetes."""

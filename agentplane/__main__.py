@@ -1,0 +1,3 @@
+from agentplane.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,338 @@
+"""The offline plan: the real program under Pulumi's in-process mock engine.
+
+No CLI, cluster or network: the same `program.main` that `pulumi up` runs registers every
+resource with a recording monitor, which keeps what a reviewer needs (URN, parent, options,
+dependencies, inputs with secrets redacted). It complements `pulumi preview`, which diffs
+against live state; it does not replace it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from agentplane import safeyaml
+from agentplane.errors import ConfigError, ConfigIssue
+from agentplane.spec.load import display, env_config_from_stack_document, load_from_files, stack_config_path
+from agentplane.spec.platform import PlatformSpec
+
+PROJECT = "agentplane"
+REDACTED = "[secret]"
+UNKNOWN = "[unknown]"
+# Wire markers of Pulumi's property serialization (pulumi.runtime.rpc).
+_SIG_KEY = "4dabf18193072939515e22adb298388d"
+_SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+_RESOURCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e"
+_OUTPUT_SIG = "d0e6a833031e9bbcd3f4e8bde6ca49a4"
+_UNKNOWN_VALUE = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+TEAM_COMPONENT_PREFIX = "agentplane:team:"
+
+
+@dataclass(frozen=True)
+class Registration:
+    urn: str
+    type: str
+    name: str
+    parent: str
+    custom: bool
+    protect: bool
+    retain_on_delete: bool
+    depends_on: tuple[str, ...]
+    provider: str
+    inputs: dict[str, Any]
+
+
+@dataclass
+class Plan:
+    spec: PlatformSpec
+    registrations: list[Registration]
+    warnings: list[str] = field(default_factory=list)
+
+    def by_urn(self) -> dict[str, Registration]:
+        return {r.urn: r for r in self.registrations}
+
+
+def redact(value: Any) -> Any:
+    """Strip Pulumi wire markers: secrets become [secret], unknowns [unknown], references their URN."""
+    if isinstance(value, dict):
+        sig = value.get(_SIG_KEY)
+        if sig == _SECRET_SIG:
+            return REDACTED
+        if sig == _RESOURCE_SIG:
+            return value.get("urn", "")
+        if sig == _OUTPUT_SIG:
+            if value.get("secret"):
+                return REDACTED
+            return redact(value["value"]) if "value" in value else UNKNOWN
+        return {k: redact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    if value == _UNKNOWN_VALUE:
+        return UNKNOWN
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # protobuf Struct carries every number as a double
+    return value
+
+
+def _redact_kubernetes_secret(inputs: dict[str, Any]) -> dict[str, Any]:
+    # A Secret's payload is sensitive even when a component forgot to mark it secret.
+    if inputs.get("kind") == "Secret" and inputs.get("apiVersion") == "v1":
+        for key in ("data", "stringData"):
+            if isinstance(inputs.get(key), dict):
+                inputs[key] = {k: REDACTED for k in inputs[key]}
+    return inputs
+
+
+def _make_monitor_class():
+    from google.protobuf import json_format
+    from pulumi.runtime import mocks
+
+    class RecordingMonitor(mocks.MockMonitor):
+        """The stock mock monitor, plus a record of every registration's options."""
+
+        def __init__(self, m: mocks.Mocks):
+            super().__init__(m)
+            self.lock = threading.Lock()
+            self.registrations: list[Registration] = []
+            self.thread_loops: list[asyncio.AbstractEventLoop] = []
+
+        def _ensure_thread_loop(self) -> None:
+            # The engine calls the monitor from executor threads, which need an event loop to
+            # deserialize properties. Own them so they are closed when the plan ends, not at exit.
+            try:
+                asyncio.get_event_loop()
+            except RuntimeError:
+                loop = asyncio.new_event_loop()
+                asyncio.set_event_loop(loop)
+                with self.lock:
+                    self.thread_loops.append(loop)
+
+        def close(self) -> None:
+            for loop in self.thread_loops:
+                loop.close()
+            self.thread_loops.clear()
+
+        def make_urn(self, parent: str, type_: str, name: str) -> str:
+            # Like the real engine: the root stack's type is not part of its children's URNs.
+            if parent and "::pulumi:pulumi:Stack::" not in parent:
+                parent_type = parent.split("::")[2].split("$")[-1]
+                type_ = f"{parent_type}${type_}"
+            return "urn:pulumi:" + "::".join([self.stack, PROJECT, type_, name])
+
+        def RegisterResource(self, request):  # noqa: N802 - gRPC method name
+            self._ensure_thread_loop()
+            response = super().RegisterResource(request)
+            if request.type == "pulumi:pulumi:Stack":
+                return response
+            inputs = redact(json_format.MessageToDict(request.object))
+            registration = Registration(
+                urn=response.urn,
+                type=request.type,
+                name=request.name,
+                parent=request.parent,
+                custom=request.custom,
+                protect=bool(request.protect),
+                retain_on_delete=bool(request.retainOnDelete),
+                depends_on=tuple(sorted(set(request.dependencies))),
+                provider=request.provider.split("::")[-2] if request.provider else "",
+                inputs=_redact_kubernetes_secret(inputs),
+            )
+            with self.lock:
+                self.registrations.append(registration)
+            return response
+
+    return RecordingMonitor
+
+
+def _make_mocks():
+    import pulumi
+
+    class PlanMocks(pulumi.runtime.Mocks):
+        def new_resource(self, args):
+            # Outputs mirror inputs, so names and namespaces flow into dependants as they would.
+            return f"{args.name}-id", dict(args.inputs)
+
+        def call(self, args):
+            return {}, None
+
+    return PlanMocks()
+
+
+def _engine_config(env_raw: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
+    """Stack-file config as the engine hands it to a program: JSON strings; `secure` values stay encrypted."""
+    config: dict[str, str] = {}
+    secret_keys: list[str] = []
+    for key, value in env_raw.items():
+        full = f"{PROJECT}:{key}"
+        config[full] = value if isinstance(value, str) else json.dumps(value)
+        if "secure" in json.dumps(value):
+            secret_keys.append(full)
+    return config, secret_keys
+
+
+def run_program(stack: str, *, config: Path | None = None, teams: Path | None = None, root: Path | None = None) -> Plan:
+    """Validate the inputs, then run the program under the mock engine and return every registration."""
+    import logging
+
+    import pulumi
+    from pulumi.runtime import settings, stack as runtime_stack
+    from pulumi.runtime.sync_await import _sync_await
+
+    from agentplane import program
+
+    root = root or Path.cwd()
+    config_path = config or stack_config_path(root, stack)
+    teams_dir = teams or root / "stacks" / "teams"
+    spec = load_from_files(stack, config_path, teams_dir, root)  # raises ConfigError before anything runs
+
+    env_raw = env_config_from_stack_document(safeyaml.load_file(config_path), display(config_path))
+    engine_config, secret_keys = _engine_config(env_raw)
+
+    settings.reset_options()
+    mocks = _make_mocks()
+    monitor = _make_monitor_class()(mocks)
+    monitor.stack = stack
+    warnings: list[str] = []
+
+    class _Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.levelno >= logging.WARNING:
+                warnings.append(record.getMessage())
+
+    logger = logging.getLogger("agentplane.plan.engine")
+    logger.handlers = [_Collect()]
+    logger.propagate = False
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor, logger=logger)
+    pulumi.runtime.set_all_config(engine_config, secret_keys)
+    try:
+        _sync_await(
+            runtime_stack.run_pulumi_func(
+                lambda: program.main(
+                    teams_dir=teams_dir, config_label=display(config_path), offline=True, known_root=root, config_dir=config_path.parent
+                )
+            )
+        )
+    finally:
+        monitor.close()
+    registrations = sorted(monitor.registrations, key=lambda r: r.urn)
+    return Plan(spec=spec, registrations=registrations, warnings=sorted(set(warnings)))
+
+
+# --- writing -----------------------------------------------------------------------------
+
+
+def component_of(reg: Registration, by_urn: dict[str, Registration]) -> str:
+    """The top-level component (a direct child of the stack) a resource belongs to."""
+    current = reg
+    while current.parent in by_urn:
+        current = by_urn[current.parent]
+    return current.name if not current.custom else "_stack"
+
+
+def team_of(reg: Registration, by_urn: dict[str, Registration]) -> str | None:
+    current: Registration | None = reg
+    while current is not None:
+        if current.type.startswith(TEAM_COMPONENT_PREFIX) and "team" in current.inputs:
+            return current.inputs["team"]
+        current = by_urn.get(current.parent)
+    return None
+
+
+def is_kubernetes_object(reg: Registration) -> bool:
+    return reg.custom and reg.type.startswith("kubernetes:") and "kind" in reg.inputs and "metadata" in reg.inputs
+
+
+def object_path(reg: Registration, component: str) -> str:
+    if is_kubernetes_object(reg):
+        meta = reg.inputs["metadata"]
+        group = reg.inputs["apiVersion"].rpartition("/")[0]
+        kind = reg.inputs["kind"].lower() + (f".{group}" if group else "")
+        return f"{component}/{meta.get('namespace') or '_cluster'}/{kind}-{meta['name']}.yaml"
+    token = reg.type.replace(":", "_").replace("/", "_")
+    return f"{component}/_resources/{token}-{reg.name}.yaml"
+
+
+def dump_yaml(data: Any) -> str:
+    return yaml.safe_dump(data, sort_keys=True, default_flow_style=False, allow_unicode=True, width=120)
+
+
+def plan_document(plan: Plan) -> dict[str, Any]:
+    by_urn = plan.by_urn()
+    resources = []
+    for reg in plan.registrations:
+        resources.append(
+            {
+                "urn": reg.urn,
+                "type": reg.type,
+                "name": reg.name,
+                "parent": reg.parent,
+                "protect": reg.protect,
+                "retainOnDelete": reg.retain_on_delete,
+                "dependsOn": list(reg.depends_on),
+                "provider": reg.provider,
+                "component": component_of(reg, by_urn),
+                "team": team_of(reg, by_urn),
+                "inputs": reg.inputs,
+            }
+        )
+    teams = {
+        t.name: {"namespace": t.namespace, "tier": t.tier.name, "agents": {a.name: a.tier.name for a in t.agents}}
+        for t in plan.spec.teams
+    }
+    return {"stack": plan.spec.stack, "teams": teams, "resources": resources}
+
+
+def write_plan(plan: Plan, out: Path) -> dict[str, str]:
+    """Write plan.json and one YAML file per object into `out`, replacing an earlier plan there."""
+    if out.exists() and any(out.iterdir()) and not (out / "plan.json").exists():
+        raise ConfigError([ConfigIssue(str(out), "", "output directory is not empty and holds no earlier plan; refusing to overwrite it")])
+    document = plan_document(plan)
+    by_urn = plan.by_urn()
+    files: dict[str, str] = {}
+    for reg in plan.registrations:
+        if reg.custom:
+            body = reg.inputs if is_kubernetes_object(reg) else {"type": reg.type, "name": reg.name, "inputs": reg.inputs}
+            files[object_path(reg, component_of(reg, by_urn))] = dump_yaml(body)
+    staging = Path(tempfile.mkdtemp(prefix=".plan-", dir=out.parent if out.parent.exists() else None))
+    try:
+        for relative, text in files.items():
+            target = staging / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+        (staging / "plan.json").write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        if out.exists():
+            shutil.rmtree(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging.rename(out)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    return files
+
+
+def summary(plan: Plan) -> str:
+    """A table per component and per team, for the terminal."""
+    by_urn = plan.by_urn()
+    per_component: dict[str, int] = {}
+    per_team: dict[str, int] = {}
+    for reg in plan.registrations:
+        if not reg.custom:
+            continue
+        per_component[component_of(reg, by_urn)] = per_component.get(component_of(reg, by_urn), 0) + 1
+        if team := team_of(reg, by_urn):
+            per_team[team] = per_team.get(team, 0) + 1
+    lines = [f"stack {plan.spec.stack}: {sum(per_component.values())} resources", "", f"{'component':<24}{'resources':>10}"]
+    lines += [f"{name:<24}{count:>10}" for name, count in sorted(per_component.items())]
+    lines += ["", f"{'team':<24}{'tier':<14}{'agents (tier)':<48}{'resources':>10}"]
+    for team in plan.spec.teams:
+        agents = ", ".join(f"{a.name} ({a.tier.name})" for a in team.agents) or "-"
+        lines.append(f"{team.name:<24}{team.tier.name:<14}{agents:<48}{per_team.get(team.name, 0):>10}")
+    return "\n".join(lines)

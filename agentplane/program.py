@@ -1,0 +1,98 @@
+"""The Pulumi program: validated spec -> platform components. `pulumi up` and `agentplane plan` both run `main`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pulumi
+from pulumi.runtime import config as runtime_config
+
+from agentplane.errors import ConfigError
+from agentplane.spec.load import STACKS_DIR, TEAMS_DIR, build_spec, env_config_from_engine, known_environments, read_team_documents
+from agentplane.spec.platform import PlatformSpec
+
+TEAMS_DIR_ENV = "AGENTPLANE_TEAMS_DIR"
+
+
+def engine_config() -> dict[str, str]:
+    """All config the engine gave the program: the language host passes it in PULUMI_CONFIG,
+    in-process runs (the offline plan, tests) set it directly."""
+    return {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+
+
+def load_from_engine(stack: str, teams_dir: Path, config_label: str, known_envs: set[str]) -> PlatformSpec:
+    docs, issues = read_team_documents(teams_dir)
+    return build_spec(
+        stack,
+        env_config_from_engine(engine_config()),
+        config_label,
+        docs,
+        known_envs,
+        source="engine",
+        prior_issues=issues,
+    )
+
+
+def define_platform(spec: PlatformSpec) -> dict[str, pulumi.ComponentResource]:
+    """Every platform piece, in dependency order. Imported lazily: tests set mocks first."""
+    from components.certificates import Certificates
+    from components.gateway import Gateway
+    from components.identity import Identity
+    from components.kube import kubernetes_provider
+    from components.provenance import Provenance
+    from components.telemetry import Telemetry
+    from components.tenants import Tenants
+    from components.workload_identity import WorkloadIdentity
+
+    provider = kubernetes_provider(spec)
+    base = pulumi.ResourceOptions(providers={"kubernetes": provider})
+    # Tenant namespaces first: identity, telemetry and gateway put per-team objects into them.
+    tenants = Tenants("tenants", spec, base)
+    certificates = Certificates("certificates", spec, base)
+    identity = Identity("identity", spec, certificates, tenants, base)
+    workload_identity = WorkloadIdentity("workload-identity", spec, certificates, tenants, base)
+    telemetry = Telemetry("telemetry", spec, certificates, tenants, base)
+    gateway = Gateway("gateway", spec, certificates, identity, tenants, telemetry, base)
+    provenance = Provenance("provenance", spec, tenants, base)
+    pulumi.export("teams", {t.name: {"namespace": t.namespace, "tier": t.tier.name} for t in spec.teams})
+    return {
+        "tenants": tenants,
+        "certificates": certificates,
+        "identity": identity,
+        "workload-identity": workload_identity,
+        "telemetry": telemetry,
+        "gateway": gateway,
+        "provenance": provenance,
+    }
+
+
+def main(
+    *,
+    teams_dir: Path | None = None,
+    config_label: str | None = None,
+    offline: bool = False,
+    known_root: Path | None = None,
+    config_dir: Path | None = None,
+) -> PlatformSpec:
+    """Validate everything, then register the platform. Nothing is registered from invalid input.
+
+    The keyword arguments exist for `agentplane plan --config/--teams`; `pulumi up` passes none.
+    """
+    root = known_root or Path.cwd()
+    stack = pulumi.get_stack()
+    teams_dir = teams_dir or Path(os.environ.get(TEAMS_DIR_ENV, root / TEAMS_DIR))
+    config_label = config_label or f"{STACKS_DIR}/Pulumi.{stack}.yaml"
+    try:
+        known_envs = known_environments(root / STACKS_DIR) | known_environments(config_dir or root / STACKS_DIR)
+        spec = load_from_engine(stack, teams_dir, config_label, known_envs)
+    except ConfigError as exc:
+        raise pulumi.RunError(exc.render()) from None
+    if spec.warnings:
+        if offline or pulumi.runtime.is_dry_run():
+            for warning in spec.warnings:
+                pulumi.log.warn(warning)
+        else:
+            raise pulumi.RunError("`pulumi up` needs settings the preview could do without:\n  - " + "\n  - ".join(spec.warnings))
+    define_platform(spec)
+    return spec

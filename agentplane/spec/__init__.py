@@ -1,0 +1,1 @@
+"""Validated configuration: stack config + team files -> an immutable PlatformSpec."""

@@ -1,0 +1,365 @@
+"""Load and validate the stack config and every team file into one PlatformSpec.
+
+All problems in all files are collected and raised together as a ConfigError; a
+PlatformSpec exists only when every input is valid, so nothing is ever registered
+from a partly valid configuration.
+"""
+
+from __future__ import annotations
+
+import json
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from agentplane import safeyaml
+from agentplane.errors import ConfigError, ConfigIssue, field_path
+from agentplane.namespaces import reserved_reason
+from agentplane.quantity import parse_quantity
+from agentplane.spec.base import Secret
+from agentplane.spec.environment import EnvironmentConfig, Tier, egress_covers
+from agentplane.spec.platform import AgentSpec, PlatformSpec, TeamSpec
+from agentplane.spec.sections import certificates, gateway, identity, provenance, spire, telemetry
+from agentplane.spec.team import TeamFile
+
+CONFIG_NAMESPACE = "agentplane"
+STACKS_DIR = "stacks"
+TEAMS_DIR = "stacks/teams"
+# Modules that may define `check_team(team, env, stack) -> list[(field, message)]`.
+SECTION_MODULES = (certificates, identity, spire, gateway, telemetry, provenance)
+
+
+def stack_config_path(root: Path, stack: str) -> Path:
+    return root / STACKS_DIR / f"Pulumi.{stack}.yaml"
+
+
+def known_environments(config_dir: Path) -> set[str]:
+    """Environments are the stacks that have a config file: Pulumi.<env>.yaml."""
+    return {p.name[len("Pulumi."):-len(".yaml")] for p in config_dir.glob("Pulumi.*.yaml")}
+
+
+def display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+# --- reading -----------------------------------------------------------------------------
+
+
+def env_config_from_stack_document(doc: Any, file: str) -> dict[str, Any]:
+    """The `agentplane:` keys of a Pulumi stack file, without their namespace."""
+    if doc is None:
+        doc = {}
+    if not isinstance(doc, dict):
+        raise ConfigError([ConfigIssue(file, "", "the top level must be a mapping with a `config:` key")])
+    config = doc.get("config") or {}
+    if not isinstance(config, dict):
+        raise ConfigError([ConfigIssue(file, "config", "must be a mapping of `agentplane:<key>: value`")])
+    raw: dict[str, Any] = {}
+    for key, value in config.items():
+        namespace, _, name = str(key).rpartition(":")
+        # A key without a namespace belongs to the project namespace, as in Pulumi itself.
+        if namespace in ("", CONFIG_NAMESPACE):
+            raw[name] = value
+    return raw
+
+
+def env_config_from_engine(config_env: Mapping[str, str]) -> dict[str, Any]:
+    """The `agentplane:` keys as the Pulumi engine hands them to the program (JSON-encoded strings)."""
+    raw: dict[str, Any] = {}
+    for key, text in config_env.items():
+        namespace, _, name = key.rpartition(":")
+        if namespace != CONFIG_NAMESPACE:
+            continue
+        try:
+            raw[name] = json.loads(text)
+        except (TypeError, ValueError):
+            raw[name] = text  # a plain string value
+    return raw
+
+
+def read_team_documents(teams_dir: Path) -> tuple[list[tuple[Path, Any]], list[ConfigIssue]]:
+    docs: list[tuple[Path, Any]] = []
+    issues: list[ConfigIssue] = []
+    if not teams_dir.is_dir():
+        return docs, [ConfigIssue(display(teams_dir), "", "teams directory does not exist")]
+    for path in sorted(teams_dir.iterdir()):
+        if path.name.startswith(".") or path.is_dir():
+            continue
+        if path.suffix not in (".yaml", ".yml"):
+            issues.append(ConfigIssue(display(path), "", "only .yaml team files belong in the teams directory"))
+            continue
+        try:
+            docs.append((path, safeyaml.load_file(path)))
+        except (safeyaml.UnsafeYAML, OSError) as exc:
+            issues.append(ConfigIssue(display(path), "", str(exc)))
+    return docs, issues
+
+
+# --- validation --------------------------------------------------------------------------
+
+
+def _allowed_fields(model: type[BaseModel], loc: tuple) -> list[str]:
+    current: Any = model
+    for part in loc:
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return []
+        if isinstance(part, int):
+            continue
+        field = next((f for n, f in current.model_fields.items() if (f.alias or n) == part or n == part), None)
+        if field is None:
+            continue  # a dict key such as an environment name
+        current = _unwrap(field.annotation)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return sorted(f.alias or n for n, f in current.model_fields.items())
+    return []
+
+
+def _unwrap(annotation: Any) -> Any:
+    """Optional[X], tuple[X, ...], dict[str, X], Annotated[X, ...] -> X."""
+    for _ in range(6):
+        origin = typing.get_origin(annotation)
+        if origin is None:
+            return annotation
+        args = [a for a in typing.get_args(annotation) if a is not type(None) and a is not Ellipsis]
+        if origin is dict:
+            annotation = args[-1]
+        elif args:
+            annotation = args[0]
+        else:
+            return annotation
+    return annotation
+
+
+def pydantic_issues(exc: ValidationError, model: type[BaseModel], file: str, prefix: str = "") -> list[ConfigIssue]:
+    issues = []
+    for error in exc.errors(include_url=False):
+        loc = tuple(error["loc"])
+        path = field_path(loc)
+        if prefix:
+            path = f"{prefix}.{path}" if path else prefix
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            allowed = _allowed_fields(model, loc[:-1])
+            message = "unknown field" + (f" (allowed here: {', '.join(allowed)})" if allowed else "")
+        elif error["type"] == "missing":
+            message = "required field is missing"
+        issues.append(ConfigIssue(file, path, message))
+    return issues
+
+
+def validate_environment(raw: dict[str, Any], file: str, *, source: str) -> EnvironmentConfig:
+    try:
+        return EnvironmentConfig.model_validate(raw, context={"source": source})
+    except ValidationError as exc:
+        issues = pydantic_issues(exc, EnvironmentConfig, file, prefix="")
+        # Field paths in a stack file carry the config namespace, as operators write them.
+        raise ConfigError([ConfigIssue(i.file, f"{CONFIG_NAMESPACE}:{i.field}" if i.field else i.field, i.message) for i in issues]) from None
+
+
+def _check_team(team: TeamFile, file: str, stem: str, env: EnvironmentConfig, stack: str, known_envs: set[str]) -> list[ConfigIssue]:
+    issues: list[ConfigIssue] = []
+
+    def issue(field: str, message: str) -> None:
+        issues.append(ConfigIssue(file, field, message))
+
+    if team.name != stem:
+        issue("name", f"{team.name!r} must equal the file name {stem!r}")
+    if reason := reserved_reason(team.name):
+        issue("name", reason)
+
+    seen_agents: set[str] = set()
+    for i, agent in enumerate(team.agents):
+        if agent.name in seen_agents:
+            issue(f"agents[{i}].name", f"agent {agent.name!r} is defined more than once")
+        seen_agents.add(agent.name)
+        if agent.daily_token_budget is not None and team.daily_token_budget is not None and agent.daily_token_budget > team.daily_token_budget:
+            issue(f"agents[{i}].dailyTokenBudget", f"{agent.daily_token_budget} exceeds the team's dailyTokenBudget {team.daily_token_budget}")
+
+    known = ", ".join(sorted(known_envs))
+    for env_name in team.environments:
+        if env_name not in known_envs:
+            issue(f"environments.{env_name}", f"unknown environment {env_name!r} (known: {known})")
+
+    tier_names = [t.name for t in env.tiers]
+    placement = team.environments.get(stack)
+    team_tier: Tier | None = None
+    if placement is not None:
+        team_tier = env.tier(placement.tier)
+        if team_tier is None:
+            issue(f"environments.{stack}.tier", f"unknown tier {placement.tier!r} in {stack} (tiers: {', '.join(tier_names)})")
+        elif placement.quota is not None:
+            for dimension in ("cpu", "memory", "pods"):
+                asked, ceiling = getattr(placement.quota, dimension), getattr(team_tier.quota, dimension)
+                if parse_quantity(asked) > parse_quantity(ceiling):
+                    issue(f"environments.{stack}.quota.{dimension}", f"{asked} exceeds the {team_tier.name} tier's ceiling of {ceiling}")
+
+    for i, agent in enumerate(team.agents):
+        for env_name, tier_name in agent.promote.items():
+            field = f"agents[{i}].promote.{env_name}"
+            if env_name not in known_envs:
+                issue(field, f"unknown environment {env_name!r} (known: {known})")
+            elif env_name not in team.environments:
+                issue(field, f"the team is not in environment {env_name!r} (its environments: {', '.join(sorted(team.environments))})")
+            elif env_name == stack:
+                promoted = env.tier(tier_name)
+                if promoted is None:
+                    issue(field, f"unknown tier {tier_name!r} in {stack} (tiers: {', '.join(tier_names)})")
+                elif team_tier is not None and env.tier_rank(tier_name) > env.tier_rank(team_tier.name):
+                    issue(field, f"{tier_name!r} is above the team's tier {team_tier.name!r} in {stack}; an agent can be promoted at most to its team's tier")
+
+    if team_tier is not None:
+        approved = [m.name for m in env.models]
+        for i, model in enumerate(team.models or ()):
+            if model not in approved:
+                issue(f"models[{i}]", f"{model!r} is not approved in {stack} (approved: {', '.join(approved) or 'none'})")
+            elif model not in team_tier.models:
+                issue(f"models[{i}]", f"{model!r} is not allowed at tier {team_tier.name!r} (allowed: {', '.join(team_tier.models) or 'none'})")
+        if team.egress and not team_tier.egress:
+            issue("egress", f"tier {team_tier.name!r} does not allow external egress in {stack}; remove egress or move the team to a tier that allows it")
+        for i, pattern in enumerate(team.egress):
+            if not any(egress_covers(allowed, pattern) for allowed in env.egress):
+                issue(f"egress[{i}]", f"{pattern!r} is not in the egress allowed in {stack} (allowed: {', '.join(env.egress) or 'none'})")
+    # Each platform piece may check the team-file fields it owns against the environment.
+    for section in SECTION_MODULES:
+        check = getattr(section, "check_team", None)
+        if check is not None:
+            for field, message in check(team, env, stack):
+                issue(field, message)
+    return issues
+
+
+def _resolve_team(team: TeamFile, file: str, env: EnvironmentConfig, stack: str) -> TeamSpec:
+    placement = team.environments[stack]
+    tier = env.tier(placement.tier)
+    assert tier is not None  # checked above
+    models = tuple(team.models) if team.models is not None else tier.models
+    agents = []
+    for agent in team.agents:
+        promoted_to = agent.promote.get(stack)
+        agent_tier = env.tier(promoted_to) if promoted_to else env.tiers[0]
+        assert agent_tier is not None
+        agents.append(
+            AgentSpec(
+                name=agent.name,
+                tier=agent_tier,
+                promoted=promoted_to is not None,
+                access=tuple(agent.access) if agent.access is not None else tuple(team.owners),
+                models=tuple(m for m in models if m in agent_tier.models),
+                egress=tuple(team.egress) if agent_tier.egress else (),
+                daily_token_budget=agent.daily_token_budget,
+                instrumentation=agent.instrumentation,
+            )
+        )
+    return TeamSpec(
+        name=team.name,
+        file=file,
+        namespace=team.name,
+        tier=tier,
+        quota=placement.quota or tier.quota,
+        owners=tuple(team.owners),
+        members=tuple(team.members),
+        agents=tuple(agents),
+        models=models,
+        egress=tuple(team.egress),
+        daily_token_budget=team.daily_token_budget if team.daily_token_budget is not None else tier.daily_token_budget,
+        mcp_servers=tuple(team.mcp_servers),
+        telemetry=team.telemetry,
+        offboard=team.offboard,
+    )
+
+
+def _secret_warnings(model: BaseModel, path: str) -> Iterable[str]:
+    """Encrypted values the offline plan cannot read (it has no passphrase)."""
+    for name, field in type(model).model_fields.items():
+        value = getattr(model, name)
+        here = f"{path}.{field.alias or name}"
+        values = value if isinstance(value, tuple) else (value,)
+        for item in values:
+            if isinstance(item, Secret) and not item.available:
+                yield f"{here} is encrypted; the offline plan uses a redacted placeholder"
+            elif isinstance(item, BaseModel):
+                yield from _secret_warnings(item, here)
+
+
+def _deploy_warnings(env: EnvironmentConfig) -> list[str]:
+    warnings = list(_secret_warnings(env, CONFIG_NAMESPACE))
+    # Sections may declare what `pulumi up` needs that `plan` does not (e.g. credentials).
+    for name in type(env).model_fields:
+        section = getattr(env, name)
+        missing = getattr(section, "missing_for_deploy", None)
+        if callable(missing):
+            warnings += [f"{CONFIG_NAMESPACE}:{name}: {m}" for m in missing()]
+    return warnings
+
+
+def build_spec(
+    stack: str,
+    env_raw: dict[str, Any],
+    env_file: str,
+    team_docs: list[tuple[Path, Any]],
+    known_envs: set[str],
+    *,
+    source: str,
+    prior_issues: list[ConfigIssue] | None = None,
+) -> PlatformSpec:
+    """Validate everything; return the spec or raise one ConfigError listing every problem."""
+    issues = list(prior_issues or [])
+    env: EnvironmentConfig | None = None
+    try:
+        env = validate_environment(env_raw, env_file, source=source)
+    except ConfigError as exc:
+        issues += exc.issues
+
+    teams: list[tuple[TeamFile, str]] = []
+    names: dict[str, str] = {}
+    for path, doc in team_docs:
+        file = display(path)
+        if not isinstance(doc, dict):
+            issues.append(ConfigIssue(file, "", f"the top level must be a mapping of team fields, not {type(doc).__name__}"))
+            continue
+        try:
+            team = TeamFile.model_validate(doc, context={"source": "file"})
+        except ValidationError as exc:
+            issues += pydantic_issues(exc, TeamFile, file)
+            continue
+        if team.name in names:
+            issues.append(ConfigIssue(file, "name", f"team {team.name!r} is also defined in {names[team.name]}"))
+            continue
+        names[team.name] = file
+        if env is not None:
+            issues += _check_team(team, file, path.stem, env, stack, known_envs | {stack})
+        teams.append((team, file))
+
+    if issues or env is None:
+        raise ConfigError(issues)
+    resolved = tuple(
+        _resolve_team(team, file, env, stack)
+        for team, file in sorted(teams, key=lambda pair: pair[0].name)
+        if stack in team.environments
+    )
+    return PlatformSpec(stack=stack, env=env, teams=resolved, warnings=tuple(_deploy_warnings(env)))
+
+
+def load_from_files(stack: str, config: Path | None = None, teams: Path | None = None, root: Path | None = None) -> PlatformSpec:
+    """What `agentplane validate` and `plan` read: the stack file and the teams directory."""
+    root = root or Path.cwd()
+    config_path = config or stack_config_path(root, stack)
+    teams_dir = teams or root / TEAMS_DIR
+    file = display(config_path)
+    try:
+        doc = safeyaml.load_file(config_path)
+    except FileNotFoundError:
+        raise ConfigError([ConfigIssue(file, "", f"no config for stack {stack!r}: create it or pass --config")]) from None
+    except (safeyaml.UnsafeYAML, OSError) as exc:
+        raise ConfigError([ConfigIssue(file, "", str(exc))]) from None
+    env_raw = env_config_from_stack_document(doc, file)
+    docs, issues = read_team_documents(teams_dir)
+    known = known_environments(config_path.parent) | known_environments(root / STACKS_DIR)
+    return build_spec(stack, env_raw, file, docs, known, source="file", prior_issues=issues)

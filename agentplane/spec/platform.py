@@ -1,0 +1,70 @@
+"""The resolved, immutable platform spec every builder reads. Nothing downstream guesses defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agentplane.spec.base import Quota
+from agentplane.spec.environment import EnvironmentConfig, Tier
+from agentplane.spec.sections.gateway import McpServer
+from agentplane.spec.sections.telemetry import TeamTelemetry
+
+# Platform-owned labels: set by the platform, keyed on by policies, never by tenants.
+LABEL_TENANT = "agentplane.io/tenant"
+LABEL_TIER = "agentplane.io/tier"
+LABEL_AGENT = "agentplane.io/agent"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+MANAGED_BY = "agentplane"
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    name: str
+    tier: Tier
+    promoted: bool
+    # Groups that may call the agent (owners when the team file says nothing).
+    access: tuple[str, ...]
+    # The team's models that this agent's tier allows.
+    models: tuple[str, ...]
+    # The team's egress domains, or none when the agent's tier has no external egress.
+    egress: tuple[str, ...]
+    daily_token_budget: int | None
+    instrumentation: bool
+
+
+@dataclass(frozen=True)
+class TeamSpec:
+    name: str
+    file: str
+    namespace: str
+    tier: Tier
+    quota: Quota
+    owners: tuple[str, ...]
+    members: tuple[str, ...]
+    agents: tuple[AgentSpec, ...]
+    models: tuple[str, ...]
+    egress: tuple[str, ...]
+    daily_token_budget: int
+    mcp_servers: tuple[McpServer, ...]
+    telemetry: TeamTelemetry | None
+    offboard: bool
+
+
+@dataclass(frozen=True)
+class PlatformSpec:
+    stack: str
+    env: EnvironmentConfig
+    teams: tuple[TeamSpec, ...]
+    # Things `plan` can live without but `pulumi up` cannot (e.g. provider credentials).
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def protect(self) -> bool:
+        return self.env.protect
+
+    @property
+    def lowest_tier(self) -> Tier:
+        return self.env.tiers[0]
+
+    def team(self, name: str) -> TeamSpec:
+        return next(t for t in self.teams if t.name == name)

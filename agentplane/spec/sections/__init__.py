@@ -1,0 +1,1 @@
+"""Per-piece environment and team-file settings; every key has a default."""

@@ -1,0 +1,112 @@
+"""Registering builder output (plain dicts) as Kubernetes resources, and the stack's provider."""
+
+from __future__ import annotations
+
+import re
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from agentplane.spec.platform import PlatformSpec
+from agentplane.spec.sections.charts import ChartSource
+
+# API group -> pulumi_kubernetes module holding its typed resources. Kinds outside these are
+# registered as CustomResource (their CRDs come from the charts this program installs).
+_TYPED_GROUPS = {
+    "": "core",
+    "apps": "apps",
+    "batch": "batch",
+    "networking.k8s.io": "networking",
+    "rbac.authorization.k8s.io": "rbac",
+    "policy": "policy",
+    "admissionregistration.k8s.io": "admissionregistration",
+    "scheduling.k8s.io": "scheduling",
+    "storage.k8s.io": "storage",
+}
+
+
+def kubernetes_provider(spec: PlatformSpec) -> k8s.Provider:
+    """The one explicit provider of a stack: never the ambient kubeconfig default."""
+    cluster = spec.env.cluster
+    return k8s.Provider(
+        "kubernetes",
+        context=cluster.context,
+        kubeconfig=cluster.kubeconfig,
+        # Server-side apply surfaces field conflicts with other controllers in previews.
+        enable_server_side_apply=True,
+    )
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def resource_name(obj: dict) -> str:
+    """A readable logical name: kind, namespace and name, unique within one component."""
+    meta = obj["metadata"]
+    parts = [obj["kind"].lower(), meta.get("namespace"), meta["name"]]
+    return "-".join(p for p in parts if p)
+
+
+def register(prefix: str, obj: dict, opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
+    """Register one Kubernetes object built as a dict, named `<prefix>-<kind>-<namespace>-<name>`."""
+    api_version, kind = obj["apiVersion"], obj["kind"]
+    group, _, version = api_version.rpartition("/")
+    name = f"{prefix}-{resource_name(obj)}"
+    fields = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}
+    module_name = _TYPED_GROUPS.get(group)
+    if module_name is not None:
+        cls = getattr(getattr(getattr(k8s, module_name), version), kind)
+        return cls(name, **{_snake(k): v for k, v in fields.items()}, opts=opts)
+    return k8s.apiextensions.CustomResource(name, api_version=api_version, kind=kind, **fields, opts=opts)
+
+
+PLATFORM_LABEL = "agentplane.io/platform"
+
+
+def platform_namespace(
+    prefix: str, name: str, spec: PlatformSpec, opts: pulumi.ResourceOptions, *, pod_security: str = "restricted"
+) -> pulumi.CustomResource:
+    """A namespace the platform itself runs in. Protected where data lives (`protect: true`).
+
+    `pod_security` is the Pod Security level the piece needs (node agents such as SPIRE's
+    need `privileged`); say why wherever it is not `restricted`.
+    """
+    labels = {PLATFORM_LABEL: "true", "app.kubernetes.io/managed-by": "agentplane"}
+    labels |= {f"pod-security.kubernetes.io/{mode}": pod_security for mode in ("enforce", "audit", "warn")}
+    obj = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
+    return register(
+        prefix,
+        obj,
+        pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=spec.protect, retain_on_delete=spec.protect)),
+    )
+
+
+def helm_release(
+    name: str,
+    source: ChartSource,
+    namespace: str,
+    values: dict,
+    opts: pulumi.ResourceOptions,
+) -> pulumi.CustomResource:
+    """A pinned Helm release. Values come from a pure builder; the chart is never fetched here.
+    `helm.v3.Release` keeps Helm's own lifecycle (hooks, CRDs in crds/, rollback on failure),
+    which is what the upstream charts are tested with.
+    """
+
+    repository = source.repository
+    oci = repository.startswith("oci://")
+    return k8s.helm.v3.Release(
+        name,
+        name=name,
+        chart=f"{repository.rstrip('/')}/{source.chart}" if oci else source.chart,
+        version=source.version,
+        repository_opts=None if oci else k8s.helm.v3.RepositoryOptsArgs(repo=repository),
+        namespace=namespace,
+        create_namespace=False,  # namespaces are declared explicitly, with their labels
+        values=values,
+        atomic=True,
+        cleanup_on_fail=True,
+        max_history=10,
+        opts=opts,
+    )

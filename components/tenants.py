@@ -1,0 +1,41 @@
+"""Tenants: a namespace per team per environment, with quota, limits, network policy, RBAC and agents."""
+
+from __future__ import annotations
+
+import pulumi
+
+from agentplane.builders import tenants as build
+from agentplane.spec.platform import PlatformSpec, TeamSpec
+from components.kube import register
+
+TEAM_COMPONENT = "agentplane:team:Tenant"
+
+
+class Tenant(pulumi.ComponentResource):
+    """One team's namespace and everything in it. `team` is an input so plans can group by team."""
+
+    def __init__(self, name: str, team: TeamSpec, spec: PlatformSpec, opts: pulumi.ResourceOptions):
+        super().__init__(TEAM_COMPONENT, name, {"team": team.name}, opts)
+        namespace_obj, *namespaced = build.tenant_objects(team, spec)
+        # Protected environments keep namespaces (and the data in them) when a team file is
+        # deleted by accident: `pulumi up` fails instead. Offboarding lifts this on purpose.
+        keep = spec.protect and not team.offboard
+        self.namespace = register(
+            name, namespace_obj, pulumi.ResourceOptions(parent=self, protect=keep, retain_on_delete=keep)
+        )
+        self.service_accounts: dict[str, pulumi.Resource] = {}
+        for obj in namespaced:
+            resource = register(name, obj, pulumi.ResourceOptions(parent=self, depends_on=[self.namespace]))
+            if obj["kind"] == "ServiceAccount":
+                self.service_accounts[obj["metadata"]["name"]] = resource
+        self.register_outputs({"namespace": team.namespace})
+
+
+class Tenants(pulumi.ComponentResource):
+    def __init__(self, name: str, spec: PlatformSpec, opts: pulumi.ResourceOptions):
+        super().__init__("agentplane:index:Tenants", name, None, opts)
+        self.teams = {
+            team.name: Tenant(f"{name}-{team.name}", team, spec, pulumi.ResourceOptions(parent=self))
+            for team in spec.teams
+        }
+        self.register_outputs({"namespaces": sorted(t.namespace for t in spec.teams)})
