@@ -206,7 +206,8 @@ def run_program(stack: str, *, config: Path | None = None, teams: Path | None = 
     teams_dir = teams or root / "stacks" / "teams"
     spec = load_from_files(stack, config_path, teams_dir, root)  # raises ConfigError before anything runs
 
-    env_raw = env_config_from_stack_document(safeyaml.load_file(config_path), display(config_path))
+    config_label = display(config_path, root)
+    env_raw = env_config_from_stack_document(safeyaml.load_file(config_path), config_label)
     engine_config, secret_keys = _engine_config(env_raw)
 
     settings.reset_options()
@@ -229,7 +230,7 @@ def run_program(stack: str, *, config: Path | None = None, teams: Path | None = 
         _sync_await(
             runtime_stack.run_pulumi_func(
                 lambda: program.main(
-                    teams_dir=teams_dir, config_label=display(config_path), offline=True, known_root=root, config_dir=config_path.parent
+                    teams_dir=teams_dir, config_label=config_label, offline=True, known_root=root, config_dir=config_path.parent
                 )
             )
         )

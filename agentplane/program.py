@@ -21,8 +21,8 @@ def engine_config() -> dict[str, str]:
     return {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
 
 
-def load_from_engine(stack: str, teams_dir: Path, config_label: str, known_envs: set[str]) -> PlatformSpec:
-    docs, issues = read_team_documents(teams_dir)
+def load_from_engine(stack: str, teams_dir: Path, config_label: str, known_envs: set[str], root: Path) -> PlatformSpec:
+    docs, issues = read_team_documents(teams_dir, root)
     return build_spec(
         stack,
         env_config_from_engine(engine_config()),
@@ -31,6 +31,7 @@ def load_from_engine(stack: str, teams_dir: Path, config_label: str, known_envs:
         known_envs,
         source="engine",
         prior_issues=issues,
+        root=root,
     )
 
 
@@ -85,7 +86,7 @@ def main(
     config_label = config_label or f"{STACKS_DIR}/Pulumi.{stack}.yaml"
     try:
         known_envs = known_environments(root / STACKS_DIR) | known_environments(config_dir or root / STACKS_DIR)
-        spec = load_from_engine(stack, teams_dir, config_label, known_envs)
+        spec = load_from_engine(stack, teams_dir, config_label, known_envs, root)
     except ConfigError as exc:
         raise pulumi.RunError(exc.render()) from None
     if spec.warnings:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field
 
 from agentplane.spec.base import DnsLabel, Quantity, Quota, StrictModel, TokenBudget
 from agentplane.spec.sections.certificates import CertificatesConfig
@@ -92,34 +92,8 @@ class EnvironmentConfig(StrictModel):
     telemetry: TelemetryConfig = TelemetryConfig()
     provenance: ProvenanceConfig = ProvenanceConfig()
 
-    @model_validator(mode="after")
-    def _consistent(self) -> "EnvironmentConfig":
-        problems: list[str] = []
-        _duplicates(problems, "models", [m.name for m in self.models])
-        _duplicates(problems, "tiers", [t.name for t in self.tiers])
-        _duplicates(problems, "egress", list(self.egress))
-        approved = {m.name for m in self.models}
-        for i, tier in enumerate(self.tiers):
-            for model in tier.models:
-                if model not in approved:
-                    problems.append(
-                        f"tiers[{i}].models: {model!r} is not in agentplane:models "
-                        f"(approved: {', '.join(sorted(approved)) or 'none'})"
-                    )
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
-
     def tier(self, name: str) -> Tier | None:
         return next((t for t in self.tiers if t.name == name), None)
 
     def tier_rank(self, name: str) -> int:
         return [t.name for t in self.tiers].index(name)
-
-
-def _duplicates(problems: list[str], field: str, names: list[str]) -> None:
-    seen: set[str] = set()
-    for name in names:
-        if name in seen:
-            problems.append(f"{field}: {name!r} appears more than once")
-        seen.add(name)

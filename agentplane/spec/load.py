@@ -42,11 +42,16 @@ def known_environments(config_dir: Path) -> set[str]:
     return {p.name[len("Pulumi."):-len(".yaml")] for p in config_dir.glob("Pulumi.*.yaml")}
 
 
-def display(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
+def display(path: Path, root: Path | None = None) -> str:
+    """A path as the operator knows it: relative to the project root (or the working directory)."""
+    for base in (root, Path.cwd()):
+        if base is None:
+            continue
+        try:
+            return str(path.resolve().relative_to(base.resolve()))
+        except ValueError:
+            continue
+    return str(path)
 
 
 # --- reading -----------------------------------------------------------------------------
@@ -84,21 +89,21 @@ def env_config_from_engine(config_env: Mapping[str, str]) -> dict[str, Any]:
     return raw
 
 
-def read_team_documents(teams_dir: Path) -> tuple[list[tuple[Path, Any]], list[ConfigIssue]]:
+def read_team_documents(teams_dir: Path, root: Path | None = None) -> tuple[list[tuple[Path, Any]], list[ConfigIssue]]:
     docs: list[tuple[Path, Any]] = []
     issues: list[ConfigIssue] = []
     if not teams_dir.is_dir():
-        return docs, [ConfigIssue(display(teams_dir), "", "teams directory does not exist")]
+        return docs, [ConfigIssue(display(teams_dir, root), "", "teams directory does not exist")]
     for path in sorted(teams_dir.iterdir()):
         if path.name.startswith(".") or path.is_dir():
             continue
         if path.suffix not in (".yaml", ".yml"):
-            issues.append(ConfigIssue(display(path), "", "only .yaml team files belong in the teams directory"))
+            issues.append(ConfigIssue(display(path, root), "", "only .yaml team files belong in the teams directory"))
             continue
         try:
             docs.append((path, safeyaml.load_file(path)))
         except (safeyaml.UnsafeYAML, OSError) as exc:
-            issues.append(ConfigIssue(display(path), "", str(exc)))
+            issues.append(ConfigIssue(display(path, root), "", str(exc)))
     return docs, issues
 
 
@@ -150,17 +155,48 @@ def pydantic_issues(exc: ValidationError, model: type[BaseModel], file: str, pre
             message = "unknown field" + (f" (allowed here: {', '.join(allowed)})" if allowed else "")
         elif error["type"] == "missing":
             message = "required field is missing"
+        elif error["type"] == "too_short":
+            message = f"must have at least {error['ctx']['min_length']} item(s)"
+        elif error["type"] in ("int_type", "int_from_float"):
+            message = "must be a whole number (an integer, not a string or a fraction)"
+        elif error["type"] == "bool_type":
+            message = "must be true or false (a boolean)"
+        elif error["type"] == "model_type" or error["type"] == "dict_type":
+            message = "must be a mapping of fields"
         issues.append(ConfigIssue(file, path, message))
     return issues
 
 
+def _check_environment(env: EnvironmentConfig) -> list[tuple[str, str]]:
+    """Cross-field rules of the stack config, each with the field it is about."""
+    problems: list[tuple[str, str]] = []
+    for field, names in (("models", [m.name for m in env.models]), ("tiers", [t.name for t in env.tiers]), ("egress", list(env.egress))):
+        seen: set[str] = set()
+        for i, name in enumerate(names):
+            if name in seen:
+                problems.append((f"{field}[{i}]", f"{name!r} appears more than once"))
+            seen.add(name)
+    approved = [m.name for m in env.models]
+    for i, tier in enumerate(env.tiers):
+        for j, model in enumerate(tier.models):
+            if model not in approved:
+                problems.append((f"tiers[{i}].models[{j}]", f"{model!r} is not in agentplane:models (approved: {', '.join(approved) or 'none'})"))
+    return problems
+
+
 def validate_environment(raw: dict[str, Any], file: str, *, source: str) -> EnvironmentConfig:
+    # Field paths in a stack file carry the config namespace, as operators write them.
+    def issue(field: str, message: str) -> ConfigIssue:
+        return ConfigIssue(file, f"{CONFIG_NAMESPACE}:{field}" if field else "", message)
+
     try:
-        return EnvironmentConfig.model_validate(raw, context={"source": source})
+        env = EnvironmentConfig.model_validate(raw, context={"source": source})
     except ValidationError as exc:
-        issues = pydantic_issues(exc, EnvironmentConfig, file, prefix="")
-        # Field paths in a stack file carry the config namespace, as operators write them.
-        raise ConfigError([ConfigIssue(i.file, f"{CONFIG_NAMESPACE}:{i.field}" if i.field else i.field, i.message) for i in issues]) from None
+        raise ConfigError([issue(i.field, i.message) for i in pydantic_issues(exc, EnvironmentConfig, file)]) from None
+    problems = _check_environment(env)
+    if problems:
+        raise ConfigError([issue(field, message) for field, message in problems])
+    return env
 
 
 def _check_team(team: TeamFile, file: str, stem: str, env: EnvironmentConfig, stack: str, known_envs: set[str]) -> list[ConfigIssue]:
@@ -308,8 +344,13 @@ def build_spec(
     *,
     source: str,
     prior_issues: list[ConfigIssue] | None = None,
+    root: Path | None = None,
 ) -> PlatformSpec:
-    """Validate everything; return the spec or raise one ConfigError listing every problem."""
+    """Validate everything; return the spec or raise one ConfigError listing every problem.
+
+    Every file is checked. Within a file, structural errors (unknown fields, wrong types) are
+    reported first; cross-checks against the environment run on files that are well formed.
+    """
     issues = list(prior_issues or [])
     env: EnvironmentConfig | None = None
     try:
@@ -320,7 +361,7 @@ def build_spec(
     teams: list[tuple[TeamFile, str]] = []
     names: dict[str, str] = {}
     for path, doc in team_docs:
-        file = display(path)
+        file = display(path, root)
         if not isinstance(doc, dict):
             issues.append(ConfigIssue(file, "", f"the top level must be a mapping of team fields, not {type(doc).__name__}"))
             continue
@@ -352,7 +393,7 @@ def load_from_files(stack: str, config: Path | None = None, teams: Path | None =
     root = root or Path.cwd()
     config_path = config or stack_config_path(root, stack)
     teams_dir = teams or root / TEAMS_DIR
-    file = display(config_path)
+    file = display(config_path, root)
     try:
         doc = safeyaml.load_file(config_path)
     except FileNotFoundError:
@@ -360,6 +401,6 @@ def load_from_files(stack: str, config: Path | None = None, teams: Path | None =
     except (safeyaml.UnsafeYAML, OSError) as exc:
         raise ConfigError([ConfigIssue(file, "", str(exc))]) from None
     env_raw = env_config_from_stack_document(doc, file)
-    docs, issues = read_team_documents(teams_dir)
+    docs, issues = read_team_documents(teams_dir, root)
     known = known_environments(config_path.parent) | known_environments(root / STACKS_DIR)
-    return build_spec(stack, env_raw, file, docs, known, source="file", prior_issues=issues)
+    return build_spec(stack, env_raw, file, docs, known, source="file", prior_issues=issues, root=root)
