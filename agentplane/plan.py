@@ -15,6 +15,7 @@ import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import yaml
@@ -191,24 +192,13 @@ def _engine_config(env_raw: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
     return config, secret_keys
 
 
-def run_program(stack: str, *, config: Path | None = None, teams: Path | None = None, root: Path | None = None) -> Plan:
-    """Validate the inputs, then run the program under the mock engine and return every registration."""
+def run_under_mocks(stack: str, engine_config: dict[str, str], secret_keys: list[str], program: Callable[[], Any]) -> tuple[list[Registration], list[str]]:
+    """Run `program` under the recording mock engine; return its registrations (sorted) and warnings."""
     import logging
 
     import pulumi
     from pulumi.runtime import settings, stack as runtime_stack
     from pulumi.runtime.sync_await import _sync_await
-
-    from agentplane import program
-
-    root = root or Path.cwd()
-    config_path = config or stack_config_path(root, stack)
-    teams_dir = teams or root / "stacks" / "teams"
-    spec = load_from_files(stack, config_path, teams_dir, root)  # raises ConfigError before anything runs
-
-    config_label = display(config_path, root)
-    env_raw = env_config_from_stack_document(safeyaml.load_file(config_path), config_label)
-    engine_config, secret_keys = _engine_config(env_raw)
 
     settings.reset_options()
     mocks = _make_mocks()
@@ -227,17 +217,33 @@ def run_program(stack: str, *, config: Path | None = None, teams: Path | None = 
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor, logger=logger)
     pulumi.runtime.set_all_config(engine_config, secret_keys)
     try:
-        _sync_await(
-            runtime_stack.run_pulumi_func(
-                lambda: program.main(
-                    teams_dir=teams_dir, config_label=config_label, offline=True, known_root=root, config_dir=config_path.parent
-                )
-            )
-        )
+        _sync_await(runtime_stack.run_pulumi_func(program))
     finally:
         monitor.close()
-    registrations = sorted(monitor.registrations, key=lambda r: r.urn)
-    return Plan(spec=spec, registrations=registrations, warnings=sorted(set(warnings)))
+    return sorted(monitor.registrations, key=lambda r: r.urn), sorted(set(warnings))
+
+
+def run_program(stack: str, *, config: Path | None = None, teams: Path | None = None, root: Path | None = None) -> Plan:
+    """Validate the inputs, then run the program under the mock engine and return every registration."""
+    from agentplane import program
+
+    root = root or Path.cwd()
+    config_path = config or stack_config_path(root, stack)
+    teams_dir = teams or root / "stacks" / "teams"
+    spec = load_from_files(stack, config_path, teams_dir, root)  # raises ConfigError before anything runs
+
+    config_label = display(config_path, root)
+    env_raw = env_config_from_stack_document(safeyaml.load_file(config_path), config_label)
+    engine_config, secret_keys = _engine_config(env_raw)
+    registrations, warnings = run_under_mocks(
+        stack,
+        engine_config,
+        secret_keys,
+        lambda: program.main(
+            teams_dir=teams_dir, config_label=config_label, offline=True, known_root=root, config_dir=config_path.parent
+        ),
+    )
+    return Plan(spec=spec, registrations=registrations, warnings=warnings)
 
 
 # --- writing -----------------------------------------------------------------------------

@@ -7,6 +7,8 @@ oversized files, each with a message naming the file and position.
 
 from __future__ import annotations
 
+import copy
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -54,11 +56,18 @@ class _StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def loads(text: bytes | str, *, source: str = "<input>") -> Any:
+def loads(text: bytes | str) -> Any:
     """Parse one YAML document from untrusted bytes or text."""
     raw = text.encode("utf-8") if isinstance(text, str) else text
     if len(raw) > MAX_BYTES:
         raise UnsafeYAML(f"file is {len(raw)} bytes; at most {MAX_BYTES} (64 KiB) are accepted")
+    # Validation and the program both read every team file; parse each distinct content once.
+    # Results are deep-copied out so callers can never share (or mutate) a cached document.
+    return copy.deepcopy(_parse(raw))
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse(raw: bytes) -> Any:
     try:
         decoded = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -79,4 +88,4 @@ def load_file(path: Path) -> Any:
     size = path.stat().st_size
     if size > MAX_BYTES:
         raise UnsafeYAML(f"file is {size} bytes; at most {MAX_BYTES} (64 KiB) are accepted")
-    return loads(path.read_bytes(), source=str(path))
+    return loads(path.read_bytes())
