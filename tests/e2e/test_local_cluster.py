@@ -1,0 +1,194 @@
+"""End to end on a real local cluster: infra/up, the controllers, onboarding a team, admission, infra/down.
+
+Needs docker (with a running engine), kind, kubectl and the pulumi CLI; skipped without them
+(the e2e workflow sets AGENTPLANE_E2E_REQUIRED=1 so that there a missing tool fails instead).
+Run: `pytest -m e2e tests/e2e`. It takes a while: the first infra/up pulls every image.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+KUBE_CONTEXT = "kind-agentplane"
+
+# The platform's namespaces whose controllers must become ready. They must match the
+# namespaces the platform creates (agentplane/namespaces.py);
+# test_namespace_constants_match_the_platform checks that offline.
+CERT_MANAGER_NAMESPACE = "cert-manager"
+KEYCLOAK_NAMESPACE = "agentplane-identity"
+SPIRE_SERVER_NAMESPACE = "spire-server"
+KYVERNO_NAMESPACE = "kyverno"
+OTEL_OPERATOR_NAMESPACE = "agentplane-telemetry"
+AGENTGATEWAY_NAMESPACE = "agentplane-gateway"
+CONTROLLER_NAMESPACES = {
+    "cert-manager": CERT_MANAGER_NAMESPACE,
+    "keycloak": KEYCLOAK_NAMESPACE,
+    "spire-server": SPIRE_SERVER_NAMESPACE,
+    "kyverno": KYVERNO_NAMESPACE,
+    "opentelemetry-operator": OTEL_OPERATOR_NAMESPACE,
+    "agentgateway": AGENTGATEWAY_NAMESPACE,
+}
+TENANT_LABEL = "agentplane.io/tenant"
+
+PROBE_TEAM = "e2e-probe"
+PROBE_AGENT = "prober"
+# Any image without the signatures the provenance policy requires.
+UNSIGNED_IMAGE = "docker.io/library/busybox:1.37.0"
+
+UP_TIMEOUT = 45 * 60        # the first run pulls every chart's images
+DOWN_TIMEOUT = 20 * 60
+READY_TIMEOUT = "600s"
+
+
+def sh(*command: str, timeout: float = 300, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False,
+                          env={**os.environ, **(env or {})})
+    if check and done.returncode != 0:
+        pytest.fail(f"`{' '.join(command)}` exited {done.returncode}\n--- stdout\n{done.stdout[-8000:]}\n"
+                    f"--- stderr\n{done.stderr[-8000:]}")
+    return done
+
+
+def kubectl(*args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess:
+    return sh("kubectl", "--context", KUBE_CONTEXT, *args, timeout=timeout, check=check)
+
+
+def dev_config() -> dict:
+    return yaml.safe_load((ROOT / "stacks" / "Pulumi.dev.yaml").read_text())["config"]
+
+
+def enforce_tier() -> str:
+    tiers = dev_config()["agentplane:tiers"]
+    enforcing = [t["name"] for t in tiers if t.get("provenance") == "enforce"]
+    assert enforcing, ("stacks/Pulumi.dev.yaml has no tier with `provenance: enforce`; the admission "
+                       "check needs one to prove unsigned images are rejected")
+    return enforcing[0]
+
+
+def diagnostics() -> None:
+    """Print what a failed run needs for debugging (pytest shows it with the failure)."""
+    for args in (("get", "pods", "-A", "-o", "wide"), ("get", "events", "-A", "--sort-by=.lastTimestamp")):
+        done = kubectl(*args, check=False, timeout=60)
+        print(f"$ kubectl {' '.join(args)}\n{done.stdout[-20000:]}{done.stderr[-2000:]}")
+
+
+# --------------------------------------------------------------------------- offline
+
+
+def test_namespace_constants_match_the_platform():
+    from agentplane import namespaces
+
+    assert CERT_MANAGER_NAMESPACE == namespaces.CERT_MANAGER
+    assert KEYCLOAK_NAMESPACE == namespaces.IDENTITY
+    assert SPIRE_SERVER_NAMESPACE == namespaces.SPIRE_SERVER
+    assert KYVERNO_NAMESPACE == namespaces.POLICY
+    assert OTEL_OPERATOR_NAMESPACE == namespaces.TELEMETRY
+    assert AGENTGATEWAY_NAMESPACE == namespaces.GATEWAY
+
+
+# --------------------------------------------------------------------------- on a cluster
+
+
+@pytest.fixture(scope="module")
+def platform(e2e_tools, request):
+    """infra/up once for the module; infra/down afterwards, whatever happened."""
+    def teardown() -> None:
+        if request.session.testsfailed:
+            diagnostics()
+        sh("infra/down", timeout=DOWN_TIMEOUT, check=False)
+    request.addfinalizer(teardown)
+    sh("infra/up", timeout=UP_TIMEOUT)
+
+
+@pytest.fixture(scope="module")
+def probe_team(platform):
+    """A team file in stacks/teams/, applied with infra/up; the file is removed again afterwards."""
+    path = ROOT / "stacks" / "teams" / f"{PROBE_TEAM}.yaml"
+    assert not path.exists(), f"{path} already exists; remove it before running the e2e tests"
+    tier = enforce_tier()
+    team = {
+        "name": PROBE_TEAM,
+        "owners": [f"{PROBE_TEAM}-admins"],
+        "environments": {"dev": {"tier": tier}},
+        "agents": [{"name": PROBE_AGENT, "promote": {"dev": tier}}],
+    }
+    path.write_text("# Written by tests/e2e; removed when the test ends.\n" + yaml.safe_dump(team, sort_keys=False))
+    try:
+        sh("infra/up", timeout=UP_TIMEOUT)
+        yield PROBE_TEAM
+    finally:
+        path.unlink(missing_ok=True)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("controller", sorted(CONTROLLER_NAMESPACES))
+def test_controllers_become_ready(platform, controller):
+    namespace = CONTROLLER_NAMESPACES[controller]
+    deployments = kubectl("get", "deployments", "-n", namespace, "-o", "name").stdout.split()
+    statefulsets = kubectl("get", "statefulsets", "-n", namespace, "-o", "name").stdout.split()
+    assert deployments or statefulsets, f"{controller}: no workloads in namespace {namespace}"
+    if deployments:
+        kubectl("wait", "--for=condition=Available", "deployment", "--all", "-n", namespace,
+                f"--timeout={READY_TIMEOUT}", timeout=660)
+    for sts in statefulsets:  # Keycloak and the SPIRE server run as StatefulSets
+        kubectl("rollout", "status", sts, "-n", namespace, f"--timeout={READY_TIMEOUT}", timeout=660)
+
+
+@pytest.mark.e2e
+def test_onboarding_a_team_creates_its_namespace_and_guardrails(probe_team):
+    namespaces = kubectl("get", "namespaces", "-l", f"{TENANT_LABEL}={probe_team}", "-o", "name").stdout.split()
+    assert len(namespaces) == 1, f"expected one namespace labelled {TENANT_LABEL}={probe_team}, got {namespaces}"
+    namespace = namespaces[0].split("/", 1)[1]
+    for kind in ("resourcequota", "limitrange", "networkpolicy"):
+        found = kubectl("get", kind, "-n", namespace, "-o", "name").stdout.split()
+        assert found, f"no {kind} in the team namespace {namespace}"
+    # Default-deny must be among the network policies.
+    policies = json.loads(kubectl("get", "networkpolicy", "-n", namespace, "-o", "json").stdout)["items"]
+    assert any(p["spec"].get("podSelector") == {} and {"Ingress", "Egress"} <= set(p["spec"].get("policyTypes", []))
+               for p in policies), "no default-deny NetworkPolicy for ingress and egress"
+
+
+@pytest.mark.e2e
+def test_unsigned_image_is_rejected_in_an_enforce_tier(probe_team):
+    namespace = kubectl("get", "namespaces", "-l", f"{TENANT_LABEL}={probe_team}",
+                        "-o", "jsonpath={.items[0].metadata.name}").stdout.strip()
+    # Kyverno's policies become active shortly after the chart reports ready; give them time.
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "unsigned-probe", "namespace": namespace},
+        "spec": {
+            "serviceAccountName": PROBE_AGENT,
+            # Compliant with Pod Security `restricted`, so provenance is the only reason to refuse it.
+            "securityContext": {"runAsNonRoot": True, "runAsUser": 65534, "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [{
+                "name": "probe",
+                "image": UNSIGNED_IMAGE,
+                "command": ["sleep", "3600"],
+                "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "50m", "memory": "32Mi"}},
+                "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+            }],
+        },
+    }
+    manifest = json.dumps(pod)
+    deadline = time.monotonic() + 300
+    while True:
+        done = subprocess.run(["kubectl", "--context", KUBE_CONTEXT, "apply", "--dry-run=server", "-f", "-"],
+                              input=manifest, capture_output=True, text=True, timeout=120, check=False)
+        if done.returncode != 0 or time.monotonic() > deadline:
+            break
+        time.sleep(10)
+    assert done.returncode != 0, f"an unsigned image was admitted into {namespace}:\n{done.stdout}"
+    message = done.stderr
+    assert re.search(r"(?i)denied|blocked|forbidden", message), message
+    assert re.search(r"(?i)signature|verif|attest|provenance|image", message), (
+        f"rejected, but not for provenance:\n{message}")

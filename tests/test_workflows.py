@@ -1,0 +1,380 @@
+"""The operator workflow files: GitHub workflows, the kind cluster config, infra scripts.
+
+Offline: workflows are validated against the GitHub workflow schema that check-jsonschema
+vendors, and the rules the project relies on (pinned actions, serialized deploys, every
+stack previewed) are checked on the parsed YAML.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+# Deploys run in this order; a new stack must be placed in it (and in deploy.yml).
+DEPLOY_ORDER = ("dev", "staging", "prod")
+PINNED = re.compile(r"^(v\d+\.\d+\.\d+|[0-9a-f]{40})$")
+
+
+def stack_files() -> list[str]:
+    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in (ROOT / "stacks").glob("Pulumi.*.yaml"))
+
+
+def load(name: str) -> dict:
+    # PyYAML reads the key `on` as True (YAML 1.1); workflows are read for their jobs only.
+    return yaml.safe_load((ROOT / ".github" / "workflows" / name).read_text())
+
+
+def uses_refs(workflow: dict) -> list[str]:
+    refs = []
+    for job in workflow.get("jobs", {}).values():
+        if "uses" in job:  # a reusable workflow
+            refs.append(job["uses"])
+        refs += [step["uses"] for step in job.get("steps", []) if "uses" in step]
+    return refs
+
+
+def matrix_stacks(job: dict) -> list[str]:
+    return list(job["strategy"]["matrix"]["stack"])
+
+
+def test_there_are_workflows():
+    names = {p.name for p in WORKFLOWS}
+    assert {"ci.yml", "preview.yml", "deploy.yml", "drift.yml", "e2e.yml"} <= names
+
+
+@pytest.mark.parametrize("schema", ["vendor.github-workflows", "custom.github-workflows-require-timeout"])
+def test_workflows_match_the_github_schema(schema):
+    done = subprocess.run(
+        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", schema, *map(str, WORKFLOWS)],
+        capture_output=True, text=True, check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_every_action_is_pinned_to_an_exact_version(path):
+    workflow = load(path.name)
+    refs = uses_refs(workflow)
+    for ref in refs:
+        if ref.startswith("./"):
+            continue  # an action or workflow in this repository
+        if ref.startswith("docker://"):
+            assert "@sha256:" in ref, f"{path.name}: {ref} must pin its image by digest"
+            continue
+        action, _, version = ref.partition("@")
+        assert version, f"{path.name}: {ref} has no version"
+        # An exact release tag (vX.Y.Z) or a commit; never a branch or a moving major tag.
+        assert PINNED.match(version), f"{path.name}: {ref} is not pinned to vX.Y.Z or a commit sha"
+
+
+def test_one_version_per_action_across_workflows():
+    versions: dict[str, set[str]] = {}
+    for path in WORKFLOWS:
+        for ref in uses_refs(load(path.name)):
+            action, _, version = ref.partition("@")
+            versions.setdefault(action, set()).add(version)
+    mixed = {a: sorted(v) for a, v in versions.items() if len(v) > 1}
+    assert not mixed, f"bump actions everywhere at once: {mixed}"
+
+
+def test_stack_files_are_the_deploy_order():
+    assert stack_files(), "no stacks/Pulumi.<stack>.yaml"
+    assert sorted(stack_files()) == sorted(DEPLOY_ORDER), (
+        "a stack was added or removed: update DEPLOY_ORDER here and the jobs of deploy.yml, "
+        "preview.yml and drift.yml"
+    )
+
+
+def test_preview_covers_every_stack_with_policies_and_a_comment():
+    jobs = load("preview.yml")["jobs"]
+    preview = jobs["preview"]
+    assert sorted(matrix_stacks(preview)) == stack_files()
+    assert preview["strategy"]["fail-fast"] is False, "one stack's failure must not hide the others"
+    step = next(s for s in preview["steps"] if s.get("uses", "").startswith("pulumi/actions@"))
+    inputs = step["with"]
+    assert inputs["command"] == "preview"
+    assert inputs["stack-name"] == "${{ matrix.stack }}"
+    assert inputs["comment-on-pr"] is True and inputs["diff"] is True
+    assert inputs["policyPacks"] == "policies/pack"
+    assert not step.get("continue-on-error"), "a policy violation must fail the check"
+    assert (ROOT / "policies").is_dir()
+    env = preview["env"]
+    assert "secrets.PULUMI_BACKEND_URL" in env["PULUMI_BACKEND_URL"]
+    assert "secrets" in env["PULUMI_CONFIG_PASSPHRASE"]
+
+
+def test_preview_posts_one_plan_diff_comment():
+    job = load("preview.yml")["jobs"]["plan-diff"]
+    checkout = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/checkout@"))
+    assert checkout["with"]["fetch-depth"] == 0, "pr-diff needs the base commit"
+    run = "\n".join(s.get("run", "") for s in job["steps"])
+    assert "agentplane pr-diff --base" in run
+    script = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/github-script@"))["with"]["script"]
+    assert "updateComment" in script and "createComment" in script, "one comment, updated on every push"
+    assert job["permissions"]["pull-requests"] == "write"
+
+
+def test_deploys_are_serialized_per_stack_in_order_with_environments():
+    jobs = load("deploy.yml")["jobs"]
+    workflow = load("deploy.yml")
+    assert list(workflow[True]["push"]["branches"]) == ["main"]  # `on:` parses as True
+    by_stack = {}
+    for name, job in jobs.items():
+        step = next(s for s in job["steps"] if s.get("uses", "").startswith("pulumi/actions@"))
+        by_stack[step["with"]["stack-name"]] = (name, job, step)
+    assert sorted(by_stack) == sorted(DEPLOY_ORDER)
+    previous = None
+    for stack in DEPLOY_ORDER:
+        name, job, step = by_stack[stack]
+        assert step["with"]["command"] == "up"
+        assert step["with"]["policyPacks"] == "policies/pack"
+        env = job["environment"]
+        assert (env["name"] if isinstance(env, dict) else env) == stack, "approvals hang on the environment"
+        assert job["concurrency"] == {"group": f"deploy-{stack}", "cancel-in-progress": False}
+        needs = job.get("needs")
+        needs = [needs] if isinstance(needs, str) else (needs or [])
+        assert needs == ([previous] if previous else []), f"{stack} must wait for {previous}"
+        previous = name
+
+
+def test_deploy_jobs_differ_only_in_their_stack():
+    jobs = load("deploy.yml")["jobs"]
+    def normalised(job: dict, stack: str) -> str:
+        text = json.dumps({k: v for k, v in job.items() if k not in ("name", "needs")}, sort_keys=True)
+        return text.replace(stack.upper(), "<STACK>").replace(stack, "<stack>")
+    shapes = {normalised(job, job["environment"]) for job in jobs.values()}
+    assert len(shapes) == 1, "the deploy jobs drifted apart; keep them identical but for the stack"
+
+
+def test_drift_checks_every_stack_and_reports_which_drifted():
+    workflow = load("drift.yml")
+    assert "schedule" in workflow[True] and "workflow_dispatch" in workflow[True]
+    job = workflow["jobs"]["drift"]
+    assert sorted(matrix_stacks(job)) == stack_files()
+    assert "matrix.stack" in job["name"], "the failing job's name must say which stack drifted"
+    step = next(s for s in job["steps"] if s.get("uses", "").startswith("pulumi/actions@"))
+    assert step["with"]["command"] == "preview"
+    assert step["with"]["refresh"] is True and step["with"]["expect-no-changes"] is True
+    report = job["steps"][-1]
+    assert report["if"] == "always()" and "GITHUB_STEP_SUMMARY" in report["run"] and "exit 1" in report["run"]
+    assert not job["concurrency"]["group"].startswith("deploy-"), "drift must not displace a queued deploy"
+
+
+def test_e2e_installs_pinned_tools_and_runs_the_e2e_tests():
+    workflow = load("e2e.yml")
+    assert "workflow_dispatch" in workflow[True] and "schedule" in workflow[True]
+    job = workflow["jobs"]["e2e"]
+    uses = [s.get("uses", "") for s in job["steps"]]
+    assert any(u.startswith("helm/kind-action@") for u in uses)
+    assert any(u.startswith("pulumi/actions@") for u in uses)
+    kind = next(s for s in job["steps"] if s.get("uses", "").startswith("helm/kind-action@"))
+    assert kind["with"]["version"] == "${{ env.KIND_VERSION }}" and re.match(r"^v\d+\.\d+\.\d+$", workflow["env"]["KIND_VERSION"])
+    assert any("pytest -m e2e tests/e2e" in s.get("run", "") for s in job["steps"])
+
+
+def test_ci_runs_the_project_checks():
+    steps = load("ci.yml")["jobs"]["ci"]["steps"]
+    assert any(s.get("run", "").strip() == "bash .ci/run" for s in steps)
+
+
+def test_pulumi_cli_matches_the_sdk_pin():
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    sdk = re.search(r'"pulumi==([0-9.]+)"', pyproject).group(1)
+    for path in WORKFLOWS:
+        env = load(path.name).get("env", {})
+        if "PULUMI_VERSION" in env:
+            assert env["PULUMI_VERSION"] == sdk, f"{path.name}: Pulumi CLI {env['PULUMI_VERSION']} != SDK {sdk}"
+
+
+# --------------------------------------------------------------------------- infra/
+
+
+def test_kind_cluster_pins_the_node_image_by_digest():
+    config = yaml.safe_load((ROOT / "infra" / "kind-cluster.yaml").read_text())
+    assert config["kind"] == "Cluster" and config["apiVersion"] == "kind.x-k8s.io/v1alpha4"
+    assert config["name"] == "agentplane"
+    nodes = config["nodes"]
+    assert nodes
+    for node in nodes:
+        assert re.fullmatch(r"kindest/node:v1\.34\.\d+@sha256:[0-9a-f]{64}", node["image"]), node["image"]
+
+
+def test_kind_cluster_maps_the_gateway_and_keycloak_ports_on_loopback():
+    config = yaml.safe_load((ROOT / "infra" / "kind-cluster.yaml").read_text())
+    mappings = [m for node in config["nodes"] for m in node.get("extraPortMappings", [])]
+    ports = {m["hostPort"]: m["containerPort"] for m in mappings}
+    assert ports == {8443: 30443, 8080: 30080}
+    assert all(m.get("listenAddress") == "127.0.0.1" for m in mappings)
+    assert all(30000 <= m["containerPort"] <= 32767 for m in mappings), "NodePorts live in 30000-32767"
+
+
+@pytest.mark.parametrize("script", ["up", "down"])
+def test_infra_scripts_parse_and_are_executable(script):
+    path = ROOT / "infra" / script
+    done = subprocess.run(["bash", "-n", str(path)], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert path.stat().st_mode & 0o111, f"infra/{script} must be executable"
+    text = path.read_text()
+    assert text.startswith("#!/usr/bin/env bash\n") and "set -euo pipefail" in text
+
+
+def test_infra_scripts_pass_shellcheck_when_available():
+    shellcheck = shutil.which("shellcheck")
+    if shellcheck is None:
+        pytest.skip("shellcheck is not installed (apt-get install shellcheck)")
+    done = subprocess.run([shellcheck, str(ROOT / "infra" / "up"), str(ROOT / "infra" / "down")],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_infra_scripts_explain_missing_tools(tmp_path):
+    """With none of the tools on PATH, infra/up names the first missing one and how to install it."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "dirname").symlink_to(shutil.which("dirname"))  # all the script needs before its checks
+    done = subprocess.run([shutil.which("bash"), str(ROOT / "infra" / "up")], capture_output=True, text=True,
+                          check=False, env={"PATH": str(bin_dir), "HOME": str(tmp_path)})
+    assert done.returncode == 1
+    assert "'docker' is not installed" in done.stderr and "https://docs.docker.com" in done.stderr
+
+
+def test_local_state_stays_out_of_git():
+    ignored = (ROOT / ".gitignore").read_text().split()
+    assert ".pulumi-state/" in ignored and ".venv/" in ignored
+
+
+# --------------------------------------------------------------------------- infra/ scripts, with fake tools
+# docker, kind, pulumi (and the Python that builds .venv) are replaced by shims that log
+# their arguments, so the scripts' decisions can be checked without a cluster.
+
+FAKE_TOOLS = {
+    "docker": 'echo "docker $*" >> "$FAKE_LOG"\n',
+    "kind": '''echo "kind $*" >> "$FAKE_LOG"
+case "$1 $2" in
+  "get clusters") cat "$FAKE_CLUSTERS" 2>/dev/null || true ;;
+  "create cluster") echo agentplane > "$FAKE_CLUSTERS" ;;
+  "delete cluster") : > "$FAKE_CLUSTERS" ;;
+esac
+''',
+    "pulumi": '''echo "pulumi $* | backend=${PULUMI_BACKEND_URL:-} passphrase=${PULUMI_CONFIG_PASSPHRASE:-}" >> "$FAKE_LOG"
+case "$1 $2" in
+  "stack ls") cat "$FAKE_STACKS" 2>/dev/null || echo "[]" ;;
+  "destroy "*) exit "${FAKE_DESTROY_RC:-0}" ;;
+esac
+''',
+    "fake-python": '''echo "python $*" >> "$FAKE_LOG"
+if [ "$1" = -m ] && [ "$2" = venv ]; then mkdir -p "$3/bin" && ln -sf "$0" "$3/bin/python"; fi
+''',
+}
+
+
+@pytest.fixture
+def fake_repo(tmp_path):
+    repo = tmp_path / "repo"
+    (repo / "infra").mkdir(parents=True)
+    for name in ("up", "down", "kind-cluster.yaml"):
+        shutil.copy2(ROOT / "infra" / name, repo / "infra" / name)
+    (repo / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, body in FAKE_TOOLS.items():
+        (bin_dir / name).write_text("#!/usr/bin/env bash\n" + body)
+        (bin_dir / name).chmod(0o755)
+    log, clusters, stacks = tmp_path / "log", tmp_path / "clusters", tmp_path / "stacks.json"
+    env = {
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "HOME": str(tmp_path),
+        "FAKE_LOG": str(log), "FAKE_CLUSTERS": str(clusters), "FAKE_STACKS": str(stacks),
+        "PYTHON": str(bin_dir / "fake-python"),
+    }
+
+    def run(script: str, **extra: str) -> tuple[subprocess.CompletedProcess, list[str]]:
+        log.write_text("")
+        done = subprocess.run([str(repo / "infra" / script)], capture_output=True, text=True, check=False,
+                              env={**env, **extra}, timeout=60)
+        return done, log.read_text().splitlines()
+
+    return repo, clusters, stacks, run
+
+
+def test_infra_up_creates_what_is_missing_then_reuses_it(fake_repo):
+    repo, clusters, _, run = fake_repo
+    done, log = run("up")
+    assert done.returncode == 0, done.stderr
+    assert f"kind create cluster --name agentplane --config {repo}/infra/kind-cluster.yaml --wait 180s" in log
+    assert f"python -m venv {repo}/.venv" in log
+    assert any(line.startswith("python -m pip install") and f"-e {repo}[test]" in line for line in log)
+    backend = f"backend=file://{repo}/.pulumi-state"
+    select = next(line for line in log if line.startswith("pulumi stack select"))
+    assert "--create --secrets-provider passphrase" in select and select.split(" |")[0].endswith(" dev")
+    up = next(line for line in log if line.startswith("pulumi up"))
+    assert up.startswith("pulumi up --yes --non-interactive --stack dev") and backend in up
+    assert "passphrase=agentplane-local-dev-only" in up
+    assert "PULUMI_CONFIG_PASSPHRASE is not set" in done.stderr
+    assert (repo / ".pulumi-state").is_dir()
+
+    # Second run: the cluster and .venv exist; only `pulumi up` again, with the caller's passphrase.
+    done, log = run("up", PULUMI_CONFIG_PASSPHRASE="mine")
+    assert done.returncode == 0, done.stderr
+    assert not any("create cluster" in line or "venv" in line or "pip install" in line for line in log), log
+    assert any(line.startswith("pulumi up") and "passphrase=mine" in line for line in log)
+    assert "PULUMI_CONFIG_PASSPHRASE is not set" not in done.stderr
+
+
+def test_infra_down_destroys_then_deletes_the_cluster(fake_repo):
+    repo, clusters, stacks, run = fake_repo
+    clusters.write_text("agentplane\n")
+    (repo / ".pulumi-state").mkdir()
+    stacks.write_text('[{"name": "dev", "resourceCount": 40}]')
+    done, log = run("down")
+    assert done.returncode == 0, done.stderr
+    steps = [line.split(" |")[0] for line in log if line.startswith(("pulumi", "kind delete"))]
+    assert steps == [
+        "pulumi stack ls --json",
+        "pulumi state unprotect --all --yes --stack dev",
+        "pulumi destroy --yes --non-interactive --stack dev",
+        "kind delete cluster --name agentplane",
+    ]
+    assert (repo / ".pulumi-state").is_dir(), "down keeps the (empty) local state"
+
+
+def test_infra_down_keeps_the_cluster_when_destroy_fails(fake_repo):
+    repo, clusters, stacks, run = fake_repo
+    clusters.write_text("agentplane\n")
+    (repo / ".pulumi-state").mkdir()
+    stacks.write_text('[{"name": "organization/agentplane/dev", "resourceCount": 3}]')
+    done, log = run("down", FAKE_DESTROY_RC="1")
+    assert done.returncode == 1
+    assert "pulumi destroy failed" in done.stderr and "kind delete cluster --name agentplane" in done.stderr
+    assert not any(line.startswith("kind delete") for line in log)
+
+
+def test_infra_down_forgets_stale_resources_when_the_cluster_is_gone(fake_repo):
+    repo, _, stacks, run = fake_repo
+    (repo / ".pulumi-state").mkdir()
+    stacks.write_text('[{"name": "dev", "resourceCount": 40}]')
+    done, log = run("down")
+    assert done.returncode == 0, done.stderr
+    steps = [line.split(" |")[0] for line in log if line.startswith(("pulumi", "kind delete"))]
+    assert steps == [
+        "pulumi stack ls --json",
+        "pulumi state unprotect --all --yes --stack dev",
+        "pulumi state delete --all --yes --stack dev",
+    ]
+
+
+def test_infra_down_with_nothing_to_do_is_a_no_op(fake_repo):
+    _, _, _, run = fake_repo
+    done, log = run("down")
+    assert done.returncode == 0, done.stderr
+    assert not any(line.startswith(("pulumi", "kind delete")) for line in log), log
+    assert "nothing to destroy" in done.stdout and "does not exist" in done.stdout
