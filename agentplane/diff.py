@@ -98,7 +98,10 @@ def render_markdown(stack: str, changes: list[Change]) -> str:
 
 
 def diff_dirs(old_dir: Path, new_dir: Path) -> tuple[str, list[Change]]:
+    """A side without plan.json is an empty plan: a stack added (or removed) by the change."""
+    if not (old_dir / "plan.json").exists() and not (new_dir / "plan.json").exists():
+        raise FileNotFoundError(f"neither {old_dir} nor {new_dir} holds a plan.json: run `agentplane plan --out DIR` first")
     old_stack, old = load_resources(old_dir) if (old_dir / "plan.json").exists() else ("", {})
-    new_stack, new = load_resources(new_dir)
+    new_stack, new = load_resources(new_dir) if (new_dir / "plan.json").exists() else ("", {})
     changes = compare(old, new)
     return render_markdown(new_stack or old_stack, changes), changes

@@ -22,7 +22,7 @@ import yaml
 
 from agentplane import safeyaml
 from agentplane.errors import ConfigError, ConfigIssue
-from agentplane.spec.load import display, env_config_from_stack_document, load_from_files, stack_config_path
+from agentplane.spec.load import display, env_config_from_stack_document, stack_config_path
 from agentplane.spec.platform import PlatformSpec
 
 PROJECT = "agentplane"
@@ -230,20 +230,26 @@ def run_program(stack: str, *, config: Path | None = None, teams: Path | None = 
     root = root or Path.cwd()
     config_path = config or stack_config_path(root, stack)
     teams_dir = teams or root / "stacks" / "teams"
-    spec = load_from_files(stack, config_path, teams_dir, root)  # raises ConfigError before anything runs
-
     config_label = display(config_path, root)
-    env_raw = env_config_from_stack_document(safeyaml.load_file(config_path), config_label)
+    try:
+        env_raw = env_config_from_stack_document(safeyaml.load_file(config_path), config_label)
+    except FileNotFoundError:
+        raise ConfigError([ConfigIssue(config_label, "", f"no config for stack {stack!r}: create it or pass --config")]) from None
+    except (safeyaml.UnsafeYAML, OSError) as exc:
+        raise ConfigError([ConfigIssue(config_label, "", str(exc))]) from None
     engine_config, secret_keys = _engine_config(env_raw)
-    registrations, warnings = run_under_mocks(
-        stack,
-        engine_config,
-        secret_keys,
-        lambda: program.main(
-            teams_dir=teams_dir, config_label=config_label, offline=True, known_root=root, config_dir=config_path.parent
-        ),
-    )
-    return Plan(spec=spec, registrations=registrations, warnings=warnings)
+
+    specs: list[PlatformSpec] = []
+
+    def run() -> None:
+        # The program validates everything before it registers anything; on invalid input it
+        # raises ConfigError here and the registrations list stays empty.
+        specs.append(
+            program.main(teams_dir=teams_dir, config_label=config_label, offline=True, known_root=root, config_dir=config_path.parent)
+        )
+
+    registrations, warnings = run_under_mocks(stack, engine_config, secret_keys, run)
+    return Plan(spec=specs[0], registrations=registrations, warnings=warnings)
 
 
 # --- writing -----------------------------------------------------------------------------

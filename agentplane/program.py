@@ -52,7 +52,7 @@ def define_platform(spec: PlatformSpec) -> dict[str, pulumi.ComponentResource]:
     tenants = Tenants("tenants", spec, base)
     certificates = Certificates("certificates", spec, base)
     identity = Identity("identity", spec, certificates, tenants, base)
-    workload_identity = WorkloadIdentity("workload-identity", spec, certificates, tenants, base)
+    workload_identity = WorkloadIdentity("workload-identity", spec, base)
     telemetry = Telemetry("telemetry", spec, certificates, tenants, base)
     gateway = Gateway("gateway", spec, certificates, identity, tenants, telemetry, base)
     provenance = Provenance("provenance", spec, tenants, base)
@@ -88,6 +88,8 @@ def main(
         known_envs = known_environments(root / STACKS_DIR) | known_environments(config_dir or root / STACKS_DIR)
         spec = load_from_engine(stack, teams_dir, config_label, known_envs, root)
     except ConfigError as exc:
+        if offline:
+            raise  # the offline plan reports the errors itself, one per line
         raise pulumi.RunError(exc.render()) from None
     if spec.warnings:
         if offline or pulumi.runtime.is_dry_run():

@@ -118,3 +118,12 @@ def test_onboard_refuses_an_invalid_team_and_leaves_no_file(project: Path, capsy
     assert main(["onboard", "kube-billing", "--owner", "admins"]) == 1
     assert "reserved" in capsys.readouterr().err
     assert not (project / "stacks/teams/kube-billing.yaml").exists()
+
+
+def test_diff_of_a_removed_stack_lists_everything_as_removed(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "--stack", "dev", "--out", "old"]) == 0
+    capsys.readouterr()
+    assert main(["diff", "old", "missing"]) == 0
+    markdown = capsys.readouterr().out
+    assert "0 to add, 0 to change" in markdown and "`-` removed Namespace payments" in markdown
+    assert main(["diff", "nothing", "missing"]) == 2
