@@ -357,8 +357,8 @@ def summary(plan: Plan) -> str:
             per_team[team] = per_team.get(team, 0) + 1
     lines = [f"stack {plan.spec.stack}: {sum(per_component.values())} resources", "", f"{'component':<24}{'resources':>10}"]
     lines += [f"{name:<24}{count:>10}" for name, count in sorted(per_component.items())]
-    lines += ["", f"{'team':<24}{'tier':<14}{'agents (tier)':<48}{'resources':>10}"]
+    lines += ["", f"{'team':<24}{'tier':<14}{'resources':>10}  agents (tier)"]
     for team in plan.spec.teams:
         agents = ", ".join(f"{a.name} ({a.tier.name})" for a in team.agents) or "-"
-        lines.append(f"{team.name:<24}{team.tier.name:<14}{agents:<48}{per_team.get(team.name, 0):>10}")
+        lines.append(f"{team.name:<24}{team.tier.name:<14}{per_team.get(team.name, 0):>10}  {agents}")
     return "\n".join(lines)
