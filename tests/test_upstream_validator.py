@@ -581,3 +581,14 @@ def test_free_form_prefixes() -> None:
 def test_unknown_chart_raises() -> None:
     with pytest.raises(FileNotFoundError, match="cert-manager-v1.21.0"):
         validate_chart_values("cert-manager", "v9.9.9", {})
+
+
+def test_core_quantities_follow_the_apimachinery_grammar() -> None:
+    quota = {
+        "apiVersion": "v1",
+        "kind": "ResourceQuota",
+        "metadata": {"name": "q", "namespace": "team"},
+        "spec": {"hard": {"pods": "ten", "requests.cpu": "500m", "requests.memory": "4Gi", "limits.cpu": 2}},
+    }
+    errors = upstream.validate_object(quota)
+    assert len(errors) == 1 and 'spec.hard.pods' in errors[0], errors

@@ -649,6 +649,8 @@ _CrdValidator = jsonschema.validators.extend(
 # --------------------------------------------------------------------------------------------
 
 _K8S_DEFS_ID = "https://kubernetes.io/api/_definitions.json"
+# k8s.io/apimachinery/pkg/api/resource: sign, digits, then a binary/decimal suffix or an exponent.
+_QUANTITY_PATTERN = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?[0-9]+)?$"
 _OBJECT_META_REF = f"{_K8S_DEFS_ID}#/$defs/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
 
 
@@ -666,6 +668,11 @@ def _core_definitions() -> tuple[dict[tuple[str, str, str], str], Registry]:
     if not resource.is_file():
         raise UpstreamDataMissing(f"kubernetes-validate has no strict schemas for {KUBERNETES_VERSION} ({schema_dir})")
     definitions = json.loads(resource.read_text(encoding="utf-8"))
+    # The bundled schema accepts any string as a Quantity; the API server accepts only the
+    # apimachinery grammar, so a quota of "ten" pods must fail here as it would there.
+    definitions["$defs"]["io.k8s.apimachinery.pkg.api.resource.Quantity"] = {
+        "oneOf": [{"type": "string", "pattern": _QUANTITY_PATTERN}, {"type": "number"}]
+    }
     index: dict[tuple[str, str, str], str] = {}
     for name, definition in definitions["$defs"].items():
         for gvk in definition.get("x-kubernetes-group-version-kind") or []:
