@@ -66,7 +66,7 @@ def redact(value: Any) -> Any:
     if isinstance(value, dict):
         sig = value.get(_SIG_KEY)
         if sig == _SECRET_SIG:
-            return REDACTED
+            return _redact_leaves(value.get("value"))
         if sig == _RESOURCE_SIG:
             return value.get("urn", "")
         if sig == _OUTPUT_SIG:
@@ -81,6 +81,15 @@ def redact(value: Any) -> Any:
     if isinstance(value, float) and value.is_integer():
         return int(value)  # protobuf Struct carries every number as a double
     return value
+
+
+def _redact_leaves(value: Any) -> Any:
+    """A secret's shape stays reviewable (which keys a Secret holds); every value is hidden."""
+    if isinstance(value, dict) and value.get(_SIG_KEY) is None:
+        return {k: _redact_leaves(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact_leaves(v) for v in value]
+    return REDACTED
 
 
 def _redact_kubernetes_secret(inputs: dict[str, Any]) -> dict[str, Any]:
@@ -162,7 +171,8 @@ PLACEHOLDER = "plan-placeholder"
 COMPUTED_OUTPUTS: dict[str, dict[str, Any]] = {
     "random:index/randomPassword:RandomPassword": {"result": PLACEHOLDER, "bcryptHash": PLACEHOLDER},
     "random:index/randomString:RandomString": {"result": PLACEHOLDER},
-    "keycloak:openid/client:Client": {"clientSecret": PLACEHOLDER},
+    # The service-account user's id exists only once Keycloak created the client: unknown here.
+    "keycloak:openid/client:Client": {"clientSecret": PLACEHOLDER, "serviceAccountUserId": UNKNOWN},
 }
 
 
