@@ -7,8 +7,12 @@ schema and default values. An object with no known schema fails.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
 import pytest
 
+import agentplane.builders
 from tests.support.plans import STACKS, example_plan, kubernetes_objects
 from tests.support.upstream import upstream_dir, validate_chart_values, validate_objects
 
@@ -33,6 +37,20 @@ CHARTS_WITHOUT_VALUES = {
     "spire-crds": "CRDs only; the CRDs themselves are in ../shared/upstream/crds/spire.spiffe.io",
     "agentgateway-crds": "CRDs only; the CRDs themselves are in ../shared/upstream/crds/agentgateway.dev",
 }
+
+
+def chart_free_form() -> dict[str, tuple[str, ...]]:
+    """Value paths each chart passes through verbatim (e.g. a securityContext rendered with toYaml).
+
+    Declared by the builder that sets them, as `CHART_FREE_FORM = {chart: (dotted paths)}`,
+    so the exception sits next to the values and says why there.
+    """
+    merged: dict[str, tuple[str, ...]] = {}
+    for module in pkgutil.iter_modules(agentplane.builders.__path__):
+        declared = getattr(importlib.import_module(f"agentplane.builders.{module.name}"), "CHART_FREE_FORM", {})
+        for chart, paths in declared.items():
+            merged[chart] = merged.get(chart, ()) + tuple(paths)
+    return merged
 
 
 def _releases(stack: str) -> list[dict]:
@@ -75,5 +93,5 @@ def test_every_helm_release_is_pinned_and_its_values_match_the_chart(stack: str)
         if not (upstream_dir() / "charts" / f"{chart}-{version}").is_dir():
             problems.append(f"{release['name']}: no upstream values for {chart} {version} in ../shared/upstream/charts")
             continue
-        problems += validate_chart_values(chart, version, inputs.get("values") or {})
+        problems += validate_chart_values(chart, version, inputs.get("values") or {}, free_form=chart_free_form().get(chart, ()))
     assert not problems, "\n".join(problems)
