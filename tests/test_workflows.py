@@ -1,12 +1,19 @@
 """The operator workflow files: GitHub workflows, the kind cluster config, infra scripts.
 
 Offline: workflows are validated against the GitHub workflow schema that check-jsonschema
-vendors, and the rules the project relies on (pinned actions, serialized deploys, every
-stack previewed) are checked on the parsed YAML.
+vendors, and the rules the project relies on (pinned actions, serialized deploys, every CI
+stack previewed, deployed and drift-checked, no local-only stack in CI) are checked on the
+parsed YAML.
+
+CI stacks: every stacks/Pulumi.<stack>.yaml except the local-only ones, whose
+`agentplane:cluster.context` is a kind context (`kind-…`): such a cluster lives on a
+developer's machine (infra/up) and no runner can reach it. The offline plan diff still
+covers every stack.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -20,18 +27,48 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
-# Deploys run in this order; a new stack must be placed in it (and in deploy.yml).
-DEPLOY_ORDER = ("dev", "staging", "prod")
+# CI deploys the CI stacks in this order; a new cloud stack must be placed in it (and get a
+# job in deploy.yml and an entry in the preview and drift matrices).
+DEPLOY_ORDER = ("staging", "prod")
+# A kube context with this prefix is a kind cluster on a developer's machine.
+LOCAL_CONTEXT_PREFIX = "kind-"
 PINNED = re.compile(r"^(v\d+\.\d+\.\d+|[0-9a-f]{40})$")
 
 
+def stack_configs() -> dict[str, dict]:
+    """{stack: parsed stacks/Pulumi.<stack>.yaml}."""
+    return {
+        p.name[len("Pulumi."):-len(".yaml")]: yaml.safe_load(p.read_text()) or {}
+        for p in sorted((ROOT / "stacks").glob("Pulumi.*.yaml"))
+    }
+
+
 def stack_files() -> list[str]:
-    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in (ROOT / "stacks").glob("Pulumi.*.yaml"))
+    return sorted(stack_configs())
+
+
+def is_local_only(stack_config: dict) -> bool:
+    """True when the stack's cluster is a kind context, i.e. a developer's local cluster."""
+    cluster = (stack_config.get("config") or {}).get("agentplane:cluster")
+    context = cluster.get("context") if isinstance(cluster, dict) else None
+    return isinstance(context, str) and context.startswith(LOCAL_CONTEXT_PREFIX)
+
+
+def local_only_stacks(configs: dict[str, dict]) -> list[str]:
+    return sorted(name for name, config in configs.items() if is_local_only(config))
+
+
+def ci_stacks(configs: dict[str, dict]) -> list[str]:
+    return sorted(name for name, config in configs.items() if not is_local_only(config))
 
 
 def load(name: str) -> dict:
     # PyYAML reads the key `on` as True (YAML 1.1); workflows are read for their jobs only.
     return yaml.safe_load((ROOT / ".github" / "workflows" / name).read_text())
+
+
+def all_workflows() -> dict[str, dict]:
+    return {path.name: load(path.name) for path in WORKFLOWS}
 
 
 def uses_refs(workflow: dict) -> list[str]:
@@ -45,6 +82,56 @@ def uses_refs(workflow: dict) -> list[str]:
 
 def matrix_stacks(job: dict) -> list[str]:
     return list(job["strategy"]["matrix"]["stack"])
+
+
+def pulumi_command_steps(job: dict) -> list[dict]:
+    """The job's pulumi/actions steps that run a command (not the install-only use in e2e)."""
+    return [s for s in job.get("steps", []) if s.get("uses", "").startswith("pulumi/actions@")
+            and "command" in s.get("with", {})]
+
+
+def step_stacks(job: dict, step: dict) -> list[str]:
+    """The stacks a pulumi/actions step runs against: its literal stack-name or the job's matrix."""
+    name = step["with"]["stack-name"]
+    return matrix_stacks(job) if name == "${{ matrix.stack }}" else [name]
+
+
+def deploy_jobs(workflow: dict) -> dict[str, tuple[str, dict, dict]]:
+    """{stack: (job id, job, its `pulumi up` step)} of deploy.yml."""
+    by_stack = {}
+    for name, job in workflow["jobs"].items():
+        (step,) = pulumi_command_steps(job)
+        by_stack[step["with"]["stack-name"]] = (name, job, step)
+    return by_stack
+
+
+def ci_coverage_problems(configs: dict[str, dict], workflows: dict[str, dict]) -> list[str]:
+    """Why the workflows do not preview, drift-check and deploy exactly the CI stacks (or [])."""
+    ci, local = set(ci_stacks(configs)), set(local_only_stacks(configs))
+    covered = {
+        "preview.yml's preview matrix": matrix_stacks(workflows["preview.yml"]["jobs"]["preview"]),
+        "drift.yml's drift matrix": matrix_stacks(workflows["drift.yml"]["jobs"]["drift"]),
+        "deploy.yml": list(deploy_jobs(workflows["deploy.yml"])),
+    }
+    problems = []
+    for where, stacks in covered.items():
+        if missing := sorted(ci - set(stacks)):
+            problems.append(f"{where} lacks the CI stack(s) {missing}: add them (and to DEPLOY_ORDER)")
+        if kind := sorted(local & set(stacks)):
+            problems.append(f"{where} runs the local-only stack(s) {kind}: their cluster is a "
+                            f"{LOCAL_CONTEXT_PREFIX}* context no runner can reach")
+        if unknown := sorted(set(stacks) - set(configs)):
+            problems.append(f"{where} names {unknown}, which have no stacks/Pulumi.<stack>.yaml")
+        if len(stacks) != len(set(stacks)):
+            problems.append(f"{where} lists a stack twice: {stacks}")
+    # No other workflow may run Pulumi against a local-only stack either.
+    for file, workflow in workflows.items():
+        for job_id, job in workflow.get("jobs", {}).items():
+            for step in pulumi_command_steps(job):
+                if kind := sorted(local & set(step_stacks(job, step))):
+                    problems.append(f"{file} job {job_id} runs pulumi {step['with']['command']} on "
+                                    f"the local-only stack(s) {kind}")
+    return sorted(set(problems))
 
 
 def test_there_are_workflows():
@@ -87,18 +174,84 @@ def test_one_version_per_action_across_workflows():
     assert not mixed, f"bump actions everywhere at once: {mixed}"
 
 
-def test_stack_files_are_the_deploy_order():
-    assert stack_files(), "no stacks/Pulumi.<stack>.yaml"
-    assert sorted(stack_files()) == sorted(DEPLOY_ORDER), (
-        "a stack was added or removed: update DEPLOY_ORDER here and the jobs of deploy.yml, "
-        "preview.yml and drift.yml"
+def test_ci_stacks_are_the_deploy_order():
+    configs = stack_configs()
+    assert configs, "no stacks/Pulumi.<stack>.yaml"
+    assert ci_stacks(configs) == sorted(DEPLOY_ORDER), (
+        "a cloud stack was added or removed (or a stack's cluster changed to or from a kind "
+        "context): update DEPLOY_ORDER here and the jobs of deploy.yml, preview.yml and drift.yml"
     )
 
 
-def test_preview_covers_every_stack_with_policies_and_a_comment():
+def test_workflows_cover_exactly_the_ci_stacks():
+    assert ci_coverage_problems(stack_configs(), all_workflows()) == []
+
+
+def test_the_local_only_stack_is_the_one_infra_up_deploys_on_its_kind_cluster():
+    """dev is left out of CI because it is infra/up's stack on the kind cluster, nothing else."""
+    script = (ROOT / "infra" / "up").read_text()
+    up_stack = re.search(r'^readonly STACK="([^"]+)"$', script, re.M).group(1)
+    cluster = yaml.safe_load((ROOT / "infra" / "kind-cluster.yaml").read_text())["name"]
+    configs = stack_configs()
+    assert local_only_stacks(configs) == [up_stack]
+    assert configs[up_stack]["config"]["agentplane:cluster"]["context"] == f"kind-{cluster}"
+
+
+def test_coverage_check_catches_a_cloud_stack_left_out_and_a_kind_stack_let_in():
+    configs = stack_configs()
+    workflows = all_workflows()
+    # A new cloud stack with no CI: each of preview, drift and deploy reports it.
+    with_qa = {**configs, "qa": {"config": {"agentplane:cluster": {"context": "qa-admin@agentplane-qa"}}}}
+    problems = ci_coverage_problems(with_qa, workflows)
+    assert len([p for p in problems if "lacks the CI stack(s) ['qa']" in p]) == 3, problems
+    # A stack with no cluster setting uses the ambient kubeconfig: not a kind cluster, so CI's.
+    assert not is_local_only({"config": {"agentplane:cluster": {"kubeconfig": "~/.kube/qa"}}})
+    assert not is_local_only({"config": {}})
+    assert ci_stacks({**configs, "qa": {"config": {}}}) == sorted([*DEPLOY_ORDER, "qa"])
+    # A kind stack added to the drift matrix, or deployed by some job, is reported.
+    local = local_only_stacks(configs)[0]
+    drifting = copy.deepcopy(workflows)
+    drifting["drift.yml"]["jobs"]["drift"]["strategy"]["matrix"]["stack"].append(local)
+    assert any(p.startswith("drift.yml's drift matrix runs the local-only stack(s)") and local in p
+               for p in ci_coverage_problems(configs, drifting))
+    deploying = copy.deepcopy(workflows)
+    extra = copy.deepcopy(deploying["deploy.yml"]["jobs"]["staging"])
+    pulumi_command_steps(extra)[0]["with"]["stack-name"] = local
+    deploying["deploy.yml"]["jobs"][local] = extra
+    problems = ci_coverage_problems(configs, deploying)
+    assert any(p.startswith("deploy.yml runs the local-only stack(s)") for p in problems), problems
+    assert any(p.startswith(f"deploy.yml job {local} runs pulumi up") for p in problems), problems
+
+
+def test_workflows_reference_no_secret_of_a_local_only_stack():
+    for path in WORKFLOWS:
+        text = path.read_text()
+        for stack in local_only_stacks(stack_configs()):
+            # e.g. KUBECONFIG_DEV, PULUMI_CONFIG_PASSPHRASE_DEV: a local stack has no shared credentials.
+            found = re.findall(rf"\b[A-Z][A-Z0-9_]*_{stack}\b", text, re.I)
+            assert not found, f"{path.name} references {found}: {stack} is local-only"
+
+
+def test_every_secret_the_workflows_use_is_documented():
+    docs = (ROOT / "docs" / "operations.md").read_text()
+    names = set()
+    for path in WORKFLOWS:
+        text = path.read_text()
+        names |= set(re.findall(r"secrets\.([A-Z][A-Z0-9_]*)", text))
+        # secrets[format('KUBECONFIG_{0}', matrix.stack)] is documented as KUBECONFIG_<STACK>.
+        names |= {f"{prefix}_<STACK>" for prefix in re.findall(r"format\('([A-Z][A-Z0-9_]*)_\{0\}'", text)}
+    assert {"PULUMI_BACKEND_URL", "KUBECONFIG_<STACK>"} <= names
+    undocumented = sorted(n for n in names if f"`{n}`" not in docs)
+    assert not undocumented, f"docs/operations.md does not list the secret(s) {undocumented}"
+    for stack in local_only_stacks(stack_configs()):
+        assert not re.search(rf"\b[A-Z][A-Z0-9_]*_{stack.upper()}\b", docs), (
+            f"docs/operations.md names a secret of the local-only stack {stack}")
+
+
+def test_preview_covers_every_ci_stack_with_policies_and_a_comment():
     jobs = load("preview.yml")["jobs"]
     preview = jobs["preview"]
-    assert sorted(matrix_stacks(preview)) == stack_files()
+    assert sorted(matrix_stacks(preview)) == ci_stacks(stack_configs())
     assert preview["strategy"]["fail-fast"] is False, "one stack's failure must not hide the others"
     step = next(s for s in preview["steps"] if s.get("uses", "").startswith("pulumi/actions@"))
     inputs = step["with"]
@@ -119,19 +272,17 @@ def test_preview_posts_one_plan_diff_comment():
     assert checkout["with"]["fetch-depth"] == 0, "pr-diff needs the base commit"
     run = "\n".join(s.get("run", "") for s in job["steps"])
     assert "agentplane pr-diff --base" in run
+    # No --stack: the offline diff covers every stack, local-only ones included.
+    assert "--stack" not in run
     script = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/github-script@"))["with"]["script"]
     assert "updateComment" in script and "createComment" in script, "one comment, updated on every push"
     assert job["permissions"]["pull-requests"] == "write"
 
 
 def test_deploys_are_serialized_per_stack_in_order_with_environments():
-    jobs = load("deploy.yml")["jobs"]
     workflow = load("deploy.yml")
     assert list(workflow[True]["push"]["branches"]) == ["main"]  # `on:` parses as True
-    by_stack = {}
-    for name, job in jobs.items():
-        step = next(s for s in job["steps"] if s.get("uses", "").startswith("pulumi/actions@"))
-        by_stack[step["with"]["stack-name"]] = (name, job, step)
+    by_stack = deploy_jobs(workflow)
     assert sorted(by_stack) == sorted(DEPLOY_ORDER)
     previous = None
     for stack in DEPLOY_ORDER:
@@ -156,11 +307,11 @@ def test_deploy_jobs_differ_only_in_their_stack():
     assert len(shapes) == 1, "the deploy jobs drifted apart; keep them identical but for the stack"
 
 
-def test_drift_checks_every_stack_and_reports_which_drifted():
+def test_drift_checks_every_ci_stack_and_reports_which_drifted():
     workflow = load("drift.yml")
     assert "schedule" in workflow[True] and "workflow_dispatch" in workflow[True]
     job = workflow["jobs"]["drift"]
-    assert sorted(matrix_stacks(job)) == stack_files()
+    assert sorted(matrix_stacks(job)) == ci_stacks(stack_configs())
     assert "matrix.stack" in job["name"], "the failing job's name must say which stack drifted"
     step = next(s for s in job["steps"] if s.get("uses", "").startswith("pulumi/actions@"))
     assert step["with"]["command"] == "preview"
@@ -180,6 +331,8 @@ def test_e2e_installs_pinned_tools_and_runs_the_e2e_tests():
     kind = next(s for s in job["steps"] if s.get("uses", "").startswith("helm/kind-action@"))
     assert kind["with"]["version"] == "${{ env.KIND_VERSION }}" and re.match(r"^v\d+\.\d+\.\d+$", workflow["env"]["KIND_VERSION"])
     assert any("pytest -m e2e tests/e2e" in s.get("run", "") for s in job["steps"])
+    # The runner's own kind cluster and infra/up's local state: no shared credentials.
+    assert "secrets." not in (ROOT / ".github" / "workflows" / "e2e.yml").read_text()
 
 
 def test_ci_runs_the_project_checks():
