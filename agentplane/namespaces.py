@@ -24,6 +24,8 @@ RESERVED_PREFIXES = ("kube-", "agentplane-")
 # Ports tenants may reach in platform namespaces (the services listen on these).
 GATEWAY_PORTS = (80, 443, 8080, 8443)
 TELEMETRY_PORTS = (4317, 4318)            # OTLP gRPC and HTTP
+# The agent gateway's own telemetry (tenant named per record); only the gateway namespace may send here.
+TELEMETRY_GATEWAY_PORTS = (4319, 4320)    # OTLP gRPC and HTTP
 IDENTITY_PORTS = (8080, 8443)             # Keycloak token endpoint
 
 

@@ -88,6 +88,8 @@ def helm_release(
     namespace: str,
     values: dict,
     opts: pulumi.ResourceOptions,
+    *,
+    release_name: str | None = None,
 ) -> pulumi.CustomResource:
     """A pinned Helm release. Values come from a pure builder; the chart is never fetched here.
     `helm.v3.Release` keeps Helm's own lifecycle (hooks, CRDs in crds/, rollback on failure),
@@ -98,7 +100,9 @@ def helm_release(
     oci = repository.startswith("oci://")
     return k8s.helm.v3.Release(
         name,
-        name=name,
+        # The Helm release name decides the chart's object names; it may differ from the
+        # Pulumi name, which carries the component's prefix.
+        name=release_name or name,
         chart=f"{repository.rstrip('/')}/{source.chart}" if oci else source.chart,
         version=source.version,
         repository_opts=None if oci else k8s.helm.v3.RepositoryOptsArgs(repo=repository),

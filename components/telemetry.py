@@ -4,12 +4,111 @@ from __future__ import annotations
 
 import pulumi
 
-from agentplane.spec.platform import PlatformSpec
+from agentplane.builders import telemetry as build
+from agentplane.spec.platform import PlatformSpec, TeamSpec
 from components.certificates import Certificates
+from components.kube import helm_release, platform_namespace, register
 from components.tenants import Tenants
+
+TEAM_COMPONENT = "agentplane:team:Telemetry"
+# Stands in for secret header values the offline plan cannot decrypt (redacted in the plan anyway).
+SECRET_PLACEHOLDER = "plan-placeholder"
+
+
+def _register_secret(prefix: str, obj: dict, opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
+    # Header values are credentials: keep them Pulumi secrets (encrypted in state, redacted in plans).
+    return register(prefix, {**obj, "stringData": pulumi.Output.secret(obj["stringData"])}, opts)
+
+
+class TenantTelemetry(pulumi.ComponentResource):
+    """One team's telemetry objects: its Instrumentation and, for its own backend, its header Secret."""
+
+    def __init__(
+        self,
+        name: str,
+        team: TeamSpec,
+        spec: PlatformSpec,
+        tenant_namespace: pulumi.Resource,
+        telemetry_namespace: pulumi.Resource,
+        operator: pulumi.Resource,
+        opts: pulumi.ResourceOptions,
+    ):
+        super().__init__(TEAM_COMPONENT, name, {"team": team.name}, opts)
+        # The operator's CRDs and webhook must exist before an Instrumentation is accepted.
+        self.instrumentation = register(
+            name,
+            build.instrumentation(team, spec),
+            pulumi.ResourceOptions(parent=self, depends_on=[tenant_namespace, operator]),
+        )
+        self.headers_secret: pulumi.Resource | None = None
+        secret = build.tenant_headers_secret(team, spec, SECRET_PLACEHOLDER)
+        if secret is not None:
+            self.headers_secret = _register_secret(name, secret, pulumi.ResourceOptions(parent=self, depends_on=[telemetry_namespace]))
+        self.register_outputs({"instrumentation": build.INSTRUMENTATION_NAME})
 
 
 class Telemetry(pulumi.ComponentResource):
+    """Everything under `agentplane-telemetry`, plus one TenantTelemetry per team.
+
+    For the gateway: `otlp_grpc_endpoint` / `otlp_http_endpoint` receive the agent gateway's
+    own telemetry; each span, data point or log record names its tenant in `tenant_attribute`
+    (records without one go to the platform pipeline).
+    """
+
     def __init__(self, name: str, spec: PlatformSpec, certificates: Certificates, tenants: Tenants, opts: pulumi.ResourceOptions):
         super().__init__("agentplane:index:Telemetry", name, None, opts)
-        self.register_outputs({})
+        self.otlp_grpc_endpoint = build.GATEWAY_OTLP_GRPC_ENDPOINT
+        self.otlp_http_endpoint = build.GATEWAY_OTLP_HTTP_ENDPOINT
+        self.tenant_attribute = build.TENANT_ATTRIBUTE
+        # Where tenant workloads send (what each Instrumentation points the injected SDKs at).
+        self.workload_otlp_grpc_endpoint = build.WORKLOAD_OTLP_GRPC_ENDPOINT
+        self.workload_otlp_http_endpoint = build.WORKLOAD_OTLP_HTTP_ENDPOINT
+
+        child = pulumi.ResourceOptions(parent=self)
+        self.namespace = platform_namespace(name, build.NAMESPACE, spec, child)
+        webhook_ca = [certificates.ca_issuer] if certificates.ca_issuer is not None else []
+        # The chart installs the CRDs: protected where data is, so deleting it fails safely.
+        # The Helm release name is the Pulumi name (helm_release), prefixed like every child.
+        self.operator = helm_release(
+            f"{name}-opentelemetry-operator",
+            spec.env.telemetry.chart,
+            build.NAMESPACE,
+            build.operator_values(spec, certificates.issuer_name),
+            pulumi.ResourceOptions(
+                parent=self, depends_on=[self.namespace, *webhook_ca], protect=spec.protect, retain_on_delete=spec.protect
+            ),
+        )
+        in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace])
+        access = [register(name, obj, in_namespace) for obj in build.collector_rbac()]
+        register(name, build.collector_network_policy(), in_namespace)
+        secrets: list[pulumi.Resource] = []
+        platform_secret = build.platform_headers_secret(spec, SECRET_PLACEHOLDER)
+        if platform_secret is not None:
+            secrets.append(_register_secret(name, platform_secret, in_namespace))
+
+        self.teams = {
+            team.name: TenantTelemetry(
+                f"{name}-{team.name}",
+                team,
+                spec,
+                tenants.teams[team.name].namespace,
+                self.namespace,
+                self.operator,
+                child,
+            )
+            for team in spec.teams
+        }
+        secrets += [t.headers_secret for t in self.teams.values() if t.headers_secret is not None]
+        # The collector pods mount the header Secrets and need the k8s_attributes RBAC to start.
+        self.collector = register(
+            name,
+            build.collector(spec),
+            pulumi.ResourceOptions(parent=self, depends_on=[self.operator, *access, *secrets]),
+        )
+        self.register_outputs(
+            {
+                "otlpGrpcEndpoint": self.otlp_grpc_endpoint,
+                "otlpHttpEndpoint": self.otlp_http_endpoint,
+                "workloadOtlpHttpEndpoint": self.workload_otlp_http_endpoint,
+            }
+        )

@@ -4,12 +4,53 @@ from __future__ import annotations
 
 import pulumi
 
+from agentplane import namespaces
+from agentplane.builders import spire as build
 from agentplane.spec.platform import PlatformSpec
-from components.certificates import Certificates
-from components.tenants import Tenants
+from components.kube import helm_release, platform_namespace, register
 
 
 class WorkloadIdentity(pulumi.ComponentResource):
-    def __init__(self, name: str, spec: PlatformSpec, certificates: Certificates, tenants: Tenants, opts: pulumi.ResourceOptions):
+    """SPIRE keeps its own signing CA rather than chaining to the platform CA (see
+    docs/certificates-and-spire.md), so nothing here waits for Certificates."""
+
+    def __init__(self, name: str, spec: PlatformSpec, opts: pulumi.ResourceOptions):
         super().__init__("agentplane:index:WorkloadIdentity", name, None, opts)
-        self.register_outputs({})
+        config = spec.env.spire
+        # CRDs, the trust domain's signing keys and its registration datastore: losing them
+        # invalidates every SVID, so protected environments keep them when the code changes.
+        keep = {"protect": spec.protect, "retain_on_delete": spec.protect}
+        child = pulumi.ResourceOptions(parent=self)
+
+        server_namespace = platform_namespace(name, namespaces.SPIRE_SERVER, spec, child)
+        # The SPIRE agent and the SPIFFE CSI driver run on every node: they mount host paths
+        # (the agent's socket directory, the kubelet's pod volumes with bidirectional mount
+        # propagation) and the CSI driver's container is privileged. `baseline` and
+        # `restricted` forbid all of that, so this namespace alone is `privileged`; nothing
+        # else runs in it.
+        system_namespace = platform_namespace(name, namespaces.SPIRE_SYSTEM, spec, child, pod_security="privileged")
+
+        # The Helm release names are the Pulumi names (helm_release), prefixed like every child;
+        # the chart names its objects after them (StatefulSet `workload-identity-spire-server`).
+        self.crds = helm_release(
+            f"{name}-spire-crds",
+            config.crds_chart,
+            namespaces.SPIRE_SERVER,
+            build.spire_crds_values(spec),
+            pulumi.ResourceOptions(parent=self, depends_on=[server_namespace], **keep),
+        )
+        self.spire = helm_release(
+            f"{name}-spire",
+            config.chart,
+            namespaces.SPIRE_SERVER,
+            build.spire_values(spec),
+            pulumi.ResourceOptions(parent=self, depends_on=[self.crds, server_namespace, system_namespace], **keep),
+        )
+        # After the CRDs (their kind) and the release (its controller and the validating
+        # webhook that admits them).
+        self.cluster_spiffe_ids = {
+            obj["metadata"]["name"]: register(name, obj, pulumi.ResourceOptions(parent=self, depends_on=[self.crds, self.spire]))
+            for obj in build.cluster_spiffe_ids(spec)
+        }
+        self.trust_domain = config.trust_domain
+        self.register_outputs({"trustDomain": self.trust_domain, "className": build.CLASS_NAME})

@@ -28,6 +28,8 @@ def test_namespace_carries_tenant_tier_and_restricted_pod_security(dev_spec) -> 
     assert labels[LABEL_TENANT] == "payments" and labels[LABEL_TIER] == "standard"
     for mode in ("enforce", "audit", "warn"):
         assert labels[f"pod-security.kubernetes.io/{mode}"] == "restricted"
+    # Python agents are instrumented by the namespace's own `agentplane` Instrumentation.
+    assert ns["metadata"]["annotations"] == {"instrumentation.opentelemetry.io/inject-python": "agentplane"}
 
 
 def test_quota_uses_team_override_else_tier_ceiling() -> None:
@@ -107,7 +109,7 @@ def test_every_tenant_namespace_has_the_invariants(stack: str) -> None:
     """PSA restricted, a quota, a limit range and default-deny, for every team of every stack."""
     doc = example_plan(stack)
     for team, info in doc["teams"].items():
-        objs = [r["inputs"] for r in resources_of(doc, team=team) if "kind" in r["inputs"]]
+        objs = [r["inputs"] for r in resources_of(doc, component="tenants", team=team) if "kind" in r["inputs"]]
         kinds = {(o["kind"], o["metadata"]["name"]) for o in objs}
         ns = next(o for o in objs if o["kind"] == "Namespace")
         assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted", team

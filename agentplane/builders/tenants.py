@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from agentplane import namespaces
+from agentplane.builders import telemetry
 from agentplane.quantity import parse_quantity
 from agentplane.spec.platform import (
     LABEL_AGENT,
@@ -27,11 +28,10 @@ def _meta(name: str, team: TeamSpec, *, namespaced: bool = True, labels: dict | 
 def namespace(team: TeamSpec) -> Obj:
     psa = {f"pod-security.kubernetes.io/{mode}": "restricted" for mode in ("enforce", "audit", "warn")}
     psa |= {f"pod-security.kubernetes.io/{mode}-version": "latest" for mode in ("enforce", "audit", "warn")}
-    return {
-        "apiVersion": "v1",
-        "kind": "Namespace",
-        "metadata": _meta(team.namespace, team, namespaced=False, labels={LABEL_TIER: team.tier.name, **psa}),
-    }
+    metadata = _meta(team.namespace, team, namespaced=False, labels={LABEL_TIER: team.tier.name, **psa})
+    # Zero-code instrumentation for every pod of the namespace; an agent opts out on its pods.
+    metadata["annotations"] = telemetry.namespace_annotations()
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": metadata}
 
 
 def resource_quota(team: TeamSpec) -> Obj:

@@ -29,7 +29,8 @@ from agentplane.spec.team import TeamFile
 CONFIG_NAMESPACE = "agentplane"
 STACKS_DIR = "stacks"
 TEAMS_DIR = "stacks/teams"
-# Modules that may define `check_team(team, env, stack) -> list[(field, message)]`.
+# Modules that may define `check_team(team, env, stack)` and `check_environment(env)`, each
+# returning [(field path, message)]; environment field paths are relative to `agentplane:`.
 SECTION_MODULES = (certificates, identity, spire, gateway, telemetry, provenance)
 
 
@@ -194,6 +195,11 @@ def validate_environment(raw: dict[str, Any], file: str, *, source: str) -> Envi
     except ValidationError as exc:
         raise ConfigError([issue(i.field, i.message) for i in pydantic_issues(exc, EnvironmentConfig, file)]) from None
     problems = _check_environment(env)
+    # Each platform piece may check its own settings against the rest of the environment.
+    for section in SECTION_MODULES:
+        check = getattr(section, "check_environment", None)
+        if check is not None:
+            problems += check(env)
     if problems:
         raise ConfigError([issue(field, message) for field, message in problems])
     return env

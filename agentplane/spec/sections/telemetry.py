@@ -1,15 +1,267 @@
-"""Environment settings for OpenTelemetry (key `agentplane:telemetry`) and team-file additions."""
+"""Environment settings for OpenTelemetry (key `agentplane:telemetry`) and the team-file `telemetry` field.
+
+Where telemetry goes is decided here, once: a team's own backend (its team file) or the
+environment's default backend with a tenant header. Credentials for either never appear in
+a team file: a team file names header *values* by key, and the values are secret stack
+config under `agentplane:telemetry.tenantHeaders.<team>.<key>`.
+"""
 
 from __future__ import annotations
 
-from agentplane.spec.base import StrictModel
+import re
+import urllib.parse
+from typing import TYPE_CHECKING, Annotated, Literal
+
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
+
+from agentplane.spec.base import Quantity, Secret, StrictModel, TeamName
+from agentplane.spec.sections.charts import ChartSource
+
+if TYPE_CHECKING:  # team.py imports this module; import only for annotations
+    from agentplane.spec.environment import EnvironmentConfig
+    from agentplane.spec.team import TeamFile
+
+# Operator 0.158.0 and the collector release it was built and tested with.
+OPERATOR_CHART = ChartSource(
+    repository="https://open-telemetry.github.io/opentelemetry-helm-charts",
+    chart="opentelemetry-operator",
+    version="0.122.0",
+)
+COLLECTOR_VERSION = "0.158.0"
+# contrib: the routing connector, k8s_attributes, groupbyattrs and resource processors are
+# contrib components (the chart's default `-k8s` distribution is a subset that may drift).
+COLLECTOR_REPOSITORY = "ghcr.io/open-telemetry/opentelemetry-collector-releases/opentelemetry-collector-contrib"
+
+Protocol = Literal["grpc", "http"]
+SamplerType = Literal[
+    "always_on",
+    "always_off",
+    "traceidratio",
+    "parentbased_always_on",
+    "parentbased_always_off",
+    "parentbased_traceidratio",
+]
+RATIO_SAMPLERS = ("traceidratio", "parentbased_traceidratio")
+
+# RFC 9110 token: what an HTTP header (and a gRPC metadata key) name may contain.
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$")
+_SECRET_KEY = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_IMAGE_REPOSITORY = re.compile(r"^[a-z0-9]([a-z0-9._:/-]*[a-z0-9])?$")
+_IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+
+
+def _otlp_endpoint(value: str) -> str:
+    parts = urllib.parse.urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(
+            f"{value!r} is not an OTLP endpoint URL: use http:// or https:// with a host, "
+            "for example https://otlp.example.com or http://tempo.observability.svc:4318"
+        )
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(
+            "credentials in the URL would be stored in plain text; put them in `headers` "
+            "and keep their values in secret stack config"
+        )
+    if parts.query or parts.fragment:
+        raise ValueError(f"{value!r} has a query or fragment; an OTLP endpoint is scheme, host, port and path only")
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        raise ValueError(f"{value!r} has an invalid port") from None
+    return value
+
+
+def _header_name(value: str) -> str:
+    if not _HEADER_NAME.match(value):
+        raise ValueError(f"{value!r} is not an HTTP header name (letters, digits and !#$%&'*+.^_`|~-)")
+    return value
+
+
+def _secret_key(value: str) -> str:
+    if not _SECRET_KEY.match(value):
+        raise ValueError(
+            f"{value!r} is not a secret key name (lowercase letters, digits and '-', at most 63). "
+            "A header value in a team file names a key under agentplane:telemetry.tenantHeaders.<team>; "
+            "the value itself is set with `pulumi config set --secret` and never written in the team file"
+        )
+    return value
+
+
+OtlpEndpoint = Annotated[str, Field(strict=True), AfterValidator(_otlp_endpoint)]
+HeaderName = Annotated[str, Field(strict=True), AfterValidator(_header_name)]
+SecretKey = Annotated[str, Field(strict=True), AfterValidator(_secret_key)]
+
+
+def _check_endpoint_for(protocol: str, endpoint: str) -> None:
+    # The gRPC client rejects an endpoint without a port at startup; say so at validation time.
+    if protocol == "grpc" and urllib.parse.urlsplit(endpoint).port is None:
+        raise ValueError(f"{endpoint!r} needs an explicit port for protocol grpc (for example :4317 or :443)")
+
+
+def _check_headers(endpoint: str | None, headers: dict) -> None:
+    seen: set[str] = set()
+    for name in headers:
+        if name.lower() in seen:
+            raise ValueError(f"{name!r} appears more than once (header names are case-insensitive)")
+        seen.add(name.lower())
+    if headers and endpoint is not None and urllib.parse.urlsplit(endpoint).scheme != "https":
+        raise ValueError("headers carry credentials and would be sent in clear text; use an https:// endpoint")
+
+
+class ContainerImage(StrictModel):
+    repository: Annotated[str, Field(strict=True, pattern=_IMAGE_REPOSITORY.pattern)]
+    tag: Annotated[str, Field(strict=True, pattern=_IMAGE_TAG.pattern)]
+
+
+class ResourceAmounts(StrictModel):
+    cpu: Quantity
+    memory: Quantity
+
+
+class CollectorResources(StrictModel):
+    requests: ResourceAmounts = ResourceAmounts(cpu="200m", memory="256Mi")
+    limits: ResourceAmounts = ResourceAmounts(cpu="1", memory="1Gi")
+
+
+class CollectorSettings(StrictModel):
+    """The gateway collector Deployment every tenant namespace sends OTLP to."""
+
+    replicas: int = Field(default=2, strict=True, ge=1, le=20)
+    resources: CollectorResources = CollectorResources()
+
+
+class Backend(StrictModel):
+    """The environment's default OTLP backend, shared by teams that name none (e.g. Tempo/Mimir/Loki)."""
+
+    protocol: Protocol = "http"
+    endpoint: OtlpEndpoint
+    # Sent with each team's data, value = team name; Grafana's multi-tenant backends read X-Scope-OrgID.
+    # null: one backend tenant for everyone, told apart only by the `agentplane.tenant` attribute.
+    tenant_header: HeaderName | None = "X-Scope-OrgID"
+    # Credentials for the platform backend, e.g. {Authorization: {secure: ...}}.
+    headers: dict[HeaderName, Secret] = {}
+
+    @field_validator("endpoint")
+    @classmethod
+    def _port_for_grpc(cls, endpoint: str, info: ValidationInfo) -> str:
+        _check_endpoint_for(info.data.get("protocol", "http"), endpoint)
+        return endpoint
+
+    @field_validator("headers")
+    @classmethod
+    def _tls_for_headers(cls, headers: dict, info: ValidationInfo) -> dict:
+        _check_headers(info.data.get("endpoint"), headers)
+        return headers
+
+    @model_validator(mode="after")
+    def _tenant_header_is_platform_owned(self) -> "Backend":
+        if self.tenant_header is not None and self.tenant_header.lower() in {h.lower() for h in self.headers}:
+            raise ValueError(f"headers: {self.tenant_header!r} is the tenant header; the platform sets it per team")
+        return self
+
+
+class Sampler(StrictModel):
+    """What the injected SDKs sample (the operator's Instrumentation `spec.sampler`)."""
+
+    type: SamplerType = "parentbased_traceidratio"
+    # Fraction of new traces kept, for the *traceidratio samplers.
+    ratio: float | None = Field(default=1.0, strict=True, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _ratio_only_for_ratio_samplers(self) -> "Sampler":
+        if self.type in RATIO_SAMPLERS and self.ratio is None:
+            raise ValueError(f"ratio: sampler {self.type} needs a ratio between 0 and 1")
+        return self
+
+    @property
+    def argument(self) -> str | None:
+        return None if self.type not in RATIO_SAMPLERS or self.ratio is None else repr(float(self.ratio))
 
 
 class TelemetryConfig(StrictModel):
-    pass
+    chart: ChartSource = OPERATOR_CHART
+    collector_image: ContainerImage = ContainerImage(repository=COLLECTOR_REPOSITORY, tag=COLLECTOR_VERSION)
+    collector: CollectorSettings = CollectorSettings()
+    # Absent: teams without their own endpoint, and the platform pipeline, go to the collector's
+    # `debug` exporter (counts in the collector log, no payloads): nothing leaves the cluster.
+    default_backend: Backend | None = None
+    sampler: Sampler = Sampler()
+    # team -> key -> secret header value; what a team file's `telemetry.headers` values name.
+    # Set with: pulumi config set --secret --path 'agentplane:telemetry.tenantHeaders.<team>.<key>' <value>
+    tenant_headers: dict[TeamName, dict[SecretKey, Secret]] = {}
+
+    def missing_for_deploy(self) -> list[str]:
+        """Secret header values the offline plan cannot decrypt; `pulumi up` must have them."""
+        missing = []
+        if self.default_backend is not None:
+            missing += [
+                f"defaultBackend.headers.{name} is encrypted; the offline plan uses a redacted placeholder"
+                for name, secret in sorted(self.default_backend.headers.items())
+                if not secret.available
+            ]
+        for team, values in sorted(self.tenant_headers.items()):
+            missing += [
+                f"tenantHeaders.{team}.{key} is encrypted; the offline plan uses a redacted placeholder"
+                for key, secret in sorted(values.items())
+                if not secret.available
+            ]
+        return missing
 
 
 class TeamTelemetry(StrictModel):
-    """Where a team's traces and metrics go; absent: the environment's default backend."""
+    """A team's own OTLP backend; absent, the team's data goes to the environment's default backend.
 
-    endpoint: str | None = None
+    telemetry:
+      endpoint: https://otlp.payments.example.com
+      protocol: http                      # grpc | http
+      headers:
+        Authorization: otlp-token         # a key under agentplane:telemetry.tenantHeaders.payments
+    """
+
+    protocol: Protocol = "http"
+    endpoint: OtlpEndpoint
+    headers: dict[HeaderName, SecretKey] = {}
+
+    @field_validator("endpoint")
+    @classmethod
+    def _port_for_grpc(cls, endpoint: str, info: ValidationInfo) -> str:
+        _check_endpoint_for(info.data.get("protocol", "http"), endpoint)
+        return endpoint
+
+    @field_validator("headers")
+    @classmethod
+    def _tls_for_headers(cls, headers: dict, info: ValidationInfo) -> dict:
+        _check_headers(info.data.get("endpoint"), headers)
+        return headers
+
+
+def check_team(team: "TeamFile", env: "EnvironmentConfig", stack: str) -> list[tuple[str, str]]:
+    """Every header a team file names must exist among that team's own secret header values."""
+    if team.telemetry is None or stack not in team.environments:
+        return []
+    available = env.telemetry.tenant_headers.get(team.name, {})
+    problems = []
+    for header, key in team.telemetry.headers.items():
+        if key not in available:
+            known = ", ".join(sorted(available)) or "none"
+            problems.append(
+                (
+                    f"telemetry.headers.{header}",
+                    f"no secret {key!r} for team {team.name!r} in agentplane:telemetry.tenantHeaders of {stack} "
+                    f"(its keys: {known}); set it with `pulumi config set --secret --path "
+                    f"'agentplane:telemetry.tenantHeaders.{team.name}.{key}' <value>`",
+                )
+            )
+    return problems
+
+
+__all__ = [
+    "Backend",
+    "CollectorSettings",
+    "ContainerImage",
+    "OPERATOR_CHART",
+    "Sampler",
+    "TeamTelemetry",
+    "TelemetryConfig",
+    "check_team",
+]
