@@ -171,6 +171,8 @@ ENV_CASES = [
     ("bad-provenance", "      provenance: audit\n      dailyTokenBudget: 100000", "      provenance: strict\n      dailyTokenBudget: 100000", "agentplane:tiers[0].provenance", "'audit' or 'enforce'"),
     ("bad-provider", "provider: anthropic}", "provider: skynet}", "agentplane:models[2].provider", "openai"),
     ("bad-env-egress", "    - api.github.com\n", "    - http://api.github.com\n", "agentplane:egress[0]", "not a domain pattern"),
+    ("section-names-unknown-tier", "    trustDomain: dev.agentplane.local\n", "    trustDomain: dev.agentplane.local\n    tiers: {producton: {x509SvidTtl: 30m}}\n", "agentplane:spire.tiers.producton", "unknown tier 'producton'"),
+    ("duplicate-tier", "    - name: production\n", "    - name: standard\n", "agentplane:tiers[2]", "appears more than once"),
     ("protect-not-bool", "  agentplane:protect: false\n", "  agentplane:protect: maybe\n", "agentplane:protect", "true or false"),
 ]
 
