@@ -30,14 +30,15 @@ class WorkloadIdentity(pulumi.ComponentResource):
         # else runs in it.
         system_namespace = platform_namespace(name, namespaces.SPIRE_SYSTEM, spec, child, pod_security="privileged")
 
-        # The Helm release names are the Pulumi names (helm_release), prefixed like every child;
-        # the chart names its objects after them (StatefulSet `workload-identity-spire-server`).
+        # Pulumi names carry the component's prefix; the Helm releases keep upstream's names so
+        # the chart's objects are the ones SPIRE's docs and runbooks name (`spire-server`, ...).
         self.crds = helm_release(
             f"{name}-spire-crds",
             config.crds_chart,
             namespaces.SPIRE_SERVER,
             build.spire_crds_values(spec),
             pulumi.ResourceOptions(parent=self, depends_on=[server_namespace], **keep),
+            release_name="spire-crds",
         )
         self.spire = helm_release(
             f"{name}-spire",
@@ -45,6 +46,7 @@ class WorkloadIdentity(pulumi.ComponentResource):
             namespaces.SPIRE_SERVER,
             build.spire_values(spec),
             pulumi.ResourceOptions(parent=self, depends_on=[self.crds, server_namespace, system_namespace], **keep),
+            release_name="spire",
         )
         # After the CRDs (their kind) and the release (its controller and the validating
         # webhook that admits them).
