@@ -1,10 +1,281 @@
-"""Environment settings for Keycloak and the platform realm (key `agentplane:identity`)."""
+"""Environment settings for Keycloak and the platform realm (key `agentplane:identity`).
+
+Two modes: by default the platform installs Keycloak (codecentric `keycloakx` chart) backed
+by a CloudNativePG Postgres cluster; with `existing:` it manages only the realm in a Keycloak
+that runs elsewhere. Either way the realm, a group per team and a client per agent are code.
+"""
 
 from __future__ import annotations
 
-from agentplane.spec.base import StrictModel
+import re
+from typing import TYPE_CHECKING, Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, Field, model_validator
+
+from agentplane.spec.base import Quantity, Secret, StrictModel
+from agentplane.spec.sections.certificates import PLATFORM_CA_ISSUER, pinned_chart
+from agentplane.spec.sections.charts import ChartSource
+
+if TYPE_CHECKING:
+    from agentplane.spec.environment import EnvironmentConfig
+    from agentplane.spec.team import TeamFile
+
+KEYCLOAKX_CHART = ChartSource(repository="https://codecentric.github.io/helm-charts", chart="keycloakx", version="7.1.11")
+CLOUDNATIVE_PG_CHART = ChartSource(repository="https://cloudnative-pg.github.io/charts", chart="cloudnative-pg", version="0.29.0")
+KEYCLOAK_VERSION = "26.5.6"  # the image keycloakx 7.1.11 ships (its appVersion)
+
+# NodePorts the kind cluster in infra/kind-cluster.yaml maps to the host: 30080 is Keycloak's
+# plain-HTTP port there (host port 8080); 30443 is taken by the gateway's HTTPS listener.
+KIND_HTTP_NODE_PORT = 30080
+
+_DNS_LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
+_DNS_NAME = re.compile(rf"^{_DNS_LABEL}(\.{_DNS_LABEL})*$")
+
+
+def _dns_name(value: str) -> str:
+    if len(value) > 253 or not _DNS_NAME.match(value):
+        raise ValueError(
+            f"{value!r} is not a DNS name: use lowercase labels of letters, digits and '-' separated by dots, "
+            "such as keycloak.example.com (no scheme, port or path)"
+        )
+    return value
+
+
+DnsName = Annotated[str, Field(strict=True), AfterValidator(_dns_name)]
+
+# Keycloak's own limits on a realm name are loose; the platform keeps it URL- and file-safe.
+_REALM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
+
+
+def _any_realm(value: str) -> str:
+    if not _REALM.match(value):
+        raise ValueError(f"{value!r} is not a realm name: 1-63 letters, digits, '-' and '_', starting with a letter or digit")
+    return value
+
+
+def _platform_realm(value: str) -> str:
+    if value == "master":
+        raise ValueError("'master' is Keycloak's administration realm; choose a realm of the platform's own")
+    return _any_realm(value)
+
+
+RealmName = Annotated[str, Field(strict=True), AfterValidator(_platform_realm)]
+AdminRealmName = Annotated[str, Field(strict=True), AfterValidator(_any_realm)]
+
+
+def _audience(value: str) -> str:
+    if not value or any(c.isspace() for c in value) or len(value) > 255:
+        raise ValueError(f"{value!r} is not an audience: 1-255 characters without whitespace")
+    return value
+
+
+Audience = Annotated[str, Field(strict=True), AfterValidator(_audience)]
+
+
+def _instances(value: int) -> int:
+    if value < 1:
+        raise ValueError(f"{value} is not a number of instances: at least 1 (1 for a single Postgres, 3 for high availability)")
+    return value
+
+
+Instances = Annotated[int, Field(strict=True), AfterValidator(_instances)]
+
+
+def _node_port(value: int) -> int:
+    if not 30000 <= value <= 32767:
+        raise ValueError(f"{value} is outside Kubernetes' default NodePort range 30000-32767")
+    return value
+
+
+NodePort = Annotated[int, Field(strict=True), AfterValidator(_node_port)]
+
+
+def check_url(value: str, *, insecure: bool, field: str) -> tuple[str, str, str]:
+    """(scheme, host[:port], path) of an http(s) base URL; https unless `insecure` allows http."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ValueError(f"{field} {value!r} is not a base URL such as https://keycloak.example.com")
+    if parts.scheme == "http" and not insecure:
+        raise ValueError(
+            f"{field} {value!r} uses plain http: credentials would cross the network unencrypted; "
+            "use https://, or set `insecure: true` for a local development cluster"
+        )
+    try:
+        parts.port  # noqa: B018 - raises for a port out of range
+    except ValueError:
+        raise ValueError(f"{field} {value!r} has an invalid port") from None
+    return parts.scheme, parts.netloc, parts.path.rstrip("/")
+
+
+class IdentityCharts(StrictModel):
+    """Chart sources; only `repository` may change (an air-gapped mirror), versions are pinned."""
+
+    keycloakx: pinned_chart(KEYCLOAKX_CHART) = KEYCLOAKX_CHART  # type: ignore[valid-type]
+    cloudnative_pg: pinned_chart(CLOUDNATIVE_PG_CHART) = CLOUDNATIVE_PG_CHART  # type: ignore[valid-type]
+
+
+class DatabaseConfig(StrictModel):
+    """The CloudNativePG Postgres cluster Keycloak keeps its data in."""
+
+    # Absent: 1 where `protect: false`, 3 (a primary and two standbys) where `protect: true`.
+    instances: Instances | None = None
+    storage_size: Quantity = "5Gi"
+    storage_class: Annotated[str, Field(strict=True, min_length=1)] | None = None
+    # Absent: the PostgreSQL image the pinned operator (CloudNativePG 1.30.0) defaults to.
+    image_name: Annotated[str, Field(strict=True, min_length=1)] | None = None
+    cpu: Quantity = "250m"
+    memory: Quantity = "512Mi"
+
+
+class ServiceConfig(StrictModel):
+    """How Keycloak's Service is exposed. Node ports apply to NodePort and LoadBalancer only."""
+
+    type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = "NodePort"
+    http_node_port: NodePort | None = KIND_HTTP_NODE_PORT
+    https_node_port: NodePort | None = None
+
+    @model_validator(mode="after")
+    def _distinct(self) -> "ServiceConfig":
+        if self.http_node_port is not None and self.http_node_port == self.https_node_port:
+            raise ValueError(f"httpNodePort and httpsNodePort are both {self.http_node_port}; use two ports")
+        return self
+
+
+class IngressConfig(StrictModel):
+    """An Ingress for the public hostname (TLS with the Keycloak certificate, to the HTTPS port)."""
+
+    enabled: bool = Field(default=False, strict=True)
+    class_name: Annotated[str, Field(strict=True, min_length=1)] | None = None
+    annotations: dict[str, str] = {}
+
+
+class TlsConfig(StrictModel):
+    # The ClusterIssuer that signs Keycloak's certificate. The platform CA by default; a public
+    # ACME issuer you run makes the public URL trusted by browsers and CI without extra setup.
+    issuer: Annotated[str, Field(strict=True, min_length=1)] = PLATFORM_CA_ISSUER
+
+
+class KeycloakSize(StrictModel):
+    replicas: Instances = 1
+    cpu: Quantity = "500m"
+    memory: Quantity = "1Gi"
+
+
+class ExistingKeycloak(StrictModel):
+    """A Keycloak the platform does not install: only the realm in it is managed.
+
+    Log in either as an admin user (`adminUsername` + `adminPassword`, password grant with
+    `clientId`, default admin-cli) or as a service-account client (`clientId` + `clientSecret`).
+    """
+
+    url: Annotated[str, Field(strict=True, min_length=1)]
+    # The realm the admin credentials belong to (not the platform realm, see `identity.realm`).
+    realm: AdminRealmName = "master"
+    client_id: Annotated[str, Field(strict=True, min_length=1)] = "admin-cli"
+    admin_username: Annotated[str, Field(strict=True, min_length=1)] | None = None
+    admin_password: Secret | None = None
+    client_secret: Secret | None = None
+    # Allows an http:// URL (a local test Keycloak). Never for a shared environment.
+    insecure: bool = Field(default=False, strict=True)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ExistingKeycloak":
+        check_url(self.url, insecure=self.insecure, field="url")
+        if self.insecure and self.url.startswith("https://"):
+            raise ValueError("insecure: true only allows an http:// url; remove it for an https:// url")
+        if self.admin_password is not None and self.client_secret is not None:
+            raise ValueError("set adminPassword (with adminUsername) or clientSecret (with clientId), not both")
+        if self.client_secret is not None and self.admin_username is not None:
+            raise ValueError("adminUsername goes with adminPassword; a clientSecret logs in as the client itself")
+        return self
+
+    @property
+    def uses_client_credentials(self) -> bool:
+        return self.client_secret is not None
+
+    def missing_for_deploy(self) -> list[str]:
+        if self.admin_password is None and self.client_secret is None:
+            return [
+                "existing.adminPassword (with adminUsername) or existing.clientSecret (with clientId) is not set: "
+                "the Keycloak provider cannot log in to manage the realm "
+                "(pulumi config set --secret --path 'agentplane:identity.existing.adminPassword' ...)"
+            ]
+        if self.admin_password is not None and self.admin_username is None:
+            return ["existing.adminUsername is not set: adminPassword needs the user it belongs to"]
+        return []
 
 
 class IdentityConfig(StrictModel):
-    hostname: str = "keycloak.localtest.me"
-    realm: str = "agentplane"
+    # The public DNS name of Keycloak: its hostname setting, certificate and Ingress host.
+    hostname: DnsName = "keycloak.localtest.me"
+    # Where clients reach Keycloak, when that is not https://<hostname> (a port, or plain http on
+    # a local cluster). Token issuers (`iss`) carry this URL. Its host must be `hostname`.
+    public_url: Annotated[str, Field(strict=True, min_length=1)] | None = None
+    # Where `pulumi up` (the Keycloak provider) reaches Keycloak; absent: the public URL.
+    provider_url: Annotated[str, Field(strict=True, min_length=1)] | None = None
+    realm: RealmName = "agentplane"
+    # The `aud` every agent token carries, so the gateway accepts it.
+    gateway_audience: Audience = "agentplane-gateway"
+    # Keycloak's plain-HTTP listener (the kind cluster maps it); HTTPS on 8443 is always on.
+    http_enabled: bool = Field(default=True, strict=True)
+    tls: TlsConfig = TlsConfig()
+    service: ServiceConfig = ServiceConfig()
+    ingress: IngressConfig = IngressConfig()
+    keycloak: KeycloakSize = KeycloakSize()
+    database: DatabaseConfig = DatabaseConfig()
+    charts: IdentityCharts = IdentityCharts()
+    existing: ExistingKeycloak | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "IdentityConfig":
+        problems: list[str] = []
+        for field, url in (("publicUrl", self.public_url), ("providerUrl", self.provider_url)):
+            if url is None:
+                continue
+            try:
+                # Plain http is for local clusters only, where it never leaves the machine.
+                _, netloc, path = check_url(url, insecure=True, field=field)
+            except ValueError as exc:
+                problems.append(str(exc))
+                continue
+            if path:
+                problems.append(f"{field} {url!r} has a path; Keycloak is served at the root (give scheme, host and port only)")
+            if field == "publicUrl" and urlsplit(url).hostname != self.hostname:
+                problems.append(
+                    f"publicUrl {url!r} must use the hostname {self.hostname!r} "
+                    "(Keycloak's hostname, certificate and token issuer all use it)"
+                )
+        if not self.http_enabled and self.service.type != "ClusterIP" and self.service.http_node_port is not None:
+            problems.append(
+                f"service.httpNodePort {self.service.http_node_port} exposes the plain-HTTP listener, "
+                "but httpEnabled is false: set httpNodePort: null or httpEnabled: true"
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def managed(self) -> bool:
+        """Whether the platform installs Keycloak and Postgres (false with `existing:`)."""
+        return self.existing is None
+
+    def missing_for_deploy(self) -> list[str]:
+        return self.existing.missing_for_deploy() if self.existing is not None else []
+
+
+def check_team(team: "TeamFile", env: "EnvironmentConfig", stack: str) -> list[tuple[str, str]]:
+    """Each team-file group becomes a Keycloak sub-group of the team: names must be unique in it."""
+    problems: list[tuple[str, str]] = []
+    seen: dict[str, str] = {}
+    for role in ("owners", "members"):
+        for i, group in enumerate(getattr(team, role)):
+            if group in seen:
+                where = "listed twice" if seen[group] == role else f"already in {seen[group]}"
+                problems.append((f"{role}[{i}]", f"group {group!r} is {where}; a group is either an owner or a member, once"))
+            else:
+                seen[group] = role
+            if "/" in group:
+                # Keycloak reads '/' in a group name as a path separator.
+                problems.append((f"{role}[{i}]", f"group {group!r} contains '/', which Keycloak reads as a group path"))
+    return problems

@@ -1,0 +1,267 @@
+"""Keycloak and its Postgres, as plain Kubernetes objects and Helm values (pure functions of the spec).
+
+Names here are the contract between the pieces: the CloudNativePG cluster's `-rw` Service is
+Keycloak's database host, the basic-auth Secret is both the cluster's initdb credentials and
+Keycloak's database login, the cert-manager Certificate's Secret is Keycloak's TLS key pair.
+Credentials are parameters (Pulumi secrets at run time), never values built here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+from agentplane import namespaces
+from agentplane.spec.platform import LABEL_MANAGED_BY, MANAGED_BY, PlatformSpec
+from agentplane.spec.sections.identity import KEYCLOAK_VERSION, IdentityConfig
+
+Obj = dict
+
+# keycloakx names its objects after fullnameOverride: StatefulSet `keycloak`, Services
+# `keycloak-http` (80 http, 8443 https, 9000 management) and `keycloak-headless`.
+KEYCLOAK_FULLNAME = "keycloak"
+KEYCLOAK_SERVICE = f"{KEYCLOAK_FULLNAME}-http"
+KEYCLOAK_HTTPS_PORT = 8443
+KEYCLOAK_HTTP_PORT = 80
+
+CNPG_OPERATOR = "cnpg-controller-manager"
+DB_CLUSTER = "keycloak-db"
+DB_SERVICE = f"{DB_CLUSTER}-rw"  # CloudNativePG's read-write Service: always the primary
+DB_PORT = 5432
+DB_NAME = "keycloak"
+DB_OWNER = "keycloak"
+DB_CREDENTIALS_SECRET = "keycloak-db-credentials"
+
+ADMIN_SECRET = "keycloak-admin"
+ADMIN_USERNAME = "admin"
+TLS_CERTIFICATE = "keycloak"
+TLS_SECRET = "keycloak-tls"
+TLS_MOUNT = "/opt/keycloak/conf/tls"
+
+# Paths of keycloakx values that hold Kubernetes types (the chart renders them with toYaml as
+# they are): keys below them are Kubernetes SecurityContext fields, not chart options.
+KEYCLOAKX_FREE_FORM = ("securityContext", "podSecurityContext", "dbchecker.securityContext")
+CHART_FREE_FORM = {"keycloakx": KEYCLOAKX_FREE_FORM}
+
+_COMPONENT_LABELS = {LABEL_MANAGED_BY: MANAGED_BY, "app.kubernetes.io/part-of": "agentplane-identity"}
+
+
+def _meta(name: str, namespace: str = namespaces.IDENTITY) -> dict:
+    return {"name": name, "namespace": namespace, "labels": dict(_COMPONENT_LABELS)}
+
+
+# --- URLs ----------------------------------------------------------------------------------
+
+
+def public_url(config: IdentityConfig) -> str:
+    """Keycloak's base URL as clients (and token issuers) see it, without a trailing slash."""
+    if config.existing is not None:
+        return config.existing.url.rstrip("/")
+    return (config.public_url or f"https://{config.hostname}").rstrip("/")
+
+
+def issuer_url(config: IdentityConfig) -> str:
+    """The `iss` of every token of the platform realm."""
+    return f"{public_url(config)}/realms/{config.realm}"
+
+
+def internal_url(config: IdentityConfig) -> str:
+    """Where workloads in the cluster reach Keycloak (HTTPS with the platform CA when managed)."""
+    if config.existing is not None:
+        return public_url(config)
+    return f"https://{KEYCLOAK_SERVICE}.{namespaces.IDENTITY}.svc:{KEYCLOAK_HTTPS_PORT}"
+
+
+def token_url(config: IdentityConfig) -> str:
+    return f"{internal_url(config)}/realms/{config.realm}/protocol/openid-connect/token"
+
+
+def jwks_url(config: IdentityConfig) -> str:
+    return f"{internal_url(config)}/realms/{config.realm}/protocol/openid-connect/certs"
+
+
+def provider_endpoint(config: IdentityConfig) -> tuple[str, str | None]:
+    """(url, base_path) for the Keycloak provider: where `pulumi up` reaches the admin API."""
+    if config.existing is not None:
+        parts = urlsplit(config.existing.url)
+        path = parts.path.rstrip("/")
+        return f"{parts.scheme}://{parts.netloc}", path or None
+    return (config.provider_url or public_url(config)).rstrip("/"), None
+
+
+def postgres_instances(spec: PlatformSpec) -> int:
+    """A primary alone where nothing is protected; a primary and two standbys where data matters."""
+    configured = spec.env.identity.database.instances
+    return configured if configured is not None else (3 if spec.protect else 1)
+
+
+# --- Postgres ------------------------------------------------------------------------------
+
+
+def cnpg_values(spec: PlatformSpec) -> dict:
+    # CRDs come from the chart (its templates); the operator watches every namespace so the
+    # Cluster can live next to Keycloak. Upstream's own name for the operator, which the
+    # `kubectl cnpg` plugin looks for.
+    return {"fullnameOverride": CNPG_OPERATOR, "crds": {"create": True}, "config": {"clusterWide": True}}
+
+
+def basic_auth_secret(name: str, username: str, password: Any) -> Obj:
+    """A kubernetes.io/basic-auth Secret; `password` is a Pulumi secret at run time."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": _meta(name),
+        "type": "kubernetes.io/basic-auth",
+        "stringData": {"username": username, "password": password},
+    }
+
+
+def database_credentials(password: Any) -> Obj:
+    # CloudNativePG's initdb reads the owner's credentials from a basic-auth Secret; Keycloak
+    # reads the same password, so there is exactly one copy of it.
+    return basic_auth_secret(DB_CREDENTIALS_SECRET, DB_OWNER, password)
+
+
+def admin_credentials(password: Any) -> Obj:
+    return basic_auth_secret(ADMIN_SECRET, ADMIN_USERNAME, password)
+
+
+def postgres_cluster(spec: PlatformSpec) -> Obj:
+    db = spec.env.identity.database
+    storage: dict = {"size": db.storage_size}
+    if db.storage_class:
+        storage["storageClass"] = db.storage_class
+    cluster_spec: dict = {
+        "instances": postgres_instances(spec),
+        "storage": storage,
+        "bootstrap": {"initdb": {"database": DB_NAME, "owner": DB_OWNER, "secret": {"name": DB_CREDENTIALS_SECRET}}},
+        # No superuser password: the operator administers through its own local connection.
+        "enableSuperuserAccess": False,
+        "resources": {"requests": {"cpu": db.cpu, "memory": db.memory}, "limits": {"memory": db.memory}},
+    }
+    if db.image_name:
+        cluster_spec["imageName"] = db.image_name
+    return {
+        "apiVersion": "postgresql.cnpg.io/v1",
+        "kind": "Cluster",
+        "metadata": _meta(DB_CLUSTER),
+        "spec": cluster_spec,
+    }
+
+
+# --- Keycloak ------------------------------------------------------------------------------
+
+
+def certificate_dns_names(config: IdentityConfig) -> list[str]:
+    service = f"{KEYCLOAK_SERVICE}.{namespaces.IDENTITY}"
+    return list(dict.fromkeys([config.hostname, KEYCLOAK_SERVICE, service, f"{service}.svc", f"{service}.svc.cluster.local"]))
+
+
+def keycloak_certificate(spec: PlatformSpec) -> Obj:
+    config = spec.env.identity
+    return {
+        "apiVersion": "cert-manager.io/v1",
+        "kind": "Certificate",
+        "metadata": _meta(TLS_CERTIFICATE),
+        "spec": {
+            "secretName": TLS_SECRET,
+            "issuerRef": {"group": "cert-manager.io", "kind": "ClusterIssuer", "name": config.tls.issuer},
+            "dnsNames": certificate_dns_names(config),
+            "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
+        },
+    }
+
+
+def _secret_env(name: str, secret: str, key: str) -> dict:
+    return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+
+
+def keycloak_env(config: IdentityConfig) -> list[dict]:
+    env = [
+        # Keycloak 26 creates this (temporary) admin in the master realm on first start.
+        _secret_env("KC_BOOTSTRAP_ADMIN_USERNAME", ADMIN_SECRET, "username"),
+        _secret_env("KC_BOOTSTRAP_ADMIN_PASSWORD", ADMIN_SECRET, "password"),
+        # A fixed frontend URL: every token's `iss` is the public URL, whichever way a request came in.
+        {"name": "KC_HOSTNAME", "value": public_url(config)},
+        # In-cluster clients (agents, the gateway) use the Service URL for tokens and keys.
+        {"name": "KC_HOSTNAME_BACKCHANNEL_DYNAMIC", "value": "true"},
+        {"name": "KC_HTTP_ENABLED", "value": "true" if config.http_enabled else "false"},
+        {"name": "KC_HTTPS_CERTIFICATE_FILE", "value": f"{TLS_MOUNT}/tls.crt"},
+        {"name": "KC_HTTPS_CERTIFICATE_KEY_FILE", "value": f"{TLS_MOUNT}/tls.key"},
+        # Cluster discovery through the database (Keycloak 26's default stack): no DNS or RBAC setup.
+        {"name": "KC_CACHE", "value": "ispn"},
+        {"name": "KC_CACHE_STACK", "value": "jdbc-ping"},
+    ]
+    if config.ingress.enabled:
+        env.append({"name": "KC_PROXY_HEADERS", "value": "xforwarded"})
+    return env
+
+
+def _restricted_container(run_as: int) -> dict:
+    # Pod Security `restricted` (the identity namespace enforces it).
+    return {
+        "runAsUser": run_as,
+        "runAsNonRoot": True,
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def _template_list(items: list[dict]) -> str:
+    # keycloakx renders these values through `tpl` as YAML text (see its README, "Usage of the tpl Function").
+    return yaml.safe_dump(items, sort_keys=False, default_flow_style=False)
+
+
+def keycloak_values(spec: PlatformSpec) -> dict:
+    config = spec.env.identity
+    size = config.keycloak
+    service: dict = {"type": config.service.type, "httpsPort": KEYCLOAK_HTTPS_PORT, "httpPort": KEYCLOAK_HTTP_PORT}
+    if config.service.type != "ClusterIP":
+        if config.service.http_node_port is not None:
+            service["httpNodePort"] = config.service.http_node_port
+        if config.service.https_node_port is not None:
+            service["httpsNodePort"] = config.service.https_node_port
+    values: dict = {
+        "fullnameOverride": KEYCLOAK_FULLNAME,
+        "replicas": size.replicas,
+        "image": {"tag": KEYCLOAK_VERSION},
+        "command": ["/opt/keycloak/bin/kc.sh", "start"],
+        # Served at the root: https://<host>/realms/<realm>/... (the chart's default is /auth).
+        "http": {"relativePath": "/", "internalScheme": "HTTPS"},
+        "database": {
+            "vendor": "postgres",
+            "hostname": f"{DB_SERVICE}.{namespaces.IDENTITY}.svc",
+            "port": DB_PORT,
+            "database": DB_NAME,
+            "username": DB_OWNER,
+            "existingSecret": DB_CREDENTIALS_SECRET,
+            "existingSecretKey": "password",
+        },
+        # Waits for Postgres to accept connections before Keycloak starts.
+        "dbchecker": {"enabled": True, "securityContext": _restricted_container(1000)},
+        # Proxy headers and the HTTP listener are set explicitly in extraEnv.
+        "proxy": {"enabled": False},
+        "cache": {"stack": "custom"},
+        "extraEnv": _template_list(keycloak_env(config)),
+        "extraVolumes": _template_list([{"name": "tls", "secret": {"secretName": TLS_SECRET}}]),
+        "extraVolumeMounts": _template_list([{"name": "tls", "mountPath": TLS_MOUNT, "readOnly": True}]),
+        "podSecurityContext": {"fsGroup": 1000, "seccompProfile": {"type": "RuntimeDefault"}},
+        "securityContext": _restricted_container(1000),
+        "resources": {"requests": {"cpu": size.cpu, "memory": size.memory}, "limits": {"memory": size.memory}},
+        "service": service,
+    }
+    if config.ingress.enabled:
+        ingress: dict = {
+            "enabled": True,
+            "servicePort": "https",
+            "annotations": dict(config.ingress.annotations),
+            "rules": [{"host": config.hostname, "paths": [{"path": "/", "pathType": "Prefix"}]}],
+            "tls": [{"hosts": [config.hostname], "secretName": TLS_SECRET}],
+        }
+        if config.ingress.class_name:
+            ingress["ingressClassName"] = config.ingress.class_name
+        values["ingress"] = ingress
+    return values

@@ -1,0 +1,48 @@
+"""Postgres for Keycloak: the CloudNativePG operator (its chart brings the CRDs) and one `Cluster`."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_random as random
+
+from agentplane import namespaces
+from agentplane.builders import identity as build
+from agentplane.spec.platform import PlatformSpec
+from components.kube import helm_release, platform_namespace, register
+
+# Generated credentials: long, and without symbols so no connection string needs escaping.
+PASSWORD_LENGTH = 32
+
+
+class Postgres(pulumi.ComponentResource):
+    """`cluster` is what Keycloak waits for; `credentials` the basic-auth Secret both sides read."""
+
+    def __init__(self, name: str, spec: PlatformSpec, namespace: pulumi.Resource, opts: pulumi.ResourceOptions):
+        super().__init__("agentplane:identity:Postgres", name, None, opts)
+        # Where data lives (and CRDs whose removal would delete every Cluster): kept in protected
+        # environments, so an accidental change fails `pulumi up` instead of dropping the database.
+        def kept(*depends_on: pulumi.Resource) -> pulumi.ResourceOptions:
+            return pulumi.ResourceOptions(
+                parent=self, depends_on=list(depends_on), protect=spec.protect, retain_on_delete=spec.protect
+            )
+
+        operator_namespace = platform_namespace(name, namespaces.DATABASE_OPERATOR, spec, pulumi.ResourceOptions(parent=self))
+        self.operator = helm_release(
+            f"{name}-operator",
+            spec.env.identity.charts.cloudnative_pg,
+            namespaces.DATABASE_OPERATOR,
+            build.cnpg_values(spec),
+            kept(operator_namespace),
+        )
+        # Replacing the password would not change it inside an existing database: keep it too.
+        password = random.RandomPassword(f"{name}-password", length=PASSWORD_LENGTH, special=False, opts=kept())
+        self.credentials = register(
+            name,
+            build.database_credentials(pulumi.Output.secret(password.result)),
+            pulumi.ResourceOptions(parent=self, depends_on=[namespace]),
+        )
+        # The operator's CRDs and webhooks first; initdb reads the credentials Secret.
+        self.cluster = register(name, build.postgres_cluster(spec), kept(self.operator, self.credentials, namespace))
+        self.register_outputs(
+            {"host": f"{build.DB_SERVICE}.{namespaces.IDENTITY}.svc", "instances": build.postgres_instances(spec)}
+        )

@@ -1,0 +1,59 @@
+"""Keycloak (codecentric keycloakx chart): admin credentials, its TLS certificate, the Helm release."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_random as random
+
+from agentplane import namespaces
+from agentplane.builders import identity as build
+from agentplane.spec.platform import PlatformSpec
+from components.certificates import Certificates
+from components.database import PASSWORD_LENGTH, Postgres
+from components.kube import helm_release, register
+
+
+class Keycloak(pulumi.ComponentResource):
+    """`release` is what the realm waits for; `admin_password` the provider's login (a secret)."""
+
+    def __init__(
+        self,
+        name: str,
+        spec: PlatformSpec,
+        namespace: pulumi.Resource,
+        certificates: Certificates,
+        database: Postgres,
+        opts: pulumi.ResourceOptions,
+    ):
+        super().__init__("agentplane:identity:Keycloak", name, None, opts)
+        config = spec.env.identity
+        in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
+
+        # The bootstrap admin is created from this Secret on Keycloak's first start only; keep the
+        # generated password where Keycloak's data is kept, or the stored one would no longer match.
+        password = random.RandomPassword(
+            f"{name}-admin-password",
+            length=PASSWORD_LENGTH,
+            special=False,
+            opts=pulumi.ResourceOptions(parent=self, protect=spec.protect, retain_on_delete=spec.protect),
+        )
+        self.admin_username = build.ADMIN_USERNAME
+        self.admin_password = pulumi.Output.secret(password.result)
+        admin_secret = register(name, build.admin_credentials(self.admin_password), in_namespace)
+
+        issuer_deps: list[pulumi.Resource] = [namespace]
+        if config.tls.issuer == certificates.issuer_name and certificates.ca_issuer is not None:
+            issuer_deps.append(certificates.ca_issuer)
+        certificate = register(name, build.keycloak_certificate(spec), pulumi.ResourceOptions(parent=self, depends_on=issuer_deps))
+
+        self.release = helm_release(
+            name,  # the release is the component's one Helm release: `helm ls` shows it as such
+            config.charts.keycloakx,
+            namespaces.IDENTITY,
+            build.keycloak_values(spec),
+            # Postgres before Keycloak: the chart's pods need the database, its login and the certificate.
+            pulumi.ResourceOptions(
+                parent=self, depends_on=[namespace, database.cluster, database.credentials, admin_secret, certificate]
+            ),
+        )
+        self.register_outputs({"publicUrl": build.public_url(config), "internalUrl": build.internal_url(config)})
