@@ -1,0 +1,576 @@
+"""The Kyverno policies' CEL, evaluated on sample admission requests.
+
+The policies are taken from the staging plan exactly as the program registers them. A small
+admission harness does what Kyverno does before and around the CEL: match the resource rules
+and the namespaceSelector, evaluate matchConditions, then variables in order, then the
+validations (or the mutation's apply configuration). CEL is evaluated with the
+`common-expression-language` package; Kyverno's image functions (verifyImageSignatures,
+verifyAttestationSignatures, extractPayload) are stubbed with a fake registry, so the
+provenance rules are exercised for real on signed, unsigned and mis-attested images.
+
+staging: tiers restricted (audit) < standard (enforce) < production (enforce); payments'
+invoice-triage is promoted to standard, refund-drafter is not; support's ticket-router is
+promoted to standard.
+"""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import cel
+import cel.stdlib
+import pytest
+
+from agentplane import namespaces
+from agentplane.builders import provenance as build
+from agentplane.spec.sections.provenance import SLSA_PROVENANCE_V1
+from tests.support.plans import example_plan, kubernetes_objects
+
+STACK = "staging"
+TENANT = "payments"
+ADMIN = {"username": "oidc:alice", "groups": ["platform-admins", "system:authenticated"]}
+DEPLOYER = {"username": "ci-deploy", "groups": ["agentplane-deployers", "system:authenticated"]}
+TENANT_OWNER = {"username": "oidc:bob", "groups": ["payments-admins", "system:authenticated"]}
+REPLICASET_CONTROLLER = {
+    "username": "system:serviceaccount:kube-system:replicaset-controller",
+    "groups": ["system:serviceaccounts", "system:serviceaccounts:kube-system", "system:authenticated"],
+}
+KYVERNO_SA = {
+    "username": "system:serviceaccount:kyverno:kyverno-background-controller",
+    "groups": ["system:serviceaccounts", "system:serviceaccounts:kyverno", "system:authenticated"],
+}
+TIER, AGENT = "agentplane.io/tier", "agentplane.io/agent"
+
+
+# --------------------------------------------------------------------------- the harness
+
+
+def _policies() -> dict[tuple[str, str], dict]:
+    return {
+        (o["kind"], o["metadata"]["name"]): o
+        for o in kubernetes_objects(example_plan(STACK))
+        if o["apiVersion"].startswith("policies.kyverno.io/")
+    }
+
+
+def policy(kind: str, name: str) -> dict:
+    return _policies()[(kind, name)]
+
+
+def namespace_labels() -> dict[str, dict[str, str]]:
+    """Labels of every namespace the plan declares, plus the API server's name label."""
+    found = {}
+    for obj in kubernetes_objects(example_plan(STACK)):
+        if obj["kind"] == "Namespace":
+            name = obj["metadata"]["name"]
+            found[name] = {**obj["metadata"].get("labels", {}), "kubernetes.io/metadata.name": name}
+    found.setdefault("kube-system", {"kubernetes.io/metadata.name": "kube-system"})
+    return found
+
+
+def selector_matches(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
+    if not selector:
+        return True
+    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for expression in selector.get("matchExpressions") or []:
+        key, operator, values = expression["key"], expression["operator"], expression.get("values") or []
+        if operator == "In" and labels.get(key) not in values:
+            return False
+        if operator == "NotIn" and key in labels and labels[key] in values:
+            return False
+        if operator == "Exists" and key not in labels:
+            return False
+        if operator == "DoesNotExist" and key in labels:
+            return False
+    return True
+
+
+@dataclass
+class Request:
+    operation: str
+    group: str
+    version: str
+    kind: str
+    resource: str
+    namespace: str
+    user: Mapping[str, Any]
+    object: dict | None = None
+    old_object: dict | None = None
+
+    def as_cel(self) -> dict:
+        return {
+            "operation": self.operation,
+            "namespace": self.namespace,
+            "kind": {"group": self.group, "version": self.version, "kind": self.kind},
+            "resource": {"group": self.group, "version": self.version, "resource": self.resource},
+            "userInfo": dict(self.user),
+        }
+
+
+def rules_match(spec: Mapping[str, Any], request: Request) -> bool:
+    def hit(rule: Mapping[str, Any]) -> bool:
+        return (
+            request.group in rule["apiGroups"] or "*" in rule["apiGroups"]
+        ) and (request.resource in rule["resources"] or "*" in rule["resources"]) and request.operation in rule["operations"]
+
+    constraints = spec["matchConstraints"]
+    if not any(hit(rule) for rule in constraints["resourceRules"]):
+        return False
+    if request.kind == "Namespace":  # a Namespace is matched on its own labels
+        labels = {**((request.object or request.old_object)["metadata"].get("labels") or {}),
+                  "kubernetes.io/metadata.name": request.namespace}
+    elif request.namespace:
+        labels = namespace_labels()[request.namespace]
+    else:  # cluster-scoped: the namespaceSelector does not apply
+        return True
+    return selector_matches(constraints.get("namespaceSelector"), labels)
+
+
+def evaluate(expression: str, activation: Mapping[str, Any], functions: Mapping[str, Callable] | None = None) -> Any:
+    context = cel.Context()
+    cel.stdlib.add_stdlib_to_context(context)
+    for name, value in activation.items():
+        context.add_variable(name, value)
+    for name, function in (functions or {}).items():
+        context.add_function(name, function)
+    return cel.evaluate(expression, context)
+
+
+@dataclass
+class Outcome:
+    matched: bool
+    failures: list[str] = field(default_factory=list)
+    variables: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def denied(self) -> bool:
+        return self.matched and bool(self.failures)
+
+    @property
+    def passed(self) -> bool:
+        """Matched and every validation held (not merely "not matched")."""
+        return self.matched and not self.failures
+
+
+def run(policy_obj: Mapping[str, Any], request: Request, *, extra: Mapping[str, Any] | None = None,
+        functions: Mapping[str, Callable] | None = None) -> Outcome:
+    """What Kyverno decides for one policy: not matched, or the message of the first failed
+    validation (validations run in order, so a later one may rely on an earlier one: the
+    provenance rules read an attestation only after it was verified)."""
+    spec = policy_obj["spec"]
+    if not rules_match(spec, request):
+        return Outcome(matched=False)
+    activation = {"object": request.object, "oldObject": request.old_object, "request": request.as_cel(), **(extra or {})}
+    for condition in spec.get("matchConditions") or []:
+        if evaluate(condition["expression"], activation, functions) is not True:
+            return Outcome(matched=False)
+    variables: dict[str, Any] = {}
+    for variable in spec.get("variables") or []:
+        variables[variable["name"]] = evaluate(variable["expression"], {**activation, "variables": variables}, functions)
+    activation = {**activation, "variables": variables}
+    failures = []
+    for validation in spec.get("validations") or []:
+        result = evaluate(validation["expression"], activation, functions)
+        assert isinstance(result, bool), validation["expression"]
+        if not result:
+            message = validation.get("message")
+            if "messageExpression" in validation:
+                message = evaluate(validation["messageExpression"], activation, functions)
+                assert isinstance(message, str) and "\n" not in message
+            failures.append(message)
+            break  # Kyverno reports the first failed validation (and never evaluates the rest)
+    return Outcome(matched=True, failures=failures, variables=variables)
+
+
+def mutate(pod_request: Request) -> dict:
+    """The pod as it leaves agentplane-agent-labels (MutatingPolicy): the apply configuration's
+    labels merged into the pod's (Kubernetes' structured merge of a map of strings)."""
+    mutation = policy("MutatingPolicy", build.POLICY_AGENT_LABELS)
+    outcome = run(mutation, pod_request)
+    pod = copy.deepcopy(pod_request.object)
+    if not outcome.matched:
+        return pod
+    expression = mutation["spec"]["mutations"][0]["applyConfiguration"]["expression"]
+    # The apply configuration only wraps a variable; the logic under test is in the variable.
+    assert expression.strip() == "Object{metadata: Object.metadata{labels: variables.platformLabels}}"
+    pod.setdefault("metadata", {}).setdefault("labels", {}).update(outcome.variables["platformLabels"])
+    return pod
+
+
+def pod(namespace: str = TENANT, service_account: str | None = None, labels: dict | None = None,
+        images: tuple[str, ...] = ("ghcr.io/acme/agent@sha256:" + "a" * 64,), init_images: tuple[str, ...] = ()) -> dict:
+    spec: dict[str, Any] = {"containers": [{"name": f"c{i}", "image": image} for i, image in enumerate(images)]}
+    if init_images:
+        spec["initContainers"] = [{"name": f"i{i}", "image": image} for i, image in enumerate(init_images)]
+    if service_account:
+        spec["serviceAccountName"] = service_account
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": namespace, **({"labels": labels} if labels else {})}, "spec": spec}
+
+
+def pod_request(obj: dict, *, user=REPLICASET_CONTROLLER, operation: str = "CREATE", old: dict | None = None) -> Request:
+    return Request(operation, "", "v1", "Pod", "pods", obj["metadata"]["namespace"], user, obj, old)
+
+
+def admit_pod(obj: dict, *, user=REPLICASET_CONTROLLER) -> tuple[dict, Outcome]:
+    """Mutation, then validation (the order of admission): the stored pod and the validation outcome."""
+    mutated = mutate(pod_request(obj, user=user))
+    return mutated, run(policy("ValidatingPolicy", build.POLICY_AGENT_LABELS), pod_request(mutated, user=user))
+
+
+# --------------------------------------------------------------------------- tier labels
+
+
+def test_promoted_agent_pod_gets_its_promoted_tier_and_is_admitted():
+    stored, outcome = admit_pod(pod(service_account="invoice-triage"))
+    assert stored["metadata"]["labels"] == {TIER: "standard", AGENT: "invoice-triage"}
+    assert outcome.passed
+
+
+def test_unpromoted_agent_pod_runs_at_the_lowest_tier():
+    stored, outcome = admit_pod(pod(service_account="refund-drafter"))
+    assert stored["metadata"]["labels"] == {TIER: "restricted", AGENT: "refund-drafter"}
+    assert outcome.passed
+
+
+def test_pod_of_a_non_agent_service_account_gets_the_lowest_tier_and_no_agent_label():
+    for service_account in (None, "builder"):  # None: the `default` ServiceAccount
+        stored, outcome = admit_pod(pod(service_account=service_account))
+        assert stored["metadata"]["labels"] == {TIER: "restricted"}
+        assert outcome.passed
+
+
+def test_an_agent_of_another_team_is_not_an_agent_here():
+    # ticket-router is support's agent; a ServiceAccount of that name in payments is not.
+    stored, _ = admit_pod(pod(service_account="ticket-router"))
+    assert stored["metadata"]["labels"] == {TIER: "restricted"}
+    stored, _ = admit_pod(pod(namespace="support", service_account="ticket-router"))
+    assert stored["metadata"]["labels"] == {TIER: "standard", AGENT: "ticket-router"}
+
+
+def test_tenant_setting_a_higher_tier_label_is_denied_not_silently_rewritten():
+    stored, outcome = admit_pod(pod(service_account="refund-drafter", labels={TIER: "production"}))
+    assert stored["metadata"]["labels"][TIER] == "production"  # the mutation never overwrites
+    assert outcome.denied
+    assert "run at tier restricted" in outcome.failures[0] and "team file" in outcome.failures[0]
+
+
+def test_tenant_setting_the_tier_label_directly_is_denied_too():
+    obj = pod(service_account="refund-drafter", labels={TIER: "standard"})
+    outcome = run(policy("ValidatingPolicy", build.POLICY_AGENT_LABELS), pod_request(obj, user=TENANT_OWNER))
+    assert outcome.denied
+
+
+def test_the_value_the_platform_would_set_is_accepted():
+    # A Deployment template that repeats the platform's own labels (e.g. in its selector) works.
+    _, outcome = admit_pod(pod(service_account="invoice-triage", labels={TIER: "standard", AGENT: "invoice-triage"}))
+    assert outcome.passed
+
+
+def test_agent_label_on_a_pod_that_is_not_the_agent_is_denied():
+    _, outcome = admit_pod(pod(service_account="builder", labels={AGENT: "invoice-triage"}))
+    assert outcome.denied
+    assert "not an agent" in outcome.failures[0]
+
+
+def test_other_platform_labels_and_annotations_are_denied_on_create():
+    _, outcome = admit_pod(pod(service_account="invoice-triage", labels={"agentplane.io/tenant": "research"}))
+    assert outcome.denied and "platform-owned" in outcome.failures[0]
+    obj = pod(service_account="invoice-triage")
+    obj["metadata"]["annotations"] = {"agentplane.io/budget": "unlimited", "team.example/owner": "bob"}
+    _, outcome = admit_pod(obj)
+    assert outcome.denied
+
+
+def test_changing_the_tier_label_of_a_running_pod_is_denied_and_other_updates_pass():
+    old, _ = admit_pod(pod(service_account="refund-drafter"))
+    validation = policy("ValidatingPolicy", build.POLICY_AGENT_LABELS)
+
+    promoted = copy.deepcopy(old)
+    promoted["metadata"]["labels"][TIER] = "production"
+    outcome = run(validation, pod_request(promoted, user=TENANT_OWNER, operation="UPDATE", old=old))
+    assert outcome.denied and "cannot be changed" in outcome.failures[0]
+
+    removed = copy.deepcopy(old)
+    del removed["metadata"]["labels"][AGENT]
+    assert run(validation, pod_request(removed, user=TENANT_OWNER, operation="UPDATE", old=old)).denied
+
+    relabeled = copy.deepcopy(old)
+    relabeled["metadata"]["labels"]["app"] = "refunds"
+    assert run(validation, pod_request(relabeled, user=TENANT_OWNER, operation="UPDATE", old=old)).passed
+
+
+def test_platform_admin_may_relabel_a_pod():
+    old, _ = admit_pod(pod(service_account="refund-drafter"))
+    quarantined = copy.deepcopy(old)
+    quarantined["metadata"]["labels"][TIER] = "restricted-quarantine"
+    validation = policy("ValidatingPolicy", build.POLICY_AGENT_LABELS)
+    assert not run(validation, pod_request(quarantined, user=ADMIN, operation="UPDATE", old=old)).matched
+    assert run(validation, pod_request(quarantined, user=TENANT_OWNER, operation="UPDATE", old=old)).denied
+
+
+def test_pods_in_platform_namespaces_are_not_matched():
+    for ns in (namespaces.GATEWAY, namespaces.POLICY, "kube-system"):
+        obj = pod(namespace=ns, labels={TIER: "production"})
+        request = pod_request(obj, user=TENANT_OWNER)
+        assert not run(policy("MutatingPolicy", build.POLICY_AGENT_LABELS), request).matched
+        assert not run(policy("ValidatingPolicy", build.POLICY_AGENT_LABELS), request).matched
+        for mode in ("enforce", "audit"):
+            assert not run(policy("ImageValidatingPolicy", build.provenance_policy_name(mode)), request).matched
+
+
+# --------------------------------------------------------------------------- namespaces and ServiceAccounts
+
+
+def namespace_object(labels: dict) -> dict:
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": TENANT, "labels": labels}}
+
+
+def namespace_request(new: dict, old: dict, user) -> Request:
+    return Request("UPDATE", "", "v1", "Namespace", "namespaces", new["metadata"]["name"], user, new, old)
+
+
+def test_tenant_changing_its_namespace_tier_is_denied_and_admin_allowed():
+    metadata_policy = policy("ValidatingPolicy", build.POLICY_PLATFORM_METADATA)
+    old = namespace_object(namespace_labels()[TENANT])
+    promoted = copy.deepcopy(old)
+    promoted["metadata"]["labels"][TIER] = "production"
+
+    outcome = run(metadata_policy, namespace_request(promoted, old, TENANT_OWNER))
+    assert outcome.denied
+    assert "platform-owned" in outcome.failures[0] and "Namespace payments" in outcome.failures[0]
+    for platform in (ADMIN, DEPLOYER, {"username": "kubernetes-admin", "groups": ["system:masters"]}):
+        assert not run(metadata_policy, namespace_request(promoted, old, platform)).matched
+
+
+def test_tenant_cannot_weaken_pod_security_or_claim_another_tenant():
+    metadata_policy = policy("ValidatingPolicy", build.POLICY_PLATFORM_METADATA)
+    old = namespace_object(namespace_labels()[TENANT])
+    for change in ({"pod-security.kubernetes.io/enforce": "privileged"}, {"agentplane.io/tenant": "research"}):
+        new = copy.deepcopy(old)
+        new["metadata"]["labels"].update(change)
+        assert run(metadata_policy, namespace_request(new, old, TENANT_OWNER)).denied
+    removed = copy.deepcopy(old)
+    del removed["metadata"]["labels"]["pod-security.kubernetes.io/enforce"]
+    assert run(metadata_policy, namespace_request(removed, old, TENANT_OWNER)).denied
+    unrelated = copy.deepcopy(old)
+    unrelated["metadata"]["labels"]["cost-center"] = "42"
+    assert run(metadata_policy, namespace_request(unrelated, old, TENANT_OWNER)).passed
+
+
+def test_tenant_cannot_label_its_own_service_account_with_a_tier():
+    metadata_policy = policy("ValidatingPolicy", build.POLICY_PLATFORM_METADATA)
+    sa = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "builder", "namespace": TENANT, "labels": {TIER: "production"}}}
+    create = Request("CREATE", "", "v1", "ServiceAccount", "serviceaccounts", TENANT, TENANT_OWNER, sa, None)
+    assert run(metadata_policy, create).denied
+    plain_sa = copy.deepcopy(sa)
+    plain_sa["metadata"]["labels"] = {"app": "builder"}
+    assert run(metadata_policy, Request("CREATE", "", "v1", "ServiceAccount", "serviceaccounts", TENANT, TENANT_OWNER, plain_sa, None)).passed
+
+
+# --------------------------------------------------------------------------- policies and exceptions
+
+
+def exception_request(group: str, user, operation: str = "CREATE") -> Request:
+    obj = {"apiVersion": f"{group}/v1", "kind": "PolicyException",
+           "metadata": {"name": "skip-provenance", "namespace": TENANT},
+           "spec": {"policyRefs": [{"name": "agentplane-provenance-enforce", "kind": "ImageValidatingPolicy"}]}}
+    return Request(operation, group, "v1", "PolicyException", "policyexceptions", TENANT, user,
+                   None if operation == "DELETE" else obj, obj if operation != "CREATE" else None)
+
+
+@pytest.mark.parametrize("group", ["policies.kyverno.io", "kyverno.io"])
+def test_tenant_creating_a_policy_exception_is_denied(group):
+    outcome = run(policy("ValidatingPolicy", build.POLICY_GUARD), exception_request(group, TENANT_OWNER))
+    assert outcome.denied
+    assert outcome.failures == [
+        "Kyverno policies and policy exceptions are platform-owned: oidc:bob may not create PolicyException; "
+        "ask the platform admins for an exception (they are honoured only in namespace kyverno)"
+    ]
+
+
+@pytest.mark.parametrize("user", [ADMIN, DEPLOYER, KYVERNO_SA])
+def test_platform_admins_and_platform_service_accounts_may_manage_exceptions(user):
+    for operation in ("CREATE", "UPDATE", "DELETE"):
+        assert not run(policy("ValidatingPolicy", build.POLICY_GUARD), exception_request("policies.kyverno.io", user, operation)).matched
+
+
+def test_tenant_cannot_edit_or_delete_platform_policies():
+    guard = policy("ValidatingPolicy", build.POLICY_GUARD)
+    target = policy("ImageValidatingPolicy", build.provenance_policy_name("enforce"))
+    for operation in ("UPDATE", "DELETE"):
+        request = Request(operation, "policies.kyverno.io", "v1", "ImageValidatingPolicy", "imagevalidatingpolicies", "",
+                          TENANT_OWNER, None if operation == "DELETE" else target, target)
+        assert run(guard, request).denied
+    legacy = Request("CREATE", "kyverno.io", "v1", "ClusterPolicy", "clusterpolicies", "", TENANT_OWNER, {"kind": "ClusterPolicy"}, None)
+    assert run(guard, legacy).denied
+
+
+def test_guard_does_not_catch_unrelated_kinds():
+    guard = policy("ValidatingPolicy", build.POLICY_GUARD)
+    configmap = Request("CREATE", "", "v1", "ConfigMap", "configmaps", TENANT, TENANT_OWNER, {"kind": "ConfigMap"}, None)
+    assert not run(guard, configmap).matched
+
+
+# --------------------------------------------------------------------------- image provenance
+
+SIGNED = "ghcr.io/acme/invoice-triage@sha256:" + "1" * 64
+UNSIGNED = "docker.io/library/python:3.12"
+FOREIGN_BUILDER = "ghcr.io/acme/scraper@sha256:" + "2" * 64
+FOREIGN_SOURCE = "ghcr.io/acme/forked@sha256:" + "3" * 64
+VIA_DEPENDENCIES = "ghcr.io/acme/other-builder@sha256:" + "4" * 64
+UNATTESTED = "ghcr.io/acme/no-provenance@sha256:" + "5" * 64
+INJECTED = "ghcr.io/open-telemetry/opentelemetry-operator/autoinstrumentation-python:0.50b0"
+
+
+def statement(builder: str, repository: str | None = None, dependency: str | None = None) -> dict:
+    definition: dict[str, Any] = {"buildType": "https://actions.github.io/buildtypes/workflow/v1", "externalParameters": {}}
+    if repository:
+        definition["externalParameters"]["workflow"] = {"repository": repository, "path": ".github/workflows/release.yml", "ref": "refs/tags/v1.2.0"}
+    if dependency:
+        definition["resolvedDependencies"] = [{"uri": dependency, "digest": {"gitCommit": "f" * 40}}]
+    return {"_type": "https://in-toto.io/Statement/v1", "predicateType": SLSA_PROVENANCE_V1,
+            "predicate": {"buildDefinition": definition, "runDetails": {"builder": {"id": builder}}}}
+
+
+GITHUB_HOSTED = "https://github.com/actions/runner/github-hosted"
+# image -> (verified signature, verified attestation, in-toto statement)
+REGISTRY = {
+    SIGNED: (True, True, statement(GITHUB_HOSTED, "https://github.com/acme/invoice-triage")),
+    FOREIGN_BUILDER: (True, True, statement("https://ci.example.com/jenkins", "https://github.com/acme/scraper")),
+    FOREIGN_SOURCE: (True, True, statement(GITHUB_HOSTED, "https://github.com/acme-forks/invoice-triage")),
+    VIA_DEPENDENCIES: (True, True, statement(GITHUB_HOSTED, dependency="git+https://github.com/acme/other@refs/heads/main")),
+    UNATTESTED: (True, False, None),
+}
+
+
+def image_functions(calls: list) -> dict[str, Callable]:
+    def verify_signatures(image: str, attestors: list) -> int:
+        calls.append(("sig", image, tuple(attestors)))
+        return len(attestors) if REGISTRY.get(image, (False,))[0] else 0
+
+    def verify_attestations(image: str, attestation: str, attestors: list) -> int:
+        calls.append(("att", image, attestation))
+        return len(attestors) if REGISTRY.get(image, (False, False))[1] else 0
+
+    def extract_payload(image: str, attestation: str) -> dict:
+        # Kyverno refuses to extract before the attestation was verified; so do we.
+        assert REGISTRY[image][1], f"extractPayload before verification of {image}"
+        return REGISTRY[image][2]
+
+    return {"verifyImageSignatures": verify_signatures, "verifyAttestationSignatures": verify_attestations,
+            "extractPayload": extract_payload}
+
+
+def verify(mode: str, obj: dict, calls: list | None = None) -> Outcome:
+    """Run an ImageValidatingPolicy as Kyverno would: extract the pod's images, keep those
+    matchImageReferences selects, bind attestors/attestations by name."""
+    ivpol = policy("ImageValidatingPolicy", build.provenance_policy_name(mode))
+    spec = ivpol["spec"]
+    globs = [m["glob"] for m in spec["matchImageReferences"]]
+    images = {
+        key: [c["image"] for c in obj["spec"].get(key, []) if any(fnmatch.fnmatchcase(c["image"], g) for g in globs)]
+        for key in ("containers", "initContainers", "ephemeralContainers")
+    }
+    extra = {
+        "images": images,
+        "attestors": {a["name"]: a["name"] for a in spec["attestors"]},
+        "attestations": {a["name"]: a["name"] for a in spec["attestations"]},
+    }
+    return run(ivpol, pod_request(obj), extra=extra, functions=image_functions(calls if calls is not None else []))
+
+
+def labeled(tier: str | None, *images: str, init: tuple[str, ...] = ()) -> dict:
+    return pod(labels={TIER: tier} if tier else None, images=images, init_images=init)
+
+
+def test_enforce_matches_exactly_the_enforce_tiers_and_audit_the_audit_tiers():
+    enforced = {t.name for t in example_plan_spec_tiers() if t.provenance == "enforce"}
+    audited = {t.name for t in example_plan_spec_tiers() if t.provenance == "audit"}
+    assert enforced == {"standard", "production"} and audited == {"restricted"}
+    for tier in ("restricted", "standard", "production", "unknown"):
+        assert verify("enforce", labeled(tier, SIGNED)).matched == (tier in enforced)
+        assert verify("audit", labeled(tier, SIGNED)).matched == (tier in audited)
+    # No tier label (it is about to be rejected anyway): counts as the lowest tier.
+    assert verify("audit", labeled(None, SIGNED)).matched and not verify("enforce", labeled(None, SIGNED)).matched
+
+
+def example_plan_spec_tiers():
+    from agentplane.spec.load import load_from_files
+    from tests.support.plans import ROOT
+
+    return load_from_files(STACK, root=ROOT).env.tiers
+
+
+def test_signed_and_attested_image_from_an_approved_builder_and_source_passes():
+    calls: list = []
+    outcome = verify("enforce", labeled("standard", SIGNED), calls)
+    assert outcome.matched and outcome.failures == []
+    assert ("sig", SIGNED, ("signer0",)) in calls and ("att", SIGNED, "slsaProvenance") in calls
+
+
+def test_unsigned_image_is_rejected_in_enforce_tiers_with_a_clear_message():
+    outcome = verify("enforce", labeled("production", SIGNED, UNSIGNED))
+    assert outcome.denied
+    assert outcome.failures[0] == (
+        "tier production requires images signed by an approved signer (agentplane:provenance.signers); "
+        f"not signed: {UNSIGNED}"
+    )
+    enforce = policy("ImageValidatingPolicy", build.provenance_policy_name("enforce"))["spec"]
+    assert enforce["validationActions"] == ["Deny"] and enforce["failurePolicy"] == "Fail"
+
+
+def test_unsigned_image_in_an_audit_tier_is_admitted_and_reported():
+    outcome = verify("audit", labeled("restricted", UNSIGNED))
+    assert outcome.failures  # the violation is reported...
+    audit = policy("ImageValidatingPolicy", build.provenance_policy_name("audit"))["spec"]
+    # ...as an audit result, never a denial, and a Kyverno outage does not block the pod.
+    assert audit["validationActions"] == ["Audit"] and audit["failurePolicy"] == "Ignore"
+    assert audit["validationConfigurations"]["mutateDigest"] is False
+
+
+def test_image_without_provenance_attestation_is_rejected():
+    outcome = verify("enforce", labeled("standard", UNATTESTED))
+    assert outcome.denied and "SLSA provenance attestation" in outcome.failures[0] and UNATTESTED in outcome.failures[0]
+
+
+def test_provenance_from_an_unapproved_builder_is_rejected():
+    outcome = verify("enforce", labeled("standard", SIGNED, FOREIGN_BUILDER))
+    assert outcome.failures == [
+        f"the SLSA provenance of these images names a builder that is not approved (agentplane:provenance.builders): {FOREIGN_BUILDER}"
+    ]
+
+
+def test_provenance_from_an_unapproved_source_repository_is_rejected():
+    # https://github.com/acme/* must not admit https://github.com/acme-forks/...
+    outcome = verify("enforce", labeled("standard", FOREIGN_SOURCE))
+    assert outcome.denied and FOREIGN_SOURCE in outcome.failures[0] and "sourceRepositories" in outcome.failures[0]
+
+
+def test_source_recorded_as_a_resolved_git_dependency_is_accepted():
+    assert verify("enforce", labeled("standard", VIA_DEPENDENCIES)).failures == []
+
+
+def test_init_containers_are_verified_and_platform_injected_images_are_exempt():
+    assert verify("enforce", labeled("standard", SIGNED, init=(UNSIGNED,))).denied
+    calls: list = []
+    outcome = verify("enforce", labeled("standard", SIGNED, init=(INJECTED,)), calls)
+    assert outcome.failures == []
+    assert all(call[1] != INJECTED for call in calls)
+
+
+def test_attestors_come_from_the_signers_and_the_attestation_is_slsa_provenance():
+    from agentplane.spec.load import load_from_files
+    from tests.support.plans import ROOT
+
+    signers = load_from_files(STACK, root=ROOT).env.provenance.signers
+    for mode in ("enforce", "audit"):
+        spec = policy("ImageValidatingPolicy", build.provenance_policy_name(mode))["spec"]
+        assert [a["cosign"]["keyless"]["identities"] for a in spec["attestors"]] == [
+            [{"issuer": s.keyless.issuer, "subjectRegExp": s.keyless.subject_reg_exp}] for s in signers
+        ]
+        assert spec["attestations"] == [{"name": "slsaProvenance", "intoto": {"type": "https://slsa.dev/provenance/v1"}}]
