@@ -3,12 +3,40 @@
 from __future__ import annotations
 
 import pulumi
+import pulumi_kubernetes as k8s
 
-from agentplane.spec.platform import PlatformSpec
+from agentplane import namespaces
+from agentplane.builders import gateway as build
+from agentplane.builders import gateway_team as build_team
+from agentplane.plan import PLACEHOLDER
+from agentplane.spec.platform import PlatformSpec, TeamSpec
 from components.certificates import Certificates
 from components.identity import Identity
+from components.kube import helm_release, platform_namespace, register
+from components.ratelimit import TokenBudgets
 from components.telemetry import Telemetry
 from components.tenants import Tenants
+
+TEAM_COMPONENT = "agentplane:team:Gateway"
+
+
+class TeamGateway(pulumi.ComponentResource):
+    """One team's routes, backends and policies (in the gateway namespace, labelled with the team)."""
+
+    def __init__(
+        self,
+        name: str,
+        team: TeamSpec,
+        spec: PlatformSpec,
+        ident: build.Identity,
+        depends_on: list[pulumi.Resource],
+        opts: pulumi.ResourceOptions,
+    ):
+        super().__init__(TEAM_COMPONENT, name, {"team": team.name}, opts)
+        child = pulumi.ResourceOptions(parent=self, depends_on=depends_on)
+        objects = build_team.team_objects(team, spec, ident)
+        self.resources = [register(name, obj, child) for obj in objects]
+        self.register_outputs({"routes": sorted(o["metadata"]["name"] for o in objects if o["kind"] == "HTTPRoute")})
 
 
 class Gateway(pulumi.ComponentResource):
@@ -23,4 +51,91 @@ class Gateway(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions,
     ):
         super().__init__("agentplane:index:Gateway", name, None, opts)
-        self.register_outputs({})
+        config = spec.env.gateway
+        ident = build.identity(spec, identity.issuer_url, getattr(identity, "audience", None))
+        # The telemetry piece exposes its collector's OTLP/gRPC endpoint once it lands.
+        otlp_endpoint = getattr(telemetry, "otlp_grpc_endpoint", None)
+        keep = pulumi.ResourceOptions(protect=spec.protect, retain_on_delete=spec.protect)
+
+        self.namespace = platform_namespace(name, namespaces.GATEWAY, spec, pulumi.ResourceOptions(parent=self))
+        in_namespace = [self.namespace]
+
+        # CRDs first and protected: deleting a CRD deletes every object of its kind.
+        # The agentgateway-crds chart holds only agentgateway.dev; Gateway API's standard CRDs
+        # come from that project's pinned release manifest.
+        gateway_api = k8s.yaml.v2.ConfigFile(
+            f"{name}-gateway-api-crds",
+            file=config.gateway_api_manifest,
+            opts=pulumi.ResourceOptions.merge(keep, pulumi.ResourceOptions(parent=self)),
+        )
+        crds = helm_release(
+            f"{name}-agentgateway-crds",
+            config.crds_chart,
+            namespaces.GATEWAY,
+            {},
+            pulumi.ResourceOptions.merge(keep, pulumi.ResourceOptions(parent=self, depends_on=in_namespace)),
+        )
+        controller = helm_release(
+            f"{name}-agentgateway",
+            config.chart,
+            namespaces.GATEWAY,
+            build.controller_values(spec),
+            pulumi.ResourceOptions(parent=self, depends_on=[*in_namespace, crds, gateway_api]),
+        )
+        with_crds = [*in_namespace, crds, gateway_api, controller]
+
+        self.resources: dict[tuple[str, str], pulumi.Resource] = {}
+        for obj in build.platform_objects(spec, ident, certificates.issuer_name, otlp_endpoint):
+            depends_on = list(with_crds)
+            if obj["kind"] == "Certificate" and certificates.ca_issuer is not None:
+                depends_on.append(certificates.ca_issuer)
+            if obj["kind"] == "Secret":
+                obj = self._with_key(obj, spec)
+                if obj is None:
+                    continue
+            self.resources[(obj["kind"], obj["metadata"]["name"])] = register(
+                name, obj, pulumi.ResourceOptions(parent=self, depends_on=depends_on)
+            )
+        self.gateway = self.resources[("Gateway", build.GATEWAY_NAME)]
+
+        self.budgets = TokenBudgets(f"{name}-budgets", spec, in_namespace, pulumi.ResourceOptions(parent=self))
+
+        # What every team's routes and policies refer to: the Gateway, the signing-key backends,
+        # the model backends and the budget service.
+        shared = [
+            *with_crds,
+            *(r for (kind, _), r in self.resources.items() if kind in ("Gateway", "AgentgatewayBackend")),
+            self.budgets.service,
+        ]
+        self.teams = {
+            team.name: TeamGateway(
+                f"{name}-{team.name}",
+                team,
+                spec,
+                ident,
+                # Offboarding removes the team's routes before its namespace goes.
+                [*shared, tenants.teams[team.name].namespace],
+                pulumi.ResourceOptions(parent=self),
+            )
+            for team in spec.teams
+        }
+        self.hostname = config.hostname
+        self.register_outputs(
+            {
+                "hostname": config.hostname,
+                "inClusterUrl": f"http://{build.GATEWAY_NAME}.{namespaces.GATEWAY}.svc.cluster.local" if config.http_listener else None,
+                "teams": sorted(self.teams),
+            }
+        )
+
+    @staticmethod
+    def _with_key(obj: dict, spec: PlatformSpec) -> dict | None:
+        """A provider Secret with its key as a Pulumi secret; none when no key is configured, so
+        nothing fake is ever deployed (the missing key is reported before `pulumi up`)."""
+        provider = obj["metadata"]["name"].removeprefix("provider-")
+        key = spec.env.gateway.provider_keys.get(provider)
+        if key is None:
+            return None
+        # The offline plan cannot decrypt an encrypted key; its stand-in is redacted there.
+        value = key.value if key.available else PLACEHOLDER
+        return {**obj, "stringData": {"Authorization": pulumi.Output.secret(value)}}

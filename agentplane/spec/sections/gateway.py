@@ -1,15 +1,244 @@
-"""Environment settings for the agent gateway (key `agentplane:gateway`) and team-file additions."""
+"""Environment settings for the agent gateway (key `agentplane:gateway`) and team-file additions.
+
+The gateway is agentgateway on Gateway API. Everything here has a default so a stack file
+that says nothing about the gateway still validates and plans; what `pulumi up` additionally
+needs (provider API keys) is reported by `missing_for_deploy`.
+"""
 
 from __future__ import annotations
 
-from agentplane.spec.base import DnsLabel, StrictModel
+import re
+import typing
+from typing import TYPE_CHECKING, Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, Field, field_validator, model_validator
+
+from agentplane.spec.base import DnsLabel, GroupName, Secret, StrictModel
+from agentplane.spec.sections.charts import ChartSource
+
+if TYPE_CHECKING:  # imported lazily at run time: environment.py imports this module
+    from agentplane.spec.environment import EnvironmentConfig
+    from agentplane.spec.team import TeamFile
+
+# The realm audience every token presented to the gateway must carry (Keycloak audience mapper).
+DEFAULT_AUDIENCE = "agentplane-gateway"
+# `access` entries of this form name an agent (`agent:<team>/<agent>`), not a group.
+AGENT_REFERENCE = re.compile(r"^agent:(?P<team>[a-z0-9]([-a-z0-9]*[a-z0-9])?)/(?P<agent>[a-z0-9]([-a-z0-9]*[a-z0-9])?)$")
+
+_HOST_LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
+_HOSTNAME = re.compile(rf"^{_HOST_LABEL}(\.{_HOST_LABEL})+$")
+
+
+def agent_client_id(team: str, agent: str) -> str:
+    """The Keycloak client an agent authenticates with (client credentials); its `azp` claim.
+
+    `.` cannot occur in a team or agent name, so the pair is unambiguous. The identity
+    piece creates the clients under exactly these IDs.
+    """
+    return f"{team}.{agent}"
+
+
+def agent_spiffe_id(trust_domain: str, namespace: str, agent: str) -> str:
+    """An agent's SPIFFE ID: its ServiceAccount in its team namespace (the ClusterSPIFFEID template)."""
+    return f"spiffe://{trust_domain}/ns/{namespace}/sa/{agent}"
+
+
+def _hostname(value: str) -> str:
+    if len(value) > 253 or not _HOSTNAME.match(value):
+        raise ValueError(f"{value!r} is not a DNS host name (lowercase labels separated by dots, e.g. gateway.example.com)")
+    return value
+
+
+Hostname = Annotated[str, Field(strict=True), AfterValidator(_hostname)]
+
+
+def _url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ValueError(f"{value!r} is not an http(s) URL with a host (no query or fragment)")
+    return value
+
+
+HttpUrl = Annotated[str, Field(strict=True), AfterValidator(_url)]
+
+_DIGEST_PINNED = re.compile(r"^[a-z0-9.\-/:]+:[A-Za-z0-9._-]+@sha256:[0-9a-f]{64}$")
+
+
+def _pinned_image(value: str) -> str:
+    if not _DIGEST_PINNED.match(value):
+        raise ValueError(f"{value!r} must be pinned as <repository>:<tag>@sha256:<digest>")
+    return value
+
+
+PinnedImage = Annotated[str, Field(strict=True), AfterValidator(_pinned_image)]
+
+
+def _model_providers() -> tuple[str, ...]:
+    from agentplane.spec.environment import ModelProvider
+
+    return typing.get_args(ModelProvider)
+
+
+class ProviderOptions(StrictModel):
+    """Provider settings besides the API key (only some providers need them)."""
+
+    # azureopenai: the resource endpoint, e.g. my-resource.openai.azure.com
+    endpoint: Hostname | None = None
+    # bedrock, vertexai: the cloud region
+    region: str | None = Field(default=None, min_length=1)
+    # vertexai: the Google Cloud project
+    project_id: str | None = Field(default=None, min_length=1)
+
+
+# Which providers authenticate with an API key from `providerKeys`, and which need options.
+# bedrock and vertexai use the gateway's ambient cloud identity (IRSA / GKE workload identity).
+PROVIDERS_WITH_KEYS = ("openai", "anthropic", "gemini", "azureopenai")
+REQUIRED_OPTIONS: dict[str, tuple[str, ...]] = {"azureopenai": ("endpoint",), "bedrock": ("region",), "vertexai": ("projectId",)}
+
+
+class BudgetService(StrictModel):
+    """The rate-limit service that keeps daily token budgets (Envoy ratelimit + Redis).
+
+    agentgateway's local rate limiter counts per second, minute or hour and per proxy
+    replica; a daily budget shared by all replicas needs its global rate limit, which asks
+    this service. Images are pinned by digest.
+    """
+
+    image: PinnedImage = (
+        "docker.io/envoyproxy/ratelimit:1e50889b@sha256:5bb3741fd6709bab1d498eae1a5807faa2113b712dfb236fb76c04a00871ffc9"
+    )
+    redis_image: PinnedImage = (
+        "docker.io/library/redis:7.4.5-alpine@sha256:bb186d083732f669da90be8b0f975a37812b15e913465bb14d845db72a4e3e08"
+    )
+    replicas: int = Field(default=1, strict=True, ge=1, le=10)
+    # FailClosed: when the budget cannot be checked, inference is refused (a budget that fails
+    # open is no budget). FailOpen keeps models reachable during a rate-limit outage.
+    failure_mode: Literal["FailClosed", "FailOpen"] = "FailClosed"
 
 
 class GatewayConfig(StrictModel):
-    pass
+    # The HTTPS listener's host name; its certificate comes from the platform CA.
+    hostname: Hostname = "gateway.localtest.me"
+    # A plain-HTTP listener for agents inside the cluster (tenant NetworkPolicies already
+    # confine who can reach it); set false to require HTTPS everywhere.
+    http_listener: bool = Field(default=True, strict=True)
+    gateway_api_manifest: HttpUrl = (
+        "https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.6.1/standard-install.yaml"
+    )
+    crds_chart: ChartSource = ChartSource(repository="oci://cr.agentgateway.dev/charts", chart="agentgateway-crds", version="v1.4.1")
+    chart: ChartSource = ChartSource(repository="oci://cr.agentgateway.dev/charts", chart="agentgateway", version="v1.4.1")
+    proxy_replicas: int = Field(default=1, strict=True, ge=1, le=20)
+    # Provider API keys, `{openai: {secure: ...}}` in a stack file. They become a Secret in
+    # the gateway namespace only; no team namespace ever holds one.
+    provider_keys: dict[str, Secret] = {}
+    provider_options: dict[str, ProviderOptions] = {}
+    # Where the gateway fetches the realm's signing keys; absent: <issuer>/protocol/openid-connect/certs.
+    jwks_url: HttpUrl | None = None
+    # SPIRE's OIDC discovery issuer; when set, JWT-SVIDs (sub = the agent's SPIFFE ID) are
+    # accepted as well as Keycloak tokens. Its keys are read from <issuer>/keys.
+    spiffe_issuer: HttpUrl | None = None
+    # Each agent serves HTTP on Service <agent>:<agentPort> in its team namespace.
+    agent_port: int = Field(default=8080, strict=True, ge=1, le=65535)
+    budget: BudgetService = BudgetService()
+    # Share of new traces the gateway starts (0.0-1.0) when telemetry is installed.
+    trace_sampling: float = Field(default=1.0, ge=0.0, le=1.0)
+
+    @field_validator("provider_keys", "provider_options")
+    @classmethod
+    def _known_providers(cls, value: dict) -> dict:
+        known = _model_providers()
+        unknown = sorted(set(value) - set(known))
+        if unknown:
+            raise ValueError(f"unknown provider(s) {', '.join(unknown)} (allowed: {', '.join(known)})")
+        return value
+
+    @model_validator(mode="after")
+    def _keys_only_where_used(self) -> "GatewayConfig":
+        keyless = sorted(set(self.provider_keys) - set(PROVIDERS_WITH_KEYS))
+        if keyless:
+            raise ValueError(
+                f"providerKeys: {', '.join(keyless)} authenticate with the gateway's cloud identity, not an API key "
+                f"(providers with keys: {', '.join(PROVIDERS_WITH_KEYS)})"
+            )
+        return self
+
+
+def providers_in_use(env: "EnvironmentConfig") -> dict[str, list[str]]:
+    """provider -> the approved models it serves."""
+    used: dict[str, list[str]] = {}
+    for model in env.models:
+        used.setdefault(model.provider, []).append(model.name)
+    return used
+
+
+def check_environment(env: "EnvironmentConfig") -> list[tuple[str, str]]:
+    """Provider options a model needs but the stack does not set: the backend would be invalid."""
+    problems: list[tuple[str, str]] = []
+    for provider, models in sorted(providers_in_use(env).items()):
+        options = env.gateway.provider_options.get(provider, ProviderOptions())
+        for option in REQUIRED_OPTIONS.get(provider, ()):
+            attribute = re.sub(r"(?<!^)(?=[A-Z])", "_", option).lower()
+            if getattr(options, attribute) is None:
+                problems.append(
+                    (f"gateway.providerOptions.{provider}.{option}", f"required by models {', '.join(models)} (provider {provider})")
+                )
+    return problems
+
+
+def missing_for_deploy(env: "EnvironmentConfig") -> list[str]:
+    """API keys `pulumi up` needs for the approved models but the stack does not configure."""
+    missing = []
+    for provider, models in sorted(providers_in_use(env).items()):
+        if provider in PROVIDERS_WITH_KEYS and provider not in env.gateway.provider_keys:
+            missing.append(
+                f"providerKeys.{provider} is not set; models {', '.join(models)} need it "
+                f"(pulumi config set --secret --path 'agentplane:gateway.providerKeys.{provider}' <key>)"
+            )
+    return missing
+
+
+# --- team-file additions -------------------------------------------------------------------
+
+
+def _mcp_path(value: str) -> str:
+    if not value.startswith("/") or any(c.isspace() for c in value) or "?" in value or "#" in value or len(value) > 1024:
+        raise ValueError(f"{value!r} must be a URL path starting with '/' (no spaces, query or fragment)")
+    return value
 
 
 class McpServer(StrictModel):
     """An MCP tool server a team runs in its own namespace and exposes through the gateway."""
 
     name: DnsLabel
+    # A Service in the team's namespace.
+    service: DnsLabel
+    port: int = Field(strict=True, ge=1, le=65535)
+    path: Annotated[str, Field(strict=True), AfterValidator(_mcp_path)] = "/mcp"
+    protocol: Literal["StreamableHTTP", "SSE"] = "StreamableHTTP"
+    # Groups or agents (`agent:<team>/<agent>`) that may use the tools; absent: the team's own
+    # agents, owners and members.
+    access: tuple[GroupName, ...] | None = None
+
+
+def check_team(team: "TeamFile", env: "EnvironmentConfig", stack: str) -> list[tuple[str, str]]:
+    """Cross-field checks of the team-file fields the gateway reads."""
+    problems: list[tuple[str, str]] = []
+    seen: dict[str, int] = {}
+    for i, server in enumerate(team.mcp_servers):
+        if server.name in seen:
+            problems.append((f"mcpServers[{i}].name", f"MCP server {server.name!r} is already defined at mcpServers[{seen[server.name]}]"))
+        seen.setdefault(server.name, i)
+    references = [(f"agents[{i}].access[{j}]", entry) for i, agent in enumerate(team.agents) for j, entry in enumerate(agent.access or ())]
+    references += [(f"mcpServers[{i}].access[{j}]", entry) for i, server in enumerate(team.mcp_servers) for j, entry in enumerate(server.access or ())]
+    own_agents = [agent.name for agent in team.agents]
+    for field, entry in references:
+        if not entry.startswith("agent:"):
+            continue
+        match = AGENT_REFERENCE.match(entry)
+        if match is None:
+            problems.append((field, f"{entry!r} is not an agent reference; write agent:<team>/<agent>, e.g. agent:{team.name}/my-agent"))
+        elif match["team"] == team.name and match["agent"] not in own_agents:
+            # Other teams' agents cannot be checked here; a reference to none simply never matches.
+            problems.append((field, f"{entry!r}: team {team.name} has no agent {match['agent']!r} (agents: {', '.join(own_agents) or 'none'})"))
+    return problems

@@ -1,0 +1,432 @@
+"""The platform gateway: agentgateway on Gateway API, as plain objects and Helm values.
+
+Everything the gateway owns lives in the gateway namespace, where tenants have no RBAC:
+the Gateway only admits routes from that namespace (`allowedRoutes: Same`), so a team can
+neither attach its own route nor edit the policies that guard its routes. Per-team objects
+are in `gateway_team.py`, the token-budget service in `gateway_budget.py`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from agentplane import namespaces
+from agentplane.spec.platform import LABEL_MANAGED_BY, LABEL_TENANT, MANAGED_BY, AgentSpec, PlatformSpec, TeamSpec
+from agentplane.spec.sections.gateway import (
+    AGENT_REFERENCE,
+    DEFAULT_AUDIENCE,
+    PROVIDERS_WITH_KEYS,
+    ProviderOptions,
+    agent_client_id,
+    agent_spiffe_id,
+)
+
+Obj = dict
+
+GATEWAY_API = "gateway.networking.k8s.io/v1"
+AGW_API = "agentgateway.dev/v1alpha1"
+AGW_GROUP = "agentgateway.dev"
+CONTROLLER_NAME = "agentgateway.dev/agentgateway"
+
+GATEWAY_CLASS = "agentplane"
+GATEWAY_NAME = "agentplane"                 # the controller names the proxy Deployment/Service after it
+PROXY_PARAMETERS = "agentplane-proxy"
+TLS_CERTIFICATE = "agentplane-gateway"
+TLS_SECRET = "agentplane-gateway-tls"
+JWKS_BACKEND = "agentplane-jwks"
+SPIFFE_JWKS_BACKEND = "agentplane-spiffe-jwks"
+OTLP_BACKEND = "agentplane-otlp"
+EGRESS_DYNAMIC_BACKEND = "agentplane-egress-dynamic"
+FRONTEND_POLICY = "agentplane-frontend"
+HTTPS_PORT, HTTP_PORT = 443, 80
+
+# Every denial the gateway itself writes carries this header; the access log records it.
+DENIAL_HEADER = "x-agentplane-denial"
+# The caller's identity, passed to agents and tool servers instead of the caller's token.
+CALLER_HEADER = "x-agentplane-caller"
+# Egress keeps the agent's own `Authorization` for the external service; the platform token
+# travels in this header and is removed before the request leaves.
+EGRESS_TOKEN_HEADER = "x-agentplane-authorization"
+
+# The caller, as CEL: a Keycloak client's `azp`, else the subject (a JWT-SVID's SPIFFE ID).
+CALLER = "(has(jwt.azp) ? jwt.azp : jwt.sub)"
+
+
+# --- names and CEL helpers -----------------------------------------------------------------
+
+
+def slug(value: str, max_length: int = 63) -> str:
+    """A DNS label for `value`; a short hash keeps distinct values distinct when characters are lost."""
+    label = re.sub(r"[^a-z0-9-]+", "-", value.lower()).strip("-") or "x"
+    if label == value and len(label) <= max_length:
+        return label
+    digest = hashlib.sha256(value.encode()).hexdigest()[:6]
+    return f"{label[: max_length - 7].rstrip('-')}-{digest}"
+
+
+def cel_string(value: str) -> str:
+    # A JSON string literal is a valid CEL string literal (same escapes).
+    return json.dumps(value)
+
+
+def cel_list(values: Iterable[str]) -> str:
+    return "[" + ", ".join(cel_string(v) for v in values) + "]"
+
+
+def cel_map(entries: dict[str, str]) -> str:
+    return "{" + ", ".join(f"{cel_string(k)}: {cel_string(v)}" for k, v in entries.items()) + "}"
+
+
+def labels(team: TeamSpec | None = None) -> dict[str, str]:
+    out = {LABEL_MANAGED_BY: MANAGED_BY}
+    if team is not None:
+        out[LABEL_TENANT] = team.name
+    return out
+
+
+def meta(name: str, team: TeamSpec | None = None, namespace: str | None = namespaces.GATEWAY) -> dict:
+    out: dict = {"name": name, "labels": labels(team)}
+    if namespace is not None:
+        out["namespace"] = namespace
+    return out
+
+
+def backend_ref(name: str) -> dict:
+    return {"group": AGW_GROUP, "kind": "AgentgatewayBackend", "name": name}
+
+
+def parent_refs() -> list[dict]:
+    return [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": GATEWAY_NAME, "namespace": namespaces.GATEWAY}]
+
+
+def route_target(name: str) -> list[dict]:
+    return [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": name}]
+
+
+# --- identities ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who the gateway trusts: the realm, its audience, and optionally SPIRE's JWT-SVIDs."""
+
+    issuer: str
+    audience: str
+    jwks_url: str
+    spiffe_issuer: str | None
+    trust_domain: str
+
+    def agent(self, team: str, agent: str) -> list[str]:
+        """Values of CALLER that identify one agent."""
+        ids = [agent_client_id(team, agent)]
+        if self.spiffe_issuer:
+            # Team namespaces are named after their team (TeamSpec.namespace).
+            ids.append(agent_spiffe_id(self.trust_domain, team, agent))
+        return ids
+
+    def agents(self, team: TeamSpec, agents: Iterable[AgentSpec] | None = None) -> list[str]:
+        return [i for a in (team.agents if agents is None else agents) for i in self.agent(team.name, a.name)]
+
+
+def identity(spec: PlatformSpec, issuer_url: str, audience: str | None = None) -> Identity:
+    """`issuer_url` and `audience` come from the identity piece (the realm and its gateway audience)."""
+    gateway = spec.env.gateway
+    return Identity(
+        issuer=issuer_url,
+        audience=audience or getattr(spec.env.identity, "gateway_audience", None) or DEFAULT_AUDIENCE,
+        # The public issuer by default: the realm's in-cluster HTTPS endpoint is signed by the
+        # platform CA, which the proxy cannot verify without a CA bundle ConfigMap.
+        jwks_url=gateway.jwks_url or f"{issuer_url.rstrip('/')}/protocol/openid-connect/certs",
+        spiffe_issuer=gateway.spiffe_issuer,
+        trust_domain=spec.env.spire.trust_domain,
+    )
+
+
+def allowed_callers(ident: Identity, access: Iterable[str], *, agents: Iterable[str] = ()) -> str:
+    """CEL that is true when the caller is one of `agents` (CALLER values) or is in a group,
+    or is an agent named in `access` as `agent:<team>/<agent>`. Missing claims never match."""
+    groups: list[str] = []
+    callers = list(agents)
+    for entry in access:
+        match = AGENT_REFERENCE.match(entry)
+        if match:
+            callers += ident.agent(match["team"], match["agent"])
+        else:
+            groups.append(entry)
+    clauses = []
+    if callers:
+        clauses.append(f"{CALLER} in {cel_list(dict.fromkeys(callers))}")
+    if groups:
+        clauses.append(f"(has(jwt.groups) && jwt.groups.exists(g, g in {cel_list(dict.fromkeys(groups))}))")
+    return " || ".join(clauses) or "false"
+
+
+def jwt_authentication(ident: Identity, *, header: str | None = None) -> dict:
+    """Strict JWT validation against the platform realm (and SPIRE when configured)."""
+    providers = [_jwt_provider(ident.issuer, ident.audience, JWKS_BACKEND, _jwks_path(ident.jwks_url))]
+    if ident.spiffe_issuer:
+        providers.append(_jwt_provider(ident.spiffe_issuer, ident.audience, SPIFFE_JWKS_BACKEND, _jwks_path(_spiffe_keys(ident.spiffe_issuer))))
+    out: dict = {"mode": "Strict", "providers": providers}
+    if header:
+        out["location"] = {"header": {"name": header, "prefix": "Bearer "}}
+    return out
+
+
+def _jwt_provider(issuer: str, audience: str, backend: str, path: str) -> dict:
+    return {
+        "issuer": issuer,
+        "audiences": [audience],
+        "jwks": {"remote": {"backendRef": backend_ref(backend), "jwksPath": path, "cacheDuration": "5m"}},
+    }
+
+
+def _spiffe_keys(issuer: str) -> str:
+    return f"{issuer.rstrip('/')}/keys"
+
+
+def _jwks_path(url: str) -> str:
+    # Relative to the JWKS backend's root, as agentgateway expects.
+    return urlsplit(url).path.lstrip("/") or "."
+
+
+def static_backend(name: str, url_or_host: str, port: int | None = None, *, tls: bool | None = None, team: TeamSpec | None = None) -> Obj:
+    """A static AgentgatewayBackend for a host, or for the host of a URL (TLS when https)."""
+    if "://" in url_or_host:
+        parts = urlsplit(url_or_host)
+        host = parts.hostname or ""
+        tls = parts.scheme == "https" if tls is None else tls
+        port = parts.port or (443 if tls else 80)
+    else:
+        host = url_or_host
+    spec: dict = {"static": {"host": host, "port": port}}
+    if tls:
+        # System trust roots, SNI and SAN checked against the host.
+        spec["policies"] = {"tls": {"sni": host}}
+    return {"apiVersion": AGW_API, "kind": "AgentgatewayBackend", "metadata": meta(name, team), "spec": spec}
+
+
+# --- charts --------------------------------------------------------------------------------
+
+# Values the agentgateway chart renders verbatim with toYaml: Kubernetes types, not chart options.
+CHART_FREE_FORM = {"agentgateway": ("resources", "podSecurityContext", "securityContext")}
+
+
+def controller_values(spec: PlatformSpec) -> dict:
+    """Helm values for the agentgateway controller chart (every key exists in its values.yaml)."""
+    return {
+        "controller": {"replicaCount": 1, "logLevel": "info"},
+        # The gateway namespace enforces Pod Security `restricted`.
+        "podSecurityContext": {"runAsNonRoot": True, "runAsUser": 65532, "runAsGroup": 65532, "seccompProfile": {"type": "RuntimeDefault"}},
+        "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}, "readOnlyRootFilesystem": True},
+        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
+        "commonLabels": labels(),
+    }
+
+
+# --- the Gateway ---------------------------------------------------------------------------
+
+
+def proxy_parameters(spec: PlatformSpec) -> Obj:
+    """How the controller deploys the proxy for our Gateway: restricted pods, JSON logs."""
+    return {
+        "apiVersion": AGW_API,
+        "kind": "AgentgatewayParameters",
+        "metadata": meta(PROXY_PARAMETERS),
+        "spec": {
+            "logging": {"format": "json"},
+            "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "1Gi"}},
+            "deployment": {
+                "spec": {
+                    "replicas": spec.env.gateway.proxy_replicas,
+                    "template": {"spec": {"securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}}},
+                }
+            },
+        },
+    }
+
+
+def gateway_class() -> Obj:
+    return {
+        "apiVersion": GATEWAY_API,
+        "kind": "GatewayClass",
+        "metadata": meta(GATEWAY_CLASS, namespace=None),
+        "spec": {"controllerName": CONTROLLER_NAME, "description": "agentplane: models, tools and egress for agents"},
+    }
+
+
+def certificate(spec: PlatformSpec, issuer_name: str) -> Obj:
+    """The HTTPS listener's certificate, issued by the platform CA ClusterIssuer."""
+    in_cluster = f"{GATEWAY_NAME}.{namespaces.GATEWAY}.svc"
+    return {
+        "apiVersion": "cert-manager.io/v1",
+        "kind": "Certificate",
+        "metadata": meta(TLS_CERTIFICATE),
+        "spec": {
+            "secretName": TLS_SECRET,
+            "dnsNames": [spec.env.gateway.hostname, in_cluster, f"{in_cluster}.cluster.local"],
+            "issuerRef": {"group": "cert-manager.io", "kind": "ClusterIssuer", "name": issuer_name},
+            "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
+            "duration": "2160h",
+            "renewBefore": "360h",
+        },
+    }
+
+
+def gateway(spec: PlatformSpec) -> Obj:
+    """The platform Gateway. Routes attach only from the gateway namespace itself."""
+    same = {"namespaces": {"from": "Same"}, "kinds": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute"}]}
+    listeners = [
+        {
+            "name": "https",
+            "protocol": "HTTPS",
+            "port": HTTPS_PORT,
+            "hostname": spec.env.gateway.hostname,
+            "tls": {"mode": "Terminate", "certificateRefs": [{"group": "", "kind": "Secret", "name": TLS_SECRET}]},
+            "allowedRoutes": same,
+        }
+    ]
+    if spec.env.gateway.http_listener:
+        listeners.append({"name": "http", "protocol": "HTTP", "port": HTTP_PORT, "allowedRoutes": same})
+    return {
+        "apiVersion": GATEWAY_API,
+        "kind": "Gateway",
+        "metadata": meta(GATEWAY_NAME),
+        "spec": {
+            "gatewayClassName": GATEWAY_CLASS,
+            "infrastructure": {"parametersRef": {"group": AGW_GROUP, "kind": "AgentgatewayParameters", "name": PROXY_PARAMETERS}},
+            "listeners": listeners,
+        },
+    }
+
+
+def identity_backends(ident: Identity) -> list[Obj]:
+    """Where the proxy fetches signing keys (referenced by every team's JWT policy)."""
+    out = [static_backend(JWKS_BACKEND, ident.jwks_url)]
+    if ident.spiffe_issuer:
+        out.append(static_backend(SPIFFE_JWKS_BACKEND, _spiffe_keys(ident.spiffe_issuer)))
+    return out
+
+
+def parse_otlp_endpoint(endpoint: str) -> tuple[str, int]:
+    """`http://collector.ns.svc:4317` or `collector.ns.svc:4317` -> (host, port)."""
+    parts = urlsplit(endpoint if "://" in endpoint else f"http://{endpoint}")
+    if not parts.hostname:
+        raise ValueError(f"telemetry OTLP endpoint {endpoint!r} has no host")
+    return parts.hostname, parts.port or 4317
+
+
+def frontend_policy(spec: PlatformSpec, otlp_endpoint: str | None) -> Obj:
+    """Access logs name the caller, the route and any denial; traces go to the gateway collector."""
+    frontend: dict = {
+        "accessLog": {
+            "attributes": {
+                "add": [
+                    {"name": "agentplane.caller", "expression": CALLER},
+                    {"name": "agentplane.route", "expression": "proxy.route.name"},
+                    {"name": "agentplane.denial", "expression": f"response.headers[{cel_string(DENIAL_HEADER)}]"},
+                ]
+            }
+        }
+    }
+    if otlp_endpoint:
+        frontend["tracing"] = {
+            "backendRef": backend_ref(OTLP_BACKEND),
+            "protocol": "GRPC",
+            "randomSampling": repr(float(spec.env.gateway.trace_sampling)),
+            "attributes": {"add": [{"name": "agentplane.caller", "expression": CALLER}]},
+        }
+    return {
+        "apiVersion": AGW_API,
+        "kind": "AgentgatewayPolicy",
+        "metadata": meta(FRONTEND_POLICY),
+        "spec": {"targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": GATEWAY_NAME}], "frontend": frontend},
+    }
+
+
+def otlp_backend(otlp_endpoint: str) -> Obj:
+    host, port = parse_otlp_endpoint(otlp_endpoint)
+    return static_backend(OTLP_BACKEND, host, port, tls=False)
+
+
+def egress_dynamic_backend() -> Obj:
+    """Forwards to the host the egress policy put in `:authority` (wildcard egress only), over TLS."""
+    return {
+        "apiVersion": AGW_API,
+        "kind": "AgentgatewayBackend",
+        "metadata": meta(EGRESS_DYNAMIC_BACKEND),
+        "spec": {"dynamicForwardProxy": {}, "policies": {"tls": {}}},
+    }
+
+
+# --- models --------------------------------------------------------------------------------
+
+
+def model_backend_name(model: str) -> str:
+    return f"model-{slug(model, 56)}"
+
+
+def provider_secret_name(provider: str) -> str:
+    return f"provider-{provider}"
+
+
+def provider_secret(provider: str) -> Obj:
+    """The Secret holding a provider's key, without its payload: the component adds it as a
+    Pulumi secret. agentgateway reads the `Authorization` key by default."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": meta(provider_secret_name(provider)),
+        "type": "Opaque",
+    }
+
+
+def model_backend(spec: PlatformSpec, name: str, provider: str) -> Obj:
+    """One AgentgatewayBackend per approved model. The model is fixed here, so the route a
+    caller takes decides the model, whatever the request body asks for."""
+    options = spec.env.gateway.provider_options.get(provider, ProviderOptions())
+    settings: dict = {"model": name}
+    if provider == "azureopenai":
+        settings = {"deploymentName": name, "endpoint": options.endpoint}
+    elif provider == "bedrock":
+        settings["region"] = options.region
+    elif provider == "vertexai":
+        settings |= {"projectId": options.project_id} | ({"region": options.region} if options.region else {})
+    backend: dict = {"ai": {"provider": {provider: {k: v for k, v in settings.items() if v is not None}}}}
+    if provider in PROVIDERS_WITH_KEYS:
+        backend["policies"] = {"auth": {"secretRef": {"name": provider_secret_name(provider)}}}
+    elif provider == "vertexai":
+        backend["policies"] = {"auth": {"gcp": {"type": "AccessToken"}}}
+    # bedrock: no auth policy, so the AWS SDK's default credential chain (e.g. IRSA) is used.
+    return {"apiVersion": AGW_API, "kind": "AgentgatewayBackend", "metadata": meta(model_backend_name(name)), "spec": backend}
+
+
+def model_backends(spec: PlatformSpec) -> list[Obj]:
+    return [model_backend(spec, m.name, m.provider) for m in spec.env.models]
+
+
+def key_providers(spec: PlatformSpec) -> list[str]:
+    """Providers whose models authenticate with an API key from `providerKeys`."""
+    return sorted({m.provider for m in spec.env.models if m.provider in PROVIDERS_WITH_KEYS})
+
+
+def platform_objects(spec: PlatformSpec, ident: Identity, issuer_name: str, otlp_endpoint: str | None) -> list[Obj]:
+    """The shared gateway objects, namespace excepted (the component declares it)."""
+    objects = [
+        proxy_parameters(spec),
+        gateway_class(),
+        certificate(spec, issuer_name),
+        gateway(spec),
+        *identity_backends(ident),
+        egress_dynamic_backend(),
+        *[provider_secret(p) for p in key_providers(spec)],
+        *model_backends(spec),
+        frontend_policy(spec, otlp_endpoint),
+    ]
+    if otlp_endpoint:
+        objects.append(otlp_backend(otlp_endpoint))
+    return objects

@@ -1,0 +1,344 @@
+"""One team's gateway objects: routes, backends and the policies that guard them.
+
+All of them live in the gateway namespace (tenants cannot edit them there) and carry the
+team's label. Each HTTPRoute has exactly one AgentgatewayPolicy of the same name holding
+every traffic field for it, so no two policies compete for a field.
+
+Paths, per team T:
+  /llm/T/<model>/...        an approved model (OpenAI chat-completions format); the route fixes the model
+  /llm/T/...                anything else under /llm/T: 403 naming the caller's approved models
+  /agents/T/<agent>/...     an agent, for the callers its `access` allows
+  /mcp/T/<server>           an MCP server the team registered
+  /egress/T/<host>/...      an external host on the team's egress list (TLS to <host>:443)
+"""
+
+from __future__ import annotations
+
+import re
+
+from agentplane.builders import gateway_budget as budget
+from agentplane.builders.gateway import (
+    AGW_API,
+    CALLER,
+    CALLER_HEADER,
+    DENIAL_HEADER,
+    EGRESS_DYNAMIC_BACKEND,
+    EGRESS_TOKEN_HEADER,
+    GATEWAY_API,
+    Identity,
+    Obj,
+    allowed_callers,
+    backend_ref,
+    cel_list,
+    cel_map,
+    cel_string,
+    jwt_authentication,
+    meta,
+    model_backend_name,
+    parent_refs,
+    route_target,
+    slug,
+    static_backend,
+)
+from agentplane.spec.platform import AgentSpec, PlatformSpec, TeamSpec
+from agentplane.spec.sections.gateway import McpServer
+
+EGRESS_PORT = 443
+
+
+def llm_prefix(team: TeamSpec) -> str:
+    return f"/llm/{team.name}"
+
+
+def model_prefix(team: TeamSpec, model: str) -> str:
+    return f"{llm_prefix(team)}/{model}"
+
+
+def agent_prefix(team: TeamSpec, agent: str) -> str:
+    return f"/agents/{team.name}/{agent}"
+
+
+def mcp_prefix(team: TeamSpec, server: str) -> str:
+    return f"/mcp/{team.name}/{server}"
+
+
+def egress_prefix(team: TeamSpec) -> str:
+    return f"/egress/{team.name}"
+
+
+# --- building blocks -----------------------------------------------------------------------
+
+
+def _route(name: str, team: TeamSpec, rules: list[dict]) -> Obj:
+    return {
+        "apiVersion": GATEWAY_API,
+        "kind": "HTTPRoute",
+        "metadata": meta(name, team),
+        "spec": {"parentRefs": parent_refs(), "rules": rules},
+    }
+
+
+def _rule(name: str, prefix: str, backend: str | None = None, *, strip_prefix: bool = True) -> dict:
+    rule: dict = {"name": name, "matches": [{"path": {"type": "PathPrefix", "value": prefix}}]}
+    if backend is not None:
+        rule["backendRefs"] = [backend_ref(backend)]
+        if strip_prefix:
+            rule["filters"] = [{"type": "URLRewrite", "urlRewrite": {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/"}}}]
+    return rule
+
+
+def _policy(name: str, team: TeamSpec, traffic: dict) -> Obj:
+    return {
+        "apiVersion": AGW_API,
+        "kind": "AgentgatewayPolicy",
+        "metadata": meta(name, team),
+        "spec": {"targetRefs": route_target(name), "traffic": traffic},
+    }
+
+
+def _authorize(expression: str) -> dict:
+    return {"action": "Allow", "policy": {"matchExpressions": [expression]}}
+
+
+def _denial(status: int, kind: str, message_cel: str) -> dict:
+    """A direct response: JSON error body (OpenAI error shape, so SDKs surface the message)."""
+    return {
+        "status": status,
+        "headers": [
+            {"name": "content-type", "value": cel_string("application/json")},
+            {"name": DENIAL_HEADER, "value": cel_string(kind)},
+        ],
+        "bodyExpression": f'{{"error": {{"type": {cel_string(kind)}, "code": {status}, "message": {message_cel}}}}}',
+    }
+
+
+def _per_caller(messages: dict[str, str]) -> str:
+    """CEL picking the caller's message (every allowed caller has one)."""
+    return f"{cel_map(messages)}[{CALLER}]"
+
+
+def _forward_identity_not_token() -> dict:
+    """Callees learn who called; they never receive a token they could replay at the gateway."""
+    return {"request": {"set": [{"name": CALLER_HEADER, "value": CALLER}], "remove": ["authorization"]}}
+
+
+# --- models --------------------------------------------------------------------------------
+
+
+def team_models(team: TeamSpec) -> list[str]:
+    """Models at least one agent of the team may use (team models ∩ each agent's tier)."""
+    return [m for m in team.models if any(m in a.models for a in team.agents)]
+
+
+def _approved_messages(team: TeamSpec, ident: Identity, subject: str) -> dict[str, str]:
+    messages = {}
+    for agent in team.agents:
+        approved = ", ".join(agent.models) or "none"
+        text = f"{subject} is not approved for agent {team.name}/{agent.name} (tier {agent.tier.name}); approved models: {approved}"
+        for caller in ident.agent(team.name, agent.name):
+            messages[caller] = text
+    return messages
+
+
+def model_route(team: TeamSpec, model: str) -> Obj:
+    name = f"{team.name}-{model_backend_name(model)}"
+    # Backends are platform-owned, in this namespace: no cross-namespace reference is needed.
+    return _route(name, team, [_rule("model", model_prefix(team, model), model_backend_name(model))])
+
+
+def model_policy(team: TeamSpec, model: str, spec: PlatformSpec, ident: Identity) -> Obj:
+    allowed = [a for a in team.agents if model in a.models]
+    traffic = {
+        "jwtAuthentication": jwt_authentication(ident),
+        "authorization": _authorize(allowed_callers(ident, (), agents=ident.agents(team))),
+        "rateLimit": {"global": budget.rate_limit(team, spec, ident)},
+        "transformation": {"response": {"set": [{"name": DENIAL_HEADER, "value": budget.exceeded_header(team)}]}},
+        "directResponse": {
+            "conditional": [
+                {
+                    "condition": f"!({CALLER} in {cel_list(ident.agents(team, allowed))})",
+                    "policy": _denial(403, "model_not_approved", _per_caller(_approved_messages(team, ident, f"model {model}"))),
+                }
+            ]
+        },
+    }
+    return _policy(f"{team.name}-{model_backend_name(model)}", team, traffic)
+
+
+def models_fallback(team: TeamSpec, ident: Identity) -> list[Obj]:
+    """Any other path under /llm/<team>: a model the team may not use, named alternatives."""
+    name = f"{team.name}-models"
+    traffic = {
+        "jwtAuthentication": jwt_authentication(ident),
+        "authorization": _authorize(allowed_callers(ident, (), agents=ident.agents(team))),
+        "directResponse": _denial(403, "model_not_approved", _per_caller(_approved_messages(team, ident, "this model"))),
+    }
+    return [_route(name, team, [_rule("not-approved", llm_prefix(team))]), _policy(name, team, traffic)]
+
+
+# --- agents and MCP servers ----------------------------------------------------------------
+
+
+def agent_objects(team: TeamSpec, agent: AgentSpec, spec: PlatformSpec, ident: Identity) -> list[Obj]:
+    name = f"{team.name}-agent-{agent.name}"
+    host = f"{agent.name}.{team.namespace}.svc.cluster.local"
+    traffic = {
+        "jwtAuthentication": jwt_authentication(ident),
+        # `access` opens the agent; absent, it is the team's owners (resolved in the spec).
+        "authorization": _authorize(allowed_callers(ident, agent.access)),
+        "transformation": _forward_identity_not_token(),
+    }
+    return [
+        static_backend(name, host, spec.env.gateway.agent_port, tls=False, team=team),
+        _route(name, team, [_rule("agent", agent_prefix(team, agent.name), name)]),
+        _policy(name, team, traffic),
+    ]
+
+
+def mcp_access(team: TeamSpec, server: McpServer, ident: Identity) -> str:
+    if server.access is not None:
+        return allowed_callers(ident, server.access)
+    return allowed_callers(ident, (*team.owners, *team.members), agents=ident.agents(team))
+
+
+def mcp_objects(team: TeamSpec, server: McpServer, ident: Identity) -> list[Obj]:
+    name = f"{team.name}-mcp-{server.name}"
+    backend = {
+        "apiVersion": AGW_API,
+        "kind": "AgentgatewayBackend",
+        "metadata": meta(name, team),
+        "spec": {
+            "mcp": {
+                "targets": [
+                    {
+                        "name": server.name,
+                        "static": {
+                            "host": f"{server.service}.{team.namespace}.svc.cluster.local",
+                            "port": server.port,
+                            "path": server.path,
+                            "protocol": server.protocol,
+                        },
+                    }
+                ]
+            }
+        },
+    }
+    traffic = {
+        "jwtAuthentication": jwt_authentication(ident),
+        "authorization": _authorize(mcp_access(team, server, ident)),
+        "transformation": _forward_identity_not_token(),
+    }
+    # The MCP backend speaks to the target's own path; the route path is only the entry point.
+    route = _route(name, team, [_rule("mcp", mcp_prefix(team, server.name), name, strip_prefix=False)])
+    return [backend, route, _policy(name, team, traffic)]
+
+
+# --- egress --------------------------------------------------------------------------------
+
+
+def _host_regex(pattern: str) -> str:
+    if pattern.startswith("*."):
+        return r"[a-z0-9-]+([.][a-z0-9-]+)*" + re.escape(pattern[1:]).replace(r"\.", "[.]")
+    return re.escape(pattern).replace(r"\.", "[.]")
+
+
+def egress_allowed(team: TeamSpec, path: str = "request.path") -> str:
+    """CEL: the path names a host on the team's egress list (`/egress/<team>/<host>[/...]`)."""
+    if not team.egress:
+        return "false"
+    hosts = "|".join(_host_regex(p) for p in team.egress)
+    return f"{path}.matches({cel_string(f'^{re.escape(egress_prefix(team))}/({hosts})(/.*)?$')})"
+
+
+def _egress_denials(team: TeamSpec, ident: Identity, path: str) -> dict:
+    with_egress = [a for a in team.agents if a.egress]
+    tier_messages = {}
+    for agent in team.agents:
+        text = (
+            f"egress denied: agent {team.name}/{agent.name} runs at tier {agent.tier.name}, which allows no external egress"
+            if not agent.egress
+            else f"egress denied for agent {team.name}/{agent.name}"
+        )
+        for caller in ident.agent(team.name, agent.name):
+            tier_messages[caller] = text
+    allowed = ", ".join(team.egress) or "none"
+    not_listed = f"egress denied: this host is not on the egress list of team {team.name} (allowed: {allowed})"
+    return {
+        "conditional": [
+            {
+                "condition": f"!({CALLER} in {cel_list(ident.agents(team, with_egress))})",
+                "policy": _denial(403, "egress_denied", _per_caller(tier_messages)),
+            },
+            {"condition": f"!({egress_allowed(team, path)})", "policy": _denial(403, "egress_denied", cel_string(not_listed))},
+        ]
+    }
+
+
+def _egress_traffic(team: TeamSpec, ident: Identity, path: str) -> dict:
+    return {
+        # The agent's own Authorization header is for the external service; ours is separate.
+        "jwtAuthentication": jwt_authentication(ident, header=EGRESS_TOKEN_HEADER),
+        "authorization": _authorize(allowed_callers(ident, (), agents=ident.agents(team))),
+        "directResponse": _egress_denials(team, ident, path),
+    }
+
+
+def egress_backend_name(team: TeamSpec, host: str) -> str:
+    return f"{team.name}-egress-{slug(host, 200)}"
+
+
+def egress_objects(team: TeamSpec, ident: Identity) -> list[Obj]:
+    exact = [p for p in team.egress if not p.startswith("*.")]
+    wildcard = [p for p in team.egress if p.startswith("*.")]
+    objects: list[Obj] = [static_backend(egress_backend_name(team, h), h, EGRESS_PORT, tls=True, team=team) for h in exact]
+    rules = [_rule(f"host-{i}", f"{egress_prefix(team)}/{h}", egress_backend_name(team, h)) for i, h in enumerate(exact)]
+    if not wildcard:
+        # Everything else under /egress/<team>: no backend, the policy answers 403.
+        rules.append(_rule("not-listed", egress_prefix(team)))
+    name = f"{team.name}-egress"
+    if rules:
+        traffic = _egress_traffic(team, ident, "request.path")
+        traffic["transformation"] = {"request": {"remove": [EGRESS_TOKEN_HEADER]}}
+        objects += [_route(name, team, rules), _policy(name, team, traffic)]
+    if wildcard:
+        objects += wildcard_egress(team, ident)
+    return objects
+
+
+def wildcard_egress(team: TeamSpec, ident: Identity) -> list[Obj]:
+    """Hosts under a wildcard cannot be static backends: the dynamic forward proxy goes to the
+    host the path names. The path is kept in metadata first, because the transformation that
+    moves the host into `:authority` runs before the direct-response checks."""
+    name = f"{team.name}-egress-wildcard"
+    prefix = egress_prefix(team)
+    host = 'request.path.split("/")[3]'
+    rest = f"request.pathAndQuery.substring({len(prefix) + 1} + size({host}))"
+    traffic = _egress_traffic(team, ident, "metadata.egressPath")
+    traffic["transformation"] = {
+        "request": {
+            "metadata": {"egressPath": "request.path"},
+            "set": [
+                {"name": ":authority", "value": f'{host} + ":{EGRESS_PORT}"'},
+                {"name": ":path", "value": f'{rest} == "" ? "/" : {rest}'},
+            ],
+            "remove": [EGRESS_TOKEN_HEADER],
+        }
+    }
+    return [_route(name, team, [_rule("wildcard", prefix, EGRESS_DYNAMIC_BACKEND, strip_prefix=False)]), _policy(name, team, traffic)]
+
+
+# --- everything for one team ---------------------------------------------------------------
+
+
+def team_objects(team: TeamSpec, spec: PlatformSpec, ident: Identity) -> list[Obj]:
+    objects: list[Obj] = []
+    for model in team_models(team):
+        objects += [model_route(team, model), model_policy(team, model, spec, ident)]
+    objects += models_fallback(team, ident)
+    for agent in team.agents:
+        objects += agent_objects(team, agent, spec, ident)
+    for server in team.mcp_servers:
+        objects += mcp_objects(team, server, ident)
+    objects += egress_objects(team, ident)
+    return objects
+
