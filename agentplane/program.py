@@ -55,7 +55,7 @@ def define_platform(spec: PlatformSpec) -> dict[str, pulumi.ComponentResource]:
     workload_identity = WorkloadIdentity("workload-identity", spec, base)
     telemetry = Telemetry("telemetry", spec, certificates, tenants, base)
     gateway = Gateway("gateway", spec, certificates, identity, tenants, telemetry, base)
-    provenance = Provenance("provenance", spec, tenants, base)
+    provenance = Provenance("provenance", spec, base)
     pulumi.export("teams", {t.name: {"namespace": t.namespace, "tier": t.tier.name} for t in spec.teams})
     return {
         "tenants": tenants,

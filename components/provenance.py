@@ -8,17 +8,16 @@ from agentplane import namespaces
 from agentplane.builders import provenance as build
 from agentplane.spec.platform import PlatformSpec
 from components.kube import helm_release, platform_namespace, register
-from components.tenants import Tenants
 
 
 class Provenance(pulumi.ComponentResource):
     """Kyverno (pinned chart) and the platform's `policies.kyverno.io/v1` policies.
 
-    `tenants` is not read: the policies are rendered from the spec (the ServiceAccount -> tier
-    map comes from the team files), so they do not wait for the tenant objects.
+    The policies are rendered from the spec (the ServiceAccount -> tier map comes from the
+    team files), so they do not wait for the tenant objects.
     """
 
-    def __init__(self, name: str, spec: PlatformSpec, tenants: Tenants, opts: pulumi.ResourceOptions):
+    def __init__(self, name: str, spec: PlatformSpec, opts: pulumi.ResourceOptions):
         super().__init__("agentplane:index:Provenance", name, None, opts)
 
         # Kyverno's pods meet `restricted` (non-root, read-only root, all capabilities dropped,

@@ -118,6 +118,9 @@ def _pulumi_up(identity: dict, monkeypatch: pytest.MonkeyPatch):
     """The program as `pulumi up` runs it: config decrypted by the engine, not a preview."""
     monkeypatch.chdir(ROOT)
     doc = _dev_config_with(identity)
+    # Everything else `pulumi up` needs is present (decrypted provider keys), so only identity decides.
+    gateway = doc["config"].setdefault("agentplane:gateway", {})
+    gateway["providerKeys"] = {"openai": "sk-decrypted", "anthropic": "sk-ant-decrypted"}
     config, _ = _engine_config(env_config_from_stack_document(doc, "stacks/Pulumi.dev.yaml"))
     return run_under_mocks("dev", config, [], lambda: program.main())
 

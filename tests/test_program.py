@@ -15,9 +15,11 @@ from tests.support.plans import ROOT
 
 
 def _dev_engine_config() -> dict[str, str]:
+    """dev's config as the engine hands it to `pulumi up`: secrets decrypted, provider keys set."""
     import yaml
 
     doc = yaml.safe_load((ROOT / "stacks/Pulumi.dev.yaml").read_text())
+    doc["config"]["agentplane:gateway"]["providerKeys"] = {"openai": "sk-decrypted", "anthropic": "sk-ant-decrypted"}
     config, _ = _engine_config(env_config_from_stack_document(doc, "stacks/Pulumi.dev.yaml"))
     return config
 
@@ -91,6 +93,22 @@ def test_pulumi_up_refuses_what_only_the_plan_may_skip(monkeypatch: pytest.Monke
     with pytest.raises(pulumi.RunError, match="providerKeys.openai is not set"):
         _run_as_pulumi_up(_dev_engine_config(), monkeypatch)
     assert monitors[0].registrations == []
+
+
+def test_the_example_plan_warns_that_provider_keys_are_not_set() -> None:
+    from agentplane.plan import run_program
+
+    warnings = run_program("dev", root=ROOT).warnings
+    assert any("providerKeys.openai is not set" in w for w in warnings), warnings
+
+
+def test_pulumi_up_without_provider_keys_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    config = _dev_engine_config()
+    gateway = json.loads(config["agentplane:gateway"])
+    del gateway["providerKeys"]
+    config["agentplane:gateway"] = json.dumps(gateway)
+    with pytest.raises(pulumi.RunError, match="providerKeys.openai is not set"):
+        _run_as_pulumi_up(config, monkeypatch)
 
 
 def test_the_offline_plan_only_warns_about_them(monkeypatch: pytest.MonkeyPatch) -> None:

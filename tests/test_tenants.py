@@ -164,3 +164,17 @@ def test_child_names_are_prefixed_with_their_component() -> None:
         parent = by_urn.get(r["parent"])
         if parent is not None:
             assert r["name"].startswith(parent["name"]), (r["name"], parent["name"])
+
+
+def test_offboarding_is_labelled_on_the_namespace() -> None:
+    from agentplane.spec.platform import LABEL_OFFBOARDING
+
+    text = (ROOT / "stacks/teams/support.yaml").read_text() + "offboard: true\n"
+    doc = plan_with_teams("prod", add={"support.yaml": text})
+    labels = {
+        r["team"]: r["inputs"]["metadata"]["labels"]
+        for r in resources_of(doc, component="tenants")
+        if r["inputs"].get("kind") == "Namespace"
+    }
+    assert labels["support"][LABEL_OFFBOARDING] == "true"
+    assert LABEL_OFFBOARDING not in labels["payments"]

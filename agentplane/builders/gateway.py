@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from agentplane import namespaces
+from agentplane.spec.base import agent_client_id
 from agentplane.spec.platform import LABEL_MANAGED_BY, LABEL_TENANT, MANAGED_BY, AgentSpec, PlatformSpec, TeamSpec
 from agentplane.spec.sections.gateway import (
     AGENT_REFERENCE,
     DEFAULT_AUDIENCE,
     PROVIDERS_WITH_KEYS,
     ProviderOptions,
-    agent_client_id,
     agent_spiffe_id,
 )
 

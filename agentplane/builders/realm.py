@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from agentplane.builders.identity import issuer_url, token_url
+from agentplane.spec.base import agent_client_id
 from agentplane.spec.platform import LABEL_AGENT, LABEL_MANAGED_BY, LABEL_TENANT, MANAGED_BY, AgentSpec, PlatformSpec, TeamSpec
 
 ATTR_TEAM = "agentplane.io/team"
@@ -51,8 +52,7 @@ def role_group_args(team: TeamSpec, role: str, group: str) -> dict[str, Any]:
 
 
 def client_id(team: TeamSpec, agent: AgentSpec) -> str:
-    # A dot cannot occur in a team or agent name (DNS labels), so the pair is unambiguous.
-    return f"{team.name}.{agent.name}"
+    return agent_client_id(team.name, agent.name)
 
 
 def client_args(team: TeamSpec, agent: AgentSpec) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from agentplane.quantity import parse_quantity
 from agentplane.spec.platform import (
     LABEL_AGENT,
     LABEL_MANAGED_BY,
+    LABEL_OFFBOARDING,
     LABEL_TENANT,
     LABEL_TIER,
     MANAGED_BY,
@@ -28,7 +29,10 @@ def _meta(name: str, team: TeamSpec, *, namespaced: bool = True, labels: dict | 
 def namespace(team: TeamSpec) -> Obj:
     psa = {f"pod-security.kubernetes.io/{mode}": "restricted" for mode in ("enforce", "audit", "warn")}
     psa |= {f"pod-security.kubernetes.io/{mode}-version": "latest" for mode in ("enforce", "audit", "warn")}
-    metadata = _meta(team.namespace, team, namespaced=False, labels={LABEL_TIER: team.tier.name, **psa})
+    labels = {LABEL_TIER: team.tier.name, **psa}
+    if team.offboard:
+        labels[LABEL_OFFBOARDING] = "true"  # reviewers and the policy pack see why protection is off
+    metadata = _meta(team.namespace, team, namespaced=False, labels=labels)
     # Zero-code instrumentation for every pod of the namespace; an agent opts out on its pods.
     metadata["annotations"] = telemetry.namespace_annotations()
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": metadata}

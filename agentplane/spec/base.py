@@ -115,3 +115,11 @@ class Secret(StrictModel):
     @property
     def available(self) -> bool:
         return self.value is not None
+
+
+def agent_client_id(team: str, agent: str) -> str:
+    """An agent's Keycloak client ID, which is its tokens' `azp` claim (identity and gateway agree on it).
+
+    `.` cannot occur in a team or agent name (DNS labels), so the pair is unambiguous.
+    """
+    return f"{team}.{agent}"

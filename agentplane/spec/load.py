@@ -332,12 +332,18 @@ def _secret_warnings(model: BaseModel, path: str) -> Iterable[str]:
 
 def _deploy_warnings(env: EnvironmentConfig) -> list[str]:
     warnings = list(_secret_warnings(env, CONFIG_NAMESPACE))
-    # Sections may declare what `pulumi up` needs that `plan` does not (e.g. credentials).
+    # Sections may declare what `pulumi up` needs that `plan` does not (e.g. credentials): as a
+    # method of their settings, or, when it depends on other keys, as `missing_for_deploy(env)`.
     for name in type(env).model_fields:
         section = getattr(env, name)
         missing = getattr(section, "missing_for_deploy", None)
         if callable(missing):
             warnings += [f"{CONFIG_NAMESPACE}:{name}: {m}" for m in missing()]
+    for module in SECTION_MODULES:
+        missing = getattr(module, "missing_for_deploy", None)
+        if callable(missing):
+            section = module.__name__.rsplit(".", 1)[-1]
+            warnings += [f"{CONFIG_NAMESPACE}:{section}: {m}" for m in missing(env)]
     return warnings
 
 

@@ -13,6 +13,8 @@ from agentplane.spec.sections.telemetry import TeamTelemetry
 LABEL_TENANT = "agentplane.io/tenant"
 LABEL_TIER = "agentplane.io/tier"
 LABEL_AGENT = "agentplane.io/agent"
+# On a tenant namespace whose team file says `offboard: true`: its protection is lifted on purpose.
+LABEL_OFFBOARDING = "agentplane.io/offboarding"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGED_BY = "agentplane"
 

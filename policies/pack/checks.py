@@ -59,7 +59,8 @@ DATA_TYPES = frozenset({
     "kubernetes:core/v1:PersistentVolumeClaim",
 })
 # Resources that install CRDs themselves (a component wrapping a CRD-bearing chart).
-CRD_BEARING_TYPES = frozenset({"kubernetes-cert-manager:index:CertManager", CRD})
+# The Gateway API CRDs arrive as the pinned upstream manifest (a ConfigFile).
+CRD_BEARING_TYPES = frozenset({"kubernetes-cert-manager:index:CertManager", CRD, "kubernetes:yaml/v2:ConfigFile"})
 
 # Subjects that include every tenant whatever the team.
 EVERYONE_GROUPS = frozenset({"system:authenticated", "system:unauthenticated", "system:serviceaccounts"})

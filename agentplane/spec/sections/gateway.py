@@ -30,15 +30,6 @@ _HOST_LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
 _HOSTNAME = re.compile(rf"^{_HOST_LABEL}(\.{_HOST_LABEL})+$")
 
 
-def agent_client_id(team: str, agent: str) -> str:
-    """The Keycloak client an agent authenticates with (client credentials); its `azp` claim.
-
-    `.` cannot occur in a team or agent name, so the pair is unambiguous. The identity
-    piece creates the clients under exactly these IDs.
-    """
-    return f"{team}.{agent}"
-
-
 def agent_spiffe_id(trust_domain: str, namespace: str, agent: str) -> str:
     """An agent's SPIFFE ID: its ServiceAccount in its team namespace (the ClusterSPIFFEID template)."""
     return f"spiffe://{trust_domain}/ns/{namespace}/sa/{agent}"
