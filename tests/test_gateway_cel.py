@@ -404,3 +404,24 @@ def test_wildcard_egress_denies_hosts_outside_the_pattern(wildcard: GatewayModel
         outcome = wildcard.request(path, helper)
         assert (outcome.status, outcome.denial) == (403, "egress_denied"), path
     assert wildcard.request("/egress/acme/files.stripe.com/x", agent_token("acme", "intern")).message.startswith("egress denied: agent acme/intern runs at tier restricted")
+
+
+@pytest.mark.parametrize(
+    "claims,tenant",
+    [
+        ({"azp": "payments.invoice-triage", "sub": "u"}, "payments"),   # an agent: its team
+        ({"azp": "agentplane-cli", "sub": "u"}, ""),                    # a person's CLI client: platform
+        ({"sub": "u"}, ""),                                             # no azp at all: platform
+    ],
+)
+def test_gateway_telemetry_names_the_callers_tenant(claims: dict, tenant: str) -> None:
+    from agentplane.builders.telemetry import TENANT_ATTRIBUTE
+
+    frontend = next(
+        r["inputs"]["spec"]["frontend"]
+        for r in example_plan("dev")["resources"]
+        if r["inputs"].get("kind") == "AgentgatewayPolicy" and "frontend" in r["inputs"].get("spec", {})
+    )
+    for attributes in (frontend["tracing"]["attributes"]["add"], frontend["accessLog"]["attributes"]["add"]):
+        expression = next(a["expression"] for a in attributes if a["name"] == TENANT_ATTRIBUTE)
+        assert evaluate(expression, jwt=claims) == tenant

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from agentplane import namespaces
+from agentplane.builders.telemetry import TENANT_ATTRIBUTE
 from agentplane.spec.base import agent_client_id
 from agentplane.spec.platform import LABEL_MANAGED_BY, LABEL_TENANT, MANAGED_BY, AgentSpec, PlatformSpec, TeamSpec
 from agentplane.spec.sections.gateway import (
@@ -55,6 +56,9 @@ EGRESS_TOKEN_HEADER = "x-agentplane-authorization"
 
 # The caller, as CEL: a Keycloak client's `azp`, else the subject (a JWT-SVID's SPIFFE ID).
 CALLER = "(has(jwt.azp) ? jwt.azp : jwt.sub)"
+# The caller's team, from its validated token: an agent's client is `<team>.<agent>`. Anything
+# else (a person, a token without azp) is '' and the collector sends it to the platform pipeline.
+TENANT = "(has(jwt.azp) && jwt.azp.contains('.') ? jwt.azp.split('.')[0] : '')"
 
 
 # --- names and CEL helpers -----------------------------------------------------------------
@@ -327,6 +331,7 @@ def frontend_policy(spec: PlatformSpec, otlp_endpoint: str | None) -> Obj:
             "attributes": {
                 "add": [
                     {"name": "agentplane.caller", "expression": CALLER},
+                    {"name": TENANT_ATTRIBUTE, "expression": TENANT},
                     {"name": "agentplane.route", "expression": "proxy.route.name"},
                     {"name": "agentplane.denial", "expression": f"response.headers[{cel_string(DENIAL_HEADER)}]"},
                 ]
@@ -338,7 +343,8 @@ def frontend_policy(spec: PlatformSpec, otlp_endpoint: str | None) -> Obj:
             "backendRef": backend_ref(OTLP_BACKEND),
             "protocol": "GRPC",
             "randomSampling": repr(float(spec.env.gateway.trace_sampling)),
-            "attributes": {"add": [{"name": "agentplane.caller", "expression": CALLER}]},
+            # The collector routes each gateway span to the tenant this names (never to another's).
+            "attributes": {"add": [{"name": "agentplane.caller", "expression": CALLER}, {"name": TENANT_ATTRIBUTE, "expression": TENANT}]},
         }
     return {
         "apiVersion": AGW_API,
