@@ -97,7 +97,7 @@ def test_agent_references_in_access_lists_are_checked(workspace: Path) -> None:
 @pytest.mark.parametrize(
     ("gateway", "fragment"),
     [
-        ({"hostname": "Gateway.Example.com"}, "gateway.hostname: 'Gateway.Example.com' is not a DNS host name"),
+        ({"hostname": "Gateway.Example.com"}, "gateway.hostname: 'Gateway.Example.com' is not a DNS name"),
         ({"providerKeys": {"openia": {"secure": "x"}}}, "unknown provider(s) openia (allowed: openai, anthropic"),
         ({"providerKeys": {"bedrock": {"secure": "x"}}}, "bedrock authenticate with the gateway's cloud identity"),
         ({"providerKeys": {"openai": "sk-live"}}, "a secret must not be stored in plain text"),

@@ -40,6 +40,21 @@ def _dns_label(max_length: int):
 
 
 DnsLabel = Annotated[str, Field(strict=True), AfterValidator(_dns_label(63))]
+
+_DNS_NAME = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*$")
+
+
+def _dns_name(value: str) -> str:
+    if len(value) > 253 or not _DNS_NAME.match(value):
+        raise ValueError(
+            f"{value!r} is not a DNS name: use lowercase labels of letters, digits and '-' separated by dots, "
+            "such as gateway.example.com (no scheme, port or path)"
+        )
+    return value
+
+
+# A host name such as keycloak.example.com (Keycloak's, the gateway's).
+DnsName = Annotated[str, Field(strict=True), AfterValidator(_dns_name)]
 TeamName = Annotated[str, Field(strict=True), AfterValidator(_dns_label(40))]
 
 

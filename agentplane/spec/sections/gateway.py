@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from agentplane.spec.base import DnsLabel, GroupName, Secret, StrictModel
+from agentplane.spec.base import DnsLabel, DnsName, GroupName, Secret, StrictModel
 from agentplane.spec.sections.charts import ChartSource
 
 if TYPE_CHECKING:  # imported lazily at run time: environment.py imports this module
@@ -26,22 +26,10 @@ DEFAULT_AUDIENCE = "agentplane-gateway"
 # `access` entries of this form name an agent (`agent:<team>/<agent>`), not a group.
 AGENT_REFERENCE = re.compile(r"^agent:(?P<team>[a-z0-9]([-a-z0-9]*[a-z0-9])?)/(?P<agent>[a-z0-9]([-a-z0-9]*[a-z0-9])?)$")
 
-_HOST_LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
-_HOSTNAME = re.compile(rf"^{_HOST_LABEL}(\.{_HOST_LABEL})+$")
-
 
 def agent_spiffe_id(trust_domain: str, namespace: str, agent: str) -> str:
     """An agent's SPIFFE ID: its ServiceAccount in its team namespace (the ClusterSPIFFEID template)."""
     return f"spiffe://{trust_domain}/ns/{namespace}/sa/{agent}"
-
-
-def _hostname(value: str) -> str:
-    if len(value) > 253 or not _HOSTNAME.match(value):
-        raise ValueError(f"{value!r} is not a DNS host name (lowercase labels separated by dots, e.g. gateway.example.com)")
-    return value
-
-
-Hostname = Annotated[str, Field(strict=True), AfterValidator(_hostname)]
 
 
 def _url(value: str) -> str:
@@ -75,7 +63,7 @@ class ProviderOptions(StrictModel):
     """Provider settings besides the API key (only some providers need them)."""
 
     # azureopenai: the resource endpoint, e.g. my-resource.openai.azure.com
-    endpoint: Hostname | None = None
+    endpoint: DnsName | None = None
     # bedrock, vertexai: the cloud region
     region: str | None = Field(default=None, min_length=1)
     # vertexai: the Google Cloud project
@@ -110,7 +98,7 @@ class BudgetService(StrictModel):
 
 class GatewayConfig(StrictModel):
     # The HTTPS listener's host name; its certificate comes from the platform CA.
-    hostname: Hostname = "gateway.localtest.me"
+    hostname: DnsName = "gateway.localtest.me"
     # A plain-HTTP listener for agents inside the cluster (tenant NetworkPolicies already
     # confine who can reach it); set false to require HTTPS everywhere.
     http_listener: bool = Field(default=True, strict=True)

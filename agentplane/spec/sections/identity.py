@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, model_validator
 
-from agentplane.spec.base import Quantity, Secret, StrictModel
+from agentplane.spec.base import DnsName, Quantity, Secret, StrictModel
 from agentplane.spec.sections.certificates import PLATFORM_CA_ISSUER, pinned_chart
 from agentplane.spec.sections.charts import ChartSource
 
@@ -28,21 +28,6 @@ KEYCLOAK_VERSION = "26.5.6"  # the image keycloakx 7.1.11 ships (its appVersion)
 # NodePorts the kind cluster in infra/kind-cluster.yaml maps to the host: 30080 is Keycloak's
 # plain-HTTP port there (host port 8080); 30443 is taken by the gateway's HTTPS listener.
 KIND_HTTP_NODE_PORT = 30080
-
-_DNS_LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
-_DNS_NAME = re.compile(rf"^{_DNS_LABEL}(\.{_DNS_LABEL})*$")
-
-
-def _dns_name(value: str) -> str:
-    if len(value) > 253 or not _DNS_NAME.match(value):
-        raise ValueError(
-            f"{value!r} is not a DNS name: use lowercase labels of letters, digits and '-' separated by dots, "
-            "such as keycloak.example.com (no scheme, port or path)"
-        )
-    return value
-
-
-DnsName = Annotated[str, Field(strict=True), AfterValidator(_dns_name)]
 
 # Keycloak's own limits on a realm name are loose; the platform keeps it URL- and file-safe.
 _REALM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")

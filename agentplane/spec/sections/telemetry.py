@@ -31,6 +31,13 @@ COLLECTOR_VERSION = "0.158.0"
 # contrib: the routing connector, k8s_attributes, groupbyattrs and resource processors are
 # contrib components (the chart's default `-k8s` distribution is a subset that may drift).
 COLLECTOR_REPOSITORY = "ghcr.io/open-telemetry/opentelemetry-collector-releases/opentelemetry-collector-contrib"
+# The multi-arch index of contrib 0.158.0. Corroborated by independent public sources: a
+# project that pulled this GHCR tag and recorded the resolved digest, and several unrelated
+# projects pinning the same release's Docker Hub copy (otel/opentelemetry-collector-contrib)
+# to it; the release pipeline pushes one index to both registries (0.157.0 shows the same
+# digest on both). The tag stays for readability: the operator chart renders
+# `repository:tag`, and the operator reads the version label from the part before `@sha256`.
+COLLECTOR_DIGEST = "sha256:c5918f78992ee73b0d6f0e599423ac5ec52dd5d9726733114d6eca53d5a32ed5"
 
 Protocol = Literal["grpc", "http"]
 SamplerType = Literal[
@@ -47,7 +54,8 @@ RATIO_SAMPLERS = ("traceidratio", "parentbased_traceidratio")
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$")
 _SECRET_KEY = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _IMAGE_REPOSITORY = re.compile(r"^[a-z0-9]([a-z0-9._:/-]*[a-z0-9])?$")
-_IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+# A tag, optionally pinned to a digest: `0.158.0` or `0.158.0@sha256:<64 hex>`.
+_IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}(@sha256:[0-9a-f]{64})?$")
 
 
 def _otlp_endpoint(value: str) -> str:
@@ -130,7 +138,24 @@ class CollectorSettings(StrictModel):
     resources: CollectorResources = CollectorResources()
 
 
-class Backend(StrictModel):
+class _OtlpDestination(StrictModel):
+    """Checks shared by every OTLP destination (subclasses declare protocol, endpoint, headers in
+    that order): gRPC needs an explicit port, and credentials travel only over TLS."""
+
+    @field_validator("endpoint", check_fields=False)
+    @classmethod
+    def _port_for_grpc(cls, endpoint: str, info: ValidationInfo) -> str:
+        _check_endpoint_for(info.data.get("protocol", "http"), endpoint)
+        return endpoint
+
+    @field_validator("headers", check_fields=False)
+    @classmethod
+    def _tls_for_headers(cls, headers: dict, info: ValidationInfo) -> dict:
+        _check_headers(info.data.get("endpoint"), headers)
+        return headers
+
+
+class Backend(_OtlpDestination):
     """The environment's default OTLP backend, shared by teams that name none (e.g. Tempo/Mimir/Loki)."""
 
     protocol: Protocol = "http"
@@ -140,18 +165,6 @@ class Backend(StrictModel):
     tenant_header: HeaderName | None = "X-Scope-OrgID"
     # Credentials for the platform backend, e.g. {Authorization: {secure: ...}}.
     headers: dict[HeaderName, Secret] = {}
-
-    @field_validator("endpoint")
-    @classmethod
-    def _port_for_grpc(cls, endpoint: str, info: ValidationInfo) -> str:
-        _check_endpoint_for(info.data.get("protocol", "http"), endpoint)
-        return endpoint
-
-    @field_validator("headers")
-    @classmethod
-    def _tls_for_headers(cls, headers: dict, info: ValidationInfo) -> dict:
-        _check_headers(info.data.get("endpoint"), headers)
-        return headers
 
     @model_validator(mode="after")
     def _tenant_header_is_platform_owned(self) -> "Backend":
@@ -180,7 +193,7 @@ class Sampler(StrictModel):
 
 class TelemetryConfig(StrictModel):
     chart: ChartSource = OPERATOR_CHART
-    collector_image: ContainerImage = ContainerImage(repository=COLLECTOR_REPOSITORY, tag=COLLECTOR_VERSION)
+    collector_image: ContainerImage = ContainerImage(repository=COLLECTOR_REPOSITORY, tag=f"{COLLECTOR_VERSION}@{COLLECTOR_DIGEST}")
     collector: CollectorSettings = CollectorSettings()
     # Absent: teams without their own endpoint, and the platform pipeline, go to the collector's
     # `debug` exporter (counts in the collector log, no payloads): nothing leaves the cluster.
@@ -208,7 +221,7 @@ class TelemetryConfig(StrictModel):
         return missing
 
 
-class TeamTelemetry(StrictModel):
+class TeamTelemetry(_OtlpDestination):
     """A team's own OTLP backend; absent, the team's data goes to the environment's default backend.
 
     telemetry:
@@ -222,17 +235,6 @@ class TeamTelemetry(StrictModel):
     endpoint: OtlpEndpoint
     headers: dict[HeaderName, SecretKey] = {}
 
-    @field_validator("endpoint")
-    @classmethod
-    def _port_for_grpc(cls, endpoint: str, info: ValidationInfo) -> str:
-        _check_endpoint_for(info.data.get("protocol", "http"), endpoint)
-        return endpoint
-
-    @field_validator("headers")
-    @classmethod
-    def _tls_for_headers(cls, headers: dict, info: ValidationInfo) -> dict:
-        _check_headers(info.data.get("endpoint"), headers)
-        return headers
 
 
 def check_team(team: "TeamFile", env: "EnvironmentConfig", stack: str) -> list[tuple[str, str]]:
