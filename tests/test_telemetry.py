@@ -340,7 +340,10 @@ def test_operator_values_match_the_chart_and_pin_its_collector_version() -> None
     app_version = yaml.safe_load((upstream_dir() / "charts" / f"{chart.chart}-{chart.version}" / "Chart.yaml").read_text())["appVersion"]
     image = values["manager"]["collectorImage"]
     # The operator is tested with the collector of its own version; contrib has the routing connector.
-    assert image["tag"] == app_version
+    # The tag carries the digest: the chart renders `repository:tag`, so that is `…:<version>@sha256:…`.
+    version, _, digest = image["tag"].partition("@")
+    assert version == app_version
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", digest)
     assert image["repository"].endswith("/opentelemetry-collector-contrib")
     assert values["admissionWebhooks"]["certManager"]["issuerRef"] == {"group": "cert-manager.io", "kind": "ClusterIssuer", "name": "platform-ca"}
     assert values["admissionWebhooks"]["autoGenerateCert"]["enabled"] is False
@@ -514,6 +517,7 @@ def test_bad_team_telemetry_is_a_clear_error(telemetry: dict, field: str, messag
         ({"sampler": {"type": "parentbased_traceidratio", "ratio": 1.5}}, "agentplane:telemetry.sampler.ratio", "less than or equal to 1"),
         ({"sampler": {"type": "sometimes"}}, "agentplane:telemetry.sampler.type", "parentbased_traceidratio"),
         ({"collectorImage": {"repository": "ghcr.io/x/y", "tag": "latest please"}}, "agentplane:telemetry.collectorImage.tag", "pattern"),
+        ({"collectorImage": {"repository": "ghcr.io/x/y", "tag": "0.158.0@sha256:c5918f78"}}, "agentplane:telemetry.collectorImage.tag", "pattern"),
     ],
 )
 def test_bad_environment_telemetry_is_a_clear_error(telemetry: dict, field: str, message: str) -> None:
