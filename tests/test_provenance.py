@@ -318,11 +318,73 @@ def test_a_promotion_in_a_team_file_changes_the_rendered_policies():
                             "  - name: refund-drafter\n    promote: {staging: standard}")
     assert promoted != text
     doc = plan_with_teams("staging", add={"payments.yaml": promoted})
-    mutation = next(o for o in kubernetes_objects(doc) if o["kind"] == "MutatingPolicy")
-    before = next(o for o in kubernetes_objects(example_plan("staging")) if o["kind"] == "MutatingPolicy")
+    mutation = next(o for o in kubernetes_objects(doc) if o["metadata"]["name"] == build.POLICY_AGENT_LABELS and o["kind"] == "MutatingPolicy")
+    before = next(o for o in kubernetes_objects(example_plan("staging"))
+                  if o["metadata"]["name"] == build.POLICY_AGENT_LABELS and o["kind"] == "MutatingPolicy")
 
     def tier_map(policy: dict) -> str:
         return next(v["expression"] for v in policy["spec"]["variables"] if v["name"] == "agentTiers")
 
     assert '"payments/refund-drafter": "restricted"' in tier_map(before)
     assert '"payments/refund-drafter": "standard"' in tier_map(mutation)
+
+
+# --------------------------------------------------------------------------- platform CA and telemetry opt-out
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_opt_out_policy_matches_exactly_the_agents_the_team_files_opt_out(stack):
+    from tests.test_provenance_cel import evaluate
+
+    (mutation,) = [o for o in kubernetes_objects(example_plan(stack)) if o["metadata"]["name"] == build.POLICY_TELEMETRY_OPT_OUT]
+    (condition,) = mutation["spec"]["matchConditions"]
+    seen = 0
+    for path in sorted((ROOT / "stacks" / "teams").glob("*.yaml")):  # the team files as written, not the spec
+        team = yaml.safe_load(path.read_text())
+        for agent in team.get("agents", []):
+            pod = {"spec": {"serviceAccountName": agent["name"]}}
+            matched = evaluate(condition["expression"], {"object": pod, "request": {"namespace": team["name"]}})
+            assert matched is (agent.get("instrumentation") is False), f"{team['name']}/{agent['name']}"
+            seen += 1
+    assert seen >= 5
+    assert build.opted_out_agents(spec_of(stack)) == ["support/kb-answerer"]
+
+
+def test_no_opt_out_policy_when_every_agent_is_instrumented():
+    spec = build_spec("dev", _env(COMPLETE), "f", _team(promote={"dev": "standard"}), {"dev"}, source="file")
+    names = [o["metadata"]["name"] for o in build.policy_objects(spec)]
+    assert build.POLICY_TELEMETRY_OPT_OUT not in names and build.POLICY_PLATFORM_CA in names
+    (_, doc), = _team()
+    doc["agents"][0]["instrumentation"] = False
+    opted_out = build_spec("dev", _env(COMPLETE), "f", [(Path("stacks/teams/payments.yaml"), doc)], {"dev"}, source="file")
+    assert build.opted_out_agents(opted_out) == ["payments/invoice-triage"]
+    assert build.telemetry_opt_out_mutation(opted_out)["spec"]["failurePolicy"] == "Fail"
+
+
+def test_kyverno_mutates_pods_before_the_opentelemetry_operator_decides_to_inject():
+    """The API server calls mutating webhook configurations one after the other, sorted by name
+    (kube-apiserver's mutating webhook manager); reinvocation cannot repair the other order
+    (docs/provenance.md). Kyverno registers every MutatingPolicy in this configuration:"""
+    kyverno_configuration = "kyverno-resource-mutating-webhook-cfg"
+    from agentplane.builders import telemetry
+
+    values = telemetry.operator_values(spec_of("dev"), "platform-ca")
+    chart_defaults = yaml.safe_load((upstream_dir() / "charts" / "opentelemetry-operator-0.122.0" / "values.yaml").read_text())
+    prefix = values.get("admissionWebhooks", {}).get("namePrefix", chart_defaults["admissionWebhooks"]["namePrefix"])
+    # The chart names it `<namePrefix>-<fullname>-mutation` (leading "-" trimmed); without a
+    # fullnameOverride it would depend on the release name.
+    fullname = values["fullnameOverride"]
+    operator_configuration = f"{prefix}-{fullname}".removeprefix("-") + "-mutation"
+    assert operator_configuration == "opentelemetry-operator-mutation"
+    assert kyverno_configuration < operator_configuration
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_platform_ca_policy_names_the_platform_ca_issuer(stack):
+    from agentplane.spec.sections.certificates import PLATFORM_CA_ISSUER
+
+    (validation,) = [o for o in kubernetes_objects(example_plan(stack)) if o["metadata"]["name"] == build.POLICY_PLATFORM_CA]
+    assert f'variables.issuerName == "{PLATFORM_CA_ISSUER}"' in validation["spec"]["validations"][0]["expression"]
+    rules = validation["spec"]["matchConstraints"]["resourceRules"]
+    assert {r for rule in rules for r in rule["resources"]} == {"certificates", "certificaterequests", "ingresses", "gateways", "listenersets"}
+    assert validation["spec"]["matchConditions"][0]["name"] == "requester-is-not-platform"

@@ -574,3 +574,186 @@ def test_attestors_come_from_the_signers_and_the_attestation_is_slsa_provenance(
             [{"issuer": s.keyless.issuer, "subjectRegExp": s.keyless.subject_reg_exp}] for s in signers
         ]
         assert spec["attestations"] == [{"name": "slsaProvenance", "intoto": {"type": "https://slsa.dev/provenance/v1"}}]
+
+
+# --------------------------------------------------------------------------- the platform CA
+
+
+def platform_ca_name() -> str:
+    """The CA ClusterIssuer as the plan registers it (not the builder's constant)."""
+    (issuer,) = [o["metadata"]["name"] for o in kubernetes_objects(example_plan(STACK))
+                 if o["kind"] == "ClusterIssuer" and "ca" in o["spec"]]
+    return issuer
+
+
+def certificate(issuer_ref: dict, kind: str = "Certificate", namespace: str = TENANT) -> dict:
+    spec = ({"secretName": "api-tls", "dnsNames": ["keycloak.agentplane.example.com"]} if kind == "Certificate"
+            else {"request": "LS0tLS1CRUdJTi...", "usages": ["server auth"]})
+    return {"apiVersion": "cert-manager.io/v1", "kind": kind, "metadata": {"name": "api", "namespace": namespace},
+            "spec": {**spec, "issuerRef": issuer_ref}}
+
+
+def certificate_request(obj: dict, user=TENANT_OWNER, operation: str = "CREATE", old: dict | None = None) -> Request:
+    resource = {"Certificate": "certificates", "CertificateRequest": "certificaterequests"}[obj["kind"]]
+    return Request(operation, "cert-manager.io", "v1", obj["kind"], resource, obj["metadata"]["namespace"], user, obj, old)
+
+
+def ingress_like(annotations: dict, kind: str = "Ingress", namespace: str = TENANT) -> Request:
+    group, resource = {"Ingress": ("networking.k8s.io", "ingresses"), "Gateway": ("gateway.networking.k8s.io", "gateways"),
+                       "ListenerSet": ("gateway.networking.k8s.io", "listenersets")}[kind]
+    obj = {"apiVersion": f"{group}/v1", "kind": kind,
+           "metadata": {"name": "web", "namespace": namespace, "annotations": annotations}, "spec": {}}
+    return Request("CREATE", group, "v1", kind, resource, namespace, TENANT_OWNER, obj, None)
+
+
+def ca_policy() -> dict:
+    return policy("ValidatingPolicy", build.POLICY_PLATFORM_CA)
+
+
+@pytest.mark.parametrize("kind", ["Certificate", "CertificateRequest"])
+@pytest.mark.parametrize("group", [None, "cert-manager.io"])  # group left out defaults to cert-manager.io
+def test_tenant_asking_the_platform_ca_for_a_certificate_is_denied(kind, group):
+    ref = {"kind": "ClusterIssuer", "name": platform_ca_name(), **({"group": group} if group else {})}
+    outcome = run(ca_policy(), certificate_request(certificate(ref, kind)))
+    assert outcome.denied
+    assert outcome.failures == [
+        f"{kind} in namespace payments asks for a certificate from ClusterIssuer platform-ca: the platform CA signs "
+        "certificates for the platform's own components only; create an Issuer in namespace payments and reference it "
+        "(issuerRef: {kind: Issuer, name: <your issuer>})"
+    ]
+
+
+@pytest.mark.parametrize("ref", [
+    {"kind": "Issuer", "name": "payments-ca"},
+    {"name": "payments-ca"},                                  # kind left out: a namespaced Issuer
+    {"name": "platform-ca"},                                  # the tenant's own Issuer may have any name
+    {"kind": "Issuer", "name": "platform-ca", "group": "cert-manager.io"},
+    {"kind": "ClusterIssuer", "name": "letsencrypt"},         # another ClusterIssuer is not the platform CA
+    {"kind": "ClusterIssuer", "name": "platform-ca", "group": "awspca.cert-manager.io"},  # an external issuer's kind
+])
+def test_tenant_certificates_from_other_issuers_are_admitted(ref):
+    assert run(ca_policy(), certificate_request(certificate(ref))).passed
+
+
+def test_tenant_may_move_an_existing_certificate_off_the_platform_ca_but_not_onto_it():
+    on_ca = certificate({"kind": "ClusterIssuer", "name": platform_ca_name()})
+    own = certificate({"kind": "Issuer", "name": "payments-ca"})
+    assert run(ca_policy(), certificate_request(own, operation="UPDATE", old=on_ca)).passed
+    assert run(ca_policy(), certificate_request(on_ca, operation="UPDATE", old=own)).denied
+
+
+@pytest.mark.parametrize("user", [ADMIN, DEPLOYER, {"username": "system:serviceaccount:cert-manager:cert-manager",
+                                                     "groups": ["system:serviceaccounts", "system:serviceaccounts:cert-manager"]}])
+def test_platform_admins_and_cert_manager_may_use_the_platform_ca_anywhere(user):
+    obj = certificate({"kind": "ClusterIssuer", "name": platform_ca_name()})
+    assert not run(ca_policy(), certificate_request(obj, user=user)).matched
+    assert run(ca_policy(), certificate_request(obj, user=TENANT_OWNER)).denied  # the same object, a tenant
+
+
+def test_certificates_in_platform_namespaces_are_not_matched():
+    for ns in (namespaces.GATEWAY, namespaces.IDENTITY, namespaces.CERT_MANAGER):
+        obj = certificate({"kind": "ClusterIssuer", "name": platform_ca_name()}, namespace=ns)
+        assert not run(ca_policy(), certificate_request(obj)).matched
+
+
+@pytest.mark.parametrize(("kind", "annotations"), [
+    ("Ingress", {"cert-manager.io/cluster-issuer": "platform-ca"}),
+    ("Ingress", {"cert-manager.io/issuer": "platform-ca", "cert-manager.io/issuer-kind": "ClusterIssuer"}),
+    ("Gateway", {"cert-manager.io/cluster-issuer": "platform-ca"}),
+    ("ListenerSet", {"cert-manager.io/cluster-issuer": "platform-ca", "cert-manager.io/issuer-group": "cert-manager.io"}),
+])
+def test_asking_through_cert_manager_annotations_is_denied_too(kind, annotations):
+    # cert-manager creates the Certificate itself (a platform service account), so the request
+    # is judged on the object that carries the annotations.
+    outcome = run(ca_policy(), ingress_like(annotations, kind))
+    assert outcome.denied
+    assert outcome.failures[0].startswith(f"{kind} in namespace payments asks cert-manager (annotations cert-manager.io/*)")
+    assert outcome.failures[0].endswith("or annotation cert-manager.io/issuer: <your issuer>)")
+
+
+@pytest.mark.parametrize("annotations", [
+    {},
+    {"cert-manager.io/issuer": "payments-ca"},
+    {"cert-manager.io/issuer": "platform-ca"},              # the tenant's own Issuer of that name
+    {"cert-manager.io/cluster-issuer": "letsencrypt"},
+    {"nginx.ingress.kubernetes.io/rewrite-target": "/"},
+])
+def test_ingresses_with_other_or_no_issuers_are_admitted(annotations):
+    assert run(ca_policy(), ingress_like(annotations)).passed
+
+
+def test_unrelated_kinds_are_not_matched_by_the_platform_ca_policy():
+    secret = Request("CREATE", "", "v1", "Secret", "secrets", TENANT, TENANT_OWNER, {"kind": "Secret", "metadata": {}}, None)
+    issuer = Request("CREATE", "cert-manager.io", "v1", "Issuer", "issuers", TENANT, TENANT_OWNER, {"kind": "Issuer"}, None)
+    assert not run(ca_policy(), secret).matched and not run(ca_policy(), issuer).matched
+
+
+# --------------------------------------------------------------------------- telemetry opt-out
+
+INJECT_PYTHON = "instrumentation.opentelemetry.io/inject-python"
+
+
+def opt_out(pod_request: Request, stack: str = STACK) -> tuple[dict, Outcome]:
+    """The pod as it leaves agentplane-telemetry-opt-out: the apply configuration's annotations
+    merged into the pod's (a structured merge of a map of strings overwrites those keys)."""
+    (mutation,) = [o for o in kubernetes_objects(example_plan(stack))
+                   if o["kind"] == "MutatingPolicy" and o["metadata"]["name"] == build.POLICY_TELEMETRY_OPT_OUT]
+    outcome = run(mutation, pod_request)
+    stored = copy.deepcopy(pod_request.object)
+    if outcome.matched:
+        expression = mutation["spec"]["mutations"][0]["applyConfiguration"]["expression"]
+        assert expression.strip() == "Object{metadata: Object.metadata{annotations: variables.optOutAnnotations}}"
+        stored["metadata"].setdefault("annotations", {}).update(outcome.variables["optOutAnnotations"])
+    return stored, outcome
+
+
+def annotated_pod(namespace: str, service_account: str | None, annotations: dict | None = None) -> dict:
+    obj = pod(namespace=namespace, service_account=service_account)
+    if annotations:
+        obj["metadata"]["annotations"] = dict(annotations)
+    return obj
+
+
+def test_pods_of_an_opted_out_agent_get_the_opt_out_annotation():
+    stored, outcome = opt_out(pod_request(annotated_pod("support", "kb-answerer")))
+    assert outcome.matched
+    assert stored["metadata"]["annotations"] == {INJECT_PYTHON: "false"}
+
+
+def test_the_team_file_wins_over_the_pod_template():
+    # A template asking for the namespace's instrumentation cannot undo the team file's opt-out;
+    # other annotations (another language the developer opted into) stay.
+    stored, _ = opt_out(pod_request(annotated_pod(
+        "support", "kb-answerer", {INJECT_PYTHON: "agentplane", "instrumentation.opentelemetry.io/inject-nodejs": "agentplane"})))
+    assert stored["metadata"]["annotations"] == {INJECT_PYTHON: "false", "instrumentation.opentelemetry.io/inject-nodejs": "agentplane"}
+
+
+@pytest.mark.parametrize(("namespace", "service_account"), [
+    ("support", "ticket-router"),      # instrumented agent of the same team
+    ("payments", "invoice-triage"),    # instrumented agent of another team
+    ("payments", "kb-answerer"),       # a ServiceAccount of that name in another team is not the agent
+    ("support", None),                 # the default ServiceAccount
+    (namespaces.GATEWAY, "kb-answerer"),
+])
+def test_pods_of_instrumented_agents_and_other_pods_are_untouched(namespace, service_account):
+    request = pod_request(annotated_pod(namespace, service_account, {"team": "x"}))
+    stored, outcome = opt_out(request)
+    assert not outcome.matched
+    assert stored == request.object
+
+
+def test_the_dev_policy_opts_out_supports_kb_answerer():
+    # stacks/teams/support.yaml: kb-answerer says `instrumentation: false`.
+    stored, outcome = opt_out(pod_request(annotated_pod("support", "kb-answerer")), stack="dev")
+    assert outcome.matched and stored["metadata"]["annotations"][INJECT_PYTHON] == "false"
+    _, outcome = opt_out(pod_request(annotated_pod("support", "ticket-router")), stack="dev")
+    assert not outcome.matched
+
+
+def test_an_opted_out_pod_still_passes_the_label_guardrails():
+    # The two mutations and the label validation together, in admission order.
+    request = pod_request(annotated_pod("support", "kb-answerer"))
+    stored, _ = opt_out(request)
+    labeled = mutate(pod_request(stored))
+    assert labeled["metadata"]["annotations"] == {INJECT_PYTHON: "false"}
+    assert run(policy("ValidatingPolicy", build.POLICY_AGENT_LABELS), pod_request(labeled)).passed

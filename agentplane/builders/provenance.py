@@ -8,7 +8,9 @@ ServiceAccount -> tier map of every agent, signers, builders, admin groups).
 from __future__ import annotations
 
 from agentplane import namespaces
+from agentplane.builders import telemetry
 from agentplane.spec.platform import LABEL_AGENT, LABEL_MANAGED_BY, LABEL_TENANT, LABEL_TIER, MANAGED_BY, PlatformSpec
+from agentplane.spec.sections.certificates import PLATFORM_CA_ISSUER
 from agentplane.spec.sections.provenance import SLSA_PROVENANCE_V1, ProvenanceConfig
 from policies.render import render
 
@@ -30,6 +32,8 @@ PROVENANCE_MODES = ("enforce", "audit")
 POLICY_AGENT_LABELS = "agentplane-agent-labels"
 POLICY_PLATFORM_METADATA = "agentplane-platform-metadata"
 POLICY_GUARD = "agentplane-protect-policies"
+POLICY_PLATFORM_CA = "agentplane-platform-ca"
+POLICY_TELEMETRY_OPT_OUT = "agentplane-telemetry-opt-out"
 
 
 def provenance_policy_name(mode: str) -> str:
@@ -207,13 +211,50 @@ def policy_guard(spec: PlatformSpec) -> Obj:
     )
 
 
+def platform_ca_validation(spec: PlatformSpec) -> Obj:
+    """Tenants cannot have the platform CA sign their certificates."""
+    return render("platform-ca.yaml.j2", **_common_context(spec), name=POLICY_PLATFORM_CA, issuer=PLATFORM_CA_ISSUER)
+
+
+def opted_out_agents(spec: PlatformSpec) -> list[str]:
+    """`namespace/serviceaccount` of every agent whose team file says `instrumentation: false`."""
+    return [
+        f"{team.namespace}/{agent}"
+        for team in sorted(spec.teams, key=lambda t: t.namespace)
+        for agent in sorted(telemetry.opted_out_agents(team))
+    ]
+
+
+def telemetry_opt_out_mutation(spec: PlatformSpec) -> Obj | None:
+    """Sets the telemetry opt-out annotation on the pods of opted-out agents; None when no agent
+    opts out (a policy that never matches would still put a webhook call on every tenant pod).
+
+    A sibling of agentplane-agent-labels rather than part of it: that one is a security guardrail
+    (the tier decides network, model and provenance rights) whose patch the validation policy
+    mirrors exactly; this one is a telemetry preference, matches only the opted-out agents'
+    pods (a matchCondition, so other pods are not patched), and comes and goes with them."""
+    opted_out = opted_out_agents(spec)
+    if not opted_out:
+        return None
+    return render(
+        "telemetry-opt-out.yaml.j2",
+        **_common_context(spec),
+        name=POLICY_TELEMETRY_OPT_OUT,
+        opted_out=opted_out,
+        opt_out_annotations=telemetry.opt_out_annotations(),
+    )
+
+
 def policy_objects(spec: PlatformSpec) -> list[Obj]:
     """Every Kyverno policy of the platform, in a stable order."""
     provenance = [p for p in (provenance_policy(spec, mode) for mode in PROVENANCE_MODES) if p is not None]
+    opt_out = telemetry_opt_out_mutation(spec)
     return [
         agent_labels_mutation(spec),
         agent_labels_validation(spec),
+        *([opt_out] if opt_out is not None else []),
         platform_metadata_validation(spec),
         policy_guard(spec),
+        platform_ca_validation(spec),
         *provenance,
     ]
