@@ -42,7 +42,7 @@ def changed_paths(old: Any, new: Any, path: str = "") -> list[str]:
         return out
     if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
         out = []
-        for i, (a, b) in enumerate(zip(old, new)):
+        for i, (a, b) in enumerate(zip(old, new, strict=True)):
             out += changed_paths(a, b, f"{path}[{i}]")
         return out
     return [] if old == new else [path or "(value)"]

@@ -8,7 +8,6 @@ from a partly valid configuration.
 from __future__ import annotations
 
 import json
-import types
 import typing
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -143,13 +142,12 @@ def _unwrap(annotation: Any) -> Any:
     return annotation
 
 
-def pydantic_issues(exc: ValidationError, model: type[BaseModel], file: str, prefix: str = "") -> list[ConfigIssue]:
+def pydantic_issues(exc: ValidationError, model: type[BaseModel], file: str) -> list[ConfigIssue]:
+    """Pydantic's errors as ConfigIssues, worded for operators (field path, what is allowed)."""
     issues = []
     for error in exc.errors(include_url=False):
         loc = tuple(error["loc"])
         path = field_path(loc)
-        if prefix:
-            path = f"{prefix}.{path}" if path else prefix
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             allowed = _allowed_fields(model, loc[:-1])
