@@ -41,7 +41,9 @@ class Keycloak(pulumi.ComponentResource):
         self.admin_password = pulumi.Output.secret(password.result)
         admin_secret = register(name, build.admin_credentials(self.admin_password), in_namespace)
 
-        issuer_deps: list[pulumi.Resource] = [namespace]
+        # cert-manager (its CRDs) before any Certificate, whichever issuer signs it; the platform
+        # CA as well when it is the one.
+        issuer_deps: list[pulumi.Resource] = [namespace, certificates.cert_manager]
         if config.tls.issuer == certificates.issuer_name and certificates.ca_issuer is not None:
             issuer_deps.append(certificates.ca_issuer)
         certificate = register(name, build.keycloak_certificate(spec), pulumi.ResourceOptions(parent=self, depends_on=issuer_deps))

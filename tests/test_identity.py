@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from agentplane.builders import identity as build
-from agentplane.plan import PLACEHOLDER, REDACTED
+from agentplane.plan import PLACEHOLDER, REDACTED, plan_document, run_program
 from agentplane.spec.load import build_spec, env_config_from_stack_document, load_from_files
 from tests.support.plans import ROOT, STACKS, by_urn, example_plan, resources_of
 from tests.support.upstream import validate_chart_values, validate_objects
@@ -203,8 +203,22 @@ def test_postgres_before_keycloak_before_the_realm(stack: str) -> None:
     certificate = next(r for r in resources if r["inputs"].get("kind") == "Certificate")
     assert certificate["urn"] in keycloak["dependsOn"]
     issuers = [r["urn"] for r in example_plan(stack)["resources"] if r["inputs"].get("kind") == "ClusterIssuer" and r["inputs"]["metadata"]["name"] == "platform-ca"]
-    if issuers:  # the Certificates component registers the platform CA
-        assert issuers[0] in certificate["dependsOn"]
+    assert len(issuers) == 1  # the Certificates component registers the platform CA
+    assert issuers[0] in certificate["dependsOn"]
+
+
+def test_keycloaks_certificate_waits_for_cert_manager_whichever_issuer_signs_it(tmp_path) -> None:
+    # With the platform CA the wait is transitive (platform-ca waits for cert-manager); with an
+    # issuer of the operator's own, the Certificate must still wait for cert-manager's CRDs.
+    doc = yaml.safe_load((ROOT / "stacks" / "Pulumi.dev.yaml").read_text())
+    doc["config"]["agentplane:identity"] = {**doc["config"]["agentplane:identity"], "tls": {"issuer": "letsencrypt"}}
+    config = tmp_path / "Pulumi.dev.yaml"
+    config.write_text(yaml.safe_dump(doc))
+    plan = plan_document(run_program("dev", root=ROOT, config=config))
+    (cert_manager,) = [r["urn"] for r in plan["resources"] if r["type"] == "kubernetes-cert-manager:index:CertManager"]
+    (certificate,) = [r for r in resources_of(plan, component=COMPONENT) if r["inputs"].get("kind") == "Certificate"]
+    assert certificate["inputs"]["spec"]["issuerRef"]["name"] == "letsencrypt"
+    assert cert_manager in _closure(plan, certificate["urn"])
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -86,6 +86,21 @@ def test_bad_existing_keycloak(existing: dict, words: str) -> None:
     assert any(i.startswith(f"{DEV_FILE}: agentplane:identity.existing") and words in i for i in issues), issues
 
 
+@pytest.mark.parametrize(
+    "identity",
+    [
+        {"existing": {"url": "https://admin:hunter2@sso.example.com"}},
+        {"providerUrl": "https://admin:hunter2@keycloak.localtest.me"},
+        {"publicUrl": "https://admin:hunter2@keycloak.localtest.me"},
+    ],
+)
+def test_a_url_with_credentials_is_an_error_that_does_not_repeat_them(identity: dict) -> None:
+    # They would reach the plan (the provider's url), token issuers and the gateway's config.
+    issues = _issues(identity)
+    assert any("carries credentials" in i for i in issues), issues
+    assert not any("hunter2" in i for i in issues)
+
+
 def test_plain_http_existing_keycloak_needs_the_explicit_insecure_flag() -> None:
     assert _issues({"existing": {"url": "http://localhost:8080", "insecure": True}}) == []
 

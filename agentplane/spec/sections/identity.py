@@ -81,6 +81,12 @@ def check_url(value: str, *, insecure: bool, field: str) -> tuple[str, str, str]
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
         raise ValueError(f"{field} {value!r} is not a base URL such as https://keycloak.example.com")
+    if parts.username is not None or parts.password is not None:
+        # Not echoed: the URL would end up in the plan, token issuers and this very message.
+        raise ValueError(
+            f"{field} carries credentials (user:password@host); give the URL without them and the login "
+            "as secret config (existing.adminUsername/adminPassword or existing.clientSecret)"
+        )
     if parts.scheme == "http" and not insecure:
         raise ValueError(
             f"{field} {value!r} uses plain http: credentials would cross the network unencrypted; "
