@@ -40,12 +40,17 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_plan(args: argparse.Namespace) -> int:
     from agentplane.plan import run_program, summary, write_plan
 
+    from components.kube import DuplicateObject
+
     try:
         plan = run_program(args.stack, config=args.config, teams=args.teams)
         out = args.out or Path("build/plan") / args.stack
         files = write_plan(plan, out)
     except ConfigError as exc:
         return _report(exc)
+    except DuplicateObject as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
     for warning in plan.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print(summary(plan))

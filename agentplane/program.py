@@ -40,12 +40,13 @@ def define_platform(spec: PlatformSpec) -> dict[str, pulumi.ComponentResource]:
     from components.certificates import Certificates
     from components.gateway import Gateway
     from components.identity import Identity
-    from components.kube import kubernetes_provider
+    from components.kube import kubernetes_provider, start_run
     from components.provenance import Provenance
     from components.telemetry import Telemetry
     from components.tenants import Tenants
     from components.workload_identity import WorkloadIdentity
 
+    start_run()
     provider = kubernetes_provider(spec)
     base = pulumi.ResourceOptions(providers={"kubernetes": provider})
     # Tenant namespaces first: identity, telemetry and gateway put per-team objects into them.

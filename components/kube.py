@@ -48,9 +48,32 @@ def resource_name(obj: dict) -> str:
     return "-".join(p for p in parts if p)
 
 
+class DuplicateObject(Exception):
+    """Two parts of the program would declare the same Kubernetes object."""
+
+
+# (apiVersion, kind, namespace, name) -> the logical name that claimed it, for this program run.
+_claimed: dict[tuple[str, str, str, str], str] = {}
+
+
+def start_run() -> None:
+    """Forget claims of an earlier run in this process (the offline plan runs the program repeatedly)."""
+    _claimed.clear()
+
+
 def register(prefix: str, obj: dict, opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
-    """Register one Kubernetes object built as a dict, named `<prefix>-<kind>-<namespace>-<name>`."""
+    """Register one Kubernetes object built as a dict, named `<prefix>-<kind>-<namespace>-<name>`.
+
+    Two registrations of the same object (say, two teams whose generated names coincide)
+    would silently fight over it in the cluster; that is an error here instead.
+    """
     api_version, kind = obj["apiVersion"], obj["kind"]
+    identity = (api_version, kind, obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
+    owner = f"{prefix}-{resource_name(obj)}"
+    if identity in _claimed:
+        where = f"{identity[2]}/{identity[3]}" if identity[2] else identity[3]
+        raise DuplicateObject(f"{kind} {where} would be declared twice, by {_claimed[identity]} and by {owner}; rename one of them")
+    _claimed[identity] = owner
     group, _, version = api_version.rpartition("/")
     name = f"{prefix}-{resource_name(obj)}"
     fields = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}

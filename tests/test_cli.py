@@ -138,3 +138,16 @@ def test_redaction_keeps_the_shape_of_secrets_and_hides_every_value() -> None:
         "kind": "Secret",
     }
     assert redact({_SIG_KEY: _SECRET_SIG, "value": "token"}) == REDACTED
+
+
+def test_generated_names_that_collide_fail_the_plan(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    teams = project / "stacks/teams"
+    (teams / "foo.yaml").write_text(
+        "name: foo\nowners: [foo-admins]\nenvironments: {dev: {tier: standard}}\nagents: [{name: x-egress}]\negress: [api.github.com]\n"
+    )
+    (teams / "foo-agent-x.yaml").write_text(
+        "name: foo-agent-x\nowners: [fax-admins]\nenvironments: {dev: {tier: standard}}\negress: [api.github.com]\n"
+    )
+    assert main(["plan", "--stack", "dev", "--out", "out"]) == 1
+    assert "would be declared twice" in capsys.readouterr().err
+    assert not (project / "out").exists()

@@ -178,3 +178,18 @@ def test_offboarding_is_labelled_on_the_namespace() -> None:
     }
     assert labels["support"][LABEL_OFFBOARDING] == "true"
     assert LABEL_OFFBOARDING not in labels["payments"]
+
+
+def test_an_object_declared_twice_is_an_error() -> None:
+    """Generated names of two teams can coincide (e.g. team `foo` agent `x-egress` and team `foo-agent-x`);
+    the second declaration of the same Kubernetes object must fail, not fight the first in the cluster."""
+    import pulumi
+
+    from components import kube
+
+    obj = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "shared", "namespace": "agentplane-gateway"}}
+    kube.start_run()
+    kube._claimed[("v1", "ConfigMap", "agentplane-gateway", "shared")] = "gateway-foo-configmap-agentplane-gateway-shared"
+    with pytest.raises(kube.DuplicateObject, match=r"ConfigMap agentplane-gateway/shared would be declared twice, by gateway-foo-.* and by gateway-bar-"):
+        kube.register("gateway-bar", obj, pulumi.ResourceOptions())
+    kube.start_run()

@@ -213,3 +213,27 @@ def test_plain_text_secret_in_a_file_is_refused() -> None:
         Holder.model_validate({"password": "hunter2"}, context={"source": "file"})
     assert Holder.model_validate({"password": {"secure": "AAEAA..."}}, context={"source": "file"}).password.available is False
     assert Holder.model_validate({"password": "decrypted"}, context={"source": "engine"}).password.value == "decrypted"
+
+
+def test_a_team_may_not_be_named_like_a_group(workspace: Path) -> None:
+    # Agents' tokens carry their team's name as a group: a team called `research-leads` would
+    # otherwise reach every agent open to the research-leads group.
+    _write_team(workspace, _team(name="research-leads", agents=[]), "research-leads.yaml")
+    errors = _errors(workspace)
+    assert any(
+        e.startswith("stacks/teams/research-leads.yaml: name: 'research-leads' is also a group name (owners[0] in stacks/teams/research.yaml)")
+        for e in errors
+    ), "\n".join(errors)
+
+
+def test_a_group_belongs_to_one_team(workspace: Path) -> None:
+    _write_team(workspace, _team(members=["payments-devs"]))
+    errors = _errors(workspace)
+    assert "stacks/teams/acme.yaml: members[0]: group 'payments-devs' is also declared by stacks/teams/payments.yaml; a group can belong to one team only" in errors
+    assert "stacks/teams/payments.yaml: members[0]: group 'payments-devs' is also declared by stacks/teams/acme.yaml; a group can belong to one team only" in errors
+
+
+def test_other_teams_groups_may_be_granted_access(workspace: Path) -> None:
+    doc = _team(agents=[{"name": "helper", "access": ["payments-devs", "acme-devs"]}])
+    _write_team(workspace, doc)
+    assert "acme" in {t.name for t in load_from_files("dev", root=workspace).teams}

@@ -345,6 +345,38 @@ def _deploy_warnings(env: EnvironmentConfig) -> list[str]:
     return warnings
 
 
+def _check_group_names(teams: list[tuple[TeamFile, str]]) -> list[ConfigIssue]:
+    """Group names are global: tokens carry group names without their team's path.
+
+    An agent's token names its team as a group, so a team may not be named like any group;
+    and a team's owner/member group belongs to that team alone, or another team could claim
+    its members' access by declaring the same name.
+    """
+    issues: list[ConfigIssue] = []
+    declarations: dict[str, list[tuple[str, str]]] = {}  # group -> [(file, field)] declaring it
+    for team, file in teams:
+        for role in ("owners", "members"):
+            for i, group in enumerate(getattr(team, role)):
+                declarations.setdefault(group, []).append((file, f"{role}[{i}]"))
+    for group, places in declarations.items():
+        files = sorted({f for f, _ in places})
+        if len(files) > 1:
+            for file, field in places:
+                others = ", ".join(f for f in files if f != file)
+                issues.append(ConfigIssue(file, field, f"group {group!r} is also declared by {others}; a group can belong to one team only"))
+    declared = {group: places[0] for group, places in declarations.items()}
+    used = dict(declared)
+    for team, file in teams:
+        for i, agent in enumerate(team.agents):
+            for j, group in enumerate(agent.access or ()):
+                used.setdefault(group, (file, f"agents[{i}].access[{j}]"))
+    for team, file in teams:
+        if team.name in used:
+            where, field = used[team.name]
+            issues.append(ConfigIssue(file, "name", f"{team.name!r} is also a group name ({field} in {where}); agents' tokens carry their team's name as a group, so a team may not be named like one"))
+    return issues
+
+
 def build_spec(
     stack: str,
     env_raw: dict[str, Any],
@@ -388,6 +420,7 @@ def build_spec(
             issues += _check_team(team, file, path.stem, env, stack, known_envs | {stack})
         teams.append((team, file))
 
+    issues += _check_group_names(teams)
     if issues or env is None:
         raise ConfigError(issues)
     resolved = tuple(
