@@ -394,6 +394,8 @@ def test_wildcard_egress_goes_to_the_named_subdomain_through_the_dynamic_proxy(w
     outcome = wildcard.request("/egress/acme/files.stripe.com/v1/files?limit=3", helper)
     assert (outcome.status, outcome.backend, outcome.authority, outcome.path) == (200, build.EGRESS_DYNAMIC_BACKEND, "files.stripe.com:443", "/v1/files?limit=3")
     assert wildcard.request("/egress/acme/a.b.stripe.com", helper).path == "/"
+    # A query right after the host still leaves an origin-form path, as the exact-host rewrite does.
+    assert wildcard.request("/egress/acme/files.stripe.com?limit=3", helper).path == "/?limit=3"
     # Exact hosts keep their static backend.
     assert wildcard.request("/egress/acme/api.github.com/repos", helper).backend.startswith("acme-egress-api-github-com")
 

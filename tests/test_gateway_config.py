@@ -155,3 +155,21 @@ def test_a_model_whose_provider_lacks_a_required_option_fails_validation(workspa
         "agentplane:gateway.providerOptions.azureopenai.endpoint: required by models gpt-4o-eu (provider azureopenai)" in e
         for e in errors(workspace)
     ), errors(workspace)
+
+
+def test_budgets_must_fit_the_budget_service(workspace: Path) -> None:
+    # Envoy ratelimit reads requests_per_unit as a uint32; one larger budget would make it reject
+    # the whole configuration, and with FailClosed stop every team's inference.
+    too_big = 2**32
+    write_team(workspace, dailyTokenBudget=too_big, agents=[{"name": "helper", "dailyTokenBudget": too_big}, {"name": "scout"}])
+    found = errors(workspace)
+    assert any(f"acme.yaml: dailyTokenBudget: {too_big} tokens/day is more than the budget service can count" in e for e in found), found
+    assert any(f"acme.yaml: agents[0].dailyTokenBudget: {too_big} tokens/day" in e for e in found), found
+    write_team(workspace, dailyTokenBudget=too_big - 1)
+    assert load_from_files("dev", root=workspace).team("acme").daily_token_budget == too_big - 1
+
+    path = workspace / "stacks" / "Pulumi.dev.yaml"
+    doc = yaml.safe_load(path.read_text())
+    doc["config"]["agentplane:tiers"][0]["dailyTokenBudget"] = too_big
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    assert any("agentplane:tiers[0].dailyTokenBudget: 4294967296 tokens/day is more than" in e for e in errors(workspace)), errors(workspace)

@@ -125,6 +125,24 @@ def test_each_teams_gateway_objects_are_grouped_under_its_team_and_live_where_te
     assert {r["inputs"]["metadata"].get("namespace") for r in resources if "metadata" in r["inputs"]} <= {namespaces.GATEWAY, None}
 
 
+@pytest.mark.parametrize("stack", STACKS)
+def test_no_route_bypasses_authentication_or_authorization(stack: str) -> None:
+    # Authorization rules merge across attachment points ("any Allow allows"): each route must
+    # have exactly one policy of its own, with strict JWT and an Allow rule, and nothing may be
+    # attached at the Gateway that could widen it.
+    found = objects(gateway_resources(example_plan(stack)))
+    routes = [o["metadata"]["name"] for o in found if o["kind"] == "HTTPRoute"]
+    policies = [o for o in found if o["kind"] == "AgentgatewayPolicy"]
+    assert routes
+    for route in routes:
+        (policy,) = [p for p in policies if {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": route} in p["spec"]["targetRefs"]]
+        traffic = policy["spec"]["traffic"]
+        assert traffic["jwtAuthentication"]["mode"] == "Strict", route
+        assert traffic["authorization"]["action"] == "Allow" and traffic["authorization"]["policy"]["matchExpressions"], route
+    gateway_level = [p for p in policies if any(t["kind"] == "Gateway" for t in p["spec"]["targetRefs"])]
+    assert [sorted(p["spec"]) for p in gateway_level] == [["frontend", "targetRefs"]]
+
+
 def test_provider_keys_become_a_secret_in_the_gateway_namespace_only(tmp_path) -> None:
     import shutil
 

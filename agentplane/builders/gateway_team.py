@@ -319,7 +319,8 @@ def wildcard_egress(team: TeamSpec, ident: Identity) -> list[Obj]:
             "metadata": {"egressPath": "request.path"},
             "set": [
                 {"name": ":authority", "value": f'{host} + ":{EGRESS_PORT}"'},
-                {"name": ":path", "value": f'{rest} == "" ? "/" : {rest}'},
+                # The rest starts with '/', '?' (a query right after the host) or is empty.
+                {"name": ":path", "value": f'{rest}.startsWith("/") ? {rest} : "/" + {rest}'},
             ],
             "remove": [EGRESS_TOKEN_HEADER],
         }

@@ -151,9 +151,23 @@ def providers_in_use(env: "EnvironmentConfig") -> dict[str, list[str]]:
     return used
 
 
+# The budget service (Envoy ratelimit) reads `requests_per_unit` as a uint32: a larger budget
+# makes it reject its whole configuration, i.e. every team's budget, not just this one.
+MAX_DAILY_TOKEN_BUDGET = 2**32 - 1
+
+
+def _budget_problem(field: str, budget: int | None) -> list[tuple[str, str]]:
+    if budget is None or budget <= MAX_DAILY_TOKEN_BUDGET:
+        return []
+    return [(field, f"{budget} tokens/day is more than the budget service can count (at most {MAX_DAILY_TOKEN_BUDGET})")]
+
+
 def check_environment(env: "EnvironmentConfig") -> list[tuple[str, str]]:
-    """Provider options a model needs but the stack does not set: the backend would be invalid."""
+    """Provider options a model needs but the stack does not set (the backend would be invalid),
+    and tier budgets the budget service cannot hold."""
     problems: list[tuple[str, str]] = []
+    for i, tier in enumerate(env.tiers):
+        problems += _budget_problem(f"tiers[{i}].dailyTokenBudget", tier.daily_token_budget)
     for provider, models in sorted(providers_in_use(env).items()):
         options = env.gateway.provider_options.get(provider, ProviderOptions())
         for option in REQUIRED_OPTIONS.get(provider, ()):
@@ -202,7 +216,9 @@ class McpServer(StrictModel):
 
 def check_team(team: "TeamFile", env: "EnvironmentConfig", stack: str) -> list[tuple[str, str]]:
     """Cross-field checks of the team-file fields the gateway reads."""
-    problems: list[tuple[str, str]] = []
+    problems: list[tuple[str, str]] = _budget_problem("dailyTokenBudget", team.daily_token_budget)
+    for i, agent in enumerate(team.agents):
+        problems += _budget_problem(f"agents[{i}].dailyTokenBudget", agent.daily_token_budget)
     seen: dict[str, int] = {}
     for i, server in enumerate(team.mcp_servers):
         if server.name in seen:
