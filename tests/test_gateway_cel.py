@@ -90,7 +90,7 @@ class GatewayModel:
         request = {"path": path.split("?")[0], "pathAndQuery": path, "headers": dict(headers or {})}
         assert traffic["jwtAuthentication"]["mode"] == "Strict"
         if jwt is None:
-            return Outcome(403, "jwt", route=name)
+            return Outcome(401, "jwt", route=name)
         variables = {"jwt": jwt, "request": request, "metadata": {}}
         authorization = traffic["authorization"]
         assert authorization["action"] == "Allow"
@@ -160,7 +160,8 @@ def test_a_model_outside_the_teams_list_is_refused_naming_the_alternatives(dev: 
 def test_another_teams_agent_cannot_use_a_teams_model_route(dev: GatewayModel) -> None:
     outcome = dev.request("/llm/payments/gpt-4o-mini/v1/chat/completions", agent_token("research", "paper-summarizer"))
     assert (outcome.status, outcome.denial) == (403, "authorization")
-    assert dev.request("/llm/payments/gpt-4o-mini/v1/chat/completions", None).denial == "jwt"
+    no_token = dev.request("/llm/payments/gpt-4o-mini/v1/chat/completions", None)
+    assert (no_token.status, no_token.denial) == (401, "jwt")
 
 
 def test_every_team_policy_validates_tokens_against_the_platform_realm() -> None:
