@@ -323,7 +323,9 @@ def onboarding(tmp_path_factory):
     repo = copy_project(tmp_path_factory.mktemp("onboarding") / "repo")
     base = commit_all(repo, "the project as it is")
     team = template_team()
-    team["name"] = NEW_TEAM
+    # A copy under the new name, its groups too (payments-admins -> prdiff-probe-admins): a
+    # group belongs to one team only.
+    team = yaml.safe_load(yaml.safe_dump(team, sort_keys=False).replace(team["name"], NEW_TEAM))
     (repo / "stacks" / "teams" / f"{NEW_TEAM}.yaml").write_text(yaml.safe_dump(team, sort_keys=False))
     head = commit_all(repo, f"onboard {NEW_TEAM}")
     stacks = prdiff.list_stacks(repo, head)

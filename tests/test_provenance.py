@@ -278,6 +278,21 @@ def test_the_tier_map_is_rendered_from_the_team_files():
     assert labeled == build.agent_tiers(spec)
 
 
+@pytest.mark.parametrize("exempt", [(), ("ghcr.io/open-telemetry/opentelemetry-operator/autoinstrumentation-",)])
+def test_validation_configurations_leave_exempt_images_and_audit_tags_alone(exempt):
+    """Kyverno 1.19 applies `required` and `verifyDigest` to every image matchImageReferences
+    selects, exempt ones included (tests/test_provenance_cel.py runs both on sample pods)."""
+    from dataclasses import replace
+
+    spec = spec_of("dev")
+    config = spec.env.provenance.model_copy(update={"exempt_images": exempt})
+    spec = replace(spec, env=spec.env.model_copy(update={"provenance": config}))
+    enforce = build.provenance_policy(spec, "enforce")["spec"]["validationConfigurations"]
+    audit = build.provenance_policy(spec, "audit")["spec"]["validationConfigurations"]
+    assert enforce == {"required": not exempt, "mutateDigest": True, "verifyDigest": not exempt}
+    assert audit == {"required": not exempt, "mutateDigest": False, "verifyDigest": False}
+
+
 def test_public_key_signers_render_as_cosign_keys():
     spec = spec_of("dev")
     config = spec.env.provenance.model_copy(update={"signers": (*spec.env.provenance.signers, ProvenanceConfig.model_validate(

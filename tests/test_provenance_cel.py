@@ -424,6 +424,7 @@ FOREIGN_BUILDER = "ghcr.io/acme/scraper@sha256:" + "2" * 64
 FOREIGN_SOURCE = "ghcr.io/acme/forked@sha256:" + "3" * 64
 VIA_DEPENDENCIES = "ghcr.io/acme/other-builder@sha256:" + "4" * 64
 UNATTESTED = "ghcr.io/acme/no-provenance@sha256:" + "5" * 64
+SIGNED_BY_TAG = "ghcr.io/acme/invoice-triage:v1.2.0"
 INJECTED = "ghcr.io/open-telemetry/opentelemetry-operator/autoinstrumentation-python:0.50b0"
 
 
@@ -441,6 +442,7 @@ GITHUB_HOSTED = "https://github.com/actions/runner/github-hosted"
 # image -> (verified signature, verified attestation, in-toto statement)
 REGISTRY = {
     SIGNED: (True, True, statement(GITHUB_HOSTED, "https://github.com/acme/invoice-triage")),
+    SIGNED_BY_TAG: (True, True, statement(GITHUB_HOSTED, "https://github.com/acme/invoice-triage")),
     FOREIGN_BUILDER: (True, True, statement("https://ci.example.com/jenkins", "https://github.com/acme/scraper")),
     FOREIGN_SOURCE: (True, True, statement(GITHUB_HOSTED, "https://github.com/acme-forks/invoice-triage")),
     VIA_DEPENDENCIES: (True, True, statement(GITHUB_HOSTED, dependency="git+https://github.com/acme/other@refs/heads/main")),
@@ -466,10 +468,16 @@ def image_functions(calls: list) -> dict[str, Callable]:
             "extractPayload": extract_payload}
 
 
-def verify(mode: str, obj: dict, calls: list | None = None) -> Outcome:
-    """Run an ImageValidatingPolicy as Kyverno would: extract the pod's images, keep those
-    matchImageReferences selects, bind attestors/attestations by name."""
-    ivpol = policy("ImageValidatingPolicy", build.provenance_policy_name(mode))
+def verify(mode: str, obj: dict, calls: list | None = None, *, injected: tuple[str, ...] = (),
+           ivpol: dict | None = None) -> Outcome:
+    """Run an ImageValidatingPolicy as Kyverno 1.19 does: extract the pod's images, keep those
+    matchImageReferences selects, bind attestors/attestations by name; then apply
+    validationConfigurations to those images: `verifyDigest` (checked before the validations)
+    and `required` (each must have passed a signature or attestation check).
+
+    `injected`: images another webhook adds after Kyverno's mutating webhook (the
+    OpenTelemetry operator's init containers), which `mutateDigest` therefore never pins."""
+    ivpol = ivpol or policy("ImageValidatingPolicy", build.provenance_policy_name(mode))
     spec = ivpol["spec"]
     globs = [m["glob"] for m in spec["matchImageReferences"]]
     images = {
@@ -481,7 +489,24 @@ def verify(mode: str, obj: dict, calls: list | None = None) -> Outcome:
         "attestors": {a["name"]: a["name"] for a in spec["attestors"]},
         "attestations": {a["name"]: a["name"] for a in spec["attestations"]},
     }
-    return run(ivpol, pod_request(obj), extra=extra, functions=image_functions(calls if calls is not None else []))
+    calls = calls if calls is not None else []
+    outcome = run(ivpol, pod_request(obj), extra=extra, functions=image_functions(calls))
+    if not outcome.matched:
+        return outcome
+    config = spec.get("validationConfigurations") or {}  # every field defaults to true
+    matched = [image for found in images.values() for image in found]
+    if config.get("verifyDigest", True):
+        pinned_by_kyverno = config.get("mutateDigest", True)
+        for image in matched:
+            if "@sha256:" not in image and not (pinned_by_kyverno and image not in injected):
+                return Outcome(matched=True, failures=[f"image {image} does not have a digest"], variables=outcome.variables)
+    if outcome.failures or not config.get("required", True):
+        return outcome
+    verified = {image for kind, image, *_ in calls if REGISTRY.get(image, (False, False))[0 if kind == "sig" else 1]}
+    for image in matched:
+        if image not in verified:
+            return Outcome(matched=True, failures=[f"image {image} is not verified"], variables=outcome.variables)
+    return outcome
 
 
 def labeled(tier: str | None, *images: str, init: tuple[str, ...] = ()) -> dict:
@@ -526,7 +551,11 @@ def test_unsigned_image_is_rejected_in_enforce_tiers_with_a_clear_message():
 
 def test_unsigned_image_in_an_audit_tier_is_admitted_and_reported():
     outcome = verify("audit", labeled("restricted", UNSIGNED))
-    assert outcome.failures  # the violation is reported...
+    # The violation is reported, as the signature failure the audit is for (not a missing digest)...
+    assert outcome.failures == [
+        "tier restricted requires images signed by an approved signer (agentplane:provenance.signers); "
+        f"not signed: {UNSIGNED}"
+    ]
     audit = policy("ImageValidatingPolicy", build.provenance_policy_name("audit"))["spec"]
     # ...as an audit result, never a denial, and a Kyverno outage does not block the pod.
     assert audit["validationActions"] == ["Audit"] and audit["failurePolicy"] == "Ignore"
@@ -555,12 +584,47 @@ def test_source_recorded_as_a_resolved_git_dependency_is_accepted():
     assert verify("enforce", labeled("standard", VIA_DEPENDENCIES)).failures == []
 
 
+def test_an_exact_source_repository_matches_its_git_dependency_at_any_ref():
+    # resolvedDependencies name the ref after the repository (git+<repo>@<ref>), as the
+    # README's provenance example does; a look-alike repository still fails.
+    from dataclasses import replace
+
+    from agentplane.spec.load import load_from_files
+    from tests.support.plans import ROOT
+
+    spec = load_from_files(STACK, root=ROOT)
+    config = spec.env.provenance.model_copy(update={"source_repositories": ("https://github.com/acme/invoice-triage",)})
+    ivpol = build.provenance_policy(replace(spec, env=spec.env.model_copy(update={"provenance": config})), "enforce")
+    exact = "ghcr.io/acme/exact-source@sha256:" + "6" * 64
+    lookalike = "ghcr.io/acme/lookalike-source@sha256:" + "7" * 64
+    registry = {
+        exact: (True, True, statement(GITHUB_HOSTED, dependency="git+https://github.com/acme/invoice-triage@refs/tags/v1.2.0")),
+        lookalike: (True, True, statement(GITHUB_HOSTED, dependency="git+https://github.com/acme/invoice-triage-fork@refs/tags/v1")),
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        for image, entry in registry.items():
+            patch.setitem(REGISTRY, image, entry)
+        assert verify("enforce", labeled("standard", exact), ivpol=ivpol).passed
+        outcome = verify("enforce", labeled("standard", lookalike), ivpol=ivpol)
+    assert outcome.denied and "sourceRepositories" in outcome.failures[0]
+
+
 def test_init_containers_are_verified_and_platform_injected_images_are_exempt():
     assert verify("enforce", labeled("standard", SIGNED, init=(UNSIGNED,))).denied
-    calls: list = []
-    outcome = verify("enforce", labeled("standard", SIGNED, init=(INJECTED,)), calls)
-    assert outcome.failures == []
-    assert all(call[1] != INJECTED for call in calls)
+    # The OpenTelemetry operator injects its init container by tag after Kyverno's mutating
+    # webhook: neither verified nor pinned, it must still not fail `required`/`verifyDigest`.
+    for mode, tier in (("enforce", "standard"), ("audit", "restricted")):
+        calls: list = []
+        outcome = verify(mode, labeled(tier, SIGNED, init=(INJECTED,)), calls, injected=(INJECTED,))
+        assert outcome.passed, (mode, outcome.failures)
+        assert all(call[1] != INJECTED for call in calls)
+
+
+def test_a_signed_image_by_tag_passes_in_every_mode():
+    # Enforce pins the digest before validating; audit never changes the pod and must not
+    # count the tag itself as a failure.
+    assert verify("enforce", labeled("standard", SIGNED_BY_TAG)).passed
+    assert verify("audit", labeled("restricted", SIGNED_BY_TAG)).passed
 
 
 def test_attestors_come_from_the_signers_and_the_attestation_is_slsa_provenance():

@@ -318,6 +318,10 @@ def test_drift_checks_every_ci_stack_and_reports_which_drifted():
     assert step["with"]["refresh"] is True and step["with"]["expect-no-changes"] is True
     report = job["steps"][-1]
     assert report["if"] == "always()" and "GITHUB_STEP_SUMMARY" in report["run"] and "exit 1" in report["run"]
+    # A drifted stack fails the command, and pulumi/actions then writes no summary of its own:
+    # the report sends the reader to the step's log, by the step's name.
+    assert step["with"]["comment-on-summary"] is True
+    assert f"The log of the step \\`{step['name']}\\`" in report["run"] and "preview above" not in report["run"]
     assert not job["concurrency"]["group"].startswith("deploy-"), "drift must not displace a queued deploy"
 
 

@@ -159,6 +159,8 @@ def provenance_policy(spec: PlatformSpec, mode: str) -> Obj | None:
     builders_exact, builders_prefix = _split_patterns(config.builders)
     sources_exact, sources_prefix = _split_patterns(config.source_repositories)
     git_exact, git_prefix = _split_patterns(config.source_repositories, prefix="git+")
+    # A resolved git dependency names the ref after the repository: git+<repo>@<ref>.
+    git_prefix += [f"{repository}@" for repository in git_exact]
     signers = [
         {"name": f"signer{i}", "keyless": s.keyless, "public_key": s.public_key} for i, s in enumerate(config.signers)
     ]
