@@ -403,3 +403,32 @@ def test_the_platform_ca_policy_names_the_platform_ca_issuer(stack):
     rules = validation["spec"]["matchConstraints"]["resourceRules"]
     assert {r for rule in rules for r in rule["resources"]} == {"certificates", "certificaterequests", "ingresses", "gateways", "listenersets"}
     assert validation["spec"]["matchConditions"][0]["name"] == "requester-is-not-platform"
+
+
+# --------------------------------------------------------------------------- Service routing
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_service_routing_policy_is_registered_and_validates_against_the_pinned_crd(stack):
+    (validation,) = [o for o in kubernetes_objects(example_plan(stack)) if o["metadata"]["name"] == build.POLICY_SERVICE_ROUTING]
+    assert validation["apiVersion"] == "policies.kyverno.io/v1" and validation["kind"] == "ValidatingPolicy"
+    assert validate_objects([validation]) == []
+    spec = validation["spec"]
+    rules = {(g, r) for rule in spec["matchConstraints"]["resourceRules"] for g in rule["apiGroups"] for r in rule["resources"]}
+    assert rules == {("", "services"), ("", "endpoints"), ("discovery.k8s.io", "endpointslices")}
+    assert all(rule["operations"] == ["CREATE", "UPDATE"] for rule in spec["matchConstraints"]["resourceRules"])
+    # Tenant namespaces only, and the platform's requesters are not judged.
+    selector = spec["matchConstraints"]["namespaceSelector"]["matchExpressions"]
+    assert {"key": "agentplane.io/tenant", "operator": "Exists"} in selector
+    assert spec["matchConditions"][0]["name"] == "requester-is-not-platform"
+
+
+def test_only_the_controller_managers_endpoint_controllers_may_write_endpoints():
+    # kube-controller-manager's ClientBuilder.ClientOrDie names, as kube-system ServiceAccounts.
+    controllers = {"endpoint-controller", "endpointslice-controller", "endpointslicemirroring-controller"}
+    assert set(build.ENDPOINT_CONTROLLERS) == {f"system:serviceaccount:kube-system:{c}" for c in controllers} | {
+        "system:kube-controller-manager"}
+    # Keyed on the requester, never on the managed-by label a tenant can set itself.
+    text = (ROOT / "policies" / "templates" / "service-routing.yaml.j2").read_text()
+    body = text.split("-#}", 1)[1]
+    assert "managed-by" not in body and "request.userInfo.username in variables.endpointControllers" in body

@@ -821,3 +821,128 @@ def test_an_opted_out_pod_still_passes_the_label_guardrails():
     labeled = mutate(pod_request(stored))
     assert labeled["metadata"]["annotations"] == {INJECT_PYTHON: "false"}
     assert run(policy("ValidatingPolicy", build.POLICY_AGENT_LABELS), pod_request(labeled)).passed
+
+
+# --------------------------------------------------------------------------- Service routing
+
+# kube-controller-manager's controllers, as the API server names them in requests
+# (--use-service-account-credentials: one kube-system ServiceAccount per controller).
+ENDPOINT_CONTROLLER = {
+    "username": "system:serviceaccount:kube-system:endpoint-controller",
+    "groups": ["system:serviceaccounts", "system:serviceaccounts:kube-system", "system:authenticated"],
+}
+ENDPOINTSLICE_CONTROLLER = {**ENDPOINT_CONTROLLER, "username": "system:serviceaccount:kube-system:endpointslice-controller"}
+MIRRORING_CONTROLLER = {**ENDPOINT_CONTROLLER, "username": "system:serviceaccount:kube-system:endpointslicemirroring-controller"}
+# Another kube-system ServiceAccount is not an endpoints controller.
+OTHER_KUBE_SYSTEM_SA = {**ENDPOINT_CONTROLLER, "username": "system:serviceaccount:kube-system:replicaset-controller"}
+# Another team's agent, which the gateway namespace may reach.
+FOREIGN_AGENT = "kb-answerer.support.svc.cluster.local"
+FOREIGN_POD_IP = "10.42.3.17"
+
+
+def routing_policy() -> dict:
+    return policy("ValidatingPolicy", build.POLICY_SERVICE_ROUTING)
+
+
+def service(spec: dict, namespace: str = TENANT, name: str = "invoice-triage") -> dict:
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": namespace}, "spec": spec}
+
+
+OWN_SERVICE = {"selector": {"app": "invoice-triage"}, "ports": [{"port": 8080, "targetPort": 8080}]}
+EXTERNAL_NAME = {"type": "ExternalName", "externalName": FOREIGN_AGENT}
+
+
+def service_request(obj: dict, user=TENANT_OWNER, operation: str = "CREATE", old: dict | None = None) -> Request:
+    return Request(operation, "", "v1", "Service", "services", obj["metadata"]["namespace"], user, obj, old)
+
+
+def endpoints_request(user, namespace: str = TENANT, operation: str = "CREATE") -> Request:
+    obj = {"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "invoice-triage", "namespace": namespace},
+           "subsets": [{"addresses": [{"ip": FOREIGN_POD_IP}], "ports": [{"port": 8080}]}]}
+    return Request(operation, "", "v1", "Endpoints", "endpoints", namespace, user, obj, None)
+
+
+def endpoint_slice_request(user, namespace: str = TENANT, operation: str = "CREATE") -> Request:
+    # A tenant can copy the control plane's managed-by label; it must not make a difference.
+    obj = {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+           "metadata": {"name": "invoice-triage-x7k2p", "namespace": namespace,
+                        "labels": {"kubernetes.io/service-name": "invoice-triage",
+                                   "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"}},
+           "addressType": "IPv4", "endpoints": [{"addresses": [FOREIGN_POD_IP]}], "ports": [{"port": 8080}]}
+    return Request(operation, "discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", namespace, user, obj, None)
+
+
+@pytest.mark.parametrize("operation", ["CREATE", "UPDATE"])
+def test_tenant_external_name_service_is_denied(operation):
+    old = service(OWN_SERVICE) if operation == "UPDATE" else None
+    outcome = run(routing_policy(), service_request(service(EXTERNAL_NAME), operation=operation, old=old))
+    assert outcome.denied
+    assert outcome.failures == [
+        "Service invoice-triage in namespace payments is of type ExternalName: the agent gateway reaches agents and MCP "
+        "servers by the name of a Service in the team's namespace, so a Service must select the team's own pods; use "
+        "type ClusterIP with a spec.selector"
+    ]
+
+
+@pytest.mark.parametrize("spec", [
+    OWN_SERVICE,                                   # type left out: ClusterIP
+    {**OWN_SERVICE, "type": "ClusterIP"},
+    {**OWN_SERVICE, "type": "NodePort"},
+    {**OWN_SERVICE, "clusterIP": "None"},          # headless, still selects the team's pods
+])
+def test_tenant_services_selecting_their_own_pods_are_admitted(spec):
+    assert run(routing_policy(), service_request(service(spec))).passed
+
+
+def test_tenant_may_turn_an_external_name_service_into_a_selecting_one():
+    outcome = run(routing_policy(), service_request(service(OWN_SERVICE), operation="UPDATE", old=service(EXTERNAL_NAME)))
+    assert outcome.passed
+
+
+@pytest.mark.parametrize("make", [endpoints_request, endpoint_slice_request])
+@pytest.mark.parametrize("operation", ["CREATE", "UPDATE"])
+def test_tenant_written_endpoints_and_endpoint_slices_are_denied(make, operation):
+    for user in (TENANT_OWNER, OTHER_KUBE_SYSTEM_SA,
+                 {"username": "system:serviceaccount:payments:invoice-triage",
+                  "groups": ["system:serviceaccounts", "system:serviceaccounts:payments", "system:authenticated"]}):
+        request = make(user, operation=operation)
+        outcome = run(routing_policy(), request)
+        assert outcome.denied, user["username"]
+        (message,) = outcome.failures
+        assert message.startswith(f"{request.kind} {request.object['metadata']['name']} in namespace payments "
+                                  f"is written by {user['username']}: only Kubernetes' endpoint controllers")
+        assert message.endswith("a Service must select the team's own pods; give the Service a spec.selector instead")
+
+
+@pytest.mark.parametrize(("make", "user"), [
+    (endpoints_request, ENDPOINT_CONTROLLER),
+    (endpoint_slice_request, ENDPOINTSLICE_CONTROLLER),
+    (endpoint_slice_request, MIRRORING_CONTROLLER),
+    (endpoints_request, {"username": "system:kube-controller-manager", "groups": ["system:authenticated"]}),
+])
+def test_kubernetes_endpoint_controllers_are_admitted(make, user):
+    for operation in ("CREATE", "UPDATE"):
+        assert run(routing_policy(), make(user, operation=operation)).passed
+
+
+@pytest.mark.parametrize("user", [ADMIN, DEPLOYER, KYVERNO_SA, {"username": "kubernetes-admin", "groups": ["system:masters"]}])
+def test_platform_admins_may_write_any_service_or_endpoints(user):
+    for request in (service_request(service(EXTERNAL_NAME), user=user), endpoints_request(user), endpoint_slice_request(user)):
+        assert not run(routing_policy(), request).matched
+        # The same request from the tenant is judged (and denied).
+        assert run(routing_policy(), Request(**{**request.__dict__, "user": TENANT_OWNER})).denied
+
+
+def test_services_and_endpoints_in_platform_namespaces_are_not_matched():
+    for ns in (namespaces.GATEWAY, namespaces.IDENTITY, namespaces.POLICY, "kube-system"):
+        for request in (service_request(service(EXTERNAL_NAME, namespace=ns)),
+                        endpoints_request(TENANT_OWNER, namespace=ns), endpoint_slice_request(TENANT_OWNER, namespace=ns)):
+            assert not run(routing_policy(), request).matched, (ns, request.kind)
+
+
+def test_other_kinds_are_not_matched_by_the_service_routing_policy():
+    config_map = Request("CREATE", "", "v1", "ConfigMap", "configmaps", TENANT, TENANT_OWNER,
+                         {"kind": "ConfigMap", "metadata": {"name": "x"}}, None)
+    assert not run(routing_policy(), config_map).matched
+    deletion = Request("DELETE", "", "v1", "Service", "services", TENANT, TENANT_OWNER, None, service(EXTERNAL_NAME))
+    assert not run(routing_policy(), deletion).matched

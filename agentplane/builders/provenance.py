@@ -34,6 +34,19 @@ POLICY_PLATFORM_METADATA = "agentplane-platform-metadata"
 POLICY_GUARD = "agentplane-protect-policies"
 POLICY_PLATFORM_CA = "agentplane-platform-ca"
 POLICY_TELEMETRY_OPT_OUT = "agentplane-telemetry-opt-out"
+POLICY_SERVICE_ROUTING = "agentplane-service-routing"
+
+# Who may write Endpoints and EndpointSlices in tenant namespaces: kube-controller-manager's
+# endpoints, EndpointSlice and EndpointSlice mirroring controllers. With
+# --use-service-account-credentials (kubeadm and managed clusters) each runs as its own
+# ServiceAccount in kube-system (the names it passes to ClientBuilder.ClientOrDie); without
+# it, as the controller manager's own user.
+ENDPOINT_CONTROLLERS = (
+    "system:serviceaccount:kube-system:endpoint-controller",
+    "system:serviceaccount:kube-system:endpointslice-controller",
+    "system:serviceaccount:kube-system:endpointslicemirroring-controller",
+    "system:kube-controller-manager",
+)
 
 
 def provenance_policy_name(mode: str) -> str:
@@ -218,6 +231,16 @@ def platform_ca_validation(spec: PlatformSpec) -> Obj:
     return render("platform-ca.yaml.j2", **_common_context(spec), name=POLICY_PLATFORM_CA, issuer=PLATFORM_CA_ISSUER)
 
 
+def service_routing_validation(spec: PlatformSpec) -> Obj:
+    """Tenant Services route to the tenant's own pods: the gateway reaches agents by Service name."""
+    return render(
+        "service-routing.yaml.j2",
+        **_common_context(spec),
+        name=POLICY_SERVICE_ROUTING,
+        endpoint_controllers=list(ENDPOINT_CONTROLLERS),
+    )
+
+
 def opted_out_agents(spec: PlatformSpec) -> list[str]:
     """`namespace/serviceaccount` of every agent whose team file says `instrumentation: false`."""
     return [
@@ -258,5 +281,6 @@ def policy_objects(spec: PlatformSpec) -> list[Obj]:
         platform_metadata_validation(spec),
         policy_guard(spec),
         platform_ca_validation(spec),
+        service_routing_validation(spec),
         *provenance,
     ]
