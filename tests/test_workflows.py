@@ -248,35 +248,115 @@ def test_every_secret_the_workflows_use_is_documented():
             f"the README names a secret of the local-only stack {stack}")
 
 
+def preview_step(job: dict) -> dict:
+    return next(s for s in job["steps"] if s.get("id") == "preview")
+
+
 def test_preview_covers_every_ci_stack_with_policies_and_a_comment():
-    jobs = load("preview.yml")["jobs"]
-    preview = jobs["preview"]
+    workflow = load("preview.yml")
+    preview = workflow["jobs"]["preview"]
     assert sorted(matrix_stacks(preview)) == ci_stacks(stack_configs())
     assert preview["strategy"]["fail-fast"] is False, "one stack's failure must not hide the others"
-    step = next(s for s in preview["steps"] if s.get("uses", "").startswith("pulumi/actions@"))
-    inputs = step["with"]
-    assert inputs["command"] == "preview"
-    assert inputs["stack-name"] == "${{ matrix.stack }}"
-    assert inputs["comment-on-pr"] is True and inputs["diff"] is True
-    assert inputs["policyPacks"] == "policies/pack"
+    # pulumi/actions only installs the CLI: with `command` it would post its own comment,
+    # and only when the preview succeeds (a policy violation would leave a stale one up).
+    (install,) = [s for s in preview["steps"] if s.get("uses", "").startswith("pulumi/actions@")]
+    assert set(install["with"]) == {"pulumi-version"}
+    assert install["with"]["pulumi-version"] == "${{ env.PULUMI_VERSION }}"
+    assert "comment-on-pr" not in json.dumps(workflow), "one comment, composed by the comment job"
+    step = preview_step(preview)
+    assert step["env"]["STACK"] == "${{ matrix.stack }}"
+    command = " ".join(step["run"].replace("\\\n", " ").split())
+    assert 'pulumi preview --stack "$STACK" --diff --policy-pack policies/pack --non-interactive' in command
+    assert "set -o pipefail" in command and "2>&1 | tee" in command, "pulumi's exit code, not tee's"
     assert not step.get("continue-on-error"), "a policy violation must fail the check"
-    assert (ROOT / "policies").is_dir()
+    assert (ROOT / "policies" / "pack").is_dir()
+    # After the preview: upload its output whatever happened, then fail on its exit code.
+    names = [s.get("name", "") for s in preview["steps"]]
+    upload = next(s for s in preview["steps"] if s.get("uses", "").startswith("actions/upload-artifact@"))
+    fail = next(s for s in preview["steps"] if "exit 1" in s.get("run", "") and s is not step
+                and "steps.preview.outputs.exit-code" in s.get("if", ""))
+    assert names.index(step["name"]) < names.index(upload["name"]) < names.index(fail["name"])
+    assert "always()" in upload["if"]
+    assert upload["with"]["name"] == "preview-${{ matrix.stack }}"
     env = preview["env"]
     assert "secrets.PULUMI_BACKEND_URL" in env["PULUMI_BACKEND_URL"]
     assert "secrets" in env["PULUMI_CONFIG_PASSPHRASE"]
 
 
-def test_preview_posts_one_plan_diff_comment():
-    job = load("preview.yml")["jobs"]["plan-diff"]
-    checkout = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/checkout@"))
+def test_preview_step_records_a_failing_preview_and_the_comment_reports_it(tmp_path):
+    """Runs the preview step's shell with a stand-in `pulumi` that reports a mandatory
+    policy violation and fails, the way GitHub runs it (bash -eo pipefail)."""
+    from agentplane import prcomment
+
+    bin_dir, temp = tmp_path / "bin", tmp_path / "runner-temp"
+    bin_dir.mkdir(), temp.mkdir()
+    fake = bin_dir / "pulumi"
+    fake.write_text("#!/bin/sh\n"
+                    "echo 'Policy Violations:'\n"
+                    "echo '    [mandatory]  agentplane v0.1.0  no-privileged (kubernetes:apps/v1:Deployment: x)'\n"
+                    "echo '    containers must not be privileged'\n"
+                    "echo 'error: preview failed' >&2\n"
+                    "exit 255\n")
+    fake.chmod(0o755)
+    outputs = tmp_path / "github-output"
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "RUNNER_TEMP": str(temp),
+           "GITHUB_OUTPUT": str(outputs), "STACK": "staging"}
+    step = preview_step(load("preview.yml")["jobs"]["preview"])
+    done = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
+                          env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, "the step records the exit code; a later step fails the job"
+    assert "exit-code=255" in outputs.read_text()
+    # What upload-artifact uploads, laid out as download-artifact lays it out for the comment job.
+    artifacts = tmp_path / "artifacts"
+    artifacts.mkdir()
+    (temp / "preview").rename(artifacts / "preview-staging")
+    preview = prcomment.load_preview(artifacts, "staging")
+    assert preview.exit_code == 255 and "error: preview failed" in preview.output
+    [violation] = prcomment.policy_violations(preview.output)
+    assert violation.level == "mandatory" and "no-privileged" in violation.lines[0]
+
+
+def test_preview_posts_one_comment_with_the_plan_diff_and_every_preview():
+    from agentplane import prcomment
+
+    jobs = load("preview.yml")["jobs"]
+    plan_diff = jobs["plan-diff"]
+    checkout = next(s for s in plan_diff["steps"] if s.get("uses", "").startswith("actions/checkout@"))
     assert checkout["with"]["fetch-depth"] == 0, "pr-diff needs the base commit"
-    run = "\n".join(s.get("run", "") for s in job["steps"])
+    run = "\n".join(s.get("run", "") for s in plan_diff["steps"])
     assert "agentplane pr-diff --base" in run
     # No --stack: the offline diff covers every stack, local-only ones included.
     assert "--stack" not in run
-    script = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/github-script@"))["with"]["script"]
-    assert "updateComment" in script and "createComment" in script, "one comment, updated on every push"
-    assert job["permissions"]["pull-requests"] == "write"
+    # plan-diff hands its markdown and exit code to the comment job instead of posting.
+    assert f"/{prcomment.PLAN_DIFF_FILE}" in run and f"/{prcomment.EXIT_CODE_FILE}" in run
+    upload = next(s for s in plan_diff["steps"] if s.get("uses", "").startswith("actions/upload-artifact@"))
+    assert upload["with"]["name"] == prcomment.PLAN_DIFF_ARTIFACT
+    preview = jobs["preview"]
+    preview_run = preview_step(preview)["run"]
+    assert f"/{prcomment.PREVIEW_OUTPUT_FILE}" in preview_run and f"/{prcomment.EXIT_CODE_FILE}" in preview_run
+    upload = next(s for s in preview["steps"] if s.get("uses", "").startswith("actions/upload-artifact@"))
+    assert upload["with"]["name"] == prcomment.PREVIEW_ARTIFACT_PREFIX + "${{ matrix.stack }}"
+    for job in (plan_diff, preview):
+        assert not any(s.get("uses", "").startswith("actions/github-script@") for s in job["steps"])
+        assert job["permissions"].get("pull-requests") != "write", "only the comment job writes"
+
+    comment = jobs["comment"]
+    assert sorted(comment["needs"]) == ["plan-diff", "preview"]
+    assert comment["if"] == "always()", "a failed preview is exactly what the comment must show"
+    assert comment["permissions"]["pull-requests"] == "write"
+    assert any(s.get("uses", "").startswith("actions/download-artifact@") for s in comment["steps"])
+    compose = next(s for s in comment["steps"] if s.get("id") == "compose")
+    assert "-m agentplane.prcomment" in compose["run"]
+    assert re.findall(r"--stack (\S+)", compose["run"]) == matrix_stacks(preview), (
+        "the comment must report every stack of the preview matrix")
+    assert "--no-live-previews" in compose["run"] and "GITHUB_STEP_SUMMARY" in compose["run"]
+    post = next(s for s in comment["steps"] if s.get("uses", "").startswith("actions/github-script@"))
+    assert "updateComment" in post["with"]["script"] and "createComment" in post["with"]["script"], (
+        "one comment, updated on every push")
+    assert "SAME_REPO == 'true'" in post["if"], "a fork's token cannot comment"
+    assert comment["env"]["SAME_REPO"] == "${{ github.event.pull_request.head.repo.full_name == github.repository }}"
+    fail = comment["steps"][-1]
+    assert "steps.compose.outputs.exit-code" in fail["if"] and "exit 1" in fail["run"]
 
 
 def test_deploys_are_serialized_per_stack_in_order_with_environments():
@@ -352,186 +432,3 @@ def test_pulumi_cli_matches_the_sdk_pin():
         if "PULUMI_VERSION" in env:
             assert env["PULUMI_VERSION"] == sdk, f"{path.name}: Pulumi CLI {env['PULUMI_VERSION']} != SDK {sdk}"
 
-
-# --------------------------------------------------------------------------- infra/
-
-
-def test_kind_cluster_pins_the_node_image_by_digest():
-    config = yaml.safe_load((ROOT / "infra" / "kind-cluster.yaml").read_text())
-    assert config["kind"] == "Cluster" and config["apiVersion"] == "kind.x-k8s.io/v1alpha4"
-    assert config["name"] == "agentplane"
-    nodes = config["nodes"]
-    assert nodes
-    for node in nodes:
-        assert re.fullmatch(r"kindest/node:v1\.34\.\d+@sha256:[0-9a-f]{64}", node["image"]), node["image"]
-
-
-def test_kind_cluster_maps_the_gateway_and_keycloak_ports_on_loopback():
-    config = yaml.safe_load((ROOT / "infra" / "kind-cluster.yaml").read_text())
-    mappings = [m for node in config["nodes"] for m in node.get("extraPortMappings", [])]
-    ports = {m["hostPort"]: m["containerPort"] for m in mappings}
-    assert ports == {8443: 30443, 8080: 30080}
-    assert all(m.get("listenAddress") == "127.0.0.1" for m in mappings)
-    assert all(30000 <= m["containerPort"] <= 32767 for m in mappings), "NodePorts live in 30000-32767"
-
-
-@pytest.mark.parametrize("script", ["up", "down"])
-def test_infra_scripts_parse_and_are_executable(script):
-    path = ROOT / "infra" / script
-    done = subprocess.run(["bash", "-n", str(path)], capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stderr
-    assert path.stat().st_mode & 0o111, f"infra/{script} must be executable"
-    text = path.read_text()
-    assert text.startswith("#!/usr/bin/env bash\n") and "set -euo pipefail" in text
-
-
-def test_infra_scripts_pass_shellcheck_when_available():
-    shellcheck = shutil.which("shellcheck")
-    if shellcheck is None:
-        pytest.skip("shellcheck is not installed (apt-get install shellcheck)")
-    done = subprocess.run([shellcheck, str(ROOT / "infra" / "up"), str(ROOT / "infra" / "down")],
-                          capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stdout + done.stderr
-
-
-def test_infra_scripts_explain_missing_tools(tmp_path):
-    """With none of the tools on PATH, infra/up names the first missing one and how to install it."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "dirname").symlink_to(shutil.which("dirname"))  # all the script needs before its checks
-    done = subprocess.run([shutil.which("bash"), str(ROOT / "infra" / "up")], capture_output=True, text=True,
-                          check=False, env={"PATH": str(bin_dir), "HOME": str(tmp_path)})
-    assert done.returncode == 1
-    assert "'docker' is not installed" in done.stderr and "https://docs.docker.com" in done.stderr
-
-
-def test_local_state_stays_out_of_git():
-    ignored = (ROOT / ".gitignore").read_text().split()
-    assert ".pulumi-state/" in ignored and ".venv/" in ignored
-
-
-# --------------------------------------------------------------------------- infra/ scripts, with fake tools
-# docker, kind, pulumi (and the Python that builds .venv) are replaced by shims that log
-# their arguments, so the scripts' decisions can be checked without a cluster.
-
-FAKE_TOOLS = {
-    "docker": 'echo "docker $*" >> "$FAKE_LOG"\n',
-    "kind": '''echo "kind $*" >> "$FAKE_LOG"
-case "$1 $2" in
-  "get clusters") cat "$FAKE_CLUSTERS" 2>/dev/null || true ;;
-  "create cluster") echo agentplane > "$FAKE_CLUSTERS" ;;
-  "delete cluster") : > "$FAKE_CLUSTERS" ;;
-esac
-''',
-    "pulumi": '''echo "pulumi $* | backend=${PULUMI_BACKEND_URL:-} passphrase=${PULUMI_CONFIG_PASSPHRASE:-}" >> "$FAKE_LOG"
-case "$1 $2" in
-  "stack ls") cat "$FAKE_STACKS" 2>/dev/null || echo "[]" ;;
-  "destroy "*) exit "${FAKE_DESTROY_RC:-0}" ;;
-esac
-''',
-    "fake-python": '''echo "python $*" >> "$FAKE_LOG"
-if [ "$1" = -m ] && [ "$2" = venv ]; then mkdir -p "$3/bin" && ln -sf "$0" "$3/bin/python"; fi
-''',
-}
-
-
-@pytest.fixture
-def fake_repo(tmp_path):
-    repo = tmp_path / "repo"
-    (repo / "infra").mkdir(parents=True)
-    for name in ("up", "down", "kind-cluster.yaml"):
-        shutil.copy2(ROOT / "infra" / name, repo / "infra" / name)
-    (repo / "pyproject.toml").write_text("[project]\nname = 'x'\n")
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    for name, body in FAKE_TOOLS.items():
-        (bin_dir / name).write_text("#!/usr/bin/env bash\n" + body)
-        (bin_dir / name).chmod(0o755)
-    log, clusters, stacks = tmp_path / "log", tmp_path / "clusters", tmp_path / "stacks.json"
-    env = {
-        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "HOME": str(tmp_path),
-        "FAKE_LOG": str(log), "FAKE_CLUSTERS": str(clusters), "FAKE_STACKS": str(stacks),
-        "PYTHON": str(bin_dir / "fake-python"),
-    }
-
-    def run(script: str, **extra: str) -> tuple[subprocess.CompletedProcess, list[str]]:
-        log.write_text("")
-        done = subprocess.run([str(repo / "infra" / script)], capture_output=True, text=True, check=False,
-                              env={**env, **extra}, timeout=60)
-        return done, log.read_text().splitlines()
-
-    return repo, clusters, stacks, run
-
-
-def test_infra_up_creates_what_is_missing_then_reuses_it(fake_repo):
-    repo, clusters, _, run = fake_repo
-    done, log = run("up")
-    assert done.returncode == 0, done.stderr
-    assert f"kind create cluster --name agentplane --config {repo}/infra/kind-cluster.yaml --wait 180s" in log
-    assert f"python -m venv {repo}/.venv" in log
-    assert any(line.startswith("python -m pip install") and f"-e {repo}[test]" in line for line in log)
-    backend = f"backend=file://{repo}/.pulumi-state"
-    select = next(line for line in log if line.startswith("pulumi stack select"))
-    assert "--create --secrets-provider passphrase" in select and select.split(" |")[0].endswith(" dev")
-    up = next(line for line in log if line.startswith("pulumi up"))
-    assert up.startswith("pulumi up --yes --non-interactive --stack dev") and backend in up
-    assert "passphrase=agentplane-local-dev-only" in up
-    assert "PULUMI_CONFIG_PASSPHRASE is not set" in done.stderr
-    assert (repo / ".pulumi-state").is_dir()
-
-    # Second run: the cluster and .venv exist; only `pulumi up` again, with the caller's passphrase.
-    done, log = run("up", PULUMI_CONFIG_PASSPHRASE="mine")
-    assert done.returncode == 0, done.stderr
-    assert not any("create cluster" in line or "venv" in line or "pip install" in line for line in log), log
-    assert any(line.startswith("pulumi up") and "passphrase=mine" in line for line in log)
-    assert "PULUMI_CONFIG_PASSPHRASE is not set" not in done.stderr
-
-
-def test_infra_down_destroys_then_deletes_the_cluster(fake_repo):
-    repo, clusters, stacks, run = fake_repo
-    clusters.write_text("agentplane\n")
-    (repo / ".pulumi-state").mkdir()
-    stacks.write_text('[{"name": "dev", "resourceCount": 40}]')
-    done, log = run("down")
-    assert done.returncode == 0, done.stderr
-    steps = [line.split(" |")[0] for line in log if line.startswith(("pulumi", "kind delete"))]
-    assert steps == [
-        "pulumi stack ls --json",
-        "pulumi state unprotect --all --yes --stack dev",
-        "pulumi destroy --yes --non-interactive --stack dev",
-        "kind delete cluster --name agentplane",
-    ]
-    assert (repo / ".pulumi-state").is_dir(), "down keeps the (empty) local state"
-
-
-def test_infra_down_keeps_the_cluster_when_destroy_fails(fake_repo):
-    repo, clusters, stacks, run = fake_repo
-    clusters.write_text("agentplane\n")
-    (repo / ".pulumi-state").mkdir()
-    stacks.write_text('[{"name": "organization/agentplane/dev", "resourceCount": 3}]')
-    done, log = run("down", FAKE_DESTROY_RC="1")
-    assert done.returncode == 1
-    assert "pulumi destroy failed" in done.stderr and "kind delete cluster --name agentplane" in done.stderr
-    assert not any(line.startswith("kind delete") for line in log)
-
-
-def test_infra_down_forgets_stale_resources_when_the_cluster_is_gone(fake_repo):
-    repo, _, stacks, run = fake_repo
-    (repo / ".pulumi-state").mkdir()
-    stacks.write_text('[{"name": "dev", "resourceCount": 40}]')
-    done, log = run("down")
-    assert done.returncode == 0, done.stderr
-    steps = [line.split(" |")[0] for line in log if line.startswith(("pulumi", "kind delete"))]
-    assert steps == [
-        "pulumi stack ls --json",
-        "pulumi state unprotect --all --yes --stack dev",
-        "pulumi state delete --all --yes --stack dev",
-    ]
-
-
-def test_infra_down_with_nothing_to_do_is_a_no_op(fake_repo):
-    _, _, _, run = fake_repo
-    done, log = run("down")
-    assert done.returncode == 0, done.stderr
-    assert not any(line.startswith(("pulumi", "kind delete")) for line in log), log
-    assert "nothing to destroy" in done.stdout and "does not exist" in done.stdout

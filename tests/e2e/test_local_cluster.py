@@ -47,6 +47,9 @@ UNSIGNED_IMAGE = "docker.io/library/busybox:1.37.0"
 UP_TIMEOUT = 45 * 60        # the first run pulls every chart's images
 DOWN_TIMEOUT = 20 * 60
 READY_TIMEOUT = "600s"
+# The tests never call a model: infra/up may store placeholder provider keys where none are
+# exported (a developer's real OPENAI_API_KEY etc. still take precedence).
+INFRA_UP_ENV = {"AGENTPLANE_PLACEHOLDER_PROVIDER_KEYS": "1"}
 
 
 def sh(*command: str, timeout: float = 300, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -109,7 +112,7 @@ def platform(e2e_tools, request):
         clusters = sh("kind", "get", "clusters", timeout=60).stdout.split()
         assert KUBE_CONTEXT.removeprefix("kind-") not in clusters, f"infra/down left the kind cluster behind: {clusters}"
     request.addfinalizer(teardown)
-    sh("infra/up", timeout=UP_TIMEOUT)
+    sh("infra/up", timeout=UP_TIMEOUT, env=INFRA_UP_ENV)
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +129,7 @@ def probe_team(platform):
     }
     path.write_text("# Written by tests/e2e; removed when the test ends.\n" + yaml.safe_dump(team, sort_keys=False))
     try:
-        sh("infra/up", timeout=UP_TIMEOUT)
+        sh("infra/up", timeout=UP_TIMEOUT, env=INFRA_UP_ENV)
         yield PROBE_TEAM
     finally:
         path.unlink(missing_ok=True)
