@@ -22,6 +22,7 @@ import yaml
 
 from agentplane import safeyaml
 from agentplane.errors import ConfigError, ConfigIssue
+from agentplane.spec.base import SECRET_STAND_IN
 from agentplane.spec.load import display, env_config_from_stack_document, stack_config_path
 from agentplane.spec.platform import PlatformSpec
 
@@ -166,8 +167,9 @@ def _make_monitor_class():
 
 
 # Outputs a provider computes at `pulumi up` that dependants read (a generated password, a
-# client secret). The plan stands in a fixed placeholder; it is redacted wherever it lands.
-PLACEHOLDER = "plan-placeholder"
+# client secret). The plan stands in the same fixed value as for undecryptable config; it is
+# redacted wherever it lands.
+PLACEHOLDER = SECRET_STAND_IN
 COMPUTED_OUTPUTS: dict[str, dict[str, Any]] = {
     "random:index/randomPassword:RandomPassword": {"result": PLACEHOLDER, "bcryptHash": PLACEHOLDER},
     "random:index/randomString:RandomString": {"result": PLACEHOLDER},

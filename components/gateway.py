@@ -8,7 +8,6 @@ import pulumi_kubernetes as k8s
 from agentplane import namespaces
 from agentplane.builders import gateway as build
 from agentplane.builders import gateway_team as build_team
-from agentplane.plan import PLACEHOLDER
 from agentplane.spec.platform import PlatformSpec, TeamSpec
 from components.certificates import Certificates
 from components.identity import Identity
@@ -136,6 +135,4 @@ class Gateway(pulumi.ComponentResource):
         key = spec.env.gateway.provider_keys.get(provider)
         if key is None:
             return None
-        # The offline plan cannot decrypt an encrypted key; its stand-in is redacted there.
-        value = key.value if key.available else PLACEHOLDER
-        return {**obj, "stringData": {"Authorization": pulumi.Output.secret(value)}}
+        return {**obj, "stringData": {"Authorization": pulumi.Output.secret(key.deploy_value)}}

@@ -10,7 +10,6 @@ import pulumi
 
 from agentplane import namespaces
 from agentplane.builders import identity as build
-from agentplane.plan import PLACEHOLDER
 from agentplane.spec.base import Secret
 from agentplane.spec.platform import PlatformSpec
 from components.certificates import Certificates
@@ -56,11 +55,8 @@ def _existing_login(spec: PlatformSpec) -> KeycloakLogin:
     assert existing is not None
 
     def value(secret: Secret | None) -> str | None:
-        if secret is None:
-            return None
-        # The offline plan cannot decrypt config; `pulumi up` always can (it refuses to run
-        # without credentials, see missing_for_deploy). The stand-in is registered as a secret.
-        return secret.value if secret.value is not None else PLACEHOLDER
+        # The stand-in (plan, preview) is registered as a secret like the real value.
+        return secret.deploy_value if secret is not None else None
 
     if existing.uses_client_credentials:
         return KeycloakLogin(realm=existing.realm, client_id=existing.client_id, client_secret=value(existing.client_secret))

@@ -11,8 +11,6 @@ from components.kube import helm_release, platform_namespace, register
 from components.tenants import Tenants
 
 TEAM_COMPONENT = "agentplane:team:Telemetry"
-# Stands in for secret header values the offline plan cannot decrypt (redacted in the plan anyway).
-SECRET_PLACEHOLDER = "plan-placeholder"
 
 
 def _register_secret(prefix: str, obj: dict, opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
@@ -41,7 +39,7 @@ class TenantTelemetry(pulumi.ComponentResource):
             pulumi.ResourceOptions(parent=self, depends_on=[tenant_namespace, operator]),
         )
         self.headers_secret: pulumi.Resource | None = None
-        secret = build.tenant_headers_secret(team, spec, SECRET_PLACEHOLDER)
+        secret = build.tenant_headers_secret(team, spec)
         if secret is not None:
             self.headers_secret = _register_secret(name, secret, pulumi.ResourceOptions(parent=self, depends_on=[telemetry_namespace]))
         self.register_outputs({"instrumentation": build.INSTRUMENTATION_NAME})
@@ -82,7 +80,7 @@ class Telemetry(pulumi.ComponentResource):
         access = [register(name, obj, in_namespace) for obj in build.collector_rbac()]
         register(name, build.collector_network_policy(), in_namespace)
         secrets: list[pulumi.Resource] = []
-        platform_secret = build.platform_headers_secret(spec, SECRET_PLACEHOLDER)
+        platform_secret = build.platform_headers_secret(spec)
         if platform_secret is not None:
             secrets.append(_register_secret(name, platform_secret, in_namespace))
 

@@ -19,6 +19,7 @@ from agentplane import namespaces
 from agentplane.builders import telemetry as build
 from agentplane.builders import tenants as tenant_build
 from agentplane.errors import ConfigError
+from agentplane.spec.base import SECRET_STAND_IN
 from agentplane.spec.load import build_spec, env_config_from_stack_document, read_team_documents
 from agentplane.spec.platform import LABEL_TENANT, PlatformSpec
 from agentplane.spec.sections.telemetry import TeamTelemetry, TelemetryConfig
@@ -459,11 +460,11 @@ def test_header_values_come_from_secret_files_never_the_config() -> None:
         "tenant-billing-otlp-headers": "/etc/agentplane/otlp-headers/tenant-billing-otlp-headers",
     }
     assert {v["secret"]["secretName"] for v in collector["volumes"]} == set(mounts)
-    secret = build.tenant_headers_secret(spec.team("billing"), spec, "stand-in")
+    secret = build.tenant_headers_secret(spec.team("billing"), spec)
     assert secret["metadata"] == {"name": "tenant-billing-otlp-headers", "namespace": build.NAMESPACE, "labels": {"app.kubernetes.io/managed-by": "agentplane", LABEL_TENANT: "billing"}}
-    assert secret["stringData"] == {"x-api-key": "stand-in"}  # encrypted in the file: the plan's stand-in
-    assert build.tenant_headers_secret(spec.team("payments"), spec, "stand-in") is None
-    assert validate_objects([build.collector(spec), secret, build.platform_headers_secret(spec, "x")]) == []
+    assert secret["stringData"] == {"x-api-key": SECRET_STAND_IN}  # encrypted in the file: the plan's stand-in
+    assert build.tenant_headers_secret(spec.team("payments"), spec) is None
+    assert validate_objects([build.collector(spec), secret, build.platform_headers_secret(spec)]) == []
     # `plan` warns that it cannot read them; `pulumi up` fails without them.
     assert any("tenantHeaders.billing.otlp-token" in w for w in spec.warnings)
     assert any("defaultBackend.headers.Authorization" in w for w in spec.warnings)
@@ -475,7 +476,7 @@ def test_decrypted_header_values_land_only_in_the_secret() -> None:
     docs, _ = read_team_documents(TEAMS_DIR)
     docs.append((Path("stacks/teams/billing.yaml"), team_doc("billing", telemetry={"endpoint": "https://otlp.billing.example.com", "headers": {"Authorization": "otlp-token"}})))
     spec = build_spec("dev", env, "stacks/Pulumi.dev.yaml", docs, STACK_NAMES, source="engine")
-    assert build.tenant_headers_secret(spec.team("billing"), spec, "stand-in")["stringData"] == {"authorization": "s3cr3t-value"}
+    assert build.tenant_headers_secret(spec.team("billing"), spec)["stringData"] == {"authorization": "s3cr3t-value"}
     assert "s3cr3t-value" not in yaml.safe_dump(build.collector(spec))
     assert not any("billing" in w for w in spec.warnings)
 

@@ -237,3 +237,10 @@ def test_other_teams_groups_may_be_granted_access(workspace: Path) -> None:
     doc = _team(agents=[{"name": "helper", "access": ["payments-devs", "acme-devs"]}])
     _write_team(workspace, doc)
     assert "acme" in {t.name for t in load_from_files("dev", root=workspace).teams}
+
+
+def test_an_undecryptable_secret_deploys_only_the_stand_in() -> None:
+    from agentplane.spec.base import SECRET_STAND_IN, Secret
+
+    assert Secret.model_validate({"secure": "AAEAA..."}, context={"source": "file"}).deploy_value == SECRET_STAND_IN
+    assert Secret.model_validate("decrypted", context={"source": "engine"}).deploy_value == "decrypted"

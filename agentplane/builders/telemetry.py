@@ -200,20 +200,18 @@ def _headers_secret(name: str, values: dict[str, str], labels: dict) -> Obj:
     }
 
 
-def platform_headers_secret(spec: PlatformSpec, placeholder: str) -> Obj | None:
-    """The default backend's credential headers, file per header; None when it has none.
-    `placeholder` stands in for values the offline plan cannot decrypt."""
+def platform_headers_secret(spec: PlatformSpec) -> Obj | None:
+    """The default backend's credential headers, file per header; None when it has none."""
     backend = spec.env.telemetry.default_backend
     if backend is None or not backend.headers:
         return None
     values = {
-        _secret_file_name(header): secret.value if secret.available else placeholder
-        for header, secret in sorted(backend.headers.items())
+        _secret_file_name(header): secret.deploy_value for header, secret in sorted(backend.headers.items())
     }
     return _headers_secret(platform_headers_secret_name(), values, {})
 
 
-def tenant_headers_secret(team: TeamSpec, spec: PlatformSpec, placeholder: str) -> Obj | None:
+def tenant_headers_secret(team: TeamSpec, spec: PlatformSpec) -> Obj | None:
     """A team's credential headers for its own backend, from its secret stack config; None without any."""
     if team.telemetry is None or not team.telemetry.headers:
         return None
@@ -221,7 +219,7 @@ def tenant_headers_secret(team: TeamSpec, spec: PlatformSpec, placeholder: str) 
     values = {}
     for header, key in sorted(team.telemetry.headers.items()):
         secret = available[key]  # presence checked when the config was loaded
-        values[_secret_file_name(header)] = secret.value if secret.available else placeholder
+        values[_secret_file_name(header)] = secret.deploy_value
     return _headers_secret(tenant_headers_secret_name(team), values, {LABEL_TENANT: team.name})
 
 

@@ -102,6 +102,11 @@ class Quota(StrictModel):
     pods: PodCount
 
 
+# What stands in for a secret the offline plan (or a preview) cannot decrypt. `pulumi up`
+# never uses it: it refuses to run while a secret it needs is unavailable.
+SECRET_STAND_IN = "plan-placeholder"
+
+
 class Secret(StrictModel):
     """A value that must never appear in plain text in a plan.
 
@@ -130,6 +135,11 @@ class Secret(StrictModel):
     @property
     def available(self) -> bool:
         return self.value is not None
+
+    @property
+    def deploy_value(self) -> str:
+        """The decrypted value, or SECRET_STAND_IN where it cannot be decrypted (plan, preview)."""
+        return self.value if self.value is not None else SECRET_STAND_IN
 
 
 def agent_client_id(team: str, agent: str) -> str:
