@@ -10,7 +10,7 @@ from agentplane.builders import certificates as build
 from agentplane.spec.platform import PlatformSpec
 from agentplane.spec.sections.certificates import PLATFORM_CA_ISSUER
 from agentplane.spec.sections.charts import ChartSource
-from components.kube import platform_namespace, register
+from components.kube import chart_location, platform_namespace, register
 
 # Chart values the CertManager component takes as typed arguments (chart key -> SDK argument).
 # The component writes its typed arguments over `helmOptions.values` key by key, unset ones
@@ -22,14 +22,14 @@ _TYPED_ARGUMENTS = {
 
 
 def _helm_options(source: ChartSource, values: dict) -> cert_manager.ReleaseArgs:
-    oci = source.repository.startswith("oci://")
+    chart, repository = chart_location(source)
     return cert_manager.ReleaseArgs(
         name="cert-manager",
         namespace=namespaces.CERT_MANAGER,
-        chart=f"{source.repository.rstrip('/')}/{source.chart}" if oci else source.chart,
+        chart=chart,
         version=source.version,
         # An empty repo keeps the component from filling in its default (charts.jetstack.io) for OCI charts.
-        repository_opts=cert_manager.RepositoryOptsArgs(repo="" if oci else source.repository),
+        repository_opts=cert_manager.RepositoryOptsArgs(repo=repository or ""),
         values=values,
         atomic=True,
         cleanup_on_fail=True,

@@ -105,6 +105,14 @@ def platform_namespace(
     )
 
 
+def chart_location(source: ChartSource) -> tuple[str, str | None]:
+    """(chart, repository URL) as Helm takes them: an OCI chart is a full reference and has no
+    repository; a classic chart is a name within its https:// repository."""
+    if source.repository.startswith("oci://"):
+        return f"{source.repository.rstrip('/')}/{source.chart}", None
+    return source.chart, source.repository
+
+
 def helm_release(
     name: str,
     source: ChartSource,
@@ -118,17 +126,15 @@ def helm_release(
     `helm.v3.Release` keeps Helm's own lifecycle (hooks, CRDs in crds/, rollback on failure),
     which is what the upstream charts are tested with.
     """
-
-    repository = source.repository
-    oci = repository.startswith("oci://")
+    chart, repository = chart_location(source)
     return k8s.helm.v3.Release(
         name,
         # The Helm release name decides the chart's object names; it may differ from the
         # Pulumi name, which carries the component's prefix.
         name=release_name or name,
-        chart=f"{repository.rstrip('/')}/{source.chart}" if oci else source.chart,
+        chart=chart,
         version=source.version,
-        repository_opts=None if oci else k8s.helm.v3.RepositoryOptsArgs(repo=repository),
+        repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=repository) if repository else None,
         namespace=namespace,
         create_namespace=False,  # namespaces are declared explicitly, with their labels
         values=values,
