@@ -364,7 +364,8 @@ def summary(plan: Plan) -> str:
     for reg in plan.registrations:
         if not reg.custom:
             continue
-        per_component[component_of(reg, by_urn)] = per_component.get(component_of(reg, by_urn), 0) + 1
+        component = component_of(reg, by_urn)
+        per_component[component] = per_component.get(component, 0) + 1
         if team := team_of(reg, by_urn):
             per_team[team] = per_team.get(team, 0) + 1
     lines = [f"stack {plan.spec.stack}: {sum(per_component.values())} resources", "", f"{'component':<24}{'resources':>10}"]

@@ -11,10 +11,17 @@ import pulumi
 import pytest
 import yaml
 
-from agentplane import program
-from agentplane.plan import PLACEHOLDER, REDACTED, _engine_config, plan_document, run_program, run_under_mocks
-from agentplane.spec.load import env_config_from_stack_document
-from tests.support.plans import ROOT, by_urn, example_plan, plan_with_teams, resources_of
+from agentplane.plan import PLACEHOLDER, REDACTED, plan_document, run_program
+from tests.support.plans import (
+    ROOT,
+    by_urn,
+    engine_config_for_up,
+    example_plan,
+    plan_with_teams,
+    resources_of,
+    run_as_pulumi_up,
+    stack_document,
+)
 
 COMPONENT = "identity"
 NEW_TEAM = """\
@@ -73,9 +80,7 @@ def test_offboarding_removes_only_that_teams_identity_objects() -> None:
 
 
 def _dev_config_with(identity: dict) -> dict:
-    doc = yaml.safe_load((ROOT / "stacks" / "Pulumi.dev.yaml").read_text())
-    doc["config"]["agentplane:identity"] = identity
-    return doc
+    return stack_document("dev", identity=identity)
 
 
 @functools.lru_cache(maxsize=None)
@@ -115,14 +120,8 @@ def test_existing_keycloak_plan_warns_that_the_password_is_encrypted() -> None:
 
 
 def _pulumi_up(identity: dict, monkeypatch: pytest.MonkeyPatch):
-    """The program as `pulumi up` runs it: config decrypted by the engine, not a preview."""
-    monkeypatch.chdir(ROOT)
-    doc = _dev_config_with(identity)
-    # Everything else `pulumi up` needs is present (decrypted provider keys), so only identity decides.
-    gateway = doc["config"].setdefault("agentplane:gateway", {})
-    gateway["providerKeys"] = {"openai": "sk-decrypted", "anthropic": "sk-ant-decrypted"}
-    config, _ = _engine_config(env_config_from_stack_document(doc, "stacks/Pulumi.dev.yaml"))
-    return run_under_mocks("dev", config, [], lambda: program.main())
+    """The program as `pulumi up` runs it; everything else it needs is present, so only identity decides."""
+    return run_as_pulumi_up(engine_config_for_up(stack_document("dev", identity=identity)), monkeypatch)
 
 
 def test_pulumi_up_refuses_an_existing_keycloak_without_credentials(monkeypatch: pytest.MonkeyPatch) -> None:

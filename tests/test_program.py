@@ -7,30 +7,21 @@ import json
 import pulumi
 import pytest
 
-from agentplane import program
-from agentplane.plan import _engine_config, run_under_mocks
 from agentplane.spec import load as spec_load
 from agentplane.spec.load import env_config_from_engine, env_config_from_stack_document
-from tests.support.plans import ROOT
+from tests.support.plans import ROOT, engine_config_for_up, run_as_pulumi_up, stack_document
 
 
 def _dev_engine_config() -> dict[str, str]:
-    """dev's config as the engine hands it to `pulumi up`: secrets decrypted, provider keys set."""
-    import yaml
-
-    doc = yaml.safe_load((ROOT / "stacks/Pulumi.dev.yaml").read_text())
-    doc["config"]["agentplane:gateway"]["providerKeys"] = {"openai": "sk-decrypted", "anthropic": "sk-ant-decrypted"}
-    config, _ = _engine_config(env_config_from_stack_document(doc, "stacks/Pulumi.dev.yaml"))
-    return config
+    return engine_config_for_up(stack_document("dev"))
 
 
 def _run_as_pulumi_up(config: dict[str, str], monkeypatch: pytest.MonkeyPatch, *, via_environment: bool = False):
-    monkeypatch.chdir(ROOT)
     if via_environment:
         # How the Python language host hands config to a real program.
         monkeypatch.setenv("PULUMI_CONFIG", json.dumps(config))
         config = {}
-    return run_under_mocks("dev", config, [], lambda: program.main())
+    return run_as_pulumi_up(config, monkeypatch)
 
 
 def test_engine_config_is_decoded_like_the_stack_file() -> None:

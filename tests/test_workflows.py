@@ -1,4 +1,4 @@
-"""The operator workflow files: GitHub workflows, the kind cluster config, infra scripts.
+"""The operator workflow files: the GitHub workflows (the infra scripts are tested in test_infra.py).
 
 Offline: workflows are validated against the GitHub workflow schema that check-jsonschema
 vendors, and the rules the project relies on (pinned actions, serialized deploys, every CI
@@ -17,7 +17,6 @@ import copy
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path

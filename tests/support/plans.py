@@ -8,7 +8,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from agentplane.plan import is_kubernetes_object, plan_document, run_program
+import pytest
+import yaml
+
+from agentplane import program
+from agentplane.plan import _engine_config, is_kubernetes_object, plan_document, run_program, run_under_mocks
+from agentplane.spec.load import env_config_from_stack_document
 
 ROOT = Path(__file__).resolve().parents[2]
 STACKS = ("dev", "staging", "prod")
@@ -47,4 +52,32 @@ def by_urn(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {r["urn"]: r for r in doc["resources"]}
 
 
-__all__ = ["ROOT", "STACKS", "example_plan", "plan_with_teams", "kubernetes_objects", "resources_of", "by_urn", "is_kubernetes_object"]
+# What the engine would decrypt from `pulumi config set --secret` for the example models.
+DECRYPTED_PROVIDER_KEYS = {"openai": "sk-decrypted", "anthropic": "sk-ant-decrypted"}
+
+
+def stack_document(stack: str, **sections: Any) -> dict[str, Any]:
+    """An example stack file as a dict, with `agentplane:<key>` values replaced by `sections`."""
+    doc = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())
+    for key, value in sections.items():
+        doc["config"][f"agentplane:{key}"] = value
+    return doc
+
+
+def engine_config_for_up(doc: dict[str, Any], stack: str = "dev") -> dict[str, str]:
+    """A stack file's config as the engine hands it to `pulumi up`: secrets decrypted, and the
+    provider keys set (unless the document sets its own), so only what a test changes decides."""
+    gateway = doc["config"].setdefault("agentplane:gateway", {})
+    gateway.setdefault("providerKeys", dict(DECRYPTED_PROVIDER_KEYS))
+    config, _ = _engine_config(env_config_from_stack_document(doc, f"stacks/Pulumi.{stack}.yaml"))
+    return config
+
+
+def run_as_pulumi_up(config: dict[str, str], monkeypatch: pytest.MonkeyPatch, stack: str = "dev"):
+    """The program as `pulumi up` runs it (not a preview, no offline flag); its registrations and warnings."""
+    monkeypatch.chdir(ROOT)
+    return run_under_mocks(stack, config, [], lambda: program.main())
+
+
+__all__ = ["ROOT", "STACKS", "example_plan", "plan_with_teams", "kubernetes_objects", "resources_of", "by_urn", "is_kubernetes_object",
+           "DECRYPTED_PROVIDER_KEYS", "stack_document", "engine_config_for_up", "run_as_pulumi_up"]
