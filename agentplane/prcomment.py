@@ -34,6 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+# Shared with pr-diff; both modules use the standard library only (the comment job installs nothing).
+from agentplane.prdiff import demote_headings, fence, strip_ansi
+
 # The marker finds this workflow's comment again, so every push updates one comment. It is
 # the plan-diff comment's old marker, so existing pull requests keep their single comment.
 MARKER = "<!-- agentplane:pr-diff -->"
@@ -51,9 +54,7 @@ PREVIEW_ARTIFACT_PREFIX = "preview-"
 PREVIEW_OUTPUT_FILE = "output.txt"
 EXIT_CODE_FILE = "exit-code"
 
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 _FENCE = re.compile(r"^\s{0,3}(`{3,}|~{3,})")
-_HEADING = re.compile(r"^(#{1,6})(\s.*|)$")
 # pulumi's policy report starts with one of these headers (older CLIs: "Policy Violations:",
 # newer ones: "Policies:" with a line per pack), each at the start of a line.
 _POLICY_HEADERS = ("Policy Violations:", "Policies:")
@@ -96,10 +97,6 @@ class Violation:
 
 
 # --------------------------------------------------------------------------- parsing
-
-
-def strip_ansi(text: str) -> str:
-    return _ANSI.sub("", text)
 
 
 def policy_violations(output: str) -> list[Violation]:
@@ -202,41 +199,6 @@ def allocate(sizes: Sequence[int], budget: int) -> list[int]:
                 shares[j] = fair
             break
     return shares
-
-
-def fence(text: str, info: str = "text") -> str:
-    """A fenced code block that `text` cannot break out of, whatever backticks it holds."""
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    marker = "`" * max(3, longest + 1)
-    return f"{marker}{info}\n{text.rstrip()}\n{marker}"
-
-
-def demote_headings(markdown: str, min_level: int) -> str:
-    """Shift headings outside code fences so the shallowest sits at `min_level`."""
-    lines, fence_marker, levels = markdown.splitlines(), None, []
-    code = []
-    for line in lines:
-        m = _FENCE.match(line)
-        if fence_marker is None and m:
-            fence_marker, is_code = m.group(1), True
-        elif fence_marker is not None:
-            is_code = True
-            if m and m.group(1)[0] == fence_marker[0] and len(m.group(1)) >= len(fence_marker):
-                fence_marker = None
-        else:
-            is_code = False
-        code.append(is_code)
-        if not is_code and (h := _HEADING.match(line)):
-            levels.append(len(h.group(1)))
-    if not levels or min(levels) >= min_level:
-        return markdown
-    shift = min_level - min(levels)
-    out = []
-    for line, is_code in zip(lines, code):
-        if not is_code and (h := _HEADING.match(line)):
-            line = "#" * min(6, len(h.group(1)) + shift) + h.group(2)
-        out.append(line)
-    return "\n".join(out) + ("\n" if markdown.endswith("\n") else "")
 
 
 # --------------------------------------------------------------------------- composing
