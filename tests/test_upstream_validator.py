@@ -375,8 +375,6 @@ def _write_synthetic_upstream(root: Path) -> None:
                         x-kubernetes-validations:
                         - rule: self.size != 'huge' || has(self.owner)
                           message: huge widgets need an owner
-                        - rule: frobnicate(self.size)
-                          message: uses a function no CEL library here provides
                         - rule: self.size == oldSelf.size
                           message: size is immutable
                         - rule: "!has(self.owner) || self.owner != 'root'"
@@ -387,7 +385,12 @@ def _write_synthetic_upstream(root: Path) -> None:
                           owner: {type: string, nullable: true}
                           port: {x-kubernetes-int-or-string: true, pattern: '^[a-z]+$'}
                           mode: {type: string, default: fast}
-                          extra: {type: object, x-kubernetes-preserve-unknown-fields: true}
+                          extra:
+                            type: object
+                            x-kubernetes-preserve-unknown-fields: true
+                            x-kubernetes-validations:
+                            - rule: frobnicate(self)
+                              message: uses a function no CEL library here provides
                           tags: {type: object, additionalProperties: {type: string}}
                           marker: {type: object}
               - name: v2
@@ -442,11 +445,11 @@ def test_synthetic_crd_quirks(synthetic_upstream: Path) -> None:
     def widget(**spec: Any) -> dict[str, Any]:
         return {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": _meta("w", "a"), "spec": spec}
 
-    with pytest.warns(upstream.UnevaluatedRuleWarning, match="frobnicate"):
-        valid = validate_object(widget(size="small", owner=None, port=8080, extra={"any": {"thing": 1}}, tags={"a": "b"}, marker={}))
-    assert valid == []
-    # The unevaluable rule is registered, not reported; the oldSelf rule is skipped entirely.
-    assert ("widgets.example.com", "frobnicate(self.size)") in UNEVALUATED_RULES
+    # A rule the model cannot evaluate fails the object (never counted as passed) and is
+    # registered for the census; the oldSelf rule is skipped entirely.
+    unevaluated = validate_object(widget(size="small", owner=None, port=8080, extra={"any": {"thing": 1}}, tags={"a": "b"}, marker={}))
+    _one_error_containing(unevaluated, "spec.extra", "not evaluated here")
+    assert ("widgets.example.com", "frobnicate(self)") in UNEVALUATED_RULES
     assert not any("oldSelf" in rule for _, rule in UNEVALUATED_RULES)
 
     assert validate_object(widget(size="small", port="http")) == []

@@ -33,12 +33,12 @@ escaped the way the API server does (``namespace`` -> ``__namespace__``, ``-`` -
 * A rule that evaluates to ``false``, or fails at run time the way it would in the API server
   (missing key, index out of range, a function rejecting its argument), is reported as an error.
 * A rule the library cannot evaluate (compile error, unknown function, a type mismatch that the
-  API server's type checker would have ruled out, a non-boolean result) is *not* reported as an
-  error: we cannot tell whether the object is valid, and failing valid objects would make the
-  check useless. It is not silent either: ``(crd name, rule)`` goes into
-  :data:`UNEVALUATED_RULES` (reason in :data:`UNEVALUATED_REASONS`) and an
-  :class:`UnevaluatedRuleWarning` is emitted, so pytest's warning summary shows it and a test
-  may assert the registry is empty. :func:`cel_rule_census` gives the static picture.
+  API server's type checker would have ruled out, a non-boolean result) is reported as an error
+  ("not evaluated here"): an object this model cannot check is not counted as valid. The fix is
+  to teach the model the missing function (citing the Kubernetes CEL library it mirrors) or to
+  rely on the API server oracle, which is authoritative. ``(crd name, rule)`` also goes into
+  :data:`UNEVALUATED_RULES` (reason in :data:`UNEVALUATED_REASONS`);
+  :func:`cel_rule_census` gives the static picture.
 """
 
 from __future__ import annotations
@@ -82,7 +82,6 @@ __all__ = [
     "UNEVALUATED_RULES",
     "UPSTREAM_ENV",
     "CelCensus",
-    "UnevaluatedRuleWarning",
     "UpstreamDataMissing",
     "cel_rule_census",
     "crd_kinds",
@@ -105,10 +104,6 @@ UNEVALUATED_REASONS: dict[tuple[str, str], str] = {}
 
 class UpstreamDataMissing(RuntimeError):
     """The pinned upstream data directory is not where it is expected."""
-
-
-class UnevaluatedRuleWarning(UserWarning):
-    """A CRD CEL rule applied to an object but could not be evaluated here."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -406,6 +401,10 @@ def _quantity_value(value: Any) -> Decimal:
 
 def _k8s_cel_functions() -> dict[str, Callable[..., Any]]:
     return {
+        # CEL's standard library declares `matches` both as `s.matches(re)` and as the global
+        # `matches(s, re)` (overloads matches_string / string_matches_string in
+        # google/cel-go@v0.26.0:common/stdlib/standard.go): an RE2 search, unanchored.
+        "matches": lambda s, pattern: bool(_compile_pattern(_require_str(pattern, "matches"))(_require_str(s, "matches"))),
         "isURL": _k8s_is_url,
         "url": _k8s_url,
         "getScheme": lambda u: urllib.parse.urlsplit(_require_str(u, "getScheme")).scheme,
@@ -517,22 +516,19 @@ def _to_cel(value: Any, schema: Mapping[str, Any]) -> Any:
     return value
 
 
-def _note_unevaluated(crd: str, rule: str, reason: str) -> None:
+def _note_unevaluated(crd: str, rule: str, reason: str) -> tuple[bool, str]:
+    """Register the rule and fail the object: what cannot be checked here is not valid here."""
     key = (crd, rule)
-    if key not in UNEVALUATED_RULES:
-        UNEVALUATED_RULES.add(key)
-        UNEVALUATED_REASONS[key] = reason
-        warnings.warn(
-            f"CEL rule of {crd} not evaluated ({reason}): {rule}", UnevaluatedRuleWarning, stacklevel=2
-        )
+    UNEVALUATED_RULES.add(key)
+    UNEVALUATED_REASONS.setdefault(key, reason)
+    return False, f"CEL rule not evaluated here ({reason}): {rule}"
 
 
 def _run_rule(crd: str, rule: str, value: Any) -> tuple[bool, str | None]:
-    """(passed, error). Unevaluable rules count as passed and are registered."""
+    """(passed, error). Unevaluable rules fail and are registered."""
     program = _compile_rule(rule)
     if isinstance(program, str):
-        _note_unevaluated(crd, rule, program)
-        return True, None
+        return _note_unevaluated(crd, rule, program)
     context = _cel_context()
     context.add_variable("self", value)
     try:
@@ -548,15 +544,12 @@ def _run_rule(crd: str, rule: str, value: Any) -> tuple[bool, str | None]:
         )
         if genuine:  # e.g. duration('1x'), url('not a url'): invalid input, not a library gap
             return False, text.split(". Check function arguments")[0]
-        _note_unevaluated(crd, rule, text.splitlines()[0])
-        return True, None
-    except Exception as exc:  # noqa: BLE001 - type mismatches etc.: the library differs
-        _note_unevaluated(crd, rule, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
-        return True, None
+        return _note_unevaluated(crd, rule, text.splitlines()[0])
+    except TypeError as exc:  # a type mismatch: the library differs from the API server's checker
+        return _note_unevaluated(crd, rule, f"TypeError: {str(exc).splitlines()[0] if str(exc) else ''}")
     if isinstance(result, bool):
         return result, None
-    _note_unevaluated(crd, rule, f"non-boolean result {result!r}")
-    return True, None
+    return _note_unevaluated(crd, rule, f"non-boolean result {result!r}")
 
 
 def _rule_message(spec: Mapping[str, Any], value: Any) -> str:
