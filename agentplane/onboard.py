@@ -14,7 +14,7 @@ def starter_team(team: str, owner: str, environment: str, tier: str) -> str:
         "agents": [{"name": f"{team}-agent"[:63]}],
     }
     header = (
-        f"# Team {team}: reviewed by the platform team. See README 'Onboarding a team'.\n"
+        f"# Team {team}: reviewed by the platform team. See docs/teams.md.\n"
         "# New agents run at the lowest tier until `promote` lifts them (never above the team's tier).\n"
     )
     # Field order as people read a team file: who, where, what.

@@ -12,7 +12,7 @@ from components.kube import helm_release, platform_namespace, register
 
 class WorkloadIdentity(pulumi.ComponentResource):
     """SPIRE keeps its own signing CA rather than chaining to the platform CA (see
-    the Certificates and workload identity section of the README), so nothing here waits for Certificates."""
+    docs/components/workload-identity.md), so nothing here waits for Certificates."""
 
     def __init__(self, name: str, spec: PlatformSpec, opts: pulumi.ResourceOptions):
         super().__init__("agentplane:index:WorkloadIdentity", name, None, opts)

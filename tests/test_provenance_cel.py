@@ -586,7 +586,7 @@ def test_source_recorded_as_a_resolved_git_dependency_is_accepted():
 
 def test_an_exact_source_repository_matches_its_git_dependency_at_any_ref():
     # resolvedDependencies name the ref after the repository (git+<repo>@<ref>), as the
-    # README's provenance example does; a look-alike repository still fails.
+    # signing example in docs/components/provenance.md does; a look-alike repository still fails.
     from dataclasses import replace
 
     from agentplane.spec.load import load_from_files

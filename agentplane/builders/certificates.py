@@ -17,7 +17,7 @@ CERT_MANAGER_GROUP = "cert-manager.io"
 CERT_MANAGER_API = f"{CERT_MANAGER_GROUP}/v1"
 BOOTSTRAP_ISSUER = "agentplane-selfsigned"
 ROOT_CA_CERTIFICATE = "platform-root-ca"
-# The root CA's key pair and certificate; the one thing to back up (see the Certificates and workload identity section of the README).
+# The root CA's key pair and certificate; the one thing to back up (see docs/components/certificates.md).
 ROOT_CA_SECRET = "platform-root-ca"
 
 

@@ -144,7 +144,7 @@ class ProvenanceConfig(StrictModel):
         if not self.signers:
             return [
                 "signers is empty, so no agent image can be verified and provenance is neither enforced nor "
-                "audited; add the identity your CI signs images with (see the Provenance and guardrails section of the README)"
+                "audited; add the identity your CI signs images with (see docs/components/provenance.md)"
             ]
         return []
 
@@ -159,6 +159,6 @@ def check_environment(env: "EnvironmentConfig") -> list[tuple[str, str]]:
             "provenance.signers",
             f"tier(s) {', '.join(enforced)} enforce image provenance, so every pod in them would be "
             "rejected without signers; list the identities your CI signs agent images with "
-            "({keyless: {issuer, subjectRegExp}} or {publicKey: <PEM>}), see the Provenance and guardrails section of the README",
+            "({keyless: {issuer, subjectRegExp}} or {publicKey: <PEM>}), see docs/components/provenance.md",
         )
     ]
