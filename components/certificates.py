@@ -18,13 +18,14 @@ from components.kube import chart_location, platform_namespace, register
 _TYPED_ARGUMENTS = {
     "clusterResourceNamespace": "cluster_resource_namespace",
     "global": "global_",
+    "webhook": "webhook",
 }
 
 
 def _helm_options(source: ChartSource, values: dict) -> cert_manager.ReleaseArgs:
     chart, repository = chart_location(source)
     return cert_manager.ReleaseArgs(
-        name="cert-manager",
+        name=build.RELEASE_NAME,
         namespace=namespaces.CERT_MANAGER,
         chart=chart,
         version=source.version,
@@ -58,6 +59,9 @@ class Certificates(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace], **keep),
         )
 
+        register(
+            name, build.webhook_disruption_budget(), pulumi.ResourceOptions(parent=self, depends_on=[self.cert_manager])
+        )
         bootstrap = register(
             name, build.bootstrap_issuer(), pulumi.ResourceOptions(parent=self, depends_on=[self.cert_manager])
         )

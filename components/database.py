@@ -41,8 +41,22 @@ class Postgres(pulumi.ComponentResource):
             build.database_credentials(pulumi.Output.secret(password.result)),
             pulumi.ResourceOptions(parent=self, depends_on=[namespace]),
         )
-        # The operator's CRDs and webhooks first; initdb reads the credentials Secret.
-        self.cluster = register(name, build.postgres_cluster(spec), kept(self.operator, self.credentials, namespace))
+        # The operator's CRDs and webhooks first; initdb reads the credentials Secret, WAL
+        # archiving the backup credentials.
+        backup = spec.env.identity.database.backup
+        cluster_needs = [self.operator, self.credentials, namespace]
+        keys = backup.s3 if backup is not None else None
+        # Without keys nothing fake is deployed: `pulumi up` reports them missing first.
+        if backup is not None and keys is not None and keys.access_key_id is not None and keys.secret_access_key is not None:
+            secret = build.backup_credentials(
+                backup, pulumi.Output.secret(keys.access_key_id.deploy_value), pulumi.Output.secret(keys.secret_access_key.deploy_value)
+            )
+            if secret is not None:
+                cluster_needs.append(register(name, secret, pulumi.ResourceOptions(parent=self, depends_on=[namespace])))
+        self.cluster = register(name, build.postgres_cluster(spec), kept(*cluster_needs))
+        scheduled = build.scheduled_backup(spec)
+        if scheduled is not None:
+            register(name, scheduled, pulumi.ResourceOptions(parent=self, depends_on=[self.cluster]))
         self.register_outputs(
             {"host": f"{build.DB_SERVICE}.{namespaces.IDENTITY}.svc", "instances": build.postgres_instances(spec)}
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from agentplane import namespaces
 from agentplane.spec.platform import LABEL_MANAGED_BY, MANAGED_BY, PlatformSpec
 from agentplane.spec.sections.certificates import PLATFORM_CA_ISSUER, root_ca_common_name
+from agentplane.spec.sections.resilience import cert_manager_webhook_replicas
 
 Obj = dict
 
@@ -21,6 +22,13 @@ ROOT_CA_CERTIFICATE = "platform-root-ca"
 ROOT_CA_SECRET = "platform-root-ca"
 
 
+# The release the component installs (components/certificates.py) and the labels the chart's
+# webhook Deployment selects its pods by
+# (cert-manager/cert-manager@v1.21.0:deploy/charts/cert-manager/templates/webhook-deployment.yaml).
+RELEASE_NAME = "cert-manager"
+WEBHOOK_POD_SELECTOR = {"app.kubernetes.io/name": "webhook", "app.kubernetes.io/instance": RELEASE_NAME, "app.kubernetes.io/component": "webhook"}
+
+
 def _meta(name: str, namespace: str | None = None) -> dict:
     meta: dict = {"name": name, "labels": {LABEL_MANAGED_BY: MANAGED_BY}}
     if namespace:
@@ -30,6 +38,7 @@ def _meta(name: str, namespace: str | None = None) -> dict:
 
 def cert_manager_values(spec: PlatformSpec) -> dict:
     """The cert-manager chart values, with the chart's own key names."""
+    replicas = cert_manager_webhook_replicas(spec.env)
     return {
         # CRDs installed by the chart and kept when the release is uninstalled: deleting them
         # would garbage-collect every Certificate and Issuer in the cluster.
@@ -39,6 +48,18 @@ def cert_manager_values(spec: PlatformSpec) -> dict:
         # Leader-election leases in cert-manager's own namespace instead of kube-system, so the
         # chart needs no Role outside the namespace the platform gives it.
         "global": {"leaderElection": {"namespace": namespaces.CERT_MANAGER}},
+        # The webhook admits every cert-manager write (its failurePolicy is Fail): replicas that
+        # prefer different nodes; webhook_disruption_budget() keeps one of them through drains.
+        "webhook": {
+            "replicaCount": replicas,
+            "affinity": {
+                "podAntiAffinity": {
+                    "preferredDuringSchedulingIgnoredDuringExecution": [
+                        {"weight": 100, "podAffinityTerm": {"labelSelector": {"matchLabels": dict(WEBHOOK_POD_SELECTOR)}, "topologyKey": "kubernetes.io/hostname"}}
+                    ]
+                }
+            },
+        },
     }
 
 
@@ -81,4 +102,16 @@ def platform_ca_issuer() -> Obj:
         "metadata": _meta(PLATFORM_CA_ISSUER),
         # A CA ClusterIssuer reads its Secret from the cluster resource namespace (cert-manager's).
         "spec": {"ca": {"secretName": ROOT_CA_SECRET}},
+    }
+
+
+def webhook_disruption_budget() -> Obj:
+    """At most one webhook pod evicted at a time. A PDB of our own: the CertManager component's
+    typed `webhook` argument has no podDisruptionBudget field and replaces the chart's `webhook`
+    values wholesale (pulumi/pulumi-kubernetes-cert-manager@v0.2.0:provider/pkg/provider/chart.go)."""
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": _meta("cert-manager-webhook", namespaces.CERT_MANAGER),
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": dict(WEBHOOK_POD_SELECTOR)}},
     }

@@ -19,6 +19,7 @@ from agentplane import namespaces
 from agentplane.builders.telemetry import TENANT_ATTRIBUTE
 from agentplane.spec.base import agent_client_id
 from agentplane.spec.platform import LABEL_MANAGED_BY, LABEL_TENANT, MANAGED_BY, AgentSpec, PlatformSpec, TeamSpec
+from agentplane.spec.sections.resilience import proxy_replicas
 from agentplane.spec.sections.gateway import (
     AGENT_REFERENCE,
     DEFAULT_AUDIENCE,
@@ -246,12 +247,31 @@ def proxy_parameters(spec: PlatformSpec) -> Obj:
             "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "1Gi"}},
             "deployment": {
                 "spec": {
-                    "replicas": spec.env.gateway.proxy_replicas,
-                    "template": {"spec": {"securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}}},
+                    "replicas": proxy_replicas(spec.env),
+                    "template": {
+                        "spec": {
+                            "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+                            "affinity": proxy_anti_affinity(),
+                        }
+                    },
                 }
             },
+            # The controller creates the PDB with the proxy Deployment's own selector
+            # (agentgateway/agentgateway@v1.4.1:controller/pkg/deployer/strategicpatch/strategicpatch.go).
+            "podDisruptionBudget": {"spec": {"maxUnavailable": 1}},
         },
     }
+
+
+# Labels the controller puts on the proxy pods of Gateway GATEWAY_NAME (its selector labels,
+# agentgateway/agentgateway@v1.4.1:controller/pkg/helm/agentgateway/templates/_helpers.tpl).
+PROXY_POD_SELECTOR = {"gateway.networking.k8s.io/gateway-name": GATEWAY_NAME}
+
+
+def proxy_anti_affinity() -> dict:
+    """Proxy replicas prefer different nodes (still scheduled together on a one-node cluster)."""
+    term = {"labelSelector": {"matchLabels": dict(PROXY_POD_SELECTOR)}, "topologyKey": "kubernetes.io/hostname"}
+    return {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100, "podAffinityTerm": term}]}}
 
 
 def gateway_class() -> Obj:

@@ -17,11 +17,12 @@ import yaml
 from agentplane import namespaces
 from agentplane.builders.gateway import CALLER, DENIAL_HEADER, Identity, Obj, cel_map, cel_string, labels, meta
 from agentplane.spec.platform import PlatformSpec, TeamSpec
+from agentplane.spec.sections.resilience import budget_service_replicas
 
 SERVICE = "agentplane-ratelimit"
 REDIS = "agentplane-ratelimit-redis"
 CONFIG_MAP = "agentplane-ratelimit-config"
-GRPC_PORT, HTTP_PORT, REDIS_PORT = 8081, 8080, 6379
+GRPC_PORT, HTTP_PORT, REDIS_PORT, METRICS_PORT = 8081, 8080, 6379, 9090
 CONFIG_DIR = "/data/ratelimit/config"  # RUNTIME_ROOT / RUNTIME_SUBDIRECTORY / RUNTIME_APPDIRECTORY
 
 # Response headers the service adds (limit, remaining tokens, seconds until the window resets).
@@ -121,15 +122,30 @@ def _pod_security(user: int, group: int) -> dict:
     return {"runAsNonRoot": True, "runAsUser": user, "runAsGroup": group, "fsGroup": group, "seccompProfile": {"type": "RuntimeDefault"}}
 
 
-def _deployment(name: str, replicas: int, pod_spec: dict, *, recreate: bool = False) -> Obj:
+def _deployment(name: str, replicas: int, pod_spec: dict) -> Obj:
     spec: dict = {
         "replicas": replicas,
         "selector": {"matchLabels": _selector(name)},
         "template": {"metadata": {"labels": {**labels(), **_selector(name)}}, "spec": pod_spec},
     }
-    if recreate:
-        spec["strategy"] = {"type": "Recreate"}
     return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta(name), "spec": spec}
+
+
+def spread_over_nodes(selector: dict[str, str]) -> dict:
+    """Preferred (not required) anti-affinity: replicas land on different nodes when there are
+    several, and still schedule on a one-node cluster."""
+    term = {"labelSelector": {"matchLabels": dict(selector)}, "topologyKey": "kubernetes.io/hostname"}
+    return {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100, "podAffinityTerm": term}]}}
+
+
+def disruption_budget(name: str) -> Obj:
+    """At most one replica evicted at a time (never blocks a drain, even with one replica)."""
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": meta(name),
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": _selector(name)}},
+    }
 
 
 def _service(name: str, port_name: str, port: int) -> Obj:
@@ -151,6 +167,10 @@ def ratelimit_deployment(spec: PlatformSpec) -> Obj:
         "LOG_LEVEL": "warn",
         "LOG_FORMAT": "json",
         "USE_STATSD": "false",
+        # Counters on :9090/metrics, among them ratelimit_service_should_rate_limit_error
+        # {err_type="redis_error"}: each budget check the store could not answer.
+        "USE_PROMETHEUS": "true",
+        "PROMETHEUS_ADDR": f":{METRICS_PORT}",
         "REDIS_SOCKET_TYPE": "tcp",
         "REDIS_URL": f"{REDIS}.{namespaces.GATEWAY}.svc:{REDIS_PORT}",
         "RUNTIME_ROOT": "/data",
@@ -174,7 +194,11 @@ def ratelimit_deployment(spec: PlatformSpec) -> Obj:
                 "image": config.image,
                 "command": ["/bin/ratelimit"],
                 "env": [{"name": k, "value": v} for k, v in env.items()],
-                "ports": [{"name": "http", "containerPort": HTTP_PORT}, {"name": "grpc", "containerPort": GRPC_PORT}],
+                "ports": [
+                    {"name": "http", "containerPort": HTTP_PORT},
+                    {"name": "grpc", "containerPort": GRPC_PORT},
+                    {"name": "metrics", "containerPort": METRICS_PORT},
+                ],
                 "readinessProbe": probe,
                 "livenessProbe": {**probe, "initialDelaySeconds": 10},
                 "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
@@ -183,35 +207,77 @@ def ratelimit_deployment(spec: PlatformSpec) -> Obj:
             }
         ],
         "volumes": [{"name": "config", "configMap": {"name": CONFIG_MAP}}],
+        "affinity": spread_over_nodes(_selector(SERVICE)),
     }
-    return _deployment(SERVICE, config.replicas, pod)
+    return _deployment(SERVICE, budget_service_replicas(spec.env), pod)
 
 
-def redis_deployment(spec: PlatformSpec) -> Obj:
-    """The counters. In memory only: a restart forgets the day's counts (budgets fail open for
-    the rest of that day rather than never resetting)."""
+# Redis settings that make the counters durable. `appendonly yes` logs every INCRBY/EXPIRE to
+# the append-only file on the volume; `everysec` fsyncs it once a second; `noeviction` makes a
+# full Redis refuse writes (an error the gateway's failure mode answers) instead of dropping
+# keys, and every counter has a TTL, so `volatile-*` policies would evict exactly them.
+REDIS_DURABILITY = {
+    "appendonly": "yes",
+    "appendfsync": "everysec",
+    "maxmemory-policy": "noeviction",
+    "save": "",
+    "dir": "/data",
+}
+REDIS_DATA_CLAIM = "data"
+
+
+def redis_args(spec: PlatformSpec) -> list[str]:
+    store = spec.env.gateway.budget.store
+    settings = {**REDIS_DURABILITY, "maxmemory": f"{store.max_memory_mib}mb", "protected-mode": "no"}
+    return [part for key, value in settings.items() for part in (f"--{key}", value)]
+
+
+def redis_statefulset(spec: PlatformSpec) -> Obj:
+    """The counters, on a PersistentVolume that outlives the pod: a restart replays the
+    append-only file and the day's counts are back (docs/faults.md has the loss window)."""
+    store = spec.env.gateway.budget.store
     probe = {"tcpSocket": {"port": "redis"}, "periodSeconds": 10}
+    memory_limit = f"{store.max_memory_mib * 2}Mi"  # headroom for the append-only file rewrite (a fork)
     pod = {
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
-        # The image's `redis` user.
+        # The image's `redis` user; fsGroup makes the volume writable for it.
         "securityContext": _pod_security(999, 1000),
+        # Redis flushes and fsyncs the append-only file on SIGTERM.
+        "terminationGracePeriodSeconds": 30,
         "containers": [
             {
                 "name": "redis",
                 "image": spec.env.gateway.budget.redis_image,
-                "args": ["--save", "", "--appendonly", "no", "--protected-mode", "no", "--maxmemory", "192mb", "--maxmemory-policy", "volatile-ttl"],
+                "args": redis_args(spec),
                 "ports": [{"name": "redis", "containerPort": REDIS_PORT}],
                 "readinessProbe": probe,
-                "livenessProbe": {**probe, "initialDelaySeconds": 10},
-                "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
+                # Loading a large append-only file takes a while: do not kill Redis for it.
+                "startupProbe": {**probe, "failureThreshold": 30},
+                "livenessProbe": probe,
+                "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": memory_limit}},
                 "securityContext": _restricted_container(),
-                "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+                "volumeMounts": [{"name": REDIS_DATA_CLAIM, "mountPath": "/data"}],
             }
         ],
-        "volumes": [{"name": "data", "emptyDir": {}}],
     }
-    return _deployment(REDIS, 1, pod, recreate=True)
+    claim_spec: dict = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": store.storage_size}}}
+    if store.storage_class:
+        claim_spec["storageClassName"] = store.storage_class
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": meta(REDIS),
+        "spec": {
+            "serviceName": REDIS,
+            "replicas": 1,
+            "selector": {"matchLabels": _selector(REDIS)},
+            "template": {"metadata": {"labels": {**labels(), **_selector(REDIS)}}, "spec": pod},
+            "volumeClaimTemplates": [{"metadata": {"name": REDIS_DATA_CLAIM, "labels": labels()}, "spec": claim_spec}],
+            # The volume (and the day's counters) stays when the StatefulSet is deleted or scaled.
+            "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"},
+        },
+    }
 
 
 def network_policies() -> list[Obj]:
@@ -240,9 +306,10 @@ def service_objects(spec: PlatformSpec) -> list[Obj]:
     """The budget service, its store and its configuration, in the gateway namespace."""
     return [
         config_map(spec),
-        redis_deployment(spec),
+        redis_statefulset(spec),
         _service(REDIS, "redis", REDIS_PORT),
         ratelimit_deployment(spec),
+        disruption_budget(SERVICE),
         _service(SERVICE, "grpc", GRPC_PORT),
         *network_policies(),
     ]

@@ -16,6 +16,7 @@ import yaml
 from agentplane import namespaces
 from agentplane.spec.platform import LABEL_MANAGED_BY, MANAGED_BY, PlatformSpec
 from agentplane.spec.sections.identity import KEYCLOAK_VERSION, IdentityConfig
+from agentplane.spec.sections.resilience import DatabaseBackup
 
 Obj = dict
 
@@ -33,6 +34,8 @@ DB_PORT = 5432
 DB_NAME = "keycloak"
 DB_OWNER = "keycloak"
 DB_CREDENTIALS_SECRET = "keycloak-db-credentials"
+BACKUP_CREDENTIALS_SECRET = "keycloak-db-backup-credentials"
+SCHEDULED_BACKUP = "keycloak-db-daily"
 
 ADMIN_SECRET = "keycloak-admin"
 ADMIN_USERNAME = "admin"
@@ -143,11 +146,78 @@ def postgres_cluster(spec: PlatformSpec) -> Obj:
     }
     if db.image_name:
         cluster_spec["imageName"] = db.image_name
+    if db.backup is not None and db.backup.enabled:
+        cluster_spec["backup"] = cluster_backup(db.backup)
     return {
         "apiVersion": "postgresql.cnpg.io/v1",
         "kind": "Cluster",
         "metadata": _meta(DB_CLUSTER),
         "spec": cluster_spec,
+    }
+
+
+# --- Postgres backups ----------------------------------------------------------------------
+#
+# CloudNativePG 1.30's in-tree Barman Cloud support (`spec.backup.barmanObjectStore`): still
+# served by the pinned operator and its pinned CRD, whereas the Barman Cloud plugin needs a
+# second operator and CRD (barmancloud.cnpg.io ObjectStore) the platform does not install yet.
+# The operator's 1.30 notes say the in-tree support goes in 1.31.0
+# (cloudnative-pg/cloudnative-pg@v1.30.0:docs/src/release_notes/v1.30.md): moving to the plugin
+# is the condition for upgrading the operator past 1.30 (docs/faults.md).
+
+# Keys of the backup credentials Secret (what s3Credentials refers to).
+BACKUP_KEYS = {"accessKeyId": "ACCESS_KEY_ID", "secretAccessKey": "ACCESS_SECRET_KEY", "region": "REGION"}
+
+
+def cluster_backup(backup: DatabaseBackup) -> dict:
+    """`Cluster.spec.backup`: base backups and continuous WAL archiving to the bucket."""
+    credentials: dict = {}
+    if backup.s3.inherit_from_iam_role:
+        credentials["inheritFromIAMRole"] = True
+    else:
+        credentials["accessKeyId"] = {"name": BACKUP_CREDENTIALS_SECRET, "key": BACKUP_KEYS["accessKeyId"]}
+        credentials["secretAccessKey"] = {"name": BACKUP_CREDENTIALS_SECRET, "key": BACKUP_KEYS["secretAccessKey"]}
+    if backup.s3.region is not None and not backup.s3.inherit_from_iam_role:
+        credentials["region"] = {"name": BACKUP_CREDENTIALS_SECRET, "key": BACKUP_KEYS["region"]}
+    store: dict = {
+        "destinationPath": backup.destination_path,
+        "s3Credentials": credentials,
+        "wal": {"compression": "gzip"},
+        "data": {"compression": "gzip"},
+    }
+    if backup.endpoint_url is not None:
+        store["endpointURL"] = backup.endpoint_url
+    return {"barmanObjectStore": store, "retentionPolicy": backup.retention}
+
+
+def backup_credentials(backup: DatabaseBackup, access_key_id: Any, secret_access_key: Any) -> Obj | None:
+    """The Secret s3Credentials reads; the keys are Pulumi secrets at run time. None when the
+    pods use their cloud identity instead."""
+    if not backup.uses_keys:
+        return None
+    data = {BACKUP_KEYS["accessKeyId"]: access_key_id, BACKUP_KEYS["secretAccessKey"]: secret_access_key}
+    if backup.s3.region is not None:
+        data[BACKUP_KEYS["region"]] = backup.s3.region
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": _meta(BACKUP_CREDENTIALS_SECRET), "type": "Opaque", "stringData": data}
+
+
+def scheduled_backup(spec: PlatformSpec) -> Obj | None:
+    backup = spec.env.identity.database.backup
+    if backup is None or not backup.enabled:
+        return None
+    return {
+        "apiVersion": "postgresql.cnpg.io/v1",
+        "kind": "ScheduledBackup",
+        "metadata": _meta(SCHEDULED_BACKUP),
+        "spec": {
+            "schedule": backup.schedule,
+            "cluster": {"name": DB_CLUSTER},
+            "method": "barmanObjectStore",
+            # A first base backup right away: point-in-time recovery needs one to start from.
+            "immediate": True,
+            # Backup objects belong to the ScheduledBackup; the data in the bucket stays.
+            "backupOwnerReference": "self",
+        },
     }
 
 

@@ -12,6 +12,7 @@ from agentplane.builders import telemetry
 from agentplane.spec.platform import LABEL_AGENT, LABEL_MANAGED_BY, LABEL_TENANT, LABEL_TIER, MANAGED_BY, PlatformSpec
 from agentplane.spec.sections.certificates import PLATFORM_CA_ISSUER
 from agentplane.spec.sections.provenance import SLSA_PROVENANCE_V1, ProvenanceConfig
+from agentplane.spec.sections.resilience import kyverno_admission_replicas
 from policies.render import render
 
 Obj = dict
@@ -57,8 +58,7 @@ def provenance_policy_name(mode: str) -> str:
 
 
 def admission_replicas(spec: PlatformSpec) -> int:
-    configured = spec.env.provenance.replicas
-    return configured if configured is not None else (3 if spec.protect else 1)
+    return kyverno_admission_replicas(spec.env)
 
 
 def excluded_namespaces() -> list[str]:
@@ -98,6 +98,10 @@ def kyverno_values(spec: PlatformSpec) -> dict:
         "rbac": {"roles": {"aggregate": {"admin": False, "view": True}}},
         "admissionController": {
             "replicas": replicas,
+            # The chart's PDB selects the admission pods by its matchLabels (and is on whenever
+            # replicas > 1): at most one of them is evicted at a time. The chart's default
+            # anti-affinity (preferred, by hostname) stays on.
+            "podDisruptionBudget": {"enabled": replicas > 1, "minAvailable": max(1, replicas - 1)},
             # Image verification holds registry responses and signatures in memory.
             "container": {"resources": {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}}},
         },

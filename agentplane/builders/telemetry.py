@@ -371,6 +371,17 @@ def _header_secrets(spec: PlatformSpec) -> list[str]:
     return names
 
 
+def collector_pod_selector() -> dict[str, str]:
+    """The labels the operator selects the collector's pods by
+    (open-telemetry/opentelemetry-operator@v0.158.0:internal/manifests/manifestutils/labels.go SelectorLabels)."""
+    return {
+        "app.kubernetes.io/managed-by": "opentelemetry-operator",
+        "app.kubernetes.io/instance": f"{NAMESPACE}.{COLLECTOR_NAME}",
+        "app.kubernetes.io/part-of": "opentelemetry",
+        "app.kubernetes.io/component": "opentelemetry-collector",
+    }
+
+
 def collector(spec: PlatformSpec) -> Obj:
     settings = spec.env.telemetry.collector
     resources = settings.resources
@@ -391,6 +402,16 @@ def collector(spec: PlatformSpec) -> Obj:
             "readOnlyRootFilesystem": True,
         },
         "config": collector_config(spec),
+        # The operator makes the PDB, selecting by collector_pod_selector() (resilience: at most
+        # one replica evicted at a time); replicas prefer different nodes.
+        "podDisruptionBudget": {"maxUnavailable": 1},
+        "affinity": {
+            "podAntiAffinity": {
+                "preferredDuringSchedulingIgnoredDuringExecution": [
+                    {"weight": 100, "podAffinityTerm": {"labelSelector": {"matchLabels": collector_pod_selector()}, "topologyKey": "kubernetes.io/hostname"}}
+                ]
+            }
+        },
     }
     if secrets:
         body["volumes"] = [{"name": name, "secret": {"secretName": name}} for name in secrets]

@@ -111,6 +111,9 @@ class RootCa(StrictModel):
 class CertificatesConfig(StrictModel):
     chart: pinned_chart(CERT_MANAGER_CHART) = CERT_MANAGER_CHART  # type: ignore[valid-type]
     root_ca: RootCa = RootCa()
+    # cert-manager's webhook admits every Certificate and Issuer write. Absent: 2 where
+    # `protect: true`, else 1 (resilience.py).
+    webhook_replicas: int | None = Field(default=None, strict=True, ge=1, le=10)
 
 
 def root_ca_common_name(config: CertificatesConfig, stack: str) -> str:

@@ -16,6 +16,7 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from agentplane.spec.base import DnsLabel, DnsName, GroupName, Secret, StrictModel
 from agentplane.spec.sections.charts import ChartSource
+from agentplane.spec.sections.resilience import BudgetStore
 
 if TYPE_CHECKING:  # imported lazily at run time: environment.py imports this module
     from agentplane.spec.environment import EnvironmentConfig
@@ -90,10 +91,13 @@ class BudgetService(StrictModel):
     redis_image: PinnedImage = (
         "docker.io/library/redis:7.4.5-alpine@sha256:bb186d083732f669da90be8b0f975a37812b15e913465bb14d845db72a4e3e08"
     )
-    replicas: int = Field(default=1, strict=True, ge=1, le=10)
-    # FailClosed: when the budget cannot be checked, inference is refused (a budget that fails
-    # open is no budget). FailOpen keeps models reachable during a rate-limit outage.
+    # Absent: 2 where `protect: true`, else 1 (resilience.py).
+    replicas: int | None = Field(default=None, strict=True, ge=1, le=10)
+    # FailClosed: when the budget cannot be checked, inference is refused with a 500 (a budget
+    # that fails open is no budget). FailOpen keeps models reachable, unmetered, during a
+    # budget-service or store outage. docs/faults.md says what clients see either way.
     failure_mode: Literal["FailClosed", "FailOpen"] = "FailClosed"
+    store: BudgetStore = BudgetStore()
 
 
 class GatewayConfig(StrictModel):
@@ -107,7 +111,8 @@ class GatewayConfig(StrictModel):
     )
     crds_chart: ChartSource = ChartSource(repository="oci://cr.agentgateway.dev/charts", chart="agentgateway-crds", version="v1.4.1")
     chart: ChartSource = ChartSource(repository="oci://cr.agentgateway.dev/charts", chart="agentgateway", version="v1.4.1")
-    proxy_replicas: int = Field(default=1, strict=True, ge=1, le=20)
+    # Absent: 2 where `protect: true`, else 1 (resilience.py).
+    proxy_replicas: int | None = Field(default=None, strict=True, ge=1, le=20)
     # Provider API keys, `{openai: {secure: ...}}` in a stack file. They become a Secret in
     # the gateway namespace only; no team namespace ever holds one.
     provider_keys: dict[str, Secret] = {}

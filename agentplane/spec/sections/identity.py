@@ -16,6 +16,7 @@ from pydantic import AfterValidator, Field, model_validator
 from agentplane.spec.base import DnsName, Quantity, Secret, StrictModel
 from agentplane.spec.sections.certificates import PLATFORM_CA_ISSUER, pinned_chart
 from agentplane.spec.sections.charts import ChartSource
+from agentplane.spec.sections.resilience import DatabaseBackup
 
 if TYPE_CHECKING:
     from agentplane.spec.environment import EnvironmentConfig
@@ -117,6 +118,8 @@ class DatabaseConfig(StrictModel):
     image_name: Annotated[str, Field(strict=True, min_length=1)] | None = None
     cpu: Quantity = "250m"
     memory: Quantity = "512Mi"
+    # Scheduled backups to an object store; required where `protect: true` (resilience.py).
+    backup: DatabaseBackup | None = None
 
 
 class ServiceConfig(StrictModel):
@@ -252,7 +255,9 @@ class IdentityConfig(StrictModel):
         return self.existing is None
 
     def missing_for_deploy(self) -> list[str]:
-        return self.existing.missing_for_deploy() if self.existing is not None else []
+        if self.existing is not None:
+            return self.existing.missing_for_deploy()
+        return self.database.backup.missing_for_deploy() if self.database.backup is not None else []
 
 
 def check_team(team: "TeamFile", env: "EnvironmentConfig", stack: str) -> list[tuple[str, str]]:
