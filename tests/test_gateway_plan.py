@@ -187,10 +187,10 @@ def _restricted(pod: dict) -> None:
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_budget_service_pods_meet_restricted_pod_security_with_digest_pinned_images(stack: str) -> None:
-    deployments = [o for o in objects(gateway_resources(example_plan(stack))) if o["kind"] == "Deployment"]
-    assert sorted(d["metadata"]["name"] for d in deployments) == [budget.SERVICE, budget.REDIS]
-    for deployment in deployments:
-        _restricted(deployment["spec"]["template"]["spec"])
+    workloads = [o for o in objects(gateway_resources(example_plan(stack))) if o["kind"] in ("Deployment", "StatefulSet")]
+    assert sorted((d["kind"], d["metadata"]["name"]) for d in workloads) == [("Deployment", budget.SERVICE), ("StatefulSet", budget.REDIS)]
+    for workload in workloads:
+        _restricted(workload["spec"]["template"]["spec"])
 
 
 @pytest.mark.parametrize("stack", STACKS)

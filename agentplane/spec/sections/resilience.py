@@ -106,7 +106,10 @@ def _destination(value: str) -> str:
 
 
 def _https(value: str) -> str:
-    if not value.startswith("https://") or any(c.isspace() for c in value) or "@" in value:
+    if "@" in value:
+        # Not echoed: the part before '@' is a login.
+        raise ValueError("the endpoint URL carries credentials (user:password@host); give them as s3.accessKeyId/secretAccessKey secrets")
+    if not value.startswith("https://") or any(c.isspace() for c in value):
         raise ValueError(f"{value!r} must be an https:// URL without credentials")
     return value
 
