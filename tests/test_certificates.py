@@ -55,7 +55,7 @@ def _chart_values(component_inputs: dict) -> dict:
 def test_every_certificates_object_matches_the_cert_manager_crds(stack: str) -> None:
     objects = [r["inputs"] for r in _certificates(stack) if "kind" in r["inputs"]]
     kinds = sorted(o["kind"] for o in objects)
-    assert kinds == ["Certificate", "ClusterIssuer", "ClusterIssuer", "Namespace"]
+    assert kinds == ["Certificate", "ClusterIssuer", "ClusterIssuer", "Namespace", "PodDisruptionBudget"]
     assert validate_objects(objects) == []
 
 

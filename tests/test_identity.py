@@ -166,7 +166,7 @@ def test_postgres_instances_follow_protection(stack: str, instances: int) -> Non
 def test_instances_can_be_set_explicitly() -> None:
     doc = yaml.safe_load((ROOT / "stacks/Pulumi.prod.yaml").read_text())
     raw = env_config_from_stack_document(doc, "prod")
-    raw["identity"] = {**raw.get("identity", {}), "database": {"instances": 2}}
+    raw["identity"] = {**raw.get("identity", {}), "database": {"instances": 2, "backup": {"enabled": False}}}
     spec = build_spec("prod", raw, "prod", [], {"prod"}, source="file")
     assert spec.protect and build.postgres_cluster(spec)["spec"]["instances"] == 2
 

@@ -200,3 +200,101 @@ def test_unsigned_image_is_rejected_in_an_enforce_tier(probe_team):
     # quota, a digest or `required` check on the platform-injected init container) is a failure.
     assert "requires images signed by an approved signer" in message and UNSIGNED_IMAGE in message, (
         f"rejected, but not for provenance:\n{message}")
+
+
+# --------------------------------------------------------------------------- faults (docs/faults.md)
+
+RATELIMIT_HTTP_PORT = 8080  # agentplane/builders/gateway_budget.py HTTP_PORT: the service's /json endpoint
+BUDGET_STORE_POD = "agentplane-ratelimit-redis-0"
+
+
+def _budget_check(local_port: int, hits: int) -> int:
+    """The probe team's remaining daily tokens after `hits` more, as the budget service counts
+    them (envoyproxy/ratelimit@1e50889b README '/json endpoint')."""
+    body = json.dumps({"domain": f"agentplane-budget-{PROBE_TEAM}", "hits_addend": hits,
+                       "descriptors": [{"entries": [{"key": "team", "value": PROBE_TEAM}]}]})
+    done = sh("curl", "-sS", "-X", "POST", "--data", body, f"http://127.0.0.1:{local_port}/json", timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    (status,) = json.loads(done.stdout)["statuses"]
+    return int(status["limitRemaining"])
+
+
+@pytest.mark.e2e
+def test_a_budget_store_restart_mid_day_keeps_the_remaining_budget(probe_team):
+    """Kill the store's pod mid-day: the counters come back from the append-only file on its volume."""
+    forward = subprocess.Popen(["kubectl", "--context", KUBE_CONTEXT, "-n", AGENTGATEWAY_NAMESPACE, "port-forward",
+                                "deployment/agentplane-ratelimit", f"18080:{RATELIMIT_HTTP_PORT}"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(3)
+        before = _budget_check(18080, 1234)
+        # Let the append-only file's once-a-second fsync pass, then kill the store.
+        time.sleep(2)
+        kubectl("delete", "pod", BUDGET_STORE_POD, "-n", AGENTGATEWAY_NAMESPACE, "--wait=true", timeout=120)
+        kubectl("rollout", "status", "statefulset/agentplane-ratelimit-redis", "-n", AGENTGATEWAY_NAMESPACE,
+                "--timeout=300s", timeout=330)
+        deadline = time.monotonic() + 120
+        while True:  # the service reconnects to the new pod on its own
+            try:
+                after = _budget_check(18080, 1)
+                break
+            except (AssertionError, KeyError, ValueError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(3)
+        # One more token counted, none forgotten: a reset store would answer limit - 1.
+        assert after == before - 1, f"remaining {before} before the restart, {after} after one more token"
+    finally:
+        forward.terminate()
+        forward.wait(timeout=30)
+
+
+BACKUP_BUCKET_ENV = "AGENTPLANE_E2E_BACKUP_DESTINATION"  # s3://bucket/path the kind cluster can reach
+
+
+@pytest.mark.e2e
+def test_keycloak_database_restore_runbook(platform):
+    """docs/faults.md 'Restore Keycloak's database', steps 1-4, against a bucket the CI provides
+    (with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY and, for MinIO, AWS_ENDPOINT_URL)."""
+    destination = os.environ.get(BACKUP_BUCKET_ENV)
+    if not destination:
+        pytest.skip(f"the restore runbook needs an object store: set {BACKUP_BUCKET_ENV}=s3://<bucket>/<path> "
+                    "and AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (and AWS_ENDPOINT_URL for MinIO)")
+    ns = KEYCLOAK_NAMESPACE
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "e2e-backup-credentials", "namespace": ns},
+              "stringData": {"ACCESS_KEY_ID": os.environ["AWS_ACCESS_KEY_ID"], "ACCESS_SECRET_KEY": os.environ["AWS_SECRET_ACCESS_KEY"]}}
+    store = {"destinationPath": destination, "s3Credentials": {
+        "accessKeyId": {"name": "e2e-backup-credentials", "key": "ACCESS_KEY_ID"},
+        "secretAccessKey": {"name": "e2e-backup-credentials", "key": "ACCESS_SECRET_KEY"}}}
+    if os.environ.get("AWS_ENDPOINT_URL"):
+        store["endpointURL"] = os.environ["AWS_ENDPOINT_URL"]
+
+    def apply(obj: dict) -> None:
+        done = subprocess.run(["kubectl", "--context", KUBE_CONTEXT, "apply", "-f", "-"], input=json.dumps(obj),
+                              capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stderr
+
+    def realms(pod: str) -> str:
+        return kubectl("exec", "-n", ns, pod, "-c", "postgres", "--", "psql", "-tA", "-d", "keycloak",
+                       "-c", "select string_agg(name, ',' order by name) from realm").stdout.strip()
+
+    apply(secret)
+    # Step 1 (dev has no backups configured): point the cluster at the bucket and take a backup.
+    kubectl("patch", "cluster", "keycloak-db", "-n", ns, "--type=merge", "-p", json.dumps({"spec": {"backup": {"barmanObjectStore": store}}}))
+    apply({"apiVersion": "postgresql.cnpg.io/v1", "kind": "Backup", "metadata": {"name": "e2e-backup", "namespace": ns},
+           "spec": {"cluster": {"name": "keycloak-db"}, "method": "barmanObjectStore"}})
+    kubectl("wait", "backup/e2e-backup", "-n", ns, "--for=jsonpath={.status.phase}=completed", "--timeout=600s", timeout=630)
+    expected = realms("keycloak-db-1")
+    assert "agentplane" in expected.split(",")
+    # Steps 2-3: a new cluster bootstrapped from the object store.
+    apply({"apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster", "metadata": {"name": "keycloak-db-restore", "namespace": ns},
+           "spec": {"instances": 1, "storage": {"size": "1Gi"},
+                    "bootstrap": {"recovery": {"source": "keycloak-db"}},
+                    "externalClusters": [{"name": "keycloak-db", "barmanObjectStore": {**store, "serverName": "keycloak-db"}}]}})
+    try:
+        kubectl("wait", "cluster/keycloak-db-restore", "-n", ns, "--for=condition=Ready", "--timeout=900s", timeout=930)
+        # Step 4: the restored database has every realm the original had.
+        assert realms("keycloak-db-restore-1") == expected
+    finally:
+        kubectl("delete", "cluster/keycloak-db-restore", "backup/e2e-backup", "secret/e2e-backup-credentials", "-n", ns,
+                "--ignore-not-found", check=False, timeout=300)
