@@ -168,13 +168,14 @@ def kyverno_admission(doc: dict) -> Piece:
 
 
 def collector(doc: dict) -> Piece:
-    """The operator makes a PDB for a deployment-mode collector (maxUnavailable 1 when unset),
+    """The operator makes a PDB for a deployment- or statefulset-mode collector (maxUnavailable 1 when unset),
     selecting SelectorLabels, which its pods carry
     (open-telemetry/opentelemetry-operator@v0.158.0:internal/manifests/collector/poddisruptionbudget.go,
     internal/manifests/manifestutils/labels.go)."""
     (col,) = _objects(doc, "OpenTelemetryCollector")
     meta, spec = col["metadata"], col["spec"]
-    assert spec["mode"] == "deployment"
+    # Both modes get the PDB (collector.go Build: ModeDeployment and ModeStatefulSet).
+    assert spec["mode"] in ("deployment", "statefulset")
     selector = {"app.kubernetes.io/managed-by": "opentelemetry-operator", "app.kubernetes.io/instance": f"{meta['namespace']}.{meta['name']}",
                 "app.kubernetes.io/part-of": "opentelemetry", "app.kubernetes.io/component": "opentelemetry-collector"}
     pdb = spec.get("podDisruptionBudget") or {"maxUnavailable": 1}
