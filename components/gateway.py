@@ -88,7 +88,10 @@ class Gateway(pulumi.ComponentResource):
             depends_on = list(with_crds)
             if obj["kind"] == "Certificate" and certificates.ca_issuer is not None:
                 depends_on.append(certificates.ca_issuer)
-            if obj["kind"] == "Secret":
+            if obj["kind"] == "Secret" and obj["metadata"]["name"] == build.OTLP_TOKEN_SECRET:
+                # The collector's token for its gateway-only port, from the telemetry piece.
+                obj = {**obj, "stringData": {"Authorization": telemetry.gateway_token}}
+            elif obj["kind"] == "Secret":
                 obj = self._with_key(obj, spec)
                 if obj is None:
                     continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pulumi
+import pulumi_random as random
 
 from agentplane.builders import telemetry as build
 from agentplane.spec.platform import PlatformSpec, TeamSpec
@@ -49,8 +50,8 @@ class Telemetry(pulumi.ComponentResource):
     """Everything under `agentplane-telemetry`, plus one TenantTelemetry per team.
 
     For the gateway: `otlp_grpc_endpoint` / `otlp_http_endpoint` receive the agent gateway's
-    own telemetry; each span, data point or log record names its tenant in `tenant_attribute`
-    (records without one go to the platform pipeline).
+    own traces and access logs, only with `gateway_token` as a bearer token; each span or log
+    record names its tenant in `tenant_attribute` (records without one go to the platform pipeline).
     """
 
     def __init__(self, name: str, spec: PlatformSpec, certificates: Certificates, tenants: Tenants, opts: pulumi.ResourceOptions):
@@ -79,7 +80,13 @@ class Telemetry(pulumi.ComponentResource):
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace])
         access = [register(name, obj, in_namespace) for obj in build.collector_rbac()]
         register(name, build.collector_network_policy(), in_namespace)
-        secrets: list[pulumi.Resource] = []
+        # The gateway's credential for 4319/4320: the collector reads it from a file, the
+        # gateway (its own Secret, in its own namespace) sends it as a bearer token.
+        token = random.RandomPassword(
+            f"{name}-gateway-otlp-token", length=build.GATEWAY_TOKEN_LENGTH, special=False, opts=pulumi.ResourceOptions(parent=self)
+        )
+        self.gateway_token = pulumi.Output.secret(token.result)
+        secrets: list[pulumi.Resource] = [register(name, build.gateway_token_secret(self.gateway_token), in_namespace)]
         platform_secret = build.platform_headers_secret(spec)
         if platform_secret is not None:
             secrets.append(_register_secret(name, platform_secret, in_namespace))

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from agentplane import namespaces
-from agentplane.builders.telemetry import TENANT_ATTRIBUTE
+from agentplane.builders.telemetry import AGENT_ATTRIBUTE, TENANT_ATTRIBUTE
 from agentplane.spec.base import agent_client_id
 from agentplane.spec.platform import LABEL_MANAGED_BY, LABEL_TENANT, MANAGED_BY, AgentSpec, PlatformSpec, TeamSpec
 from agentplane.spec.sections.resilience import proxy_replicas
@@ -344,27 +344,40 @@ def parse_otlp_endpoint(endpoint: str) -> tuple[str, int]:
     return parts.hostname, parts.port or 4317
 
 
+# The Secret (gateway namespace) holding the collector's bearer token for the OTLP backend;
+# agentgateway reads its `Authorization` key and sends `Authorization: Bearer <value>`.
+OTLP_TOKEN_SECRET = "agentplane-otlp-token"
+# The caller's agent name, from its validated token (`<team>.<agent>` clients); '' for people.
+AGENT = "(has(jwt.azp) && jwt.azp.contains('.') ? jwt.azp.split('.')[1] : '')"
+
+
+def telemetry_attributes() -> list[dict]:
+    """What each access log record and span names beyond agentgateway's own fields (model,
+    gen_ai.usage.input/output_tokens, gen_ai.tool.name, status, reason): the caller, the team
+    and agent the collector routes by, the route and the gateway's own denial, if any."""
+    return [
+        {"name": "agentplane.caller", "expression": CALLER},
+        {"name": TENANT_ATTRIBUTE, "expression": TENANT},
+        {"name": AGENT_ATTRIBUTE, "expression": AGENT},
+        {"name": "agentplane.route", "expression": "proxy.route.name"},
+        {"name": "agentplane.denial", "expression": f"response.headers[{cel_string(DENIAL_HEADER)}]"},
+    ]
+
+
 def frontend_policy(spec: PlatformSpec, otlp_endpoint: str | None) -> Obj:
-    """Access logs name the caller, the route and any denial; traces go to the gateway collector."""
-    frontend: dict = {
-        "accessLog": {
-            "attributes": {
-                "add": [
-                    {"name": "agentplane.caller", "expression": CALLER},
-                    {"name": TENANT_ATTRIBUTE, "expression": TENANT},
-                    {"name": "agentplane.route", "expression": "proxy.route.name"},
-                    {"name": "agentplane.denial", "expression": f"response.headers[{cel_string(DENIAL_HEADER)}]"},
-                ]
-            }
-        }
-    }
+    """Access logs name the caller, team, agent, route and any denial, on stdout and, with a
+    collector, over OTLP to it (every request: logs are not sampled); traces go there too."""
+    access_log: dict = {"attributes": {"add": telemetry_attributes()}}
+    frontend: dict = {"accessLog": access_log}
     if otlp_endpoint:
+        # No `attributes` of its own: the OTLP records carry the access log's.
+        access_log["otlp"] = {"backendRef": backend_ref(OTLP_BACKEND), "protocol": "GRPC"}
         frontend["tracing"] = {
             "backendRef": backend_ref(OTLP_BACKEND),
             "protocol": "GRPC",
             "randomSampling": repr(float(spec.env.gateway.trace_sampling)),
             # The collector routes each gateway span to the tenant this names (never to another's).
-            "attributes": {"add": [{"name": "agentplane.caller", "expression": CALLER}, {"name": TENANT_ATTRIBUTE, "expression": TENANT}]},
+            "attributes": {"add": [a for a in telemetry_attributes() if a["name"] in ("agentplane.caller", TENANT_ATTRIBUTE, AGENT_ATTRIBUTE)]},
         }
     return {
         "apiVersion": AGW_API,
@@ -375,8 +388,20 @@ def frontend_policy(spec: PlatformSpec, otlp_endpoint: str | None) -> Obj:
 
 
 def otlp_backend(otlp_endpoint: str) -> Obj:
+    """The collector's gateway-only OTLP port. The backend's auth policy adds the bearer token to
+    every export, traces and access logs alike (agentgateway/agentgateway@v1.4.1:
+    crates/agentgateway/src/telemetry/trc.rs and log.rs export through the PolicyClient with
+    the backend's policies; crates/agentgateway/src/http/auth/mod.rs puts a key in
+    `Authorization` with the `Bearer ` prefix by default)."""
     host, port = parse_otlp_endpoint(otlp_endpoint)
-    return static_backend(OTLP_BACKEND, host, port, tls=False)
+    backend = static_backend(OTLP_BACKEND, host, port, tls=False)
+    backend["spec"]["policies"] = {"auth": {"secretRef": {"name": OTLP_TOKEN_SECRET}}}
+    return backend
+
+
+def otlp_token_secret() -> Obj:
+    """The OTLP backend's token, without its payload: the component adds the collector's token."""
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": meta(OTLP_TOKEN_SECRET), "type": "Opaque"}
 
 
 def egress_dynamic_backend() -> Obj:
@@ -454,5 +479,5 @@ def platform_objects(spec: PlatformSpec, ident: Identity, issuer_name: str, otlp
         frontend_policy(spec, otlp_endpoint),
     ]
     if otlp_endpoint:
-        objects.append(otlp_backend(otlp_endpoint))
+        objects += [otlp_backend(otlp_endpoint), otlp_token_secret()]
     return objects

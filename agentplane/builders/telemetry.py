@@ -2,22 +2,27 @@
 
 Pure functions of the spec returning plain dicts. How a signal finds its tenant:
 
-* Workloads in tenant namespaces send OTLP to the gateway collector on 4317/4318. Whatever
-  `agentplane.tenant` they claim is deleted; `k8s_attributes` sets it again from the
-  platform-owned `agentplane.io/tenant` label of the namespace the connection comes from
-  (pod association by connection IP only, so no resource attribute can point at another pod).
-* The agent gateway sends its own telemetry on 4319/4320, which only the gateway namespace
-  may reach. One gateway request belongs to one tenant, so the tenant is an attribute of
-  each span, data point or log record; `groupbyattrs` lifts it to the resource.
-* One routing connector per signal sends each resource to its tenant's pipeline. A missing
-  or unknown tenant matches no route and goes to the platform pipeline, never to a tenant.
+* Workloads in tenant namespaces send OTLP to the gateway collector on 4317/4318. Every
+  `agentplane.*` and `k8s.*` resource attribute they claim is deleted; `k8s_attributes` then
+  finds the pod by the connection's source IP alone and sets the namespace, pod and the
+  platform-owned labels: tenant (the namespace's `agentplane.io/tenant`), agent and tier (the
+  pod's `agentplane.io/agent` and `agentplane.io/tier`).
+* The agent gateway sends its traces and access logs on 4319/4320, which only the gateway
+  namespace may reach and only with the gateway's bearer token. One gateway request belongs to
+  one tenant, named per record from the caller's validated token; `groupbyattrs` lifts it to
+  the resource. Token usage and tool calls are counted from those access logs.
+* One routing connector per signal sends each resource to its tenant's pipeline. A route needs
+  the tenant and a pod UID that only `k8s_attributes` sets; anything else (no pod found, a
+  hostNetwork sender, an unknown tenant) goes to the platform pipeline, never to a team.
+* Each backend destination has a persistent, bounded sending queue on the pod's volume.
 """
 
 from __future__ import annotations
 
 from agentplane import namespaces
-from agentplane.spec.platform import LABEL_AGENT, LABEL_MANAGED_BY, LABEL_TENANT, MANAGED_BY, PlatformSpec, TeamSpec
-from agentplane.spec.sections.telemetry import Backend
+from agentplane.errors import ConfigError, ConfigIssue
+from agentplane.spec.platform import LABEL_AGENT, LABEL_MANAGED_BY, LABEL_TENANT, LABEL_TIER, MANAGED_BY, PlatformSpec, TeamSpec
+from agentplane.spec.sections.telemetry import Backend, QueueSettings
 
 Obj = dict
 
@@ -46,6 +51,54 @@ HEALTH_PORT = 13133
 TENANT_ATTRIBUTE = "agentplane.tenant"
 AGENT_ATTRIBUTE = "agentplane.agent"
 TIER_ATTRIBUTE = "agentplane.tier"
+CALLER_ATTRIBUTE = "agentplane.caller"
+DECISION_ATTRIBUTE = "agentplane.denial"
+# Set by `k8s_attributes` only when the connection's source IP is a (non-hostNetwork) pod's:
+# every route requires it, so a record the collector could not tie to a pod reaches no team.
+POD_UID_ATTRIBUTE = "k8s.pod.uid"
+# Resource attributes a sender may claim and `k8s_attributes` would keep rather than replace
+# (it never overwrites a non-empty value, and falls back to a sender's `k8s.namespace.name`
+# when no pod matched): all of them are deleted before enrichment. Go RE2, unanchored match.
+SENDER_CLAIM_PATTERNS = (r"^agentplane\.", r"^k8s\.")
+
+# Only the gateway may send to 4319/4320: it presents this bearer token (agentgateway's backend
+# auth policy on the OTLP backend), which the collector checks before anything is decoded.
+GATEWAY_AUTHENTICATOR = "bearertokenauth/gateway"
+GATEWAY_TOKEN_SECRET = "gateway-otlp-token"
+GATEWAY_TOKEN_KEY = "token"
+GATEWAY_TOKEN_MOUNT = "/etc/agentplane/gateway-token"
+GATEWAY_TOKEN_LENGTH = 48
+
+# Persistent sending queues: one bbolt file per exporter on the pod's own volume.
+QUEUE_STORAGE = "file_storage/queue"
+QUEUE_VOLUME = "queue"
+QUEUE_DIRECTORY = "/var/lib/otelcol/queue"
+# A queue file may grow past its payload (bbolt pages, freelist) before compaction: each file is
+# capped at this multiple of the queue's bytes, and the volume must hold every file at its cap.
+QUEUE_FILE_HEADROOM = 1.5
+# Retry each batch with exponential backoff up to this interval, for as long as it stays queued.
+RETRY_INITIAL_INTERVAL, RETRY_MAX_INTERVAL = "5s", "30s"
+# The collector image's user (opentelemetry-collector-releases distributions/otelcol-contrib/Dockerfile).
+COLLECTOR_UID = 10001
+
+# The collector's own metrics (the operator's default pull reader on :8888), scraped in-pod and
+# sent to the platform backend: queue sizes, send failures, refused and dropped records.
+SELF_METRICS_RECEIVER = "prometheus/collector"
+SELF_METRICS_TARGET = "127.0.0.1:8888"
+SELF_METRICS_PIPELINE = "metrics/collector"
+
+# Token usage and tool calls per team, agent and model, counted from the gateway's access logs
+# (one per request, never sampled) by a connector of the collector itself.
+USAGE_CONNECTOR = "signal_to_metrics/gateway-usage"
+USAGE_PIPELINE = "metrics/gateway-usage"
+INPUT_TOKENS_METRIC = "agentplane.gateway.tokens.input"
+OUTPUT_TOKENS_METRIC = "agentplane.gateway.tokens.output"
+TOOL_CALLS_METRIC = "agentplane.gateway.tool_calls"
+# agentgateway's access-log fields (agentgateway/agentgateway@v1.4.1:crates/agentgateway/src/telemetry/log.rs).
+LOG_INPUT_TOKENS = "gen_ai.usage.input_tokens"
+LOG_OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
+LOG_MODEL = "gen_ai.request.model"
+LOG_TOOL = "gen_ai.tool.name"
 SIGNALS = ("traces", "metrics", "logs")
 # The platform pipeline's tenant ID at the default backend. Team names cannot start with
 # `agentplane-` (namespaces.RESERVED_PREFIXES), so it never collides with a team's.
@@ -153,8 +206,9 @@ def collector_rbac() -> list[Obj]:
 
 def collector_network_policy() -> Obj:
     """Any namespace may send to the workload ports; only the gateway namespace to the gateway
-    ports, whose records name their own tenant. (Tenants' egress policies allow only the
-    workload ports anyway; this holds for every other namespace too.)"""
+    ports, whose records name their own tenant (and carry the gateway's bearer token too).
+    The operator's own NetworkPolicy, which would admit every receiver port from anywhere, is
+    switched off in the collector spec: NetworkPolicies add up, so one open policy opens all."""
 
     def ports(numbers: tuple[int, ...]) -> list[dict]:
         return [{"protocol": "TCP", "port": port} for port in numbers]
@@ -174,6 +228,18 @@ def collector_network_policy() -> Obj:
                 },
             ],
         },
+    }
+
+
+def gateway_token_secret(token: object) -> Obj:
+    """The bearer token the gateway presents on 4319/4320, as the collector reads it (a file).
+    `token` is the value (a Pulumi secret under `pulumi up`)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": GATEWAY_TOKEN_SECRET, "namespace": NAMESPACE, "labels": _labels()},
+        "type": "Opaque",
+        "stringData": {GATEWAY_TOKEN_KEY: token},
     }
 
 
@@ -228,32 +294,61 @@ def _header_reference(secret_name: str, header: str) -> str:
     return f"${{file:{HEADERS_MOUNT}/{secret_name}/{_secret_file_name(header)}}}"
 
 
-def _otlp_exporter(protocol: str, endpoint: str, headers: dict[str, str]) -> tuple[str, dict]:
+def _durability(queue: QueueSettings) -> dict:
+    """A persistent, bounded sending queue and endless retry for one OTLP exporter.
+
+    Data is written to the queue file before it is batched and sent, and removed only once the
+    backend accepted it: a collector restart resends it. A batch is retried for as long as it
+    is queued; when the destination's queue is full, new data for it is refused (counted in
+    `otelcol_exporter_enqueue_failed_*`) and the sender gets a retryable error. Field names:
+    go.opentelemetry.io/collector exporter/exporterhelper@v0.158.0 internal/queuebatch/config.go
+    and config/configretry@v1.64.0 backoff.go."""
+    return {
+        "sending_queue": {
+            "enabled": True,
+            "storage": QUEUE_STORAGE,
+            "sizer": "bytes",
+            "queue_size": queue.per_destination_bytes,
+            "batch": {"flush_timeout": "200ms", "sizer": "items", "min_size": 8192, "max_size": 16384},
+        },
+        "retry_on_failure": {
+            "enabled": True,
+            "initial_interval": RETRY_INITIAL_INTERVAL,
+            "max_interval": RETRY_MAX_INTERVAL,
+            # 0: no time limit; the queue's size is the only bound.
+            "max_elapsed_time": "0s",
+        },
+    }
+
+
+def _otlp_exporter(protocol: str, endpoint: str, headers: dict[str, str], queue: QueueSettings) -> tuple[str, dict]:
     """(component type, settings) of an OTLP exporter to `endpoint`."""
     settings: dict = {"endpoint": endpoint}
     if protocol == "grpc" and endpoint.startswith("http://"):
         settings["tls"] = {"insecure": True}  # explicit: an http:// gRPC endpoint is plaintext
     if headers:
         settings["headers"] = headers
+    settings |= _durability(queue)
     return ("otlp_grpc" if protocol == "grpc" else "otlp_http"), settings
 
 
-def _default_backend_exporter(backend: Backend | None, tenant_id: str) -> tuple[str, dict]:
+def _default_backend_exporter(backend: Backend | None, tenant_id: str, queue: QueueSettings) -> tuple[str, dict]:
     if backend is None:
         # Nothing configured: count what arrives, export nothing (no payloads in the log).
         return "debug", {"verbosity": "basic"}
     headers = {header: _header_reference(platform_headers_secret_name(), header) for header in sorted(backend.headers)}
     if backend.tenant_header is not None:
         headers[backend.tenant_header] = tenant_id
-    return _otlp_exporter(backend.protocol, backend.endpoint, headers)
+    return _otlp_exporter(backend.protocol, backend.endpoint, headers, queue)
 
 
 def _tenant_exporter(team: TeamSpec, spec: PlatformSpec) -> tuple[str, dict]:
     own = team.telemetry
+    queue = spec.env.telemetry.collector.queue
     if own is None:
-        return _default_backend_exporter(spec.env.telemetry.default_backend, team.name)
+        return _default_backend_exporter(spec.env.telemetry.default_backend, team.name, queue)
     headers = {header: _header_reference(tenant_headers_secret_name(team), header) for header in sorted(own.headers)}
-    return _otlp_exporter(own.protocol, own.endpoint, headers)
+    return _otlp_exporter(own.protocol, own.endpoint, headers, queue)
 
 
 def tenant_pipeline(signal: str, team: str) -> str:
@@ -269,12 +364,68 @@ def tenant_exporter_id(kind: str, team: str) -> str:
 
 
 def routing_condition(team: str) -> str:
-    # Team names are DNS labels: nothing in them needs quoting in OTTL.
-    return f'attributes["{TENANT_ATTRIBUTE}"] == "{team}"'
+    # Team names are DNS labels: nothing in them needs quoting in OTTL. The pod UID is set only
+    # by `k8s_attributes` (a sender's is deleted first): no pod found, no team.
+    return f'attributes["{TENANT_ATTRIBUTE}"] == "{team}" and attributes["{POD_UID_ATTRIBUTE}"] != nil'
+
+
+def _usage_metric(name: str, description: str, unit: str, condition: str, value: str, extra: list[dict]) -> dict:
+    return {
+        "name": name,
+        "description": description,
+        "unit": unit,
+        # The routing keys of the log record's resource, so the metric reaches the same team.
+        "include_resource_attributes": [
+            {"key": TENANT_ATTRIBUTE},
+            {"key": AGENT_ATTRIBUTE},
+            {"key": POD_UID_ATTRIBUTE},
+            {"key": "k8s.namespace.name"},
+        ],
+        "attributes": extra,
+        "conditions": [condition],
+        "sum": {"value": value, "monotonic": True},
+    }
+
+
+def usage_connector() -> dict:
+    """Token usage and MCP tool calls per team, agent and model, from the gateway's access logs.
+    Fields: opentelemetry-collector-contrib@v0.158.0 connector/signaltometricsconnector/config/config.go."""
+    model = [{"key": LOG_MODEL, "default_value": "unknown"}]
+    return {
+        "logs": [
+            _usage_metric(
+                INPUT_TOKENS_METRIC, "Prompt tokens counted by the agent gateway", "{token}",
+                f'attributes["{LOG_INPUT_TOKENS}"] != nil', f'Int(attributes["{LOG_INPUT_TOKENS}"])', model,
+            ),
+            _usage_metric(
+                OUTPUT_TOKENS_METRIC, "Completion tokens counted by the agent gateway", "{token}",
+                f'attributes["{LOG_OUTPUT_TOKENS}"] != nil', f'Int(attributes["{LOG_OUTPUT_TOKENS}"])', model,
+            ),
+            _usage_metric(
+                TOOL_CALLS_METRIC, "MCP tool calls through the agent gateway", "{call}",
+                f'attributes["{LOG_TOOL}"] != nil', "1", [{"key": LOG_TOOL}],
+            ),
+        ]
+    }
+
+
+def queued_exporters(config: dict) -> list[str]:
+    return sorted(name for name, settings in config["exporters"].items() if "sending_queue" in settings)
+
+
+def queue_volume_needed(spec: PlatformSpec, destinations: int) -> int:
+    """Bytes the queue volume must hold: every destination's file at its cap."""
+    return destinations * queue_file_cap(spec)
+
+
+def queue_file_cap(spec: PlatformSpec) -> int:
+    return int(spec.env.telemetry.collector.queue.per_destination_bytes * QUEUE_FILE_HEADROOM)
 
 
 def collector_config(spec: PlatformSpec) -> dict:
     """The gateway collector's configuration, as data (the operator renders it to YAML)."""
+    queue = spec.env.telemetry.collector.queue
+    gateway_auth = {"authenticator": GATEWAY_AUTHENTICATOR}
     receivers = {
         "otlp": {
             "protocols": {
@@ -282,41 +433,56 @@ def collector_config(spec: PlatformSpec) -> dict:
                 "http": {"endpoint": f"0.0.0.0:{WORKLOAD_HTTP_PORT}"},
             }
         },
+        # Only the gateway: its bearer token is checked before a request is decoded.
         "otlp/gateway": {
             "protocols": {
-                "grpc": {"endpoint": f"0.0.0.0:{GATEWAY_GRPC_PORT}"},
-                "http": {"endpoint": f"0.0.0.0:{GATEWAY_HTTP_PORT}"},
+                "grpc": {"endpoint": f"0.0.0.0:{GATEWAY_GRPC_PORT}", "auth": gateway_auth},
+                "http": {"endpoint": f"0.0.0.0:{GATEWAY_HTTP_PORT}", "auth": gateway_auth},
+            }
+        },
+        SELF_METRICS_RECEIVER: {
+            "config": {
+                "scrape_configs": [
+                    {"job_name": "agentplane-collector", "scrape_interval": "30s", "static_configs": [{"targets": [SELF_METRICS_TARGET]}]}
+                ]
             }
         },
     }
     processors = {
         # First, so a burst is refused before anything else holds it in memory.
         "memory_limiter": {"check_interval": "1s", "limit_percentage": 80, "spike_limit_percentage": 20},
-        # Whatever tenant a sender claims for itself is dropped; the collector sets it.
-        "resource/strip-tenant": {"attributes": [{"key": TENANT_ATTRIBUTE, "action": "delete"}]},
+        # Whatever tenant, namespace, pod, agent or tier a sender claims is deleted: the
+        # collector sets them from the pod the connection comes from, or not at all.
+        "resource/drop-sender-claims": {"attributes": [{"pattern": pattern, "action": "delete"} for pattern in SENDER_CLAIM_PATTERNS]},
         "k8s_attributes": {
             "auth_type": "serviceAccount",
             "passthrough": False,
+            # After a rollout, start only once the pod cache is filled: otherwise the first
+            # records match no pod and go to the platform pipeline instead of their team.
+            "wait_for_metadata": True,
+            "wait_for_metadata_timeout": "30s",
             # Only the connection's source IP identifies the pod: resource attributes are the
             # sender's word, and would let one tenant's pod claim another tenant's pod.
             "pod_association": [{"sources": [{"from": "connection"}]}],
             "extract": {
-                "metadata": ["k8s.namespace.name", "k8s.pod.name", "k8s.pod.uid", "k8s.deployment.name"],
+                "metadata": ["k8s.namespace.name", "k8s.pod.name", POD_UID_ATTRIBUTE, "k8s.deployment.name"],
                 "labels": [
                     {"tag_name": TENANT_ATTRIBUTE, "key": LABEL_TENANT, "from": "namespace"},
+                    # Platform-owned pod labels (the agent-labels MutatingPolicy), not the team's word.
                     {"tag_name": AGENT_ATTRIBUTE, "key": LABEL_AGENT, "from": "pod"},
+                    {"tag_name": TIER_ATTRIBUTE, "key": LABEL_TIER, "from": "pod"},
                 ],
             },
         },
-        # The gateway serves every tenant: each record carries its tenant; make it the resource's.
-        "groupbyattrs/tenant": {"keys": [TENANT_ATTRIBUTE]},
-        "batch": {},
+        # The gateway serves every tenant: each record names the caller's tenant and agent
+        # (from the validated token); make them the resource's.
+        "groupbyattrs/gateway": {"keys": [TENANT_ATTRIBUTE, AGENT_ATTRIBUTE]},
     }
-    workload_processors = ["memory_limiter", "resource/strip-tenant", "k8s_attributes", "batch"]
-    gateway_processors = ["memory_limiter", "resource/strip-tenant", "groupbyattrs/tenant", "batch"]
+    workload_processors = ["memory_limiter", "resource/drop-sender-claims", "k8s_attributes"]
+    gateway_processors = ["memory_limiter", "resource/drop-sender-claims", "k8s_attributes", "groupbyattrs/gateway"]
 
     exporters: dict[str, dict] = {}
-    platform_kind, platform_settings = _default_backend_exporter(spec.env.telemetry.default_backend, PLATFORM_TENANT_ID)
+    platform_kind, platform_settings = _default_backend_exporter(spec.env.telemetry.default_backend, PLATFORM_TENANT_ID, queue)
     platform_exporter = f"{platform_kind}/platform"
     exporters[platform_exporter] = platform_settings
     tenant_exporters: dict[str, str] = {}
@@ -325,13 +491,14 @@ def collector_config(spec: PlatformSpec) -> dict:
         tenant_exporters[team.name] = tenant_exporter_id(kind, team.name)
         exporters[tenant_exporters[team.name]] = settings
 
-    connectors: dict[str, dict] = {}
+    connectors: dict[str, dict] = {USAGE_CONNECTOR: usage_connector()}
     pipelines: dict[str, dict] = {}
     for signal in SIGNALS:
         if spec.teams:
             router = f"routing/{signal}"
             connectors[router] = {
-                # Unmatched (no or unknown tenant) and unevaluable records: the platform pipeline.
+                # Unmatched (no tenant, unknown tenant, no pod) and unevaluable records: the
+                # platform pipeline. A record goes to the first route that matches.
                 "default_pipelines": [platform_pipeline(signal)],
                 "error_mode": "ignore",
                 "table": [
@@ -344,21 +511,36 @@ def collector_config(spec: PlatformSpec) -> dict:
             router = None
             inbound_exporters = [platform_exporter]  # a routing table may not be empty
         pipelines[f"{signal}/workloads"] = {"receivers": ["otlp"], "processors": workload_processors, "exporters": inbound_exporters}
-        pipelines[f"{signal}/gateway"] = {"receivers": ["otlp/gateway"], "processors": gateway_processors, "exporters": inbound_exporters}
+        gateway_exporters = list(inbound_exporters)
+        if signal == "logs":
+            gateway_exporters.append(USAGE_CONNECTOR)
+        pipelines[f"{signal}/gateway"] = {"receivers": ["otlp/gateway"], "processors": gateway_processors, "exporters": gateway_exporters}
+        if signal == "metrics":
+            pipelines[USAGE_PIPELINE] = {"receivers": [USAGE_CONNECTOR], "exporters": inbound_exporters}
+            pipelines[SELF_METRICS_PIPELINE] = {"receivers": [SELF_METRICS_RECEIVER], "processors": ["memory_limiter"], "exporters": [platform_exporter]}
         if router is not None:
             pipelines[platform_pipeline(signal)] = {"receivers": [router], "exporters": [platform_exporter]}
             for team in spec.teams:
                 pipelines[tenant_pipeline(signal, team.name)] = {"receivers": [router], "exporters": [tenant_exporters[team.name]]}
 
+    extensions = {
+        "health_check": {"endpoint": f"0.0.0.0:{HEALTH_PORT}"},
+        GATEWAY_AUTHENTICATOR: {"filename": f"{GATEWAY_TOKEN_MOUNT}/{GATEWAY_TOKEN_KEY}"},
+        QUEUE_STORAGE: {
+            "directory": QUEUE_DIRECTORY,
+            "timeout": "1s",
+            "max_size": queue_file_cap(spec),
+            "compaction": {"on_start": True, "on_rebound": True, "directory": QUEUE_DIRECTORY},
+        },
+    }
     config = {
-        "extensions": {"health_check": {"endpoint": f"0.0.0.0:{HEALTH_PORT}"}},
+        "extensions": extensions,
         "receivers": receivers,
         "processors": processors,
         "exporters": exporters,
-        "service": {"extensions": ["health_check"], "pipelines": pipelines},
+        "connectors": connectors,
+        "service": {"extensions": list(extensions), "pipelines": pipelines},
     }
-    if connectors:
-        config["connectors"] = connectors
     return config
 
 
@@ -382,26 +564,66 @@ def collector_pod_selector() -> dict[str, str]:
     }
 
 
+def check_queue_volume(spec: PlatformSpec, config: dict) -> None:
+    """The queue volume must hold every destination's queue file at its cap."""
+    destinations = len(queued_exporters(config))
+    needed = queue_volume_needed(spec, destinations)
+    queue = spec.env.telemetry.collector.queue
+    if needed > queue.volume_bytes:
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    f"stacks/Pulumi.{spec.stack}.yaml",
+                    "agentplane:telemetry.collector.queue",
+                    f"{destinations} telemetry destinations x perDestination {queue.per_destination} "
+                    f"(x{QUEUE_FILE_HEADROOM} file headroom) need {-(-needed // 2**30)}Gi, more than volumeSize "
+                    f"{queue.volume_size}; raise volumeSize or lower perDestination",
+                )
+            ]
+        )
+
+
 def collector(spec: PlatformSpec) -> Obj:
     settings = spec.env.telemetry.collector
     resources = settings.resources
     secrets = _header_secrets(spec)
+    config = collector_config(spec)
+    check_queue_volume(spec, config)
+    claim: dict = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": settings.queue.volume_size}}}
+    if settings.queue.storage_class is not None:
+        claim["storageClassName"] = settings.queue.storage_class
+    volumes = [{"name": GATEWAY_TOKEN_SECRET, "secret": {"secretName": GATEWAY_TOKEN_SECRET}}]
+    mounts = [
+        {"name": QUEUE_VOLUME, "mountPath": QUEUE_DIRECTORY},
+        {"name": GATEWAY_TOKEN_SECRET, "mountPath": GATEWAY_TOKEN_MOUNT, "readOnly": True},
+    ]
+    volumes += [{"name": name, "secret": {"secretName": name}} for name in secrets]
+    mounts += [{"name": name, "mountPath": f"{HEADERS_MOUNT}/{name}", "readOnly": True} for name in secrets]
     body: dict = {
-        "mode": "deployment",
+        # A StatefulSet: each replica keeps its own queue volume across restarts and reschedules
+        # (the operator accepts volumeClaimTemplates only in this mode).
+        "mode": "statefulset",
         "replicas": settings.replicas,
         "serviceAccount": SERVICE_ACCOUNT,
+        # The operator's own NetworkPolicy (feature gate operand.networkpolicy, on by default in
+        # 0.158.0) would admit every receiver port from any namespace; ours is the only one.
+        "networkPolicy": {"enabled": False},
         "resources": {
             "requests": {"cpu": resources.requests.cpu, "memory": resources.requests.memory},
             "limits": {"cpu": resources.limits.cpu, "memory": resources.limits.memory},
         },
-        # Pod Security `restricted`; the contrib image runs as a non-root numeric user.
-        "podSecurityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+        # Pod Security `restricted`; the contrib image runs as a non-root numeric user, and the
+        # queue volume is made writable for its group.
+        "podSecurityContext": {"runAsNonRoot": True, "fsGroup": COLLECTOR_UID, "seccompProfile": {"type": "RuntimeDefault"}},
         "securityContext": {
             "allowPrivilegeEscalation": False,
             "capabilities": {"drop": ["ALL"]},
             "readOnlyRootFilesystem": True,
         },
-        "config": collector_config(spec),
+        "volumeClaimTemplates": [{"metadata": {"name": QUEUE_VOLUME}, "spec": claim}],
+        "volumes": volumes,
+        "volumeMounts": mounts,
+        "config": config,
         # The operator makes the PDB, selecting by collector_pod_selector() (resilience: at most
         # one replica evicted at a time); replicas prefer different nodes.
         "podDisruptionBudget": {"maxUnavailable": 1},
@@ -413,9 +635,6 @@ def collector(spec: PlatformSpec) -> Obj:
             }
         },
     }
-    if secrets:
-        body["volumes"] = [{"name": name, "secret": {"secretName": name}} for name in secrets]
-        body["volumeMounts"] = [{"name": name, "mountPath": f"{HEADERS_MOUNT}/{name}", "readOnly": True} for name in secrets]
     return {
         "apiVersion": "opentelemetry.io/v1beta1",
         "kind": "OpenTelemetryCollector",
@@ -441,11 +660,8 @@ def instrumentation(team: TeamSpec, spec: PlatformSpec) -> Obj:
             "exporter": {"endpoint": WORKLOAD_OTLP_HTTP_ENDPOINT},
             "propagators": ["tracecontext", "baggage"],
             "sampler": sampler_spec,
-            "resource": {
-                "addK8sUIDAttributes": True,
-                # Informational: the collector replaces the tenant with the namespace's own label.
-                "resourceAttributes": {TENANT_ATTRIBUTE: team.name, TIER_ATTRIBUTE: team.tier.name},
-            },
+            # No tenant, agent or tier here: the collector deletes whatever a sender claims and
+            # takes them from the namespace's and the pod's platform-owned labels.
             # service.name/version from the pod's app.kubernetes.io/name and /version labels.
             "defaults": {"useLabelsForResourceAttributes": True},
             # Every injected SDK speaks OTLP over HTTP to the workload port.

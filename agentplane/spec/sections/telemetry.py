@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
+from agentplane.quantity import parse_quantity
 from agentplane.spec.base import Quantity, Secret, StrictModel, TeamName
 from agentplane.spec.sections.charts import ChartSource
 
@@ -38,6 +39,8 @@ COLLECTOR_REPOSITORY = "ghcr.io/open-telemetry/opentelemetry-collector-releases/
 # digest on both). The tag stays for readability: the operator chart renders
 # `repository:tag`, and the operator reads the version label from the part before `@sha256`.
 COLLECTOR_DIGEST = "sha256:c5918f78992ee73b0d6f0e599423ac5ec52dd5d9726733114d6eca53d5a32ed5"
+
+MIN_QUEUE_BYTES = 2**20
 
 Protocol = Literal["grpc", "http"]
 SamplerType = Literal[
@@ -131,11 +134,45 @@ class CollectorResources(StrictModel):
     limits: ResourceAmounts = ResourceAmounts(cpu="1", memory="1Gi")
 
 
+_STORAGE_CLASS = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+
+
+class QueueSettings(StrictModel):
+    """Persistent sending queues: what each backend destination may hold while it is down.
+
+    Every OTLP destination (each team's, and the platform's) has its own queue on the
+    collector pod's volume, bounded by `perDestination` bytes; `volumeSize` must hold all of
+    them (checked when the plan is built, because the number of destinations follows the teams).
+    """
+
+    volume_size: Quantity = "8Gi"
+    per_destination: Quantity = "256Mi"
+    # The StorageClass of each collector pod's queue volume; null: the cluster's default class.
+    storage_class: Annotated[str, Field(strict=True, pattern=_STORAGE_CLASS.pattern)] | None = None
+
+    @model_validator(mode="after")
+    def _queue_fits_the_volume(self) -> "QueueSettings":
+        if parse_quantity(self.per_destination) < MIN_QUEUE_BYTES:
+            raise ValueError(f"perDestination: {self.per_destination} is too small; a queue needs at least 1Mi")
+        if parse_quantity(self.per_destination) > parse_quantity(self.volume_size):
+            raise ValueError(f"perDestination ({self.per_destination}) is larger than volumeSize ({self.volume_size})")
+        return self
+
+    @property
+    def per_destination_bytes(self) -> int:
+        return int(parse_quantity(self.per_destination))
+
+    @property
+    def volume_bytes(self) -> int:
+        return int(parse_quantity(self.volume_size))
+
+
 class CollectorSettings(StrictModel):
-    """The gateway collector Deployment every tenant namespace sends OTLP to."""
+    """The gateway collector StatefulSet every tenant namespace sends OTLP to."""
 
     replicas: int = Field(default=2, strict=True, ge=1, le=20)
     resources: CollectorResources = CollectorResources()
+    queue: QueueSettings = QueueSettings()
 
 
 class _OtlpDestination(StrictModel):
@@ -260,6 +297,7 @@ def check_team(team: "TeamFile", env: "EnvironmentConfig", stack: str) -> list[t
 __all__ = [
     "Backend",
     "CollectorSettings",
+    "QueueSettings",
     "ContainerImage",
     "OPERATOR_CHART",
     "Sampler",
