@@ -21,8 +21,9 @@ from agentplane.builders import tenants as tenant_build
 from agentplane.errors import ConfigError
 from agentplane.spec.base import SECRET_STAND_IN
 from agentplane.spec.load import build_spec, env_config_from_stack_document, read_team_documents
-from agentplane.spec.platform import LABEL_TENANT, PlatformSpec
+from agentplane.spec.platform import LABEL_AGENT, LABEL_TENANT, LABEL_TIER, PlatformSpec
 from agentplane.spec.sections.telemetry import TeamTelemetry, TelemetryConfig
+from tests.support import collector_model as model
 from tests.support.plans import ROOT, STACKS
 from tests.support.upstream import upstream_dir, validate_chart_values, validate_objects
 
@@ -61,74 +62,8 @@ def team_doc(name: str, **extra: Any) -> dict:
 # --- static structure of the collector config -------------------------------------------------
 
 
-def _kind(component_id: str) -> str:
-    return component_id.split("/", 1)[0]
-
-
 def structure_problems(config: dict) -> list[str]:
-    """What the collector would reject at start-up, or what would leave a component idle."""
-    problems = []
-    pipelines = config["service"]["pipelines"]
-    defined = {section: set(config.get(section, {})) for section in ("receivers", "processors", "exporters", "connectors", "extensions")}
-    used: dict[str, set[str]] = {section: set() for section in defined}
-    connector_in: dict[str, set[str]] = {}
-    connector_out: dict[str, set[str]] = {}
-    for name, pipeline in pipelines.items():
-        signal = name.split("/")[0]
-        if signal not in build.SIGNALS:
-            problems.append(f"pipeline {name}: unknown signal {signal}")
-        if not pipeline.get("receivers") or not pipeline.get("exporters"):
-            problems.append(f"pipeline {name}: needs receivers and exporters")
-        for receiver in pipeline.get("receivers", []):
-            if receiver in defined["connectors"]:
-                used["connectors"].add(receiver)
-                connector_out.setdefault(receiver, set()).add(name)
-            elif receiver in defined["receivers"]:
-                used["receivers"].add(receiver)
-            else:
-                problems.append(f"pipeline {name}: receiver {receiver} is not defined")
-        for processor in pipeline.get("processors", []):
-            if processor in defined["processors"]:
-                used["processors"].add(processor)
-            else:
-                problems.append(f"pipeline {name}: processor {processor} is not defined")
-        for exporter in pipeline.get("exporters", []):
-            if exporter in defined["connectors"]:
-                used["connectors"].add(exporter)
-                connector_in.setdefault(exporter, set()).add(name)
-            elif exporter in defined["exporters"]:
-                used["exporters"].add(exporter)
-            else:
-                problems.append(f"pipeline {name}: exporter {exporter} is not defined")
-    for extension in config["service"].get("extensions", []):
-        if extension not in defined["extensions"]:
-            problems.append(f"extension {extension} is not defined")
-        used["extensions"].add(extension)
-    for section, names in defined.items():
-        for unused in sorted(names - used[section]):
-            problems.append(f"{section} {unused} is defined but no pipeline uses it")
-    for connector, settings in config.get("connectors", {}).items():
-        if not connector_in.get(connector) or not connector_out.get(connector):
-            problems.append(f"connector {connector} must both receive from and feed pipelines")
-            continue
-        signals = {p.split("/")[0] for p in connector_in[connector] | connector_out[connector]}
-        if len(signals) != 1:
-            problems.append(f"connector {connector} spans signals {sorted(signals)}; routing needs one per signal")
-        if _kind(connector) == "routing":
-            targets = list(settings.get("default_pipelines", []))
-            if not settings.get("table"):
-                problems.append(f"connector {connector}: an empty routing table is rejected by the collector")
-            for route in settings.get("table", []):
-                if ("condition" in route) == ("statement" in route):
-                    problems.append(f"connector {connector}: a route needs exactly one of condition/statement")
-                targets += route["pipelines"]
-            for target in targets:
-                if target not in connector_out[connector]:
-                    problems.append(f"connector {connector} routes to {target}, which it does not feed")
-    return problems
-
-
-_CONDITION = re.compile(r'^attributes\["(?P<key>[^"]+)"\] == "(?P<value>[^"]+)"$')
+    return model.config_problems(config)
 
 
 def routes(config: dict, signal: str) -> list[tuple[str, list[str]]]:
@@ -136,10 +71,10 @@ def routes(config: dict, signal: str) -> list[tuple[str, list[str]]]:
     router = config["connectors"][f"routing/{signal}"]
     out = []
     for route in router["table"]:
-        match = _CONDITION.match(route["condition"])
-        assert match and match["key"] == build.TENANT_ATTRIBUTE, route
-        assert route.get("context", "resource") == "resource", route
-        out.append((match["value"], route["pipelines"]))
+        terms = model.condition_terms(route["condition"])
+        assert route["context"] == "resource", route
+        (tenant,) = [value for key, op, value in terms if key == build.TENANT_ATTRIBUTE and op == "=="]
+        out.append((tenant, route["pipelines"]))
     return out
 
 
@@ -147,6 +82,7 @@ def isolation_problems(config: dict, teams: list[str]) -> list[str]:
     """No route or pipeline may carry one tenant's data to another tenant's exporter."""
     problems = []
     pipelines = config["service"]["pipelines"]
+    inbound = ("/workloads", "/gateway", build.USAGE_PIPELINE)
     exporter_users: dict[str, set[str]] = {}
     for name, pipeline in pipelines.items():
         for exporter in pipeline["exporters"]:
@@ -177,66 +113,66 @@ def isolation_problems(config: dict, teams: list[str]) -> list[str]:
                 problems.append(f"{name}: exports to {pipeline['exporters']} (needs exactly one exporter)")
                 continue
             exporter = pipeline["exporters"][0]
-            owners = {p for p in exporter_users[exporter] if not p.endswith(("/workloads", "/gateway"))}
+            owners = {p for p in exporter_users[exporter] if not p.endswith(inbound)}
             expected = {build.tenant_pipeline(s, team) if team else build.platform_pipeline(s) for s in build.SIGNALS}
+            if team is None:
+                expected.add(build.SELF_METRICS_PIPELINE)  # the collector's own metrics: platform only
             if owners - expected:
                 problems.append(f"{name}: its exporter {exporter} is also used by {sorted(owners - expected)}")
     return problems
 
 
-# --- a small interpreter: where does a signal end up? ------------------------------------------
-
-
-def exporters_reached(config: dict, signal: str, inbound: str, resource: dict[str, str], record: dict[str, str], source_namespace_labels: dict[str, str]) -> set[str]:
-    """Push one record (its resource attributes and its own attributes) through `<signal>/<inbound>`.
-
-    Processors are interpreted from their settings (and unknown ones fail the test), so a
-    change to the config that breaks isolation changes what this returns."""
-    pipelines = config["service"]["pipelines"]
-    resource = dict(resource)
-    record = dict(record)
-    pipeline = pipelines[f"{signal}/{inbound}"]
-    for processor in pipeline.get("processors", []):
-        settings = config["processors"][processor]
-        kind = _kind(processor)
-        if kind in ("memory_limiter", "batch"):
-            continue
-        if kind == "resource":
-            for action in settings["attributes"]:
-                assert action["action"] == "delete", action
-                resource.pop(action["key"], None)
-        elif kind == "k8s_attributes":
-            assert settings["pod_association"] == [{"sources": [{"from": "connection"}]}], "pods must be found by connection only"
-            for rule in settings["extract"]["labels"]:
-                if rule["from"] == "namespace" and rule["key"] in source_namespace_labels:
-                    resource.setdefault(rule["tag_name"], source_namespace_labels[rule["key"]])  # never overwrites
-        elif kind == "groupbyattrs":
-            for key in settings["keys"]:
-                if key in record:
-                    resource[key] = record.pop(key)
-        else:
-            raise AssertionError(f"the interpreter does not know processor {processor}")
-    reached: set[str] = set()
-    frontier = list(pipeline["exporters"])
-    while frontier:
-        target = frontier.pop()
-        if target in config.get("connectors", {}):
-            router = config["connectors"][target]
-            matched = [
-                r["pipelines"] for r in router["table"]
-                if (m := _CONDITION.match(r["condition"])) and resource.get(m["key"]) == m["value"]
-            ]
-            for names in matched or [router["default_pipelines"]]:
-                for name in names:
-                    frontier += pipelines[name]["exporters"]
-        else:
-            reached.add(target)
-    return reached
-
-
 def exporter_of(config: dict, pipeline: str) -> str:
     (exporter,) = config["service"]["pipelines"][pipeline]["exporters"]
     return exporter
+
+
+# --- the world records come from: two tenants, the gateway, and forgers -------------------------
+
+TOKEN = "t0ken-the-gateway-presents"
+
+
+def cluster(spec: PlatformSpec) -> model.Cluster:
+    labels = {team.namespace: {LABEL_TENANT: team.name, "kubernetes.io/metadata.name": team.namespace} for team in spec.teams}
+    labels[namespaces.GATEWAY] = {"kubernetes.io/metadata.name": namespaces.GATEWAY}
+    return model.Cluster(namespace_labels=labels, token_file={f"{build.GATEWAY_TOKEN_MOUNT}/{build.GATEWAY_TOKEN_KEY}": TOKEN})
+
+
+def agent_pod(spec: PlatformSpec, team: str, agent: str, *, host_network: bool = False) -> model.Pod:
+    """A pod as the platform labels it (the agent-labels MutatingPolicy sets agent and tier)."""
+    info = spec.team(team)
+    tier = next(a.tier.name for a in info.agents if a.name == agent)
+    return model.Pod(info.namespace, f"{agent}-7f9c", f"uid-{team}-{agent}", {LABEL_AGENT: agent, LABEL_TIER: tier}, host_network)
+
+
+GATEWAY_POD = model.Pod(namespaces.GATEWAY, "agentplane-5d8b", "uid-gateway", {})
+
+
+def forged_claims(config: dict, victim_namespace: str, victim: str) -> dict:
+    """Every resource attribute a route reads (set to the victim's values), plus the namespace,
+    pod and agent/tier attributes `k8s_attributes` would otherwise trust."""
+    claims = {
+        "k8s.namespace.name": victim_namespace, "k8s.pod.name": "victim", "k8s.deployment.name": "victim",
+        build.TENANT_ATTRIBUTE: victim, build.AGENT_ATTRIBUTE: "victim", build.TIER_ATTRIBUTE: "privileged",
+    }
+    for signal in build.SIGNALS:
+        for route in config["connectors"][f"routing/{signal}"]["table"]:
+            if route["pipelines"] == [build.tenant_pipeline(signal, victim)]:
+                for key, _, value in model.condition_terms(route["condition"]):
+                    claims.setdefault(key, value if value is not None else "forged")
+    return claims
+
+
+def landing(config: dict, send: model.Send, world: model.Cluster) -> dict[str, set[str]]:
+    """Where a send lands: exporter -> tenants routed there (by the resource it arrived with)."""
+    out: dict[str, set[str]] = {}
+    for delivery in model.deliver(config, send, world):
+        out.setdefault(delivery.exporter, set()).add(delivery.resource.get(build.TENANT_ATTRIBUTE, "-"))
+    return out
+
+
+def team_exporters(config: dict, spec: PlatformSpec) -> dict[str, str]:
+    return {team.name: exporter_of(config, build.tenant_pipeline("traces", team.name)) for team in spec.teams}
 
 
 # --- tests: the example stacks ----------------------------------------------------------------
@@ -251,6 +187,28 @@ def test_collector_config_is_complete_and_every_component_is_used(stack_spec: Pl
     assert structure_problems(build.collector_config(stack_spec)) == []
 
 
+def test_the_model_is_closed_world() -> None:
+    """An unknown processor, connector or field is an error, never passed over."""
+    config = build.collector_config(make_spec("staging"))
+    unknown_processor = copy.deepcopy(config)
+    unknown_processor["processors"]["transform/x"] = {}
+    unknown_processor["service"]["pipelines"]["traces/workloads"]["processors"].append("transform/x")
+    assert any("unknown component type 'transform'" in p for p in model.config_problems(unknown_processor))
+    unknown_connector = copy.deepcopy(config)
+    unknown_connector["connectors"]["spanmetrics"] = {}
+    assert any("unknown component type 'spanmetrics'" in p for p in model.config_problems(unknown_connector))
+    typo = copy.deepcopy(config)
+    typo["processors"]["k8s_attributes"]["wait_for_metdata"] = True
+    assert model.config_problems(typo) == ["processors.k8s_attributes.wait_for_metdata: unknown field"]
+    queue_typo = copy.deepcopy(config)
+    exporter = next(name for name, settings in queue_typo["exporters"].items() if "sending_queue" in settings)
+    queue_typo["exporters"][exporter]["sending_queue"]["max_bytes"] = 1
+    assert model.config_problems(queue_typo) == [f"exporters.{exporter}.sending_queue.max_bytes: unknown field"]
+    # The interpreter refuses what it cannot model.
+    with pytest.raises(AssertionError, match="OTTL"):
+        model.evaluate('IsMatch(attributes["a"], ".*")', {})
+
+
 def test_every_tenant_has_exactly_one_route_to_its_own_exporter(stack_spec: PlatformSpec) -> None:
     config = build.collector_config(stack_spec)
     teams = [t.name for t in stack_spec.teams]
@@ -258,39 +216,169 @@ def test_every_tenant_has_exactly_one_route_to_its_own_exporter(stack_spec: Plat
     assert isolation_problems(config, teams) == []
 
 
-def test_signals_reach_their_own_tenant_and_unknown_ones_the_platform(stack_spec: PlatformSpec) -> None:
+def test_routes_need_attributes_only_the_collector_sets(stack_spec: PlatformSpec) -> None:
+    """Each attribute a route reads is deleted from what senders claim before enrichment, in
+    every pipeline that feeds a router, and then set only by `k8s_attributes` (from the
+    connection's pod) or, on the gateway pipeline, lifted from the authenticated gateway's records."""
     config = build.collector_config(stack_spec)
-    teams = [t.name for t in stack_spec.teams]
+    pipelines = config["service"]["pipelines"]
+    keys = {key for s in build.SIGNALS for r in config["connectors"][f"routing/{s}"]["table"] for key, _, _ in model.condition_terms(r["condition"])}
+    assert keys == {build.TENANT_ATTRIBUTE, build.POD_UID_ATTRIBUTE}
+    feeding = [name for name, p in pipelines.items() if any(e.startswith("routing/") for e in p["exporters"])]
+    assert feeding
+    for name in feeding:
+        if name == build.USAGE_PIPELINE:
+            # Fed only by the usage connector, whose input is the gateway's logs pipeline.
+            assert pipelines[name]["receivers"] == [build.USAGE_CONNECTOR]
+            continue
+        processors = pipelines[name]["processors"]
+        drop = processors.index("resource/drop-sender-claims")
+        assert drop < processors.index("k8s_attributes"), name
+        patterns = [a["pattern"] for a in config["processors"]["resource/drop-sender-claims"]["attributes"]]
+        for key in keys | {"k8s.namespace.name", build.AGENT_ATTRIBUTE, build.TIER_ATTRIBUTE}:
+            assert any(re.search(p, key) for p in patterns), f"{name}: a sender's {key} survives"
+
+
+def test_two_tenants_and_forgers_each_land_only_where_they_belong(stack_spec: PlatformSpec) -> None:
+    config = build.collector_config(stack_spec)
+    world = cluster(stack_spec)
+    own = team_exporters(config, stack_spec)
+    platform = {exporter_of(config, build.platform_pipeline(s)) for s in build.SIGNALS}
+    first, second = stack_spec.teams[:2]
+    payer = agent_pod(stack_spec, first.name, first.agents[-1].name)
+    other = agent_pod(stack_spec, second.name, second.agents[0].name)
     for signal in build.SIGNALS:
-        platform = {exporter_of(config, build.platform_pipeline(signal))}
-        for team in teams:
-            own = {exporter_of(config, build.tenant_pipeline(signal, team))}
-            other = next(t for t in teams + ["ghost"] if t != team)
-            # A workload in the team's namespace that claims to be another tenant is still itself.
-            assert exporters_reached(config, signal, "workloads", {build.TENANT_ATTRIBUTE: other}, {}, {LABEL_TENANT: team}) == own
-            assert exporters_reached(config, signal, "workloads", {}, {}, {LABEL_TENANT: team}) == own
-            # The gateway names the tenant per record; a resource-level claim is ignored.
-            assert exporters_reached(config, signal, "gateway", {build.TENANT_ATTRIBUTE: team}, {}, {}) == platform
-            assert exporters_reached(config, signal, "gateway", {build.TENANT_ATTRIBUTE: other}, {build.TENANT_ATTRIBUTE: team}, {}) == own
-        # No tenant, or a tenant that is not a team: the platform pipeline, never a team's.
-        assert exporters_reached(config, signal, "workloads", {build.TENANT_ATTRIBUTE: teams[0]}, {}, {}) == platform
-        assert exporters_reached(config, signal, "workloads", {}, {}, {LABEL_TENANT: "ghost"}) == platform
-        assert exporters_reached(config, signal, "gateway", {}, {build.TENANT_ATTRIBUTE: "ghost"}, {}) == platform
-        assert exporters_reached(config, signal, "gateway", {}, {}, {}) == platform
+        own_signal = {t: exporter_of(config, build.tenant_pipeline(signal, t)) for t in own}
+        platform_signal = exporter_of(config, build.platform_pipeline(signal))
+        # Two honest tenants, each to its own pipeline only.
+        for pod, team in ((payer, first.name), (other, second.name)):
+            assert landing(config, model.Send(signal, "otlp", pod, {"service.name": "x"}), world) == {own_signal[team]: {team}}
+        # A tenant pod claiming to be the other tenant, its namespace, pod and tier: still itself,
+        # with the agent and tier of its own pod's labels (not its team's tier).
+        forged = forged_claims(config, second.namespace, second.name)
+        delivered = model.deliver(config, model.Send(signal, "otlp", payer, dict(forged)), world)
+        assert [d.exporter for d in delivered] == [own_signal[first.name]]
+        assert delivered[0].resource[build.TIER_ATTRIBUTE] == payer.labels[LABEL_TIER] != "privileged"
+        assert delivered[0].resource[build.AGENT_ATTRIBUTE] == first.agents[-1].name
+        assert delivered[0].resource["k8s.namespace.name"] == first.namespace
+        # A sender no pod matches (SNAT, a pod the cache has not seen yet) claiming research's
+        # namespace: k8s_attributes would fall back to that namespace; the claim is gone first.
+        assert landing(config, model.Send(signal, "otlp", None, dict(forged)), world) == {platform_signal: {"-"}}
+        # A hostNetwork pod of payments claiming research: no pod match, so no team.
+        host = agent_pod(stack_spec, first.name, first.agents[-1].name, host_network=True)
+        assert landing(config, model.Send(signal, "otlp", host, dict(forged)), world) == {platform_signal: {"-"}}
+        # A tenant pod on the gateway port with a forged per-record tenant and no token: refused.
+        assert model.deliver(config, model.Send(signal, "otlp/gateway", payer, {}, {build.TENANT_ATTRIBUTE: second.name}), world) == []
+    assert set(own.values()).isdisjoint(platform)
 
 
-def test_interpreter_notices_a_leaking_route() -> None:
-    """The checks above would fail if a route sent one tenant to another's pipeline."""
-    config = build.collector_config(make_spec("dev"))
-    leaked = copy.deepcopy(config)
-    table = leaked["connectors"]["routing/traces"]["table"]
-    table[0]["pipelines"] = table[1]["pipelines"]
-    assert isolation_problems(leaked, ["payments", "research", "support"])
-    own = {exporter_of(config, build.tenant_pipeline("traces", "payments"))}
-    assert exporters_reached(leaked, "traces", "workloads", {}, {}, {LABEL_TENANT: "payments"}) != own
-    unstripped = copy.deepcopy(config)
-    unstripped["processors"]["resource/strip-tenant"]["attributes"] = [{"key": "unrelated", "action": "delete"}]
-    assert exporters_reached(unstripped, "traces", "workloads", {build.TENANT_ATTRIBUTE: "research"}, {}, {LABEL_TENANT: "payments"}) != own
+def test_gateway_records_reach_the_calling_team_and_nobody_else(stack_spec: PlatformSpec) -> None:
+    config = build.collector_config(stack_spec)
+    world = cluster(stack_spec)
+    bearer = f"Bearer {TOKEN}"
+    for signal in ("traces", "logs"):
+        own = {t.name: exporter_of(config, build.tenant_pipeline(signal, t.name)) for t in stack_spec.teams}
+        platform = exporter_of(config, build.platform_pipeline(signal))
+        for team in own:
+            record = {build.TENANT_ATTRIBUTE: team, build.AGENT_ATTRIBUTE: "bot", "agentplane.caller": f"{team}.bot"}
+            # Even if the gateway's own resource carried another tenant, the record decides.
+            sent = model.Send(signal, "otlp/gateway", GATEWAY_POD, {build.TENANT_ATTRIBUTE: "research"}, record, bearer)
+            reached = [d for d in model.deliver(config, sent, world) if d.signal == signal]
+            assert [d.exporter for d in reached] == [own[team]]
+        # A person's call (no team in the token) or an unknown team: platform only.
+        for record in ({build.TENANT_ATTRIBUTE: ""}, {build.TENANT_ATTRIBUTE: "ghost"}, {}):
+            sent = model.Send(signal, "otlp/gateway", GATEWAY_POD, {}, record, bearer)
+            assert {d.exporter for d in model.deliver(config, sent, world) if d.signal == signal} == {platform}
+        # Another pod of the gateway namespace, or a wrong token: refused at the receiver.
+        other = model.Pod(namespaces.GATEWAY, "controller", "uid-controller", {})
+        assert model.deliver(config, model.Send(signal, "otlp/gateway", other, {}, {build.TENANT_ATTRIBUTE: "payments"}), world) == []
+        assert model.deliver(config, model.Send(signal, "otlp/gateway", GATEWAY_POD, {}, {build.TENANT_ATTRIBUTE: "payments"}, "Bearer guess"), world) == []
+
+
+def test_token_usage_and_tool_calls_reach_the_calling_teams_backend(stack_spec: PlatformSpec) -> None:
+    """One gateway access log per request (model, tokens in/out, tool) becomes metrics per team,
+    agent and model, routed like the log itself."""
+    config = build.collector_config(stack_spec)
+    world = cluster(stack_spec)
+    own = {t.name: exporter_of(config, build.tenant_pipeline("metrics", t.name)) for t in stack_spec.teams}
+    platform = exporter_of(config, build.platform_pipeline("metrics"))
+    for team in [t.name for t in stack_spec.teams[:2]]:
+        log = {
+            build.TENANT_ATTRIBUTE: team, build.AGENT_ATTRIBUTE: "triage", build.LOG_MODEL: "gpt-4o-mini",
+            build.LOG_INPUT_TOKENS: 120, build.LOG_OUTPUT_TOKENS: 45, build.LOG_TOOL: "search",
+        }
+        sent = model.Send("logs", "otlp/gateway", GATEWAY_POD, {}, log, f"Bearer {TOKEN}")
+        metrics = [d for d in model.deliver(config, sent, world) if d.signal == "metrics"]
+        assert {d.record["metric"] for d in metrics} == {build.INPUT_TOKENS_METRIC, build.OUTPUT_TOKENS_METRIC, build.TOOL_CALLS_METRIC}
+        assert {d.exporter for d in metrics} == {own[team]}
+        for d in metrics:
+            assert d.resource[build.TENANT_ATTRIBUTE] == team and d.resource[build.AGENT_ATTRIBUTE] == "triage"
+        by_metric = {d.record["metric"]: d.record for d in metrics}
+        assert by_metric[build.INPUT_TOKENS_METRIC][build.LOG_MODEL] == "gpt-4o-mini"
+        assert by_metric[build.TOOL_CALLS_METRIC][build.LOG_TOOL] == "search"
+    # A call no team made counts on the platform only.
+    sent = model.Send("logs", "otlp/gateway", GATEWAY_POD, {}, {build.LOG_INPUT_TOKENS: 5}, f"Bearer {TOKEN}")
+    assert {d.exporter for d in model.deliver(config, sent, world) if d.signal == "metrics"} == {platform}
+    usage = config["connectors"][build.USAGE_CONNECTOR]["logs"]
+    sums = {m["name"]: m["sum"]["value"] for m in usage}
+    assert sums[build.INPUT_TOKENS_METRIC] == f'Int(attributes["{build.LOG_INPUT_TOKENS}"])'
+    assert sums[build.OUTPUT_TOKENS_METRIC] == f'Int(attributes["{build.LOG_OUTPUT_TOKENS}"])'
+
+
+def _mutant_results(spec: PlatformSpec, config: dict, collector: dict, policy: dict) -> list[str]:
+    """Which of the isolation tests a (possibly mutated) collector fails."""
+    failures = []
+    world = cluster(spec)
+    research = spec.team("research")
+    payer = agent_pod(spec, "payments", "invoice-triage")
+    forged = forged_claims(config, research.namespace, "research")
+    own_research = exporter_of(config, build.tenant_pipeline("traces", "research"))
+    for source in (None, agent_pod(spec, "payments", "invoice-triage", host_network=True), payer):
+        if own_research in {d.exporter for d in model.deliver(config, model.Send("traces", "otlp", source, dict(forged)), world)}:
+            failures.append("forger reached research")
+    policies = [policy]
+    operator = model.operator_network_policy(collector, build.COLLECTOR_POD_LABELS, [*namespaces.TELEMETRY_PORTS, *namespaces.TELEMETRY_GATEWAY_PORTS])
+    if operator is not None:
+        policies.append(operator)
+    tenant_ns = world.namespace_labels[spec.team("payments").namespace]
+    for port in namespaces.TELEMETRY_GATEWAY_PORTS:
+        if model.reaches(policies, build.COLLECTOR_POD_LABELS, tenant_ns, port):
+            failures.append(f"a tenant namespace reaches {port}")
+    return failures
+
+
+def test_isolation_tests_kill_the_mutants() -> None:
+    spec = make_spec("staging")
+    config, collector, policy = build.collector_config(spec), build.collector(spec), build.collector_network_policy()
+    assert _mutant_results(spec, config, collector, policy) == []
+
+    no_namespace_delete = copy.deepcopy(config)
+    no_namespace_delete["processors"]["resource/drop-sender-claims"]["attributes"] = [{"pattern": r"^agentplane\.", "action": "delete"}]
+    assert "forger reached research" in _mutant_results(spec, no_namespace_delete, collector, policy)
+
+    sender_settable = copy.deepcopy(config)
+    for route in sender_settable["connectors"]["routing/traces"]["table"]:
+        team = model.condition_terms(route["condition"])[0][2]
+        route["condition"] = f'attributes["service.namespace"] == "{team}"'
+    assert "forger reached research" in _mutant_results(spec, sender_settable, collector, policy)
+
+    operator_policy = copy.deepcopy(collector)
+    del operator_policy["spec"]["networkPolicy"]
+    assert _mutant_results(spec, config, operator_policy, policy) == [f"a tenant namespace reaches {p}" for p in namespaces.TELEMETRY_GATEWAY_PORTS]
+    operator_policy["spec"]["networkPolicy"] = {"enabled": True}
+    assert _mutant_results(spec, config, operator_policy, policy)
+
+    open_ports = copy.deepcopy(policy)
+    open_ports["spec"]["ingress"][1]["from"] = [{"namespaceSelector": {}}]
+    assert _mutant_results(spec, config, collector, open_ports) == [f"a tenant namespace reaches {p}" for p in namespaces.TELEMETRY_GATEWAY_PORTS]
+
+    no_auth = copy.deepcopy(config)
+    for protocol in no_auth["receivers"]["otlp/gateway"]["protocols"].values():
+        del protocol["auth"]
+    payer = agent_pod(spec, "payments", "invoice-triage")
+    sent = model.Send("traces", "otlp/gateway", payer, {}, {build.TENANT_ATTRIBUTE: "research"})
+    assert model.deliver(config, sent, cluster(spec)) == []
+    assert model.deliver(no_auth, sent, cluster(spec)), "without the authenticator a pod that reaches the port injects"
 
 
 def test_receivers_listen_on_the_ports_tenant_network_policies_allow(stack_spec: PlatformSpec) -> None:
@@ -311,18 +399,24 @@ def test_receivers_listen_on_the_ports_tenant_network_policies_allow(stack_spec:
         assert endpoint.split("//")[1].startswith(f"{build.COLLECTOR_SERVICE}.{namespaces.TELEMETRY}.svc:")
 
 
-def test_collector_ingress_admits_the_gateway_ports_only_from_the_gateway_namespace() -> None:
-    policy = build.collector_network_policy()
-    assert policy["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/instance"] == f"{build.NAMESPACE}.{build.COLLECTOR_NAME}"
-    by_port = {}
-    for rule in policy["spec"]["ingress"]:
-        for port in rule["ports"]:
-            by_port[port["port"]] = rule["from"]
+def test_only_the_gateway_namespace_reaches_the_gateway_ports() -> None:
+    """Our policy is the only one: the operator's is switched off, and the gateway ports admit
+    the gateway namespace alone (with the gateway's token on top)."""
+    spec = make_spec("prod")
+    collector = build.collector(spec)
+    assert collector["spec"]["networkPolicy"] == {"enabled": False}
+    ports = [*namespaces.TELEMETRY_PORTS, *namespaces.TELEMETRY_GATEWAY_PORTS]
+    assert model.operator_network_policy(collector, build.COLLECTOR_POD_LABELS, ports) is None
+    policies = [build.collector_network_policy()]
+    world = cluster(spec)
+    tenant = world.namespace_labels[spec.teams[0].namespace]
+    gateway = world.namespace_labels[namespaces.GATEWAY]
     for port in namespaces.TELEMETRY_GATEWAY_PORTS:
-        assert by_port[port] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespaces.GATEWAY}}}]
+        assert model.reaches(policies, build.COLLECTOR_POD_LABELS, gateway, port)
+        assert not model.reaches(policies, build.COLLECTOR_POD_LABELS, tenant, port)
     for port in namespaces.TELEMETRY_PORTS:
-        assert by_port[port] == [{"namespaceSelector": {}}]
-    assert validate_objects([policy, *build.collector_rbac()]) == []
+        assert model.reaches(policies, build.COLLECTOR_POD_LABELS, tenant, port)
+    assert validate_objects([*policies, *build.collector_rbac()]) == []
 
 
 def test_k8s_attributes_can_read_what_it_extracts() -> None:
@@ -355,14 +449,15 @@ def test_instrumentation_and_collector_validate_against_the_pinned_crds(stack_sp
     assert validate_objects(objects) == []
 
 
-def test_instrumentation_points_at_the_collector_and_tags_the_tenant(stack_spec: PlatformSpec) -> None:
+def test_instrumentation_points_at_the_collector_and_claims_no_tenant_agent_or_tier(stack_spec: PlatformSpec) -> None:
     for team in stack_spec.teams:
         obj = build.instrumentation(team, stack_spec)
         assert obj["metadata"]["namespace"] == team.namespace
         spec = obj["spec"]
         assert spec["exporter"]["endpoint"] == build.WORKLOAD_OTLP_HTTP_ENDPOINT
         assert spec["propagators"] == ["tracecontext", "baggage"]
-        assert spec["resource"]["resourceAttributes"] == {build.TENANT_ATTRIBUTE: team.name, build.TIER_ATTRIBUTE: team.tier.name}
+        # The team's tier is not its agents' tier: tenant, agent and tier come from labels only.
+        assert "resource" not in spec
         context = spec["initContainerSecurityContext"]
         # Pod Security `restricted` for the injected init containers.
         assert context["runAsNonRoot"] and context["runAsUser"] != 0 and context["allowPrivilegeEscalation"] is False
@@ -414,7 +509,9 @@ def test_grpc_team_endpoint_gets_the_grpc_exporter() -> None:
     config = build.collector_config(spec)
     exporter_id = exporter_of(config, build.tenant_pipeline("metrics", "tracers"))
     assert exporter_id == "otlp_grpc/tenant-tracers"
-    assert config["exporters"][exporter_id] == {"endpoint": "http://tempo.observability.svc:4317", "tls": {"insecure": True}}
+    settings = config["exporters"][exporter_id]
+    assert {k: settings[k] for k in ("endpoint", "tls")} == {"endpoint": "http://tempo.observability.svc:4317", "tls": {"insecure": True}}
+    assert settings["sending_queue"]["storage"] == build.QUEUE_STORAGE
     assert structure_problems(config) == []
 
 
@@ -432,7 +529,7 @@ def test_without_a_default_backend_nothing_leaves_the_cluster() -> None:
 def test_without_teams_everything_goes_to_the_platform_exporter() -> None:
     spec = make_spec("dev", only=())
     config = build.collector_config(spec)
-    assert "connectors" not in config
+    assert not [c for c in config["connectors"] if c.startswith("routing/")]  # a routing table may not be empty
     assert structure_problems(config) == []
     for signal in build.SIGNALS:
         assert config["service"]["pipelines"][f"{signal}/workloads"]["exporters"] == ["debug/platform"]
@@ -458,8 +555,11 @@ def test_header_values_come_from_secret_files_never_the_config() -> None:
     assert mounts == {
         "platform-otlp-headers": "/etc/agentplane/otlp-headers/platform-otlp-headers",
         "tenant-billing-otlp-headers": "/etc/agentplane/otlp-headers/tenant-billing-otlp-headers",
+        build.GATEWAY_TOKEN_SECRET: build.GATEWAY_TOKEN_MOUNT,
+        build.QUEUE_VOLUME: build.QUEUE_DIRECTORY,
     }
-    assert {v["secret"]["secretName"] for v in collector["volumes"]} == set(mounts)
+    assert {v["secret"]["secretName"] for v in collector["volumes"]} == set(mounts) - {build.QUEUE_VOLUME}
+    assert [t["metadata"]["name"] for t in collector["volumeClaimTemplates"]] == [build.QUEUE_VOLUME]
     secret = build.tenant_headers_secret(spec.team("billing"), spec)
     assert secret["metadata"] == {"name": "tenant-billing-otlp-headers", "namespace": build.NAMESPACE, "labels": {"app.kubernetes.io/managed-by": "agentplane", LABEL_TENANT: "billing"}}
     assert secret["stringData"] == {"x-api-key": SECRET_STAND_IN}  # encrypted in the file: the plan's stand-in
