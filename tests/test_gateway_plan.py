@@ -154,7 +154,11 @@ def test_provider_keys_become_a_secret_in_the_gateway_namespace_only(tmp_path) -
     doc["config"]["agentplane:gateway"]["providerKeys"] = {"openai": {"secure": "v1:ciphertext"}}
     path.write_text(yaml.safe_dump(doc), encoding="utf-8")
     plan = plan_document(run_program("dev", root=tmp_path))
-    secrets = [r for r in plan["resources"] if r["inputs"].get("kind") == "Secret" and r["component"] == "gateway"]
+    # (The collector's OTLP token, agentplane-otlp-token, is checked in test_telemetry_plan.)
+    secrets = [
+        r for r in plan["resources"]
+        if r["inputs"].get("kind") == "Secret" and r["component"] == "gateway" and r["inputs"]["metadata"]["name"] != "agentplane-otlp-token"
+    ]
     assert [(s["inputs"]["metadata"]["namespace"], s["inputs"]["metadata"]["name"]) for s in secrets] == [(namespaces.GATEWAY, "provider-openai")]
     assert secrets[0]["inputs"]["stringData"] == {"Authorization": REDACTED}
     # No key configured for anthropic: nothing stands in for it, and the model backend names the Secret it needs.

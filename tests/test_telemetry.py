@@ -636,3 +636,76 @@ def test_team_telemetry_model_defaults() -> None:
     own = TeamTelemetry.model_validate({"endpoint": "https://otlp.example.com"})
     assert (own.protocol, own.headers) == ("http", {})
     assert TelemetryConfig().default_backend is None
+
+
+# --- durability: persistent, bounded queues; the collector's own health --------------------------
+
+
+def test_every_backend_destination_has_a_persistent_bounded_queue_and_retries(stack_spec: PlatformSpec) -> None:
+    config = build.collector_config(stack_spec)
+    queue = stack_spec.env.telemetry.collector.queue
+    otlp = [name for name in config["exporters"] if model.kind(name) in ("otlp_grpc", "otlp_http")]
+    if stack_spec.env.telemetry.default_backend is None:
+        assert len(otlp) == len([t for t in stack_spec.teams if t.telemetry is not None])
+    assert otlp, "the example stacks send somewhere"
+    assert build.queued_exporters(config) == sorted(otlp)
+    storage = config["extensions"][build.QUEUE_STORAGE]
+    for name in otlp:
+        settings = config["exporters"][name]
+        sending = settings["sending_queue"]
+        assert sending["enabled"] is True and sending["storage"] == build.QUEUE_STORAGE
+        # Bounded in bytes, refusing (not blocking) when full; the persistent queue needs no wait_for_result.
+        assert (sending["sizer"], sending["queue_size"]) == ("bytes", queue.per_destination_bytes)
+        assert not sending.get("block_on_overflow") and not sending.get("wait_for_result")
+        retry = settings["retry_on_failure"]
+        assert retry["enabled"] is True and retry["max_elapsed_time"] == "0s"
+    assert storage["directory"] == build.QUEUE_DIRECTORY
+    assert storage["max_size"] == build.queue_file_cap(stack_spec) > queue.per_destination_bytes
+    collector = build.collector(stack_spec)["spec"]
+    assert collector["mode"] == "statefulset"
+    (claim,) = collector["volumeClaimTemplates"]
+    assert claim["spec"]["resources"]["requests"]["storage"] == queue.volume_size
+    assert {"name": build.QUEUE_VOLUME, "mountPath": build.QUEUE_DIRECTORY} in collector["volumeMounts"]
+    # The volume holds every destination's queue file at its cap.
+    assert build.queue_volume_needed(stack_spec, len(otlp)) <= queue.volume_bytes
+    # The image's user can write it (opentelemetry-collector-releases@v0.158.0 otelcol-contrib Dockerfile: 10001).
+    assert collector["podSecurityContext"]["fsGroup"] == build.COLLECTOR_UID
+
+
+def test_a_queue_volume_too_small_for_the_destinations_is_a_clear_error() -> None:
+    teams = {f"team{i}": team_doc(f"team{i}", telemetry={"endpoint": f"https://otlp{i}.example.com"}) for i in range(6)}
+    spec = make_spec("dev", telemetry={"collector": {"queue": {"volumeSize": "1Gi", "perDestination": "256Mi"}}}, add=teams)
+    with pytest.raises(ConfigError) as caught:
+        build.collector(spec)
+    (issue,) = caught.value.issues
+    assert (issue.file, issue.field) == ("stacks/Pulumi.dev.yaml", "agentplane:telemetry.collector.queue")
+    assert "raise volumeSize or lower perDestination" in issue.message and "more than volumeSize 1Gi" in issue.message
+
+
+@pytest.mark.parametrize(
+    ("queue", "message"),
+    [
+        ({"perDestination": "16Gi", "volumeSize": "8Gi"}, "larger than volumeSize"),
+        ({"perDestination": "100Ki"}, "at least 1Mi"),
+        ({"volumeSize": "lots"}, "not a Kubernetes quantity"),
+        ({"storageClass": "Fast SSD"}, "pattern"),
+        ({"maxLoss": "0"}, "unknown field"),
+    ],
+)
+def test_bad_queue_settings_are_clear_errors(queue: dict, message: str) -> None:
+    errors = config_errors(telemetry={"collector": {"queue": queue}})
+    assert any(f.startswith("agentplane:telemetry.collector.queue") and message in m for _, f, m in errors), errors
+
+
+def test_the_collectors_own_health_and_drop_counts_go_to_the_platform_only(stack_spec: PlatformSpec) -> None:
+    config = build.collector_config(stack_spec)
+    pipeline = config["service"]["pipelines"][build.SELF_METRICS_PIPELINE]
+    assert pipeline["receivers"] == [build.SELF_METRICS_RECEIVER]
+    assert pipeline["exporters"] == [exporter_of(config, build.platform_pipeline("metrics"))]
+    (scrape,) = config["receivers"][build.SELF_METRICS_RECEIVER]["config"]["scrape_configs"]
+    # The operator's default telemetry reader serves the collector's metrics on :8888
+    # (open-telemetry/opentelemetry-operator@v0.158.0:internal/otelconfig/config.go ServiceApplyDefaults).
+    assert scrape["static_configs"] == [{"targets": ["127.0.0.1:8888"]}]
+    assert "telemetry" not in config["service"], "an explicit reader would replace the operator's default"
+    # Nothing a team sends reaches this pipeline, and it reaches no team.
+    assert not any(build.SELF_METRICS_RECEIVER in p["receivers"] for name, p in config["service"]["pipelines"].items() if name != build.SELF_METRICS_PIPELINE)

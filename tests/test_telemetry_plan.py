@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from agentplane import namespaces
 from agentplane.builders import telemetry as build
 from agentplane.plan import REDACTED, dump_yaml, plan_document, run_program
 from tests.support.plans import ROOT, STACKS, by_urn, example_plan, plan_with_teams, resources_of
@@ -78,7 +79,7 @@ def test_collector_waits_for_the_operator_and_its_permissions(stack: str) -> Non
     assert release["urn"] in collector["dependsOn"]
     assert {"ServiceAccount", "ClusterRole", "ClusterRoleBinding"} <= {urns[u]["inputs"].get("kind") for u in collector["dependsOn"]}
     spec = collector["inputs"]["spec"]
-    assert spec["mode"] == "deployment"
+    assert spec["mode"] == "statefulset"  # each replica keeps its queue volume
     assert collector["inputs"]["metadata"]["namespace"] == build.NAMESPACE
     env = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())["config"].get("agentplane:telemetry", {})
     assert spec["replicas"] == env.get("collector", {}).get("replicas", 2)
@@ -174,3 +175,38 @@ def test_header_secrets_are_registered_redacted_and_mounted(tmp_path: Path) -> N
     assert {"name": "tenant-tracing-lab-otlp-headers", "secret": {"secretName": "tenant-tracing-lab-otlp-headers"}} in collector["inputs"]["spec"]["volumes"]
     assert any("tenantHeaders.tracing-lab.otlp-token" in w for w in plan.spec.warnings)
     assert validate_objects([secret["inputs"] | {"stringData": {"authorization": "x"}}, collector["inputs"]]) == []
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_gateway_and_the_collector_share_one_generated_token(stack: str) -> None:
+    """The collector's gateway-only port checks the token the gateway's OTLP backend sends: both
+    Secrets come from one RandomPassword, each in its own namespace, redacted in the plan."""
+    doc = example_plan(stack)
+    urns = by_urn(doc)
+    secrets = {
+        r["inputs"]["metadata"]["name"]: r for r in doc["resources"]
+        if r["inputs"].get("kind") == "Secret" and r["inputs"]["metadata"]["name"] in (build.GATEWAY_TOKEN_SECRET, "agentplane-otlp-token")
+    }
+    collector_side, gateway_side = secrets[build.GATEWAY_TOKEN_SECRET], secrets["agentplane-otlp-token"]
+    assert collector_side["inputs"]["metadata"]["namespace"] == build.NAMESPACE
+    assert gateway_side["inputs"]["metadata"]["namespace"] == "agentplane-gateway"
+    assert collector_side["inputs"]["stringData"] == {build.GATEWAY_TOKEN_KEY: REDACTED}
+    assert gateway_side["inputs"]["stringData"] == {"Authorization": REDACTED}
+    sources = [{u for u in s["dependsOn"] if urns[u]["type"] == "random:index/randomPassword:RandomPassword"} for s in (collector_side, gateway_side)]
+    assert sources[0] == sources[1] and len(sources[0]) == 1
+    (password,) = sources[0]
+    assert urns[password]["inputs"]["length"] >= 32
+    collector = one(telemetry_resources(doc), COLLECTOR)
+    assert collector_side["urn"] in collector["dependsOn"]
+    # The gateway sends its access logs and traces through the backend that carries the token.
+    gateway = [r["inputs"] for r in doc["resources"] if r["component"] == "gateway"]
+    backend = next(o for o in gateway if o.get("kind") == "AgentgatewayBackend" and o["metadata"]["name"] == "agentplane-otlp")
+    assert backend["spec"]["policies"]["auth"] == {"secretRef": {"name": "agentplane-otlp-token"}}
+    assert backend["spec"]["static"]["port"] == namespaces.TELEMETRY_GATEWAY_PORTS[0]
+    frontend = next(o for o in gateway if o.get("kind") == "AgentgatewayPolicy" and o["metadata"]["name"] == "agentplane-frontend")["spec"]["frontend"]
+    ref = {"group": "agentgateway.dev", "kind": "AgentgatewayBackend", "name": "agentplane-otlp"}
+    assert frontend["accessLog"]["otlp"] == {"backendRef": ref, "protocol": "GRPC"}
+    assert frontend["tracing"]["backendRef"] == ref
+    names = [a["name"] for a in frontend["accessLog"]["attributes"]["add"]]
+    assert {build.TENANT_ATTRIBUTE, build.AGENT_ATTRIBUTE, build.CALLER_ATTRIBUTE, build.DECISION_ATTRIBUTE} <= set(names)
+    assert validate_objects([backend, next(o for o in gateway if o.get("metadata", {}).get("name") == "agentplane-frontend")]) == []
