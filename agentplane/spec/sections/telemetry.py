@@ -145,7 +145,7 @@ class QueueSettings(StrictModel):
     them (checked when the plan is built, because the number of destinations follows the teams).
     """
 
-    volume_size: Quantity = "8Gi"
+    volume_size: Quantity = "16Gi"
     per_destination: Quantity = "256Mi"
     # The StorageClass of each collector pod's queue volume; null: the cluster's default class.
     storage_class: Annotated[str, Field(strict=True, pattern=_STORAGE_CLASS.pattern)] | None = None
