@@ -22,7 +22,7 @@ from agentplane.errors import ConfigError
 from agentplane.spec.base import SECRET_STAND_IN
 from agentplane.spec.load import build_spec, env_config_from_stack_document, read_team_documents
 from agentplane.spec.platform import LABEL_AGENT, LABEL_TENANT, LABEL_TIER, PlatformSpec
-from agentplane.spec.sections.telemetry import TeamTelemetry, TelemetryConfig
+from agentplane.spec.sections.telemetry import TeamTelemetry, TelemetryConfig, queue_destinations
 from tests.support import collector_model as model
 from tests.support.plans import ROOT, STACKS
 from tests.support.upstream import upstream_dir, validate_chart_values, validate_objects
@@ -667,19 +667,31 @@ def test_every_backend_destination_has_a_persistent_bounded_queue_and_retries(st
     assert claim["spec"]["resources"]["requests"]["storage"] == queue.volume_size
     assert {"name": build.QUEUE_VOLUME, "mountPath": build.QUEUE_DIRECTORY} in collector["volumeMounts"]
     # The volume holds every destination's queue file at its cap.
-    assert build.queue_volume_needed(stack_spec, len(otlp)) <= queue.volume_bytes
+    assert len(otlp) * storage["max_size"] <= queue.volume_bytes
     # The image's user can write it (opentelemetry-collector-releases@v0.158.0 otelcol-contrib Dockerfile: 10001).
     assert collector["podSecurityContext"]["fsGroup"] == build.COLLECTOR_UID
 
 
 def test_a_queue_volume_too_small_for_the_destinations_is_a_clear_error() -> None:
     teams = {f"team{i}": team_doc(f"team{i}", telemetry={"endpoint": f"https://otlp{i}.example.com"}) for i in range(6)}
-    spec = make_spec("dev", telemetry={"collector": {"queue": {"volumeSize": "1Gi", "perDestination": "256Mi"}}}, add=teams)
-    with pytest.raises(ConfigError) as caught:
-        build.collector(spec)
-    (issue,) = caught.value.issues
-    assert (issue.file, issue.field) == ("stacks/Pulumi.dev.yaml", "agentplane:telemetry.collector.queue")
-    assert "raise volumeSize or lower perDestination" in issue.message and "more than volumeSize 1Gi" in issue.message
+    errors = config_errors(telemetry={"collector": {"queue": {"volumeSize": "1Gi", "perDestination": "256Mi"}}}, add=teams)
+    assert errors == [
+        (
+            "stacks/Pulumi.dev.yaml",
+            "agentplane:telemetry.collector.queue",
+            "7 telemetry destinations x perDestination 256Mi (x1.5 queue-file headroom) need 2688Mi, "
+            "more than volumeSize 1Gi; raise volumeSize or lower perDestination",
+        )
+    ]
+    # One team fewer with its own backend and a bigger volume: accepted.
+    spec = make_spec("dev", telemetry={"collector": {"queue": {"volumeSize": "3Gi", "perDestination": "256Mi"}}}, add=teams)
+    assert len(build.queued_exporters(build.collector_config(spec))) == 7
+
+
+def test_the_stack_check_counts_the_destinations_the_builder_queues(stack_spec: PlatformSpec) -> None:
+    config = build.collector_config(stack_spec)
+    counted = queue_destinations(stack_spec.env, [team.telemetry is not None for team in stack_spec.teams])
+    assert counted == len(build.queued_exporters(config))
 
 
 @pytest.mark.parametrize(

@@ -390,9 +390,11 @@ def frontend_policy(spec: PlatformSpec, otlp_endpoint: str | None) -> Obj:
 def otlp_backend(otlp_endpoint: str) -> Obj:
     """The collector's gateway-only OTLP port. The backend's auth policy adds the bearer token to
     every export, traces and access logs alike (agentgateway/agentgateway@v1.4.1:
-    crates/agentgateway/src/telemetry/trc.rs and log.rs export through the PolicyClient with
-    the backend's policies; crates/agentgateway/src/http/auth/mod.rs puts a key in
-    `Authorization` with the `Bearer ` prefix by default)."""
+    crates/agentgateway/src/telemetry/trc.rs and log.rs export through
+    `PolicyClient::call_reference_with_policies`, which applies the backend's inline policies,
+    crates/agentgateway/src/proxy/httpproxy.rs `get_backend_policies`; and
+    crates/agentgateway/src/http/auth/mod.rs puts a key in `Authorization` with the `Bearer `
+    prefix by default)."""
     host, port = parse_otlp_endpoint(otlp_endpoint)
     backend = static_backend(OTLP_BACKEND, host, port, tls=False)
     backend["spec"]["policies"] = {"auth": {"secretRef": {"name": OTLP_TOKEN_SECRET}}}

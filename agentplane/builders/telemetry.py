@@ -20,9 +20,8 @@ Pure functions of the spec returning plain dicts. How a signal finds its tenant:
 from __future__ import annotations
 
 from agentplane import namespaces
-from agentplane.errors import ConfigError, ConfigIssue
 from agentplane.spec.platform import LABEL_AGENT, LABEL_MANAGED_BY, LABEL_TENANT, LABEL_TIER, MANAGED_BY, PlatformSpec, TeamSpec
-from agentplane.spec.sections.telemetry import Backend, QueueSettings
+from agentplane.spec.sections.telemetry import QUEUE_FILE_HEADROOM, Backend, QueueSettings
 
 Obj = dict
 
@@ -73,9 +72,6 @@ GATEWAY_TOKEN_LENGTH = 48
 QUEUE_STORAGE = "file_storage/queue"
 QUEUE_VOLUME = "queue"
 QUEUE_DIRECTORY = "/var/lib/otelcol/queue"
-# A queue file may grow past its payload (bbolt pages, freelist) before compaction: each file is
-# capped at this multiple of the queue's bytes, and the volume must hold every file at its cap.
-QUEUE_FILE_HEADROOM = 1.5
 # Retry each batch with exponential backoff up to this interval, for as long as it stays queued.
 RETRY_INITIAL_INTERVAL, RETRY_MAX_INTERVAL = "5s", "30s"
 # The collector image's user (opentelemetry-collector-releases distributions/otelcol-contrib/Dockerfile).
@@ -413,12 +409,8 @@ def queued_exporters(config: dict) -> list[str]:
     return sorted(name for name, settings in config["exporters"].items() if "sending_queue" in settings)
 
 
-def queue_volume_needed(spec: PlatformSpec, destinations: int) -> int:
-    """Bytes the queue volume must hold: every destination's file at its cap."""
-    return destinations * queue_file_cap(spec)
-
-
 def queue_file_cap(spec: PlatformSpec) -> int:
+    """Bytes one queue file may reach (`file_storage` max_size); the stack check sizes the volume by it."""
     return int(spec.env.telemetry.collector.queue.per_destination_bytes * QUEUE_FILE_HEADROOM)
 
 
@@ -564,31 +556,11 @@ def collector_pod_selector() -> dict[str, str]:
     }
 
 
-def check_queue_volume(spec: PlatformSpec, config: dict) -> None:
-    """The queue volume must hold every destination's queue file at its cap."""
-    destinations = len(queued_exporters(config))
-    needed = queue_volume_needed(spec, destinations)
-    queue = spec.env.telemetry.collector.queue
-    if needed > queue.volume_bytes:
-        raise ConfigError(
-            [
-                ConfigIssue(
-                    f"stacks/Pulumi.{spec.stack}.yaml",
-                    "agentplane:telemetry.collector.queue",
-                    f"{destinations} telemetry destinations x perDestination {queue.per_destination} "
-                    f"(x{QUEUE_FILE_HEADROOM} file headroom) need {-(-needed // 2**30)}Gi, more than volumeSize "
-                    f"{queue.volume_size}; raise volumeSize or lower perDestination",
-                )
-            ]
-        )
-
-
 def collector(spec: PlatformSpec) -> Obj:
     settings = spec.env.telemetry.collector
     resources = settings.resources
     secrets = _header_secrets(spec)
     config = collector_config(spec)
-    check_queue_volume(spec, config)
     claim: dict = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": settings.queue.volume_size}}}
     if settings.queue.storage_class is not None:
         claim["storageClassName"] = settings.queue.storage_class

@@ -28,8 +28,9 @@ from agentplane.spec.team import TeamFile
 CONFIG_NAMESPACE = "agentplane"
 STACKS_DIR = "stacks"
 TEAMS_DIR = "stacks/teams"
-# Modules that may define `check_team(team, env, stack)` and `check_environment(env)`, each
-# returning [(field path, message)]; environment field paths are relative to `agentplane:`.
+# Modules that may define `check_team(team, env, stack)`, `check_environment(env)` and
+# `check_platform(env, teams of the stack)`, each returning [(field path, message)];
+# environment field paths are relative to `agentplane:`.
 SECTION_MODULES = (certificates, identity, spire, gateway, telemetry, provenance, resilience)
 
 
@@ -428,6 +429,14 @@ def build_spec(
         for team, file in sorted(teams, key=lambda pair: pair[0].name)
         if stack in team.environments
     )
+    # Cross-checks of the environment against every team of this stack.
+    deployed = [team for team, _ in teams if stack in team.environments]
+    for section in SECTION_MODULES:
+        check = getattr(section, "check_platform", None)
+        if check is not None:
+            issues += [ConfigIssue(env_file, f"{CONFIG_NAMESPACE}:{field}", message) for field, message in check(env, deployed)]
+    if issues:
+        raise ConfigError(issues)
     return PlatformSpec(stack=stack, env=env, teams=resolved, warnings=tuple(_deploy_warnings(env)))
 
 

@@ -294,6 +294,41 @@ def check_team(team: "TeamFile", env: "EnvironmentConfig", stack: str) -> list[t
     return problems
 
 
+# Each queue file may grow past its payload (bbolt pages, freelist) before compaction: it is
+# capped at this multiple of `perDestination`, and the volume must hold every file at its cap.
+QUEUE_FILE_HEADROOM = 1.5
+
+
+def queue_destinations(env: "EnvironmentConfig", own_backends: list[bool]) -> int:
+    """OTLP destinations with a persistent queue: each team with its own backend; with a default
+    backend, also each other team and the platform pipeline (without one they go to `debug`)."""
+    own = sum(own_backends)
+    if env.telemetry.default_backend is None:
+        return own
+    return own + (len(own_backends) - own) + 1
+
+
+def queue_volume_needed(env: "EnvironmentConfig", destinations: int) -> int:
+    return destinations * int(env.telemetry.collector.queue.per_destination_bytes * QUEUE_FILE_HEADROOM)
+
+
+def check_platform(env: "EnvironmentConfig", teams: list["TeamFile"]) -> list[tuple[str, str]]:
+    """The queue volume must hold every destination's queue file at its cap."""
+    queue = env.telemetry.collector.queue
+    destinations = queue_destinations(env, [team.telemetry is not None for team in teams])
+    needed = queue_volume_needed(env, destinations)
+    if needed <= queue.volume_bytes:
+        return []
+    return [
+        (
+            "telemetry.collector.queue",
+            f"{destinations} telemetry destinations x perDestination {queue.per_destination} (x{QUEUE_FILE_HEADROOM} "
+            f"queue-file headroom) need {-(-needed // 2**20)}Mi, more than volumeSize {queue.volume_size}; "
+            "raise volumeSize or lower perDestination",
+        )
+    ]
+
+
 __all__ = [
     "Backend",
     "CollectorSettings",
