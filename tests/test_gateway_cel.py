@@ -21,6 +21,7 @@ from agentplane.builders import gateway as build
 from agentplane.builders import gateway_budget as budget
 from agentplane.builders import gateway_team as build_team
 from agentplane.spec.load import load_from_files
+from tests.support import agentgateway as agw
 from tests.support.plans import ROOT, example_plan, resources_of
 
 
@@ -62,71 +63,27 @@ class Outcome:
 
 
 class GatewayModel:
-    """agentgateway's request path over the objects of a plan (or a builder)."""
+    """The objects of a plan (or a builder), served by the pipeline model in tests/support."""
 
     def __init__(self, objects: list[dict]):
-        self.routes = [o for o in objects if o["kind"] == "HTTPRoute"]
+        self.objects = objects
         self.policies = {o["spec"]["targetRefs"][0]["name"]: o["spec"]["traffic"] for o in objects if o["kind"] == "AgentgatewayPolicy" and "traffic" in o["spec"]}
 
-    def select(self, path: str) -> tuple[dict, dict] | None:
-        """Gateway API precedence: the longest matching path prefix (whole path elements)."""
-        best = None
-        for route in self.routes:
-            for rule in route["spec"]["rules"]:
-                for match in rule["matches"]:
-                    prefix = match["path"]["value"].rstrip("/")
-                    if path == prefix or path.startswith(prefix + "/"):
-                        if best is None or len(prefix) > len(best[2]):
-                            best = (route, rule, prefix)
-        return None if best is None else best[:2]
-
     def request(self, path: str, jwt: dict | None, headers: dict | None = None) -> Outcome:
-        selected = self.select(path)
-        if selected is None:
-            return Outcome(404)
-        route, rule = selected
-        name = route["metadata"]["name"]
-        traffic = self.policies[name]
-        request = {"path": path.split("?")[0], "pathAndQuery": path, "headers": dict(headers or {})}
-        assert traffic["jwtAuthentication"]["mode"] == "Strict"
-        if jwt is None:
-            return Outcome(401, "jwt", route=name)
-        variables = {"jwt": jwt, "request": request, "metadata": {}}
-        authorization = traffic["authorization"]
-        assert authorization["action"] == "Allow"
-        if not all(holds(e, **variables) for e in authorization["policy"]["matchExpressions"]):
-            return Outcome(403, "authorization", route=name)
-        authority = None
-        transformation = traffic.get("transformation", {}).get("request", {})
-        if transformation:
-            metadata = {k: evaluate(v, **variables) for k, v in transformation.get("metadata", {}).items()}
-            updates = {}
-            for header in transformation.get("set", []):
-                try:
-                    updates[header["name"]] = evaluate(header["value"], **variables)
-                except Exception:  # noqa: BLE001 - a failed expression leaves the request as it is
-                    pass
-            variables["metadata"] = metadata
-            if ":path" in updates:
-                request["path"] = request["pathAndQuery"] = updates[":path"]
-            authority = updates.get(":authority")
-            for removed in transformation.get("remove", []):
-                request["headers"].pop(removed, None)
-        direct = traffic.get("directResponse")
-        if direct is not None:
-            chosen = direct if "status" in direct else next((c["policy"] for c in direct["conditional"] if holds(c["condition"], **variables)), None)
-            if chosen is not None:
-                body = evaluate(chosen["bodyExpression"], **variables)
-                headers_out = {h["name"]: evaluate(h["value"], **variables) for h in chosen.get("headers", [])}
-                return Outcome(chosen["status"], headers_out.get(build.DENIAL_HEADER), body["error"]["message"], route=name, headers=headers_out)
-        if "backendRefs" not in rule:
-            return Outcome(500, route=name)
-        forwarded = request["pathAndQuery"]
-        for f in rule.get("filters", []):
-            if f["type"] == "URLRewrite":
-                prefix = rule["matches"][0]["path"]["value"]
-                forwarded = "/" + forwarded[len(prefix):].lstrip("/")
-        return Outcome(200, backend=rule["backendRefs"][0]["name"], path=forwarded, authority=authority, route=name, headers=request["headers"])
+        headers = dict(headers or {})
+        tokens = {}
+        if jwt is not None:
+            issuer = next(p["jwtAuthentication"]["providers"][0]["issuer"] for p in self.policies.values())
+            tokens["t"] = {**jwt, "iss": issuer}
+            location = "x-agentplane-authorization" if path.startswith("/egress/") else "authorization"
+            headers[location] = "Bearer t"
+        result = agw.Gateway(self.objects, tokens).send(agw.Request(path, headers))
+        if result.step in ("jwt", "authorization"):
+            return Outcome(result.status, result.step, route=result.route)
+        if result.step == "direct response":
+            return Outcome(result.status, result.denial, result.error["message"], route=result.route, headers=result.headers)
+        forwarded = result.forwarded
+        return Outcome(result.status, backend=forwarded.backend, path=forwarded.path, authority=forwarded.authority, route=result.route, headers=forwarded.headers)
 
 
 @pytest.fixture(scope="module")
@@ -320,18 +277,18 @@ def test_an_access_list_can_open_an_agent_to_another_agent(dev: GatewayModel) ->
 
 
 def test_callees_get_the_callers_identity_and_never_its_token(dev: GatewayModel) -> None:
-    outcome = dev.request("/agents/support/ticket-router/x", agent_token("support", "kb-answerer"), {"authorization": "Bearer t"})
-    traffic = dev.policies["support-agent-ticket-router"]
-    assert "authorization" in traffic["transformation"]["request"]["remove"] and "authorization" not in outcome.headers
-    (caller,) = traffic["transformation"]["request"]["set"]
-    assert (caller["name"], evaluate(caller["value"], jwt=agent_token("support", "kb-answerer"))) == (build.CALLER_HEADER, "support.kb-answerer")
+    forged = {build.CALLER_HEADER: "payments.refund-drafter", build.CALLER_KIND_HEADER: "agent"}
+    outcome = dev.request("/agents/support/ticket-router/x", agent_token("support", "kb-answerer"), forged)
+    # What reached the agent: the caller as the gateway saw it, no token, the forged values gone.
+    assert outcome.headers == {build.CALLER_HEADER: "support.kb-answerer", build.CALLER_KIND_HEADER: "agent"}
 
 
 def test_mcp_servers_use_the_same_authentication_and_authorization(dev: GatewayModel) -> None:
     path = "/mcp/support/crm-tools"
     for token in (agent_token("support", "kb-answerer"), agent_token("support", "ticket-router"), user_token("support-leads")):
         outcome = dev.request(path, token)
-        assert (outcome.status, outcome.backend, outcome.path) == (200, "support-mcp-crm-tools", path)
+        # The route is only the entry point: the MCP backend speaks to the server's own path.
+        assert (outcome.status, outcome.backend, outcome.path) == (200, "support-mcp-crm-tools", "/mcp")
     assert dev.request(path, agent_token("payments", "invoice-triage")).denial == "authorization"
     assert dev.request(path, user_token("payments-admins")).denial == "authorization"
     assert dev.request(path, None).denial == "jwt"
@@ -387,7 +344,7 @@ def wildcard(tmp_path_factory) -> GatewayModel:
     (root / "stacks" / "teams" / "acme.yaml").write_text(WILDCARD_TEAM, encoding="utf-8")
     spec = load_from_files("dev", root=root)
     ident = build.identity(spec, "https://issuer/realms/agentplane")
-    return GatewayModel(build_team.team_objects(spec.team("acme"), spec, ident))
+    return GatewayModel([build.egress_dynamic_backend(), *build_team.team_objects(spec.team("acme"), spec, ident)])
 
 
 def test_wildcard_egress_goes_to_the_named_subdomain_through_the_dynamic_proxy(wildcard: GatewayModel) -> None:

@@ -51,12 +51,23 @@ HTTPS_PORT, HTTP_PORT = 443, 80
 DENIAL_HEADER = "x-agentplane-denial"
 # The caller's identity, passed to agents and tool servers instead of the caller's token.
 CALLER_HEADER = "x-agentplane-caller"
+CALLER_KIND_HEADER = "x-agentplane-caller-kind"
 # Egress keeps the agent's own `Authorization` for the external service; the platform token
 # travels in this header and is removed before the request leaves.
 EGRESS_TOKEN_HEADER = "x-agentplane-authorization"
 
-# The caller, as CEL: a Keycloak client's `azp`, else the subject (a JWT-SVID's SPIFFE ID).
-CALLER = "(has(jwt.azp) ? jwt.azp : jwt.sub)"
+# Whether the token is an agent's: its Keycloak client is `<team>.<agent>` (client-credentials
+# tokens carry it in `azp`). A person logging in through another client never matches.
+AGENT_CLIENT = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?[.][a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+IS_AGENT_CLIENT = f"(has(jwt.azp) && jwt.azp.matches({json.dumps(AGENT_CLIENT)}))"
+# Who is authorized, as CEL: the agent's client, else the token's subject (a JWT-SVID's SPIFFE
+# ID; a person's stable user id, which never has an agent client's form).
+PRINCIPAL = f"({IS_AGENT_CLIENT} ? jwt.azp : jwt.sub)"
+# Who called, for callees and logs: `<team>.<agent>` for an agent, otherwise the person's
+# `preferred_username` (falling back to the subject), never the client a person logged in with.
+CALLER = f"({IS_AGENT_CLIENT} ? jwt.azp : has(jwt.preferred_username) ? jwt.preferred_username : jwt.sub)"
+# What CALLER names, so a person called `team.agent` cannot pass for that agent with a callee.
+CALLER_KIND = f'({IS_AGENT_CLIENT} || jwt.sub.startsWith("spiffe://") ? "agent" : "person")'
 # The caller's team, from its validated token: an agent's client is `<team>.<agent>`. Anything
 # else (a person, a token without azp) is '' and the collector sends it to the platform pipeline.
 TENANT = "(has(jwt.azp) && jwt.azp.contains('.') ? jwt.azp.split('.')[0] : '')"
@@ -127,7 +138,7 @@ class Identity:
     trust_domain: str
 
     def agent(self, team: str, agent: str) -> list[str]:
-        """Values of CALLER that identify one agent."""
+        """Values of PRINCIPAL that identify one agent."""
         ids = [agent_client_id(team, agent)]
         if self.spiffe_issuer:
             # Team namespaces are named after their team (TeamSpec.namespace).
@@ -153,7 +164,7 @@ def identity(spec: PlatformSpec, issuer_url: str, audience: str | None = None) -
 
 
 def allowed_callers(ident: Identity, access: Iterable[str], *, agents: Iterable[str] = ()) -> str:
-    """CEL that is true when the caller is one of `agents` (CALLER values) or is in a group,
+    """CEL that is true when the caller is one of `agents` (PRINCIPAL values) or is in a group,
     or is an agent named in `access` as `agent:<team>/<agent>`. Missing claims never match."""
     groups: list[str] = []
     callers = list(agents)
@@ -165,7 +176,7 @@ def allowed_callers(ident: Identity, access: Iterable[str], *, agents: Iterable[
             groups.append(entry)
     clauses = []
     if callers:
-        clauses.append(f"{CALLER} in {cel_list(dict.fromkeys(callers))}")
+        clauses.append(f"{PRINCIPAL} in {cel_list(dict.fromkeys(callers))}")
     if groups:
         clauses.append(f"(has(jwt.groups) && jwt.groups.exists(g, g in {cel_list(dict.fromkeys(groups))}))")
     return " || ".join(clauses) or "false"
@@ -237,7 +248,10 @@ def controller_values(spec: PlatformSpec) -> dict:
 
 
 def proxy_parameters(spec: PlatformSpec) -> Obj:
-    """How the controller deploys the proxy for our Gateway: restricted pods, JSON logs."""
+    """How the controller deploys the proxy for our Gateway: restricted pods, JSON logs, and a
+    ClusterIP Service: the controller's default `LoadBalancer` would publish every listener,
+    plain HTTP included (agentgateway/agentgateway@v1.4.1:controller/pkg/helm/agentgateway/templates/service.yaml;
+    the overlay is a strategic merge patch, controller/pkg/deployer/strategicpatch/strategicpatch.go)."""
     return {
         "apiVersion": AGW_API,
         "kind": "AgentgatewayParameters",
@@ -245,6 +259,7 @@ def proxy_parameters(spec: PlatformSpec) -> Obj:
         "spec": {
             "logging": {"format": "json"},
             "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "1Gi"}},
+            "service": {"spec": {"type": "ClusterIP"}},
             "deployment": {
                 "spec": {
                     "replicas": proxy_replicas(spec.env),
@@ -272,6 +287,25 @@ def proxy_anti_affinity() -> dict:
     """Proxy replicas prefer different nodes (still scheduled together on a one-node cluster)."""
     term = {"labelSelector": {"matchLabels": dict(PROXY_POD_SELECTOR)}, "topologyKey": "kubernetes.io/hostname"}
     return {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100, "podAffinityTerm": term}]}}
+
+
+PUBLIC_SERVICE = "agentplane-https"
+
+
+def public_https_service(spec: PlatformSpec) -> Obj | None:
+    """The only way into the proxy from outside the cluster: its HTTPS listener, nothing else."""
+    public = spec.env.gateway.public_https
+    if public.type == "ClusterIP":
+        return None
+    port: dict = {"name": "https", "protocol": "TCP", "port": HTTPS_PORT, "targetPort": HTTPS_PORT}
+    if public.https_node_port is not None:
+        port["nodePort"] = public.https_node_port
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": meta(PUBLIC_SERVICE),
+        "spec": {"type": public.type, "selector": dict(PROXY_POD_SELECTOR), "ports": [port]},
+    }
 
 
 def gateway_class() -> Obj:
@@ -471,6 +505,7 @@ def platform_objects(spec: PlatformSpec, ident: Identity, issuer_name: str, otlp
     """The shared gateway objects, namespace excepted (the component declares it)."""
     objects = [
         proxy_parameters(spec),
+        *[s for s in [public_https_service(spec)] if s is not None],
         gateway_class(),
         certificate(spec, issuer_name),
         gateway(spec),

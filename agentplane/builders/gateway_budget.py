@@ -15,7 +15,7 @@ from __future__ import annotations
 import yaml
 
 from agentplane import namespaces
-from agentplane.builders.gateway import CALLER, DENIAL_HEADER, Identity, Obj, cel_map, cel_string, labels, meta
+from agentplane.builders.gateway import DENIAL_HEADER, PRINCIPAL, Identity, Obj, cel_map, cel_string, labels, meta
 from agentplane.spec.platform import PlatformSpec, TeamSpec
 from agentplane.spec.sections.resilience import budget_service_replicas
 
@@ -43,7 +43,7 @@ def config_key(team: TeamSpec) -> str:
 
 
 def _agent_budgets(team: TeamSpec, ident: Identity) -> dict[str, str]:
-    """CALLER value -> agent name, for agents with their own budget."""
+    """PRINCIPAL value -> agent name, for agents with their own budget."""
     return {caller: a.name for a in team.agents if a.daily_token_budget is not None for caller in ident.agent(team.name, a.name)}
 
 
@@ -54,7 +54,7 @@ def descriptors(team: TeamSpec, ident: Identity) -> list[dict]:
     if budgets:
         # For agents without a budget of their own the lookup fails, and agentgateway drops
         # this descriptor: only the team's budget applies to them.
-        out.append({"entries": [team_entry, {"name": "agent", "expression": f"{cel_map(budgets)}[{CALLER}]"}], "unit": "Tokens"})
+        out.append({"entries": [team_entry, {"name": "agent", "expression": f"{cel_map(budgets)}[{PRINCIPAL}]"}], "unit": "Tokens"})
     return out
 
 
@@ -73,16 +73,37 @@ def exceeded_message(team: TeamSpec) -> str:
     return f"budget exceeded: the daily token budget is used up ({'; '.join(budgets)}); it resets at 00:00 UTC"
 
 
+# OpenAI's and Anthropic's SDKs obey this response header over their own retry rules: a
+# budget refusal is not retried (it cannot succeed before the window resets).
+SHOULD_RETRY_HEADER = "x-should-retry"
+# Only the budget service's 429s carry its remaining-budget header; a provider's own 429 does not.
+BUDGET_REFUSAL = f"response.code == 429 && {cel_string(REMAINING_HEADER)} in response.headers"
+
+
+def _on_budget_refusal(value: str, header: str) -> str:
+    """CEL: `value` on the budget service's 429s; otherwise the header keeps what it had (a
+    header that was absent fails to evaluate, and agentgateway then leaves it absent:
+    agentgateway/agentgateway@v1.4.1:crates/agentgateway/src/http/mod.rs, apply_header)."""
+    return f"{BUDGET_REFUSAL} ? {cel_string(value)} : response.headers[{cel_string(header)}]"
+
+
 def exceeded_header(team: TeamSpec) -> str:
     """CEL for the denial header on responses: the budget message on the service's 429s.
 
-    Only the budget service's 429s carry its remaining-budget header; a provider's own 429
-    does not, and keeps its body. Otherwise the header keeps whatever value it had (none).
+    The 429 itself has an empty body: agentgateway answers with the service's `raw_body`
+    (agentgateway/agentgateway@v1.4.1:crates/agentgateway/src/http/remoteratelimit.rs, apply), which
+    envoyproxy/ratelimit never sets. A response transformation cannot add one without buffering
+    every model response (streaming would stop), so the message travels in this header.
     """
-    return (
-        f"response.code == 429 && {cel_string(REMAINING_HEADER)} in response.headers"
-        f" ? {cel_string(exceeded_message(team))} : response.headers[{cel_string(DENIAL_HEADER)}]"
-    )
+    return _on_budget_refusal(exceeded_message(team), DENIAL_HEADER)
+
+
+def response_headers(team: TeamSpec) -> list[dict]:
+    """The model route's response transformation: what an over-budget client receives."""
+    return [
+        {"name": DENIAL_HEADER, "value": exceeded_header(team)},
+        {"name": SHOULD_RETRY_HEADER, "value": _on_budget_refusal("false", SHOULD_RETRY_HEADER)},
+    ]
 
 
 # --- the service side ----------------------------------------------------------------------

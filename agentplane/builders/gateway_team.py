@@ -17,14 +17,18 @@ from __future__ import annotations
 import re
 
 from agentplane.builders import gateway_budget as budget
+from agentplane.builders import gateway_guardrails as guardrails
 from agentplane.builders.gateway import (
     AGW_API,
     CALLER,
     CALLER_HEADER,
+    CALLER_KIND,
+    CALLER_KIND_HEADER,
     DENIAL_HEADER,
     EGRESS_DYNAMIC_BACKEND,
     EGRESS_TOKEN_HEADER,
     GATEWAY_API,
+    PRINCIPAL,
     Identity,
     Obj,
     allowed_callers,
@@ -114,12 +118,18 @@ def _denial(status: int, kind: str, message_cel: str) -> dict:
 
 def _per_caller(messages: dict[str, str]) -> str:
     """CEL picking the caller's message (every allowed caller has one)."""
-    return f"{cel_map(messages)}[{CALLER}]"
+    return f"{cel_map(messages)}[{PRINCIPAL}]"
 
 
 def _forward_identity_not_token() -> dict:
-    """Callees learn who called; they never receive a token they could replay at the gateway."""
-    return {"request": {"set": [{"name": CALLER_HEADER, "value": CALLER}], "remove": ["authorization"]}}
+    """Callees learn who called; they never receive a token they could replay at the gateway.
+    `set` replaces whatever the client sent, and a failed expression removes the header."""
+    return {
+        "request": {
+            "set": [{"name": CALLER_HEADER, "value": CALLER}, {"name": CALLER_KIND_HEADER, "value": CALLER_KIND}],
+            "remove": ["authorization"],
+        }
+    }
 
 
 # --- models --------------------------------------------------------------------------------
@@ -146,23 +156,65 @@ def model_route(team: TeamSpec, model: str) -> Obj:
     return _route(name, team, [_rule("model", model_prefix(team, model), model_backend_name(model))])
 
 
+# The request body, parsed (agentgateway buffers it for any route expression that reads it:
+# agentgateway/agentgateway@v1.4.1:crates/agentgateway/src/cel/mod.rs, maybe_buffer_request_body).
+BODY = "json(request.body)"
+
+
+def body_names_other_model(model: str) -> str:
+    """CEL: the body's `model` is present and is not the route's model. A body that is not JSON
+    or names no model fails to evaluate, which is not a match: the provider call then uses the
+    route's model (agentgateway sets it)."""
+    return f"{BODY}.model != {cel_string(model)}"
+
+
+# `stream_options: {include_usage: false}` would make the provider report no usage, and
+# agentgateway counts a response without usage as 0 tokens
+# (agentgateway/agentgateway@v1.4.1:crates/agentgateway/src/llm/mod.rs forces include_usage only
+# when stream_options is absent).
+OPTS_OUT_OF_USAGE = f"{BODY}.stream_options.include_usage == false"
+
+
 def model_policy(team: TeamSpec, model: str, spec: PlatformSpec, ident: Identity) -> Obj:
     allowed = [a for a in team.agents if model in a.models]
+    served = f"{model_prefix(team, model)} serves {model} only"
     traffic = {
         "jwtAuthentication": jwt_authentication(ident),
         "authorization": _authorize(allowed_callers(ident, (), agents=ident.agents(team))),
         "rateLimit": {"global": budget.rate_limit(team, spec, ident)},
-        "transformation": {"response": {"set": [{"name": DENIAL_HEADER, "value": budget.exceeded_header(team)}]}},
+        "transformation": {"response": {"set": budget.response_headers(team)}},
         "directResponse": {
             "conditional": [
                 {
-                    "condition": f"!({CALLER} in {cel_list(ident.agents(team, allowed))})",
+                    "condition": f"!({PRINCIPAL} in {cel_list(ident.agents(team, allowed))})",
                     "policy": _denial(403, "model_not_approved", _per_caller(_approved_messages(team, ident, f"model {model}"))),
-                }
+                },
+                {
+                    "condition": body_names_other_model(model),
+                    "policy": _denial(
+                        403, "model_not_approved", _per_caller(_approved_messages(team, ident, f"the model named in the request body ({served})"))
+                    ),
+                },
+                {
+                    "condition": OPTS_OUT_OF_USAGE,
+                    "policy": _denial(
+                        400,
+                        "usage_required",
+                        cel_string(
+                            "stream_options.include_usage may not be false: the gateway counts every request's tokens against "
+                            f"the daily budget of team {team.name}; omit stream_options or set include_usage: true"
+                        ),
+                    ),
+                },
             ]
         },
     }
-    return _policy(f"{team.name}-{model_backend_name(model)}", team, traffic)
+    policy = _policy(f"{team.name}-{model_backend_name(model)}", team, traffic)
+    guard = guardrails.prompt_guard(team, model, spec.env)
+    if guard is not None:
+        # Platform-owned: built from the stack file only, on the route every caller of the model takes.
+        policy["spec"]["backend"] = {"ai": {"promptGuard": guard}}
+    return policy
 
 
 def models_fallback(team: TeamSpec, ident: Identity) -> list[Obj]:
@@ -201,6 +253,18 @@ def mcp_access(team: TeamSpec, server: McpServer, ident: Identity) -> str:
     return allowed_callers(ident, (*team.owners, *team.members), agents=ident.agents(team))
 
 
+def mcp_tool_authorization(server: McpServer, ident: Identity) -> dict | None:
+    """agentgateway's MCP authorization for a server with `tools` grants: `tools/list` shows a
+    caller only its tools and `tools/call` of any other is refused
+    (agentgateway/agentgateway@v1.4.1:crates/agentgateway/src/mcp/rbac.rs, McpAuthorizationSet::validate;
+    `mcp.tool.name` from MCPInfo in crates/agentgateway/src/mcp/mod.rs). Prompts and resources
+    stay governed by the server's `access` alone."""
+    if server.tools is None:
+        return None
+    grants = [f"(({allowed_callers(ident, g.callers)}) && mcp.tool.name in {cel_list(dict.fromkeys(g.tools))})" for g in server.tools]
+    return {"action": "Allow", "policy": {"matchExpressions": [f"!has(mcp.tool) || {' || '.join(grants)}"]}}
+
+
 def mcp_objects(team: TeamSpec, server: McpServer, ident: Identity) -> list[Obj]:
     name = f"{team.name}-mcp-{server.name}"
     backend = {
@@ -223,6 +287,9 @@ def mcp_objects(team: TeamSpec, server: McpServer, ident: Identity) -> list[Obj]
             }
         },
     }
+    tools = mcp_tool_authorization(server, ident)
+    if tools is not None:
+        backend["spec"]["policies"] = {"mcp": {"authorization": tools}}
     traffic = {
         "jwtAuthentication": jwt_authentication(ident),
         "authorization": _authorize(mcp_access(team, server, ident)),
@@ -234,6 +301,14 @@ def mcp_objects(team: TeamSpec, server: McpServer, ident: Identity) -> list[Obj]
 
 
 # --- egress --------------------------------------------------------------------------------
+
+
+# The path the agent asked for, kept before anything rewrites it. agentgateway applies a route's
+# request transformation before its URL rewrite and direct response, and `request.path` reads
+# the URI as rewritten so far (agentgateway/agentgateway@v1.4.1:crates/agentgateway/src/proxy/httpproxy.rs,
+# apply_request_policies; crates/agentgateway/src/http/filters.rs, UrlRewrite::apply).
+EGRESS_PATH_KEY = "egressPath"
+EGRESS_PATH = f"metadata.{EGRESS_PATH_KEY}"
 
 
 def _host_regex(pattern: str) -> str:
@@ -266,7 +341,7 @@ def _egress_denials(team: TeamSpec, ident: Identity, path: str) -> dict:
     return {
         "conditional": [
             {
-                "condition": f"!({CALLER} in {cel_list(ident.agents(team, with_egress))})",
+                "condition": f"!({PRINCIPAL} in {cel_list(ident.agents(team, with_egress))})",
                 "policy": _denial(403, "egress_denied", _per_caller(tier_messages)),
             },
             {"condition": f"!({egress_allowed(team, path)})", "policy": _denial(403, "egress_denied", cel_string(not_listed))},
@@ -297,8 +372,10 @@ def egress_objects(team: TeamSpec, ident: Identity) -> list[Obj]:
         rules.append(_rule("not-listed", egress_prefix(team)))
     name = f"{team.name}-egress"
     if rules:
-        traffic = _egress_traffic(team, ident, "request.path")
-        traffic["transformation"] = {"request": {"remove": [EGRESS_TOKEN_HEADER]}}
+        traffic = _egress_traffic(team, ident, EGRESS_PATH)
+        # The URL rewrite of the host rules runs before the direct response and changes
+        # `request.path`; the transformation runs before both and keeps the path as asked.
+        traffic["transformation"] = {"request": {"metadata": {EGRESS_PATH_KEY: "request.path"}, "remove": [EGRESS_TOKEN_HEADER]}}
         objects += [_route(name, team, rules), _policy(name, team, traffic)]
     if wildcard:
         objects += wildcard_egress(team, ident)
@@ -313,10 +390,10 @@ def wildcard_egress(team: TeamSpec, ident: Identity) -> list[Obj]:
     prefix = egress_prefix(team)
     host = 'request.path.split("/")[3]'
     rest = f"request.pathAndQuery.substring({len(prefix) + 1} + size({host}))"
-    traffic = _egress_traffic(team, ident, "metadata.egressPath")
+    traffic = _egress_traffic(team, ident, EGRESS_PATH)
     traffic["transformation"] = {
         "request": {
-            "metadata": {"egressPath": "request.path"},
+            "metadata": {EGRESS_PATH_KEY: "request.path"},
             "set": [
                 {"name": ":authority", "value": f'{host} + ":{EGRESS_PORT}"'},
                 # The rest starts with '/', '?' (a query right after the host) or is empty.

@@ -100,12 +100,91 @@ class BudgetService(StrictModel):
     store: BudgetStore = BudgetStore()
 
 
+class PublicHttps(StrictModel):
+    """How the HTTPS listener is published outside the cluster (and nothing else is).
+
+    agentgateway's controller renders the proxy Service as `type: LoadBalancer` with every
+    listener port (agentgateway/agentgateway@v1.4.1:controller/pkg/helm/agentgateway/templates/service.yaml),
+    plain HTTP included. The platform turns that Service into ClusterIP (AgentgatewayParameters
+    `service` overlay) and publishes only the HTTPS port with a Service of its own.
+    """
+
+    # LoadBalancer: a cloud load balancer. NodePort: `httpsNodePort` on every node (a local
+    # cluster maps it to the host). ClusterIP: not published (bring your own ingress).
+    type: Literal["LoadBalancer", "NodePort", "ClusterIP"] = "LoadBalancer"
+    # NodePort only: infra/kind-cluster.yaml maps host port 8443 to node port 30443.
+    https_node_port: int | None = Field(default=None, strict=True, ge=30000, le=32767)
+
+    @model_validator(mode="after")
+    def _node_port_with_node_port_type(self) -> "PublicHttps":
+        if (self.type == "NodePort") != (self.https_node_port is not None):
+            raise ValueError(f"httpsNodePort is required with type NodePort and only then (type is {self.type})")
+        return self
+
+
+# Built-in detectors of agentgateway's regex prompt guard (CRD enum; llm/policy/pii/).
+GUARD_BUILTINS = ("CaSin", "CreditCard", "Email", "PhoneNumber", "Ssn")
+
+
+def _guard_pattern(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as error:
+        raise ValueError(f"{value!r} is not a regular expression ({error})") from None
+    if re.fullmatch(value, "") is not None:
+        raise ValueError(f"{value!r} matches the empty string, so it would block or mask everything")
+    return value
+
+
+GuardPattern = Annotated[str, Field(strict=True, min_length=1, max_length=1024), AfterValidator(_guard_pattern)]
+
+
+class ModerationWebhook(StrictModel):
+    """A moderation service agentgateway asks about each prompt/response (its guardrail webhook API)."""
+
+    service: DnsLabel
+    namespace: DnsLabel
+    port: int = Field(strict=True, ge=1, le=65535)
+    # FailClosed: when the webhook cannot answer, the request is refused.
+    failure_mode: Literal["FailClosed", "FailOpen"] = "FailClosed"
+
+
+class GuardSide(StrictModel):
+    """What to look for in prompts (request) or completions (response)."""
+
+    builtins: tuple[Literal["CaSin", "CreditCard", "Email", "PhoneNumber", "Ssn"], ...] = ()
+    patterns: tuple[GuardPattern, ...] = ()
+    # Reject refuses the request/response; Mask replaces the match and lets it through.
+    action: Literal["Reject", "Mask"] = "Reject"
+    webhook: ModerationWebhook | None = None
+
+
+class GuardProfile(StrictModel):
+    request: GuardSide = GuardSide()
+    response: GuardSide = GuardSide()
+
+
+class Guardrails(StrictModel):
+    """Content-safety guardrails on every model route (agentgateway prompt guards).
+
+    A tier's guards are `all`, its own entry in `tiers`, and everything the tier below it
+    has: a higher tier never has weaker guards, unless the operator lists it in
+    `weakerThanLowerTiers` (then it starts again from `all` and its own entry).
+    """
+
+    all: GuardProfile = GuardProfile()
+    tiers: dict[str, GuardProfile] = {}
+    weaker_than_lower_tiers: tuple[str, ...] = ()
+
+
 class GatewayConfig(StrictModel):
     # The HTTPS listener's host name; its certificate comes from the platform CA.
     hostname: DnsName = "gateway.localtest.me"
     # A plain-HTTP listener for agents inside the cluster (tenant NetworkPolicies already
-    # confine who can reach it); set false to require HTTPS everywhere.
+    # confine who can reach it); it is never published outside the cluster (see `publicHttps`).
     http_listener: bool = Field(default=True, strict=True)
+    public_https: PublicHttps = PublicHttps()
+    guardrails: Guardrails = Guardrails()
     gateway_api_manifest: HttpUrl = (
         "https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.6.1/standard-install.yaml"
     )
@@ -167,10 +246,24 @@ def _budget_problem(field: str, budget: int | None) -> list[tuple[str, str]]:
     return [(field, f"{budget} tokens/day is more than the budget service can count (at most {MAX_DAILY_TOKEN_BUDGET})")]
 
 
+def _guardrail_problems(env: "EnvironmentConfig") -> list[tuple[str, str]]:
+    tiers = [t.name for t in env.tiers]
+    guardrails = env.gateway.guardrails
+    problems = [
+        (f"gateway.guardrails.tiers.{name}", f"no tier {name!r} (tiers: {', '.join(tiers)})") for name in guardrails.tiers if name not in tiers
+    ]
+    for i, name in enumerate(guardrails.weaker_than_lower_tiers):
+        if name not in tiers:
+            problems.append((f"gateway.guardrails.weakerThanLowerTiers[{i}]", f"no tier {name!r} (tiers: {', '.join(tiers)})"))
+        elif name == tiers[0]:
+            problems.append((f"gateway.guardrails.weakerThanLowerTiers[{i}]", f"{name!r} is the lowest tier: there is nothing below it to be weaker than"))
+    return problems
+
+
 def check_environment(env: "EnvironmentConfig") -> list[tuple[str, str]]:
     """Provider options a model needs but the stack does not set (the backend would be invalid),
-    and tier budgets the budget service cannot hold."""
-    problems: list[tuple[str, str]] = []
+    tier budgets the budget service cannot hold, and guardrail tiers that do not exist."""
+    problems: list[tuple[str, str]] = _guardrail_problems(env)
     for i, tier in enumerate(env.tiers):
         problems += _budget_problem(f"tiers[{i}].dailyTokenBudget", tier.daily_token_budget)
     for provider, models in sorted(providers_in_use(env).items()):
@@ -205,6 +298,28 @@ def _mcp_path(value: str) -> str:
     return value
 
 
+# MCP tool names (MCP specification 2025-11-25, "Tool names"): 1-128 characters of ASCII
+# letters, digits, `_`, `-` and `.`.
+MCP_TOOL_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+
+
+def _tool_name(value: str) -> str:
+    if not MCP_TOOL_NAME.match(value):
+        raise ValueError(f"{value!r} is not an MCP tool name (1-128 of A-Z a-z 0-9 _ - .)")
+    return value
+
+
+ToolName = Annotated[str, Field(strict=True), AfterValidator(_tool_name)]
+
+
+class ToolGrant(StrictModel):
+    """Some of a server's tools, for some of the callers its `access` admits."""
+
+    # Groups or agents (`agent:<team>/<agent>`), each one the server's access admits.
+    callers: tuple[GroupName, ...] = Field(min_length=1)
+    tools: tuple[ToolName, ...] = Field(min_length=1)
+
+
 class McpServer(StrictModel):
     """An MCP tool server a team runs in its own namespace and exposes through the gateway."""
 
@@ -217,6 +332,9 @@ class McpServer(StrictModel):
     # Groups or agents (`agent:<team>/<agent>`) that may use the tools; absent: the team's own
     # agents, owners and members.
     access: tuple[GroupName, ...] | None = None
+    # Per-tool authorization: when set, a caller sees and calls only the tools of the grants
+    # naming it (agentgateway's MCP authorization); absent: every tool for everyone in `access`.
+    tools: tuple[ToolGrant, ...] | None = Field(default=None, min_length=1)
 
 
 def check_team(team: "TeamFile", env: "EnvironmentConfig", stack: str) -> list[tuple[str, str]]:
@@ -231,6 +349,15 @@ def check_team(team: "TeamFile", env: "EnvironmentConfig", stack: str) -> list[t
         seen.setdefault(server.name, i)
     references = [(f"agents[{i}].access[{j}]", entry) for i, agent in enumerate(team.agents) for j, entry in enumerate(agent.access or ())]
     references += [(f"mcpServers[{i}].access[{j}]", entry) for i, server in enumerate(team.mcp_servers) for j, entry in enumerate(server.access or ())]
+    for i, server in enumerate(team.mcp_servers):
+        admitted = set(server.access) if server.access is not None else {*team.owners, *team.members, *(f"agent:{team.name}/{a.name}" for a in team.agents)}
+        for j, grant in enumerate(server.tools or ()):
+            for k, caller in enumerate(grant.callers):
+                field = f"mcpServers[{i}].tools[{j}].callers[{k}]"
+                references.append((field, caller))
+                if caller not in admitted:
+                    # A grant cannot widen who reaches the server: it only narrows the tools.
+                    problems.append((field, f"{caller!r} may not reach MCP server {server.name!r} (its access: {', '.join(sorted(admitted)) or 'none'})"))
     own_agents = [agent.name for agent in team.agents]
     for field, entry in references:
         if not entry.startswith("agent:"):
