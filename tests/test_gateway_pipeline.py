@@ -1,0 +1,526 @@
+"""Every gateway route kind through the agentgateway pipeline model (tests/support/agentgateway.py):
+allowed and refused, with and without a token, listed and unlisted hosts, forged headers; what the
+client receives and what reaches the backend."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from agentplane.builders import gateway as build
+from agentplane.builders import gateway_budget as budget
+from agentplane.builders import gateway_guardrails as guardrails
+from agentplane.builders import gateway_team as build_team
+from agentplane.errors import ConfigError
+from agentplane.spec.environment import egress_covers
+from agentplane.spec.load import load_from_files
+from tests.support import agentgateway as agw
+from tests.support.plans import ROOT, example_plan, resources_of
+
+ISSUER = "http://keycloak.localtest.me:8080/realms/agentplane"
+AUDIENCE = ["agentplane-gateway"]
+
+
+def agent(team: str, name: str) -> dict:
+    return {"iss": ISSUER, "aud": AUDIENCE, "azp": f"{team}.{name}", "sub": "6c1d0e0a-agent", "preferred_username": f"service-account-{team}.{name}"}
+
+
+def person(username: str | None, *groups: str, azp: str = "agentplane-cli", sub: str = "3f2a9c7e-person") -> dict:
+    claims = {"iss": ISSUER, "aud": AUDIENCE, "azp": azp, "sub": sub, "groups": list(groups)}
+    if username is not None:
+        claims["preferred_username"] = username
+    return claims
+
+
+TOKENS = {
+    "kb-answerer": agent("support", "kb-answerer"),
+    "ticket-router": agent("support", "ticket-router"),
+    "invoice-triage": agent("payments", "invoice-triage"),
+    "refund-drafter": agent("payments", "refund-drafter"),
+    "paper-summarizer": agent("research", "paper-summarizer"),
+    "alice": person("alice", "support-leads"),
+    "bob": person("bob", "support-engineers"),
+    "payments-dev": person("dana", "payments-devs"),
+    "nameless": person(None, "payments-devs", sub="0b8e-no-username"),
+    # A person whose user name looks like an agent client.
+    "lookalike": person("payments.invoice-triage", "payments-devs"),
+    "other-realm": {**agent("support", "kb-answerer"), "iss": "https://evil.example.com/realms/agentplane"},
+}
+
+
+def bearer(token: str) -> dict:
+    return {"authorization": f"Bearer {token}"}
+
+
+def plan_objects(stack: str = "dev") -> list[dict]:
+    objects = [r["inputs"] for r in resources_of(example_plan(stack), component="gateway") if "kind" in r["inputs"]]
+    assert objects
+    return objects
+
+
+@pytest.fixture(scope="module")
+def dev() -> agw.Gateway:
+    return agw.Gateway(plan_objects(), TOKENS)
+
+
+def chat(model: str | None = "gpt-4o-mini", text: str = "hello", **extra) -> bytes:
+    body: dict = {"messages": [{"role": "user", "content": text}], **extra}
+    if model is not None:
+        body["model"] = model
+    return json.dumps(body).encode()
+
+
+# --- the model itself --------------------------------------------------------------------------
+
+
+def test_the_model_rejects_fields_it_does_not_describe() -> None:
+    objects = copy.deepcopy(plan_objects())
+    policy = next(o for o in objects if o["kind"] == "AgentgatewayPolicy" and o["metadata"]["name"] == "support-egress")
+    policy["spec"]["traffic"]["extAuth"] = {"backendRef": {"name": "x"}}
+    with pytest.raises(agw.UnknownField, match="extAuth"):
+        agw.Gateway(objects, TOKENS)
+
+
+def test_the_model_refuses_an_expression_reading_a_variable_its_phase_lacks() -> None:
+    with pytest.raises(agw.UnknownField, match="response"):
+        agw.evaluates_true('response.code == 200', "direct response", request={}, jwt={}, metadata={}, source={})
+    with pytest.raises(agw.UnknownField, match="mcp"):
+        agw.evaluates_true('mcp.tool.name == "x"', "authorization", request={}, jwt={}, source={})
+
+
+def test_the_url_rewrite_runs_before_the_direct_response_so_request_path_is_rewritten(dev: agw.Gateway) -> None:
+    """The design this replaced tested `request.path` in the egress direct response: through
+    agentgateway's order it refuses every listed host (a model with the order reversed passes it)."""
+    objects = copy.deepcopy(plan_objects())
+    policy = next(o for o in objects if o["kind"] == "AgentgatewayPolicy" and o["metadata"]["name"] == "support-egress")
+    for entry in policy["spec"]["traffic"]["directResponse"]["conditional"]:
+        entry["condition"] = entry["condition"].replace(build_team.EGRESS_PATH, "request.path")
+    old = agw.Gateway(objects, TOKENS).send(
+        agw.Request("/egress/support/acme.my.salesforce.com/services/data", {"x-agentplane-authorization": "Bearer kb-answerer"})
+    )
+    assert (old.status, old.denial) == (403, "egress_denied")
+    fixed = dev.send(agw.Request("/egress/support/acme.my.salesforce.com/services/data", {"x-agentplane-authorization": "Bearer kb-answerer"}))
+    assert fixed.status == 200
+
+
+# --- egress ----------------------------------------------------------------------------------
+
+
+def test_a_listed_host_gets_the_agents_own_credentials_and_never_the_platform_token(dev: agw.Gateway) -> None:
+    outcome = dev.send(
+        agw.Request(
+            "/egress/support/acme.my.salesforce.com/services/data?q=1",
+            {"Authorization": "Bearer salesforce-oauth-token", "x-agentplane-authorization": "Bearer kb-answerer"},
+        )
+    )
+    assert outcome.status == 200
+    sent = outcome.forwarded
+    assert (sent.authority, sent.path) == ("acme.my.salesforce.com:443", "/services/data?q=1")
+    assert sent.headers == {"authorization": "Bearer salesforce-oauth-token"}
+
+
+def test_egress_reads_the_platform_token_only_from_its_own_header(dev: agw.Gateway) -> None:
+    path = "/egress/support/acme.my.salesforce.com/x"
+    # The platform token in Authorization is not accepted there (and so never forwarded as such).
+    assert dev.send(agw.Request(path, {"authorization": "Bearer kb-answerer"})).status == 401
+    assert dev.send(agw.Request(path)).status == 401
+    assert dev.send(agw.Request(path, {"x-agentplane-authorization": "Bearer other-realm"})).status == 401
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/egress/support/evil.example.com/steal", "/egress/support/acme.my.salesforce.com.evil.io/x", "/egress/support", "/egress/support/acme.my.salesforce.comx/x"],
+)
+def test_an_unlisted_host_is_refused_with_the_list(dev: agw.Gateway, path: str) -> None:
+    outcome = dev.send(agw.Request(path, {"x-agentplane-authorization": "Bearer kb-answerer"}))
+    assert (outcome.status, outcome.denial, outcome.forwarded) == (403, "egress_denied", None)
+    assert outcome.error["message"] == "egress denied: this host is not on the egress list of team support (allowed: acme.my.salesforce.com)"
+
+
+def test_an_agent_of_a_tier_without_egress_is_refused_even_for_a_listed_host(dev: agw.Gateway) -> None:
+    outcome = dev.send(agw.Request("/egress/support/acme.my.salesforce.com/x", {"x-agentplane-authorization": "Bearer ticket-router"}))
+    assert (outcome.status, outcome.denial) == (403, "egress_denied")
+    assert "runs at tier restricted" in outcome.error["message"]
+    # Another team's agent is not even authorized on support's egress route.
+    assert dev.send(agw.Request("/egress/support/acme.my.salesforce.com/x", {"x-agentplane-authorization": "Bearer invoice-triage"})).step == "authorization"
+
+
+WILDCARD_TEAM = {
+    "name": "acme",
+    "owners": ["acme-admins"],
+    "environments": {"dev": {"tier": "standard"}},
+    "agents": [{"name": "helper", "promote": {"dev": "standard"}}],
+    "egress": ["*.stripe.com", "api.github.com"],
+}
+
+
+@pytest.fixture(scope="module")
+def wildcard(tmp_path_factory) -> agw.Gateway:
+    root = tmp_path_factory.mktemp("wildcard")
+    shutil.copytree(ROOT / "stacks", root / "stacks")
+    (root / "stacks" / "teams" / "acme.yaml").write_text(yaml.safe_dump(WILDCARD_TEAM), encoding="utf-8")
+    spec = load_from_files("dev", root=root)
+    ident = build.identity(spec, ISSUER)
+    return agw.Gateway([build.egress_dynamic_backend(), *build_team.team_objects(spec.team("acme"), spec, ident)], {"helper": agent("acme", "helper")})
+
+
+def test_a_wildcard_host_goes_to_the_named_subdomain_and_an_exact_one_to_its_backend(wildcard: agw.Gateway) -> None:
+    token = {"x-agentplane-authorization": "Bearer helper", "authorization": "Bearer sk_live_x"}
+    outcome = wildcard.send(agw.Request("/egress/acme/files.stripe.com/v1/files?limit=3", token))
+    sent = outcome.forwarded
+    assert (outcome.status, sent.backend, sent.authority, sent.path) == (200, build.EGRESS_DYNAMIC_BACKEND, "files.stripe.com:443", "/v1/files?limit=3")
+    assert sent.headers == {"authorization": "Bearer sk_live_x"}
+    exact = wildcard.send(agw.Request("/egress/acme/api.github.com/repos", token))
+    assert (exact.status, exact.forwarded.authority, exact.forwarded.path) == (200, "api.github.com:443", "/repos")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/egress/acme/stripe.com/x",
+        "/egress/acme/evilstripe.com/x",
+        "/egress/acme/files.stripe.com.evil.io/x",
+        # A host pattern that admitted '/' would send this to evil.com.
+        "/egress/acme/evil.com/.stripe.com/x",
+        "/egress/acme/169.254.169.254/a.stripe.com",
+        "/egress/acme/kubernetes.default.svc/api",
+    ],
+)
+def test_a_wildcard_admits_only_subdomains(wildcard: agw.Gateway, path: str) -> None:
+    outcome = wildcard.send(agw.Request(path, {"x-agentplane-authorization": "Bearer helper"}))
+    assert (outcome.status, outcome.denial, outcome.forwarded) == (403, "egress_denied", None), path
+
+
+def test_a_stack_wildcard_covers_subdomains_only() -> None:
+    assert egress_covers("*.stripe.com", "api.stripe.com") and egress_covers("*.stripe.com", "*.eu.stripe.com")
+    assert not egress_covers("*.stripe.com", "evilstripe.com")
+    assert not egress_covers("*.stripe.com", "stripe.com")
+
+
+def test_a_team_cannot_list_a_lookalike_of_a_stack_wildcard(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "stacks", tmp_path / "stacks")
+    (tmp_path / "stacks" / "teams" / "acme.yaml").write_text(yaml.safe_dump({**WILDCARD_TEAM, "egress": ["evilstripe.com"]}), encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_from_files("dev", root=tmp_path)
+    assert any("evilstripe.com" in str(issue) for issue in info.value.issues)
+
+
+# --- models ----------------------------------------------------------------------------------
+
+
+def test_an_approved_model_is_forwarded_with_the_provider_key_and_the_callers_identity_only(dev: agw.Gateway) -> None:
+    outcome = dev.send(agw.Request("/llm/payments/gpt-4o-mini/v1/chat/completions", bearer("invoice-triage"), chat()), agw.Upstream(tokens=10))
+    sent = outcome.forwarded
+    assert (outcome.status, sent.backend, sent.path) == (200, "model-gpt-4o-mini", "/v1/chat/completions")
+    assert sent.headers == {"authorization": "provider-key:provider-openai"}  # the caller's token is gone
+    assert json.loads(sent.body)["model"] == "gpt-4o-mini"
+    # No model in the body: the route's model is used.
+    assert json.loads(dev.send(agw.Request("/llm/payments/gpt-4o-mini/v1/chat/completions", bearer("invoice-triage"), chat(None))).forwarded.body)["model"] == "gpt-4o-mini"
+
+
+@pytest.mark.parametrize("named", ["gpt-4o", "claude-sonnet-4-5", "gpt-5-secret-preview"])
+def test_a_body_naming_another_model_is_refused_naming_the_approved_ones(dev: agw.Gateway, named: str) -> None:
+    outcome = dev.send(agw.Request("/llm/payments/gpt-4o-mini/v1/chat/completions", bearer("refund-drafter"), chat(named)))
+    assert (outcome.status, outcome.denial, outcome.forwarded) == (403, "model_not_approved", None)
+    assert outcome.headers["content-type"] == "application/json"
+    error = outcome.error
+    assert (error["type"], error["code"]) == ("model_not_approved", 403)
+    assert error["message"] == (
+        "the model named in the request body (/llm/payments/gpt-4o-mini serves gpt-4o-mini only) is not approved for "
+        "agent payments/refund-drafter (tier restricted); approved models: gpt-4o-mini"
+    )
+
+
+def test_a_model_route_refuses_callers_without_a_token_or_from_another_team(dev: agw.Gateway) -> None:
+    path = "/llm/payments/gpt-4o-mini/v1/chat/completions"
+    assert dev.send(agw.Request(path, {}, chat())).status == 401
+    assert dev.send(agw.Request(path, bearer("paper-summarizer"), chat())).step == "authorization"
+    # A person is not an agent, whatever the user name says.
+    assert dev.send(agw.Request(path, bearer("lookalike"), chat())).step == "authorization"
+
+
+# --- budgets ---------------------------------------------------------------------------------
+
+
+def test_clients_cannot_opt_out_of_usage_reporting(dev: agw.Gateway) -> None:
+    path = "/llm/payments/gpt-4o-mini/v1/chat/completions"
+    refused = dev.send(agw.Request(path, bearer("invoice-triage"), chat(stream=True, stream_options={"include_usage": False})))
+    assert (refused.status, refused.denial, refused.forwarded) == (400, "usage_required", None)
+    assert "daily budget of team payments" in refused.error["message"]
+    streamed = dev.send(agw.Request(path, bearer("invoice-triage"), chat(stream=True)))
+    assert json.loads(streamed.forwarded.body)["stream_options"] == {"include_usage": True}
+    assert dev.send(agw.Request(path, bearer("invoice-triage"), chat(stream=True, stream_options={"include_usage": True}))).status == 200
+
+
+@pytest.fixture
+def budgeted() -> agw.Gateway:
+    objects = plan_objects()
+    (config_map,) = [o for o in objects if o["kind"] == "ConfigMap"]
+    service = agw.RateLimitService(config_map["data"], (budget.LIMIT_HEADER, budget.REMAINING_HEADER, budget.RESET_HEADER))
+    return agw.Gateway(objects, TOKENS, budget=service)
+
+
+def test_what_an_over_budget_client_receives(budgeted: agw.Gateway) -> None:
+    path = "/llm/payments/gpt-4o-mini/v1/chat/completions"
+    day = 20_000 * 86400
+    assert budgeted.send(agw.Request(path, bearer("refund-drafter"), chat()), agw.Upstream(tokens=200_001), now=day).status == 200
+    outcome = budgeted.send(agw.Request(path, bearer("refund-drafter"), chat()), agw.Upstream(tokens=10), now=day + 60)
+    assert (outcome.status, outcome.body, outcome.forwarded) == (429, b"", None)
+    assert outcome.headers == {
+        budget.LIMIT_HEADER: "200000",
+        budget.REMAINING_HEADER: "0",
+        budget.RESET_HEADER: str(86400 - 60),
+        build.DENIAL_HEADER: budget.exceeded_message(budgeted_team()),
+        "x-should-retry": "false",
+    }
+    # A provider's own 429 is passed on as it is: no budget message, and its retry advice kept.
+    provider = budgeted.send(agw.Request(path, bearer("invoice-triage"), chat()), agw.Upstream(status=429, headers={"x-should-retry": "true"}), now=day + 61)
+    assert (provider.headers.get(build.DENIAL_HEADER), provider.headers["x-should-retry"]) == (None, "true")
+
+
+def budgeted_team():
+    return load_from_files("dev", root=ROOT).team("payments")
+
+
+def test_concurrent_requests_overshoot_by_at_most_what_is_in_flight(budgeted: agw.Gateway) -> None:
+    """The pre-check adds 0 tokens, so requests already past it are all served; the overshoot is
+    bounded by the tokens of the requests in flight when the budget runs out."""
+    path = "/llm/payments/gpt-4o-mini/v1/chat/completions"
+    day = 20_001 * 86400
+    service = budgeted.budget
+    descriptors = [[("team", "payments"), ("agent", "refund-drafter")]]
+    domain = budget.domain(budgeted_team())
+    assert budgeted.send(agw.Request(path, bearer("refund-drafter"), chat()), agw.Upstream(tokens=199_000), now=day).status == 200
+    in_flight = 5
+    # Five requests pass the check together (199000 < 200000), then each adds 1000 tokens.
+    assert all(not service.check(domain, descriptors, 0, day + 1)[0] for _ in range(in_flight))
+    for _ in range(in_flight):
+        service.check(domain, descriptors, 1_000, day + 2)
+    used = service.counters[(domain, tuple(descriptors[0]), day // 86400)]
+    assert used - 200_000 == 4_000 <= in_flight * 1_000
+    assert budgeted.send(agw.Request(path, bearer("refund-drafter"), chat()), now=day + 3).status == 429
+
+
+# --- caller identity -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("token", "caller", "kind"),
+    [
+        ("kb-answerer", "support.kb-answerer", "agent"),
+        ("bob", "bob", "person"),                        # never the client he logged in with
+        ("lookalike", "payments.invoice-triage", "person"),
+    ],
+)
+def test_callees_learn_who_called_and_forged_headers_are_replaced(dev: agw.Gateway, token: str, caller: str, kind: str) -> None:
+    forged = {build.CALLER_HEADER: "support.ticket-router", build.CALLER_KIND_HEADER: "agent", **bearer(token)}
+    path = "/agents/support/ticket-router/handover" if token != "lookalike" else "/agents/payments/invoice-triage/x"
+    outcome = dev.send(agw.Request(path, forged))
+    assert outcome.status == 200, outcome.step
+    assert outcome.forwarded.headers == {build.CALLER_HEADER: caller, build.CALLER_KIND_HEADER: kind}
+
+
+@pytest.mark.parametrize(
+    ("claims", "caller"),
+    [
+        (agent("payments", "refund-drafter"), "payments.refund-drafter"),
+        (person("alice", azp="agentplane-cli"), "alice"),
+        (person("alice", azp="payments-portal"), "alice"),
+        (person("alice", azp="my.portal.v2"), "alice"),   # a client id with dots is not an agent's
+        (person(None, sub="0b8e-no-username"), "0b8e-no-username"),
+        ({"sub": "spiffe://dev.agentplane.local/ns/payments/sa/refund-drafter"}, "spiffe://dev.agentplane.local/ns/payments/sa/refund-drafter"),
+    ],
+)
+def test_the_caller_is_the_agent_or_the_person(claims: dict, caller: str) -> None:
+    assert agw.evaluate(build.CALLER, "request transformation", jwt=claims, request={}, metadata={}, source={}) == caller
+
+
+def test_a_person_is_never_authorized_as_an_agent_by_user_name(dev: agw.Gateway) -> None:
+    # support/ticket-router admits agent:support/kb-answerer; a person named like it is not that agent.
+    tokens = {**TOKENS, "kb-lookalike": person("support.kb-answerer", "nobody")}
+    outcome = agw.Gateway(plan_objects(), tokens).send(agw.Request("/agents/support/ticket-router/x", bearer("kb-lookalike")))
+    assert outcome.step == "authorization"
+
+
+# --- MCP -------------------------------------------------------------------------------------
+
+CRM_TOOLS = ("search_accounts", "get_account", "update_case", "delete_account")
+
+
+@pytest.mark.parametrize(
+    ("token", "visible"),
+    [
+        ("alice", ("search_accounts", "get_account", "update_case")),
+        ("kb-answerer", ("search_accounts", "get_account")),
+        ("ticket-router", ()),                                       # admitted to the server, granted no tool
+    ],
+)
+def test_mcp_callers_see_and_call_only_their_tools(dev: agw.Gateway, token: str, visible: tuple) -> None:
+    path = "/mcp/support/crm-tools"
+    listed = dev.send(agw.Request(path, bearer(token)), agw.Upstream(tools=CRM_TOOLS))
+    assert (listed.status, listed.tools) == (200, visible)
+    assert listed.forwarded.headers[build.CALLER_HEADER] and "authorization" not in listed.forwarded.headers
+    for tool in CRM_TOOLS:
+        call = dev.send(agw.Request(path, bearer(token)), tool_call=tool)
+        assert (call.status == 200) == (tool in visible), (token, tool)
+        assert (call.forwarded is None) == (tool not in visible)
+
+
+def test_mcp_refuses_other_teams_and_missing_tokens(dev: agw.Gateway) -> None:
+    assert dev.send(agw.Request("/mcp/support/crm-tools", bearer("invoice-triage")), tool_call="get_account").step == "authorization"
+    assert dev.send(agw.Request("/mcp/support/crm-tools"), tool_call="get_account").status == 401
+
+
+MCP_TEAM = {
+    "name": "acme",
+    "owners": ["acme-admins"],
+    "members": ["acme-devs"],
+    "environments": {"dev": {"tier": "standard"}},
+    "agents": [{"name": "helper", "promote": {"dev": "standard"}}],
+}
+
+
+def _load_team(tmp_path: Path, servers: list[dict]) -> list[str]:
+    shutil.copytree(ROOT / "stacks", tmp_path / "stacks", dirs_exist_ok=True)
+    (tmp_path / "stacks" / "teams" / "acme.yaml").write_text(yaml.safe_dump({**MCP_TEAM, "mcpServers": servers}), encoding="utf-8")
+    try:
+        load_from_files("dev", root=tmp_path)
+    except ConfigError as error:
+        return [str(issue) for issue in error.issues]
+    return []
+
+
+@pytest.mark.parametrize(
+    ("server", "fragment"),
+    [
+        # A grant cannot let in someone the server's access does not admit (here: another team's agent).
+        ({"access": ["acme-devs"], "tools": [{"callers": ["agent:support/kb-answerer"], "tools": ["x"]}]}, "may not reach MCP server"),
+        ({"tools": [{"callers": ["support-leads"], "tools": ["x"]}]}, "may not reach MCP server"),
+        # Another team's Service cannot be named (the server is always in the team's namespace).
+        ({"service": "crm-mcp.support"}, "service"),
+        ({"tools": [{"callers": ["acme-devs"], "tools": ['x") || true || ("']}]}, "not an MCP tool name"),
+        ({"tools": [{"callers": ["acme-devs"], "tools": ["a" * 129]}]}, "not an MCP tool name"),
+        ({"tools": [{"callers": ["acme-devs"], "tools": []}]}, "tools"),
+        ({"tools": []}, "tools"),
+    ],
+)
+def test_mcp_tool_grants_are_checked(tmp_path: Path, server: dict, fragment: str) -> None:
+    problems = _load_team(tmp_path, [{"name": "search", "service": "search-mcp", "port": 8000, **server}])
+    assert any(fragment in p for p in problems), problems
+
+
+def test_a_team_file_only_configures_its_own_servers(tmp_path: Path) -> None:
+    # acme names its server like support's; support's route and backend are untouched.
+    assert _load_team(tmp_path, [{"name": "crm-tools", "service": "crm-mcp", "port": 8000, "tools": [{"callers": ["acme-devs"], "tools": ["delete_account"]}]}]) == []
+    spec = load_from_files("dev", root=tmp_path)
+    ident = build.identity(spec, ISSUER)
+    objects = build_team.team_objects(spec.team("acme"), spec, ident)
+    backends = [o for o in objects if o["kind"] == "AgentgatewayBackend" and "mcp" in o["spec"]]
+    assert [b["metadata"]["name"] for b in backends] == ["acme-mcp-crm-tools"]
+    assert backends[0]["spec"]["mcp"]["targets"][0]["static"]["host"] == "crm-mcp.acme.svc.cluster.local"
+    assert {r["spec"]["rules"][0]["matches"][0]["path"]["value"] for r in objects if r["kind"] == "HTTPRoute" and "mcp" in r["metadata"]["name"]} == {"/mcp/acme/crm-tools"}
+
+
+# --- content-safety guardrails ----------------------------------------------------------------
+
+
+def test_every_model_route_of_every_team_carries_the_platform_guards() -> None:
+    policies = [o for o in plan_objects() if o["kind"] == "AgentgatewayPolicy" and "-model-" in o["metadata"]["name"]]
+    assert policies
+    for policy in policies:
+        guard = policy["spec"]["backend"]["ai"]["promptGuard"]
+        builtins = {b for entry in guard["request"] for b in entry.get("regex", {}).get("builtins", [])}
+        assert {"Ssn", "CreditCard"} <= builtins, policy["metadata"]["name"]
+        assert guard["streaming"] == "Enabled"  # streamed answers are checked too
+
+
+@pytest.mark.parametrize("secret", ["my SSN is 123-45-6789", "card 4111 1111 1111 1111", "key AKIAABCDEFGHIJKLMNOP"])
+def test_a_prompt_with_personal_data_or_secrets_never_reaches_the_model(dev: agw.Gateway, secret: str) -> None:
+    outcome = dev.send(agw.Request("/llm/support/gpt-4o-mini/v1/chat/completions", bearer("kb-answerer"), chat(text=secret)))
+    assert (outcome.status, outcome.step, outcome.forwarded) == (403, "request guard", None)
+    error = outcome.error
+    assert error["type"] == guardrails.BLOCKED_TYPE
+    assert error["message"].startswith("blocked by the platform's content-safety guardrails: the prompt contains")
+    assert "team support" in error["message"]
+
+
+def test_an_answer_with_a_secret_is_blocked_before_the_client_sees_it(dev: agw.Gateway) -> None:
+    outcome = dev.send(agw.Request("/llm/support/gpt-4o-mini/v1/chat/completions", bearer("kb-answerer"), chat()), agw.Upstream(completion="use AKIAABCDEFGHIJKLMNOP"))
+    assert (outcome.status, outcome.step) == (403, "response guard")
+    assert "the model's answer contains" in outcome.error["message"]
+    clean = dev.send(agw.Request("/llm/support/gpt-4o-mini/v1/chat/completions", bearer("kb-answerer"), chat()), agw.Upstream(completion="all good"))
+    assert clean.status == 200
+
+
+def _env(tmp_path: Path, guardrails_config: dict, stack: str = "dev"):
+    shutil.copytree(ROOT / "stacks", tmp_path / "stacks", dirs_exist_ok=True)
+    path = tmp_path / "stacks" / f"Pulumi.{stack}.yaml"
+    doc = yaml.safe_load(path.read_text())
+    doc["config"]["agentplane:gateway"]["guardrails"] = guardrails_config
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    return load_from_files(stack, root=tmp_path).env
+
+
+def test_a_higher_tier_keeps_every_guard_of_the_tiers_below(tmp_path: Path) -> None:
+    env = _env(tmp_path, {"tiers": {"restricted": {"request": {"builtins": ["Email"]}}, "standard": {"request": {"patterns": ["sk-[A-Za-z0-9]{20,}"]}}}})
+    by_tier = guardrails.tier_guards(env)
+    names = [t.name for t in env.tiers]
+    assert names == ["restricted", "standard", "production"]
+    for lower, higher in zip(names, names[1:]):
+        assert set(by_tier[lower]["request"]) <= set(by_tier[higher]["request"]), (lower, higher)
+    assert len(by_tier["production"]["request"]) == 2
+
+
+def test_only_the_operator_can_make_a_tier_weaker_and_says_so_by_name(tmp_path: Path) -> None:
+    env = _env(tmp_path, {"tiers": {"restricted": {"request": {"builtins": ["Email"]}}}, "weakerThanLowerTiers": ["standard"]})
+    by_tier = guardrails.tier_guards(env)
+    assert by_tier["standard"]["request"] == () and len(by_tier["restricted"]["request"]) == 1
+    with pytest.raises(ConfigError, match="no tier 'gold'"):
+        _env(tmp_path / "b", {"tiers": {"gold": {}}})
+    with pytest.raises(ConfigError, match="lowest tier"):
+        _env(tmp_path / "c", {"weakerThanLowerTiers": ["restricted"]})
+    with pytest.raises(ConfigError, match="empty string"):
+        _env(tmp_path / "d", {"all": {"request": {"patterns": [".*"]}}})
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        {"guardrails": {"all": {}}},
+        {"agents": [{"name": "helper", "guardrails": {}}]},
+        {"promptGuard": {}},
+    ],
+)
+def test_a_team_file_cannot_remove_or_weaken_the_guards(tmp_path: Path, field: dict) -> None:
+    shutil.copytree(ROOT / "stacks", tmp_path / "stacks")
+    (tmp_path / "stacks" / "teams" / "acme.yaml").write_text(yaml.safe_dump({**MCP_TEAM, **field}), encoding="utf-8")
+    with pytest.raises(ConfigError):
+        load_from_files("dev", root=tmp_path)
+
+
+# --- how the proxy is published --------------------------------------------------------------
+
+
+def test_the_proxy_service_is_in_cluster_and_only_https_is_published() -> None:
+    for stack in ("dev", "staging", "prod"):
+        objects = plan_objects(stack)
+        (parameters,) = [o for o in objects if o["kind"] == "AgentgatewayParameters"]
+        assert parameters["spec"]["service"] == {"spec": {"type": "ClusterIP"}}, stack
+        (public,) = [o for o in objects if o["kind"] == "Service" and o["metadata"]["name"] == build.PUBLIC_SERVICE]
+        assert public["spec"]["selector"] == {"gateway.networking.k8s.io/gateway-name": build.GATEWAY_NAME}
+        (port,) = public["spec"]["ports"]
+        assert (port["port"], port["targetPort"]) == (443, 443), stack
+        assert public["spec"]["type"] == ("NodePort" if stack == "dev" else "LoadBalancer")
+
+
+def test_the_dev_node_port_is_the_one_kind_maps_to_the_host() -> None:
+    kind = yaml.safe_load((ROOT / "infra" / "kind-cluster.yaml").read_text())
+    mapped = {m["containerPort"]: m["hostPort"] for node in kind["nodes"] for m in node.get("extraPortMappings", [])}
+    (public,) = [o for o in plan_objects("dev") if o["kind"] == "Service" and o["metadata"]["name"] == build.PUBLIC_SERVICE]
+    (port,) = public["spec"]["ports"]
+    assert mapped[port["nodePort"]] == 8443
