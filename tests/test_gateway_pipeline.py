@@ -89,6 +89,7 @@ def test_the_model_rejects_fields_it_does_not_describe() -> None:
 def test_the_model_refuses_an_expression_reading_a_variable_its_phase_lacks() -> None:
     with pytest.raises(agw.UnknownField, match="response"):
         agw.evaluates_true('response.code == 200', "direct response", request={}, jwt={}, metadata={}, source={})
+    assert not agw.compiles("jwt.sub ==") and agw.compiles("jwt.sub == \"x\"")
     with pytest.raises(agw.UnknownField, match="mcp"):
         agw.evaluates_true('mcp.tool.name == "x"', "authorization", request={}, jwt={}, source={})
 
@@ -106,6 +107,34 @@ def test_the_url_rewrite_runs_before_the_direct_response_so_request_path_is_rewr
     assert (old.status, old.denial) == (403, "egress_denied")
     fixed = dev.send(agw.Request("/egress/support/acme.my.salesforce.com/services/data", {"x-agentplane-authorization": "Bearer kb-answerer"}))
     assert fixed.status == 200
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_every_expression_reads_only_what_its_phase_has_and_is_valid_cel(stack: str) -> None:
+    found = agw.expressions(plan_objects(stack))
+    assert {phase for phase, _, _ in found} >= {"authorization", "request transformation", "direct response", "response transformation", "rate limit descriptor"}
+    for phase, expression, where in found:
+        assert agw.roots(expression) <= agw.PHASE_VARIABLES[phase], (where, phase, expression)
+        assert agw.compiles(expression), (where, expression)
+
+
+ROUTES = [
+    ("/llm/payments/gpt-4o-mini/v1/chat/completions", "authorization"),
+    ("/llm/payments/unknown-model/v1/chat/completions", "authorization"),
+    ("/agents/payments/invoice-triage/run", "authorization"),
+    ("/mcp/support/crm-tools", "authorization"),
+    ("/egress/support/acme.my.salesforce.com/x", "x-agentplane-authorization"),
+]
+
+
+@pytest.mark.parametrize(("path", "location"), ROUTES)
+def test_every_route_kind_wants_a_platform_token_and_refuses_strangers(dev: agw.Gateway, path: str, location: str) -> None:
+    assert dev.send(agw.Request(path, {}, chat())).status == 401
+    assert dev.send(agw.Request(path, {location: "Bearer not-a-token"}, chat())).status == 401
+    assert dev.send(agw.Request(path, {location: "Bearer other-realm"}, chat())).status == 401
+    # research's agent belongs to no team these routes serve.
+    refused = dev.send(agw.Request(path, {location: "Bearer paper-summarizer"}, chat()))
+    assert (refused.status, refused.forwarded) == (403, None)
 
 
 # --- egress ----------------------------------------------------------------------------------

@@ -70,7 +70,7 @@ CALLER = f"({IS_AGENT_CLIENT} ? jwt.azp : has(jwt.preferred_username) ? jwt.pref
 CALLER_KIND = f'({IS_AGENT_CLIENT} || jwt.sub.startsWith("spiffe://") ? "agent" : "person")'
 # The caller's team, from its validated token: an agent's client is `<team>.<agent>`. Anything
 # else (a person, a token without azp) is '' and the collector sends it to the platform pipeline.
-TENANT = "(has(jwt.azp) && jwt.azp.contains('.') ? jwt.azp.split('.')[0] : '')"
+TENANT = f"({IS_AGENT_CLIENT} ? jwt.azp.split('.')[0] : '')"
 
 
 # --- names and CEL helpers -----------------------------------------------------------------

@@ -532,3 +532,44 @@ class RateLimitService:
             over |= self.counters[key] > limit["requests_per_unit"]
             headers = {self.limit_header: str(limit["requests_per_unit"]), self.remaining_header: str(remaining), self.reset_header: str(seconds - now % seconds)}
         return over, headers
+
+
+def expressions(objects: list[dict]) -> list[tuple[str, str, str]]:
+    """(phase, expression, where) for every CEL expression the objects hold on the request path."""
+    out: list[tuple[str, str, str]] = []
+    for obj in objects:
+        name = f"{obj['kind']} {obj['metadata']['name']}"
+        spec = obj.get("spec", {})
+        if obj["kind"] == "AgentgatewayPolicy" and "traffic" in spec:
+            traffic = spec["traffic"]
+            closed(traffic, KNOWN_TRAFFIC, name)
+            for e in traffic.get("authorization", {}).get("policy", {}).get("matchExpressions", []):
+                out.append(("authorization", e, name))
+            for d in traffic.get("rateLimit", {}).get("global", {}).get("descriptors", []):
+                out += [("rate limit descriptor", e["expression"], name) for e in d["entries"]]
+            request = traffic.get("transformation", {}).get("request", {})
+            out += [("request transformation", e, name) for e in request.get("metadata", {}).values()]
+            out += [("request transformation", e["value"], name) for e in request.get("set", [])]
+            out += [("response transformation", e["value"], name) for e in traffic.get("transformation", {}).get("response", {}).get("set", [])]
+            direct = traffic.get("directResponse")
+            if direct is not None:
+                for entry in direct.get("conditional", [{"policy": direct}]):
+                    if "condition" in entry:
+                        out.append(("direct response", entry["condition"], name))
+                    policy = entry["policy"]
+                    out += [("direct response", h["value"], name) for h in policy.get("headers", [])]
+                    if "bodyExpression" in policy:
+                        out.append(("direct response", policy["bodyExpression"], name))
+        if obj["kind"] == "AgentgatewayBackend":
+            rule = spec.get("policies", {}).get("mcp", {}).get("authorization")
+            if rule is not None:
+                out += [("mcp authorization", e, name) for e in rule["policy"]["matchExpressions"]]
+    return out
+
+
+def compiles(expression: str) -> bool:
+    try:
+        cel.compile(expression)
+    except Exception:  # noqa: BLE001 - any parse error means the expression is not valid CEL
+        return False
+    return True
