@@ -528,8 +528,10 @@ def test_only_the_operator_can_make_a_tier_weaker_and_says_so_by_name(tmp_path: 
 def test_a_team_file_cannot_remove_or_weaken_the_guards(tmp_path: Path, field: dict) -> None:
     shutil.copytree(ROOT / "stacks", tmp_path / "stacks")
     (tmp_path / "stacks" / "teams" / "acme.yaml").write_text(yaml.safe_dump({**MCP_TEAM, **field}), encoding="utf-8")
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as info:
         load_from_files("dev", root=tmp_path)
+    key = "guardrails" if "agents" in field else next(iter(field))
+    assert any(key in str(issue) and "acme.yaml" in str(issue) for issue in info.value.issues), [str(i) for i in info.value.issues]
 
 
 # --- how the proxy is published --------------------------------------------------------------
@@ -553,3 +555,23 @@ def test_the_dev_node_port_is_the_one_kind_maps_to_the_host() -> None:
     (public,) = [o for o in plan_objects("dev") if o["kind"] == "Service" and o["metadata"]["name"] == build.PUBLIC_SERVICE]
     (port,) = public["spec"]["ports"]
     assert mapped[port["nodePort"]] == 8443
+
+
+def test_a_moderation_webhook_and_tier_guards_render_valid_policies(tmp_path: Path) -> None:
+    from tests.support.upstream import validate_objects
+
+    hook = {"service": "moderation", "namespace": "safety", "port": 8080}
+    env_dir = tmp_path / "w"
+    _env(env_dir, {"all": {"request": {"builtins": ["Ssn"]}}, "tiers": {"standard": {"request": {"webhook": hook}, "response": {"webhook": {**hook, "failureMode": "FailOpen"}}}}})
+    spec = load_from_files("dev", root=env_dir)
+    ident = build.identity(spec, ISSUER)
+    team = spec.team("support")
+    policies = [o for o in build_team.team_objects(team, spec, ident) if o["kind"] == "AgentgatewayPolicy" and "-model-" in o["metadata"]["name"]]
+    assert policies
+    assert validate_objects(policies) == []
+    guard = policies[0]["spec"]["backend"]["ai"]["promptGuard"]
+    webhooks = [e["webhook"] for e in guard["request"] if "webhook" in e]
+    assert webhooks == [{"backendRef": {"group": "", "kind": "Service", "name": "moderation", "namespace": "safety", "port": 8080}, "failureMode": "FailClosed"}]
+    assert [e["webhook"]["failureMode"] for e in guard["response"] if "webhook" in e] == ["FailOpen"]
+    # support's agents run at standard and restricted in dev: the route has both tiers' guards.
+    assert {b for e in guard["request"] for b in e.get("regex", {}).get("builtins", [])} == {"Ssn"}
