@@ -5,7 +5,7 @@ team's label. Each HTTPRoute has exactly one AgentgatewayPolicy of the same name
 every traffic field for it, so no two policies compete for a field.
 
 Paths, per team T:
-  /llm/T/<model>/...        an approved model (OpenAI chat-completions format); the route fixes the model
+  /llm/T/<model>/...        an approved model (OpenAI chat-completions format); the body may name no other
   /llm/T/...                anything else under /llm/T: 403 naming the caller's approved models
   /agents/T/<agent>/...     an agent, for the callers its `access` allows
   /mcp/T/<server>           an MCP server the team registered
@@ -258,7 +258,8 @@ def mcp_tool_authorization(server: McpServer, ident: Identity) -> dict | None:
     caller only its tools and `tools/call` of any other is refused
     (agentgateway/agentgateway@v1.4.1:crates/agentgateway/src/mcp/rbac.rs, McpAuthorizationSet::validate;
     `mcp.tool.name` from MCPInfo in crates/agentgateway/src/mcp/mod.rs). Prompts and resources
-    stay governed by the server's `access` alone."""
+    stay governed by the server's `access` alone: for them MCPInfo has no `tool`, which CEL then
+    does not see at all (serde `skip_serializing_if`, honoured by crates/cel-fork/cel-derive)."""
     if server.tools is None:
         return None
     grants = [f"(({allowed_callers(ident, g.callers)}) && mcp.tool.name in {cel_list(dict.fromkeys(g.tools))})" for g in server.tools]
