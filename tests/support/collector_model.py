@@ -186,6 +186,24 @@ def config_problems(config: dict) -> list[str]:
     return problems
 
 
+# --- config-provider references --------------------------------------------------------------
+# open-telemetry/opentelemetry-collector@confmap/v1.64.0:confmap/expand.go findURI /
+# findAndExpandURI: `${<scheme>:<value>}` is expanded wherever it occurs in a string value (whole
+# value or embedded), `$$` is an escape for `$`. The contrib distribution registers the env,
+# file, http, https and yaml providers: whatever a reference names is read when the collector starts.
+
+
+def references(value: object, where: str = "") -> list[tuple[str, str]]:
+    """(path, string) for every string in the config the collector would expand or unescape."""
+    if isinstance(value, dict):
+        return [r for key, item in value.items() for r in references(item, f"{where}.{key}" if where else str(key))]
+    if isinstance(value, list):
+        return [r for i, item in enumerate(value) for r in references(item, f"{where}[{i}]")]
+    if isinstance(value, str) and "$" in value:
+        return [(where, value)]
+    return []
+
+
 # --- OTTL: only the condition forms the project writes --------------------------------------
 _TERM = re.compile(r'^attributes\["(?P<key>[^"]+)"\] (?:(?P<op>==|!=) (?:"(?P<value>[^"]*)"|(?P<nil>nil)))$')
 

@@ -75,6 +75,11 @@ def _otlp_endpoint(value: str) -> str:
         )
     if parts.query or parts.fragment:
         raise ValueError(f"{value!r} has a query or fragment; an OTLP endpoint is scheme, host, port and path only")
+    if "$" in value:
+        # The collector expands `${file:...}`/`${env:...}` anywhere in a config string
+        # (open-telemetry/opentelemetry-collector@confmap/v1.64.0:confmap/expand.go findURI):
+        # an endpoint with one would read the collector's mounted secrets into the URL it sends to.
+        raise ValueError(f"{value!r} contains '$', which the collector would expand as a config reference; an OTLP endpoint never needs one")
     try:
         parts.port  # noqa: B018 - raises ValueError for a port out of range
     except ValueError:
