@@ -711,8 +711,8 @@ def test_every_backend_destination_has_a_persistent_bounded_queue_and_retries(st
     (claim,) = collector["volumeClaimTemplates"]
     assert claim["spec"]["resources"]["requests"]["storage"] == queue.volume_size
     assert {"name": build.QUEUE_VOLUME, "mountPath": build.QUEUE_DIRECTORY} in collector["volumeMounts"]
-    # The volume holds every destination's queue file at its cap.
-    assert len(otlp) * storage["max_size"] <= queue.volume_bytes
+    # The volume holds every destination's queue file at its cap, and one compaction copy.
+    assert (len(otlp) + 1) * storage["max_size"] <= queue.volume_bytes
     # The image's user can write it (opentelemetry-collector-releases@v0.158.0 otelcol-contrib Dockerfile: 10001).
     assert collector["podSecurityContext"]["fsGroup"] == build.COLLECTOR_UID
 
@@ -724,13 +724,36 @@ def test_a_queue_volume_too_small_for_the_destinations_is_a_clear_error() -> Non
         (
             "stacks/Pulumi.dev.yaml",
             "agentplane:telemetry.collector.queue",
-            "7 telemetry destinations x perDestination 256Mi (x1.5 queue-file headroom) need 2688Mi, "
+            "7 telemetry destinations, plus one compaction copy, x perDestination 256Mi (x1.5 queue-file headroom) need 3072Mi, "
             "more than volumeSize 1Gi; raise volumeSize or lower perDestination",
         )
     ]
     # One team fewer with its own backend and a bigger volume: accepted.
     spec = make_spec("dev", telemetry={"collector": {"queue": {"volumeSize": "3Gi", "perDestination": "256Mi"}}}, add=teams)
     assert len(build.queued_exporters(build.collector_config(spec))) == 7
+
+
+@pytest.mark.parametrize("per_destination", ["1Mi", "32Mi", "66Mi", "256Mi"])
+def test_the_collector_accepts_its_queue_storage_at_any_allowed_size(per_destination: str) -> None:
+    # file_storage refuses rebound thresholds above max_size (default 100 MiB): a small
+    # perDestination must not leave the collector unable to start.
+    spec = make_spec("dev", telemetry={"collector": {"queue": {"volumeSize": "16Gi", "perDestination": per_destination}}})
+    config = build.collector_config(spec)
+    assert structure_problems(config) == []
+    compaction = config["extensions"][build.QUEUE_STORAGE]["compaction"]
+    assert compaction["on_rebound"] is True and compaction["rebound_needed_threshold_mib"] >= compaction["rebound_trigger_threshold_mib"] >= 1
+
+
+def test_the_queue_volume_holds_one_compaction_copy_beyond_every_queue_file() -> None:
+    # filestorage client.go Compact writes a full copy of a queue file into the same directory.
+    teams = {f"team{i}": team_doc(f"team{i}", telemetry={"endpoint": f"https://otlp{i}.example.com"}) for i in range(3)}
+    roomy = make_spec("dev", telemetry={"collector": {"queue": {"volumeSize": "64Gi", "perDestination": "256Mi"}}}, add=teams)
+    destinations = len(build.queued_exporters(build.collector_config(roomy)))
+    assert destinations >= 3
+    every_file = destinations * 384  # 256Mi x 1.5 each
+    errors = config_errors(telemetry={"collector": {"queue": {"volumeSize": f"{every_file}Mi", "perDestination": "256Mi"}}}, add=teams)
+    assert [f for _, f, m in errors if "compaction copy" in m] == ["agentplane:telemetry.collector.queue"], errors
+    make_spec("dev", telemetry={"collector": {"queue": {"volumeSize": f"{every_file + 384}Mi", "perDestination": "256Mi"}}}, add=teams)
 
 
 def test_the_stack_check_counts_the_destinations_the_builder_queues(stack_spec: PlatformSpec) -> None:

@@ -414,6 +414,25 @@ def queue_file_cap(spec: PlatformSpec) -> int:
     return int(spec.env.telemetry.collector.queue.per_destination_bytes * QUEUE_FILE_HEADROOM)
 
 
+# file_storage's rebound-compaction defaults (opentelemetry-collector-contrib@v0.158.0:
+# extension/storage/filestorage/factory.go): compact once a file exceeds 100 MiB and holds under
+# 10 MiB of data. config.go Validate rejects either threshold above `max_size`, so a small cap
+# lowers them to fit.
+REBOUND_NEEDED_MIB, REBOUND_TRIGGER_MIB = 100, 10
+
+
+def _compaction(file_cap: int) -> dict:
+    cap_mib = max(1, file_cap // 2**20)
+    needed = min(REBOUND_NEEDED_MIB, cap_mib)
+    return {
+        "on_start": True,
+        "on_rebound": True,
+        "directory": QUEUE_DIRECTORY,
+        "rebound_needed_threshold_mib": needed,
+        "rebound_trigger_threshold_mib": min(REBOUND_TRIGGER_MIB, needed),
+    }
+
+
 def collector_config(spec: PlatformSpec) -> dict:
     """The gateway collector's configuration, as data (the operator renders it to YAML)."""
     queue = spec.env.telemetry.collector.queue
@@ -522,7 +541,7 @@ def collector_config(spec: PlatformSpec) -> dict:
             "directory": QUEUE_DIRECTORY,
             "timeout": "1s",
             "max_size": queue_file_cap(spec),
-            "compaction": {"on_start": True, "on_rebound": True, "directory": QUEUE_DIRECTORY},
+            "compaction": _compaction(queue_file_cap(spec)),
         },
     }
     config = {

@@ -112,6 +112,23 @@ def _schema_problems(where: str, value: object, schema: object) -> list[str]:
     return problems + [p for key, item in value.items() if key in schema for p in _schema_problems(f"{where}.{key}", item, schema[key])]
 
 
+_MIB = 2**20
+
+
+def _file_storage_problems(where: str, settings: dict) -> list[str]:
+    """extension/storage/filestorage@v0.158.0 config.go Validate, with factory.go's defaults
+    (rebound_needed_threshold_mib 100, rebound_trigger_threshold_mib 10): a rebound threshold
+    above `max_size` is refused, and the collector does not start."""
+    max_size = settings.get("max_size", 0)
+    compaction = settings.get("compaction", {})
+    problems = [f"{where}.max_size: must not be negative"] if max_size < 0 else []
+    if max_size > 0 and compaction.get("on_rebound"):
+        for field, default in (("rebound_needed_threshold_mib", 100), ("rebound_trigger_threshold_mib", 10)):
+            if compaction.get(field, default) * _MIB > max_size:
+                problems.append(f"{where}.compaction.{field}: {compaction.get(field, default)} MiB is greater than max_size {max_size}")
+    return problems
+
+
 def config_problems(config: dict) -> list[str]:
     """Unknown sections, components or fields; undefined or unused components; pipelines that
     connect wrongly. What the real collector rejects at start-up, and what the model cannot
@@ -123,6 +140,9 @@ def config_problems(config: dict) -> list[str]:
                 problems.append(f"{section}.{component_id}: unknown component type {kind(component_id)!r}")
                 continue
             problems += _schema_problems(f"{section}.{component_id}", settings, components[kind(component_id)])
+    for extension_id, settings in config.get("extensions", {}).items():
+        if kind(extension_id) == "file_storage":
+            problems += _file_storage_problems(f"extensions.{extension_id}", settings)
     service = config["service"]
     problems += [f"service.{key}: unknown field" for key in service if key not in ("extensions", "pipelines", "telemetry")]
     defined = {section: set(config.get(section, {})) for section in SCHEMAS}

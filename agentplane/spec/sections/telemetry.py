@@ -300,7 +300,8 @@ def check_team(team: "TeamFile", env: "EnvironmentConfig", stack: str) -> list[t
 
 
 # Each queue file may grow past its payload (bbolt pages, freelist) before compaction: it is
-# capped at this multiple of `perDestination`, and the volume must hold every file at its cap.
+# capped at this multiple of `perDestination`, and the volume must hold every file at its cap
+# and one compaction copy.
 QUEUE_FILE_HEADROOM = 1.5
 
 
@@ -314,7 +315,10 @@ def queue_destinations(env: "EnvironmentConfig", own_backends: list[bool]) -> in
 
 
 def queue_volume_needed(env: "EnvironmentConfig", destinations: int) -> int:
-    return destinations * int(env.telemetry.collector.queue.per_destination_bytes * QUEUE_FILE_HEADROOM)
+    # One more file at its cap: compaction writes a copy of a queue file next to it before it
+    # replaces the original (opentelemetry-collector-contrib@v0.158.0:
+    # extension/storage/filestorage/client.go Compact, os.CreateTemp in the compaction directory).
+    return (destinations + 1) * int(env.telemetry.collector.queue.per_destination_bytes * QUEUE_FILE_HEADROOM)
 
 
 def check_platform(env: "EnvironmentConfig", teams: list["TeamFile"]) -> list[tuple[str, str]]:
@@ -327,8 +331,8 @@ def check_platform(env: "EnvironmentConfig", teams: list["TeamFile"]) -> list[tu
     return [
         (
             "telemetry.collector.queue",
-            f"{destinations} telemetry destinations x perDestination {queue.per_destination} (x{QUEUE_FILE_HEADROOM} "
-            f"queue-file headroom) need {-(-needed // 2**20)}Mi, more than volumeSize {queue.volume_size}; "
+            f"{destinations} telemetry destinations, plus one compaction copy, x perDestination {queue.per_destination} "
+            f"(x{QUEUE_FILE_HEADROOM} queue-file headroom) need {-(-needed // 2**20)}Mi, more than volumeSize {queue.volume_size}; "
             "raise volumeSize or lower perDestination",
         )
     ]
