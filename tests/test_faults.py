@@ -17,6 +17,7 @@ from agentplane.builders import gateway as gw
 from agentplane.builders import gateway_budget as budget
 from agentplane.builders import identity as idb
 from agentplane.errors import ConfigError
+from agentplane.quantity import parse_quantity
 from agentplane.spec.load import validate_environment
 from agentplane.spec.sections import resilience
 from tests.support.plans import ROOT, STACKS, example_plan, stack_document
@@ -310,6 +311,27 @@ def test_the_budget_store_refuses_eviction_and_persists_on_a_volume(stack: str) 
     assert mount["name"] not in {v["name"] for v in pod.get("volumes", [])}
     assert store["spec"]["persistentVolumeClaimRetentionPolicy"] == {"whenDeleted": "Retain", "whenScaled": "Retain"}
     assert validate_objects([store]) == []
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_budget_store_volume_holds_its_append_only_files_through_a_rewrite(stack: str) -> None:
+    # redis/redis@7.4.1:redis.conf: base (<= the data set) + incremental file (grows to the
+    # base's size, at least 64mb) + the new base a rewrite writes beside them.
+    (store,) = [s for s in _objects(example_plan(stack), "StatefulSet") if s["metadata"]["name"] == budget.REDIS]
+    (container,) = store["spec"]["template"]["spec"]["containers"]
+    max_memory = int(redis_config(container["args"])["maxmemory"].removesuffix("mb")) * 2**20
+    (claim,) = store["spec"]["volumeClaimTemplates"]
+    assert parse_quantity(claim["spec"]["resources"]["requests"]["storage"]) >= 3 * max_memory + 64 * 2**20
+
+
+def test_a_budget_store_volume_too_small_for_its_memory_is_refused() -> None:
+    with pytest.raises(ConfigError) as caught:
+        _env("dev", gateway={**stack_document("dev")["config"]["agentplane:gateway"], "budget": {
+            **stack_document("dev")["config"]["agentplane:gateway"]["budget"], "store": {"storageSize": "1Gi", "maxMemoryMib": 1024}}})
+    assert [(i.file, i.field) for i in caught.value.issues] == [("stacks/Pulumi.dev.yaml", "agentplane:gateway.budget.store")]
+    assert "needs at least 3136Mi" in str(caught.value)
+    _env("dev", gateway={**stack_document("dev")["config"]["agentplane:gateway"], "budget": {
+        **stack_document("dev")["config"]["agentplane:gateway"]["budget"], "store": {"storageSize": "3136Mi", "maxMemoryMib": 1024}}})
 
 
 @pytest.mark.parametrize("stack", STACKS)

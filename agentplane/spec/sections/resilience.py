@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated
 
 from pydantic import AfterValidator, Field, model_validator
 
+from agentplane.quantity import parse_quantity
 from agentplane.spec.base import Quantity, Secret, StrictModel
 
 if TYPE_CHECKING:  # environment.py imports the sections that import this module
@@ -63,6 +64,9 @@ def request_path_replicas(env: "EnvironmentConfig") -> dict[str, int]:
 # --- the budget store ------------------------------------------------------------------------
 
 
+AOF_REWRITE_MIN_MIB = 64
+
+
 class BudgetStore(StrictModel):
     """The Redis that holds the day's token counters (`gateway.budget.store`).
 
@@ -76,6 +80,22 @@ class BudgetStore(StrictModel):
     # Redis' `maxmemory`: a counter is ~100 bytes per team or agent per day; the pod's memory
     # limit is this plus headroom for the append-only file rewrite.
     max_memory_mib: int = Field(default=192, strict=True, ge=16, le=16384)
+
+    @model_validator(mode="after")
+    def _volume_holds_the_append_only_files(self) -> "BudgetStore":
+        # Redis 7 keeps a base file (an RDB snapshot, at most the data set) and an incremental
+        # file that grows until it is as large as the base and at least 64 MB; a rewrite then
+        # writes a new base beside both (redis/redis@7.4.1:redis.conf auto-aof-rewrite-percentage
+        # 100, auto-aof-rewrite-min-size 64mb, aof-use-rdb-preamble yes). A full volume makes
+        # every counter write fail, which the gateway answers with its failure mode.
+        needed = (3 * self.max_memory_mib + AOF_REWRITE_MIN_MIB) * 2**20
+        if parse_quantity(self.storage_size) < needed:
+            raise ValueError(
+                f"storageSize {self.storage_size} cannot hold the append-only files of maxMemoryMib "
+                f"{self.max_memory_mib}: it needs at least {needed // 2**20}Mi (3 x maxMemoryMib + {AOF_REWRITE_MIN_MIB}Mi); "
+                "raise storageSize or lower maxMemoryMib"
+            )
+        return self
 
 
 # --- Keycloak database backups -----------------------------------------------------------------
