@@ -19,6 +19,7 @@ from agentplane import namespaces
 from agentplane.builders import telemetry as build
 from agentplane.builders import tenants as tenant_build
 from agentplane.errors import ConfigError
+from agentplane.quantity import parse_quantity
 from agentplane.spec.base import SECRET_STAND_IN
 from agentplane.spec.load import build_spec, env_config_from_stack_document, read_team_documents
 from agentplane.spec.platform import LABEL_AGENT, LABEL_TENANT, LABEL_TIER, PlatformSpec
@@ -715,6 +716,24 @@ def test_every_backend_destination_has_a_persistent_bounded_queue_and_retries(st
     assert (len(otlp) + 1) * storage["max_size"] <= queue.volume_bytes
     # The image's user can write it (opentelemetry-collector-releases@v0.158.0 otelcol-contrib Dockerfile: 10001).
     assert collector["podSecurityContext"]["fsGroup"] == build.COLLECTOR_UID
+
+
+def test_one_destination_holds_a_bounded_number_of_bytes_in_memory(stack_spec: PlatformSpec) -> None:
+    # exporterhelper@v0.158.0 queuebatch/queue_batch.go: with batching, one queue consumer feeds
+    # a batcher exporting with `num_consumers` workers (default 10, internal/queue_sender.go):
+    # at most workers + 1 batches are in memory per destination. Counted in items, a batch has
+    # no byte bound, and a team with large records and a slow backend of its own would fill the
+    # collector's memory, so the shared memory_limiter refuses every team's data.
+    config = build.collector_config(stack_spec)
+    limit = parse_quantity(stack_spec.env.telemetry.collector.resources.limits.memory)
+    queued = build.queued_exporters(config)
+    assert queued
+    for name in queued:
+        sending = config["exporters"][name]["sending_queue"]
+        batch = sending["batch"]
+        assert batch["sizer"] == "bytes" and batch["max_size"] > 0, name
+        in_memory = (sending.get("num_consumers", 10) + 1) * batch["max_size"]
+        assert in_memory <= min(32 * 2**20, limit // 16), (name, in_memory)
 
 
 def test_a_queue_volume_too_small_for_the_destinations_is_a_clear_error() -> None:

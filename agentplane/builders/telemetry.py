@@ -72,6 +72,15 @@ GATEWAY_TOKEN_LENGTH = 48
 QUEUE_STORAGE = "file_storage/queue"
 QUEUE_VOLUME = "queue"
 QUEUE_DIRECTORY = "/var/lib/otelcol/queue"
+# What one destination may hold in memory while its backend is slow or failing: with batching,
+# exporterhelper reads the queue with one consumer into a batcher that exports with up to
+# `num_consumers` workers (go.opentelemetry.io/collector exporter/exporterhelper@v0.158.0
+# internal/queuebatch/queue_batch.go NewQueueBatch), so at most (workers + 1) batches. Batches
+# are bounded in bytes: counted in items, a team sending large records to a slow backend of its
+# own could hold most of its queue in the collector's memory and push the shared memory_limiter
+# into refusing every team's data.
+EXPORT_WORKERS = 4
+BATCH_MIN_BYTES, BATCH_MAX_BYTES = 512 * 1024, 4 * 2**20
 # Retry each batch with exponential backoff up to this interval, for as long as it stays queued.
 RETRY_INITIAL_INTERVAL, RETRY_MAX_INTERVAL = "5s", "30s"
 # The collector image's user (opentelemetry-collector-releases distributions/otelcol-contrib/Dockerfile).
@@ -305,7 +314,8 @@ def _durability(queue: QueueSettings) -> dict:
             "storage": QUEUE_STORAGE,
             "sizer": "bytes",
             "queue_size": queue.per_destination_bytes,
-            "batch": {"flush_timeout": "200ms", "sizer": "items", "min_size": 8192, "max_size": 16384},
+            "num_consumers": EXPORT_WORKERS,
+            "batch": {"flush_timeout": "200ms", "sizer": "bytes", "min_size": BATCH_MIN_BYTES, "max_size": BATCH_MAX_BYTES},
         },
         "retry_on_failure": {
             "enabled": True,

@@ -129,6 +129,29 @@ def _file_storage_problems(where: str, settings: dict) -> list[str]:
     return problems
 
 
+def _sending_queue_problems(where: str, queue: dict) -> list[str]:
+    """exporter/exporterhelper@v0.158.0 internal/queuebatch/config.go Config.Validate and
+    BatchConfig.Validate (sizers: items or bytes for a batch; a batch's min_size at most the
+    queue's size when both count the same way)."""
+    problems = []
+    if queue.get("num_consumers", 10) <= 0:
+        problems.append(f"{where}.num_consumers: must be positive")
+    if queue.get("queue_size", 1) <= 0:
+        problems.append(f"{where}.queue_size: must be positive")
+    if queue.get("storage") and queue.get("wait_for_result"):
+        problems.append(f"{where}: wait_for_result is not supported with storage")
+    batch = queue.get("batch")
+    if batch is not None:
+        sizer = batch.get("sizer", queue.get("sizer", "requests"))
+        if sizer not in ("items", "bytes"):
+            problems.append(f"{where}.batch.sizer: only items or bytes")
+        if batch.get("max_size", 0) and batch["max_size"] < batch.get("min_size", 0):
+            problems.append(f"{where}.batch.max_size: smaller than min_size")
+        if sizer == queue.get("sizer", "requests") and batch.get("min_size", 0) > queue.get("queue_size", 1000):
+            problems.append(f"{where}.batch.min_size: larger than queue_size")
+    return problems
+
+
 def config_problems(config: dict) -> list[str]:
     """Unknown sections, components or fields; undefined or unused components; pipelines that
     connect wrongly. What the real collector rejects at start-up, and what the model cannot
@@ -143,6 +166,9 @@ def config_problems(config: dict) -> list[str]:
     for extension_id, settings in config.get("extensions", {}).items():
         if kind(extension_id) == "file_storage":
             problems += _file_storage_problems(f"extensions.{extension_id}", settings)
+    for exporter_id, settings in config.get("exporters", {}).items():
+        if "sending_queue" in settings:
+            problems += _sending_queue_problems(f"exporters.{exporter_id}.sending_queue", settings["sending_queue"])
     service = config["service"]
     problems += [f"service.{key}: unknown field" for key in service if key not in ("extensions", "pipelines", "telemetry")]
     defined = {section: set(config.get(section, {})) for section in SCHEMAS}
