@@ -175,6 +175,10 @@ COMPUTED_OUTPUTS: dict[str, dict[str, Any]] = {
     "random:index/randomString:RandomString": {"result": PLACEHOLDER},
     # The service-account user's id exists only once Keycloak created the client: unknown here.
     "keycloak:openid/client:Client": {"clientSecret": PLACEHOLDER, "serviceAccountUserId": UNKNOWN},
+    # The platform root CA: its key is generated at `pulumi up` (a secret output, redacted), and
+    # so is the certificate, which the plan shows as unknown wherever it is handed on.
+    "tls:index/privateKey:PrivateKey": {"privateKeyPem": PLACEHOLDER},
+    "tls:index/selfSignedCert:SelfSignedCert": {"certPem": UNKNOWN},
 }
 
 

@@ -54,7 +54,7 @@ def define_platform(spec: PlatformSpec) -> dict[str, pulumi.ComponentResource]:
     certificates = Certificates("certificates", spec, base)
     identity = Identity("identity", spec, certificates, tenants, base)
     workload_identity = WorkloadIdentity("workload-identity", spec, base)
-    telemetry = Telemetry("telemetry", spec, certificates, tenants, base)
+    telemetry = Telemetry("telemetry", spec, tenants, base)
     gateway = Gateway("gateway", spec, certificates, identity, tenants, telemetry, base)
     provenance = Provenance("provenance", spec, base)
     pulumi.export("teams", {t.name: {"namespace": t.namespace, "tier": t.tier.name} for t in spec.teams})

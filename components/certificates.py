@@ -1,12 +1,14 @@
-"""Certificates: cert-manager and the platform CA ClusterIssuer every component uses for internal TLS."""
+"""Certificates: cert-manager, the platform root CA (created by Pulumi) and the ClusterIssuers every component uses."""
 
 from __future__ import annotations
 
 import pulumi
 import pulumi_kubernetes_cert_manager as cert_manager
+import pulumi_tls as tls
 
 from agentplane import namespaces
 from agentplane.builders import certificates as build
+from agentplane.builders.releases import release_policy
 from agentplane.spec.platform import PlatformSpec
 from agentplane.spec.sections.certificates import PLATFORM_CA_ISSUER
 from agentplane.spec.sections.charts import ChartSource
@@ -24,6 +26,7 @@ _TYPED_ARGUMENTS = {
 
 def _helm_options(source: ChartSource, values: dict) -> cert_manager.ReleaseArgs:
     chart, repository = chart_location(source)
+    policy = release_policy(source.chart)
     return cert_manager.ReleaseArgs(
         name=build.RELEASE_NAME,
         namespace=namespaces.CERT_MANAGER,
@@ -32,48 +35,89 @@ def _helm_options(source: ChartSource, values: dict) -> cert_manager.ReleaseArgs
         # An empty repo keeps the component from filling in its default (charts.jetstack.io) for OCI charts.
         repository_opts=cert_manager.RepositoryOptsArgs(repo=repository or ""),
         values=values,
-        atomic=True,
-        cleanup_on_fail=True,
+        timeout=policy.timeout,
+        atomic=policy.atomic,
+        cleanup_on_fail=policy.atomic,
         max_history=10,
     )
 
 
 class Certificates(pulumi.ComponentResource):
+    """`root_ca_pem` is the platform root certificate (public): what clients of platform TLS trust.
+    `ready` is what any Certificate waits for (cert-manager, when the program installs it)."""
+
     def __init__(self, name: str, spec: PlatformSpec, opts: pulumi.ResourceOptions):
         super().__init__("agentplane:index:Certificates", name, None, opts)
         self.issuer_name = PLATFORM_CA_ISSUER
         # The CA and the CRDs are what every TLS certificate in the platform hangs on.
         keep = {"protect": spec.protect, "retain_on_delete": spec.protect}
+        child = pulumi.ResourceOptions(parent=self)
 
-        # cert-manager's pods meet the `restricted` Pod Security level (the chart sets
-        # non-root, no privilege escalation, all capabilities dropped, RuntimeDefault seccomp).
-        namespace = platform_namespace(name, namespaces.CERT_MANAGER, spec, pulumi.ResourceOptions(parent=self))
+        self.cert_manager: pulumi.Resource | None = None
+        self.ready: list[pulumi.Resource] = []
+        if spec.env.adopt.cert_manager is None:
+            # cert-manager's pods meet the `restricted` Pod Security level (the chart sets
+            # non-root, no privilege escalation, all capabilities dropped, RuntimeDefault seccomp).
+            namespace = platform_namespace(name, namespaces.CERT_MANAGER, spec, child)
+            values = build.cert_manager_values(spec)
+            typed = {arg: values[key] for key, arg in _TYPED_ARGUMENTS.items() if key in values}
+            untyped = {key: value for key, value in values.items() if key not in _TYPED_ARGUMENTS}
+            self.cert_manager = cert_manager.CertManager(
+                f"{name}-cert-manager",
+                **typed,
+                helm_options=_helm_options(spec.env.certificates.chart, untyped),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace], **keep),
+            )
+            self.ready = [namespace, self.cert_manager]
+            # Keeps one webhook replica through node drains (the webhook admits every cert-manager write).
+            register(
+                name, build.webhook_disruption_budget(), pulumi.ResourceOptions(parent=self, depends_on=[self.cert_manager])
+            )
+        else:
+            for message in spec.env.adopt.messages():
+                if message.startswith("adopt.certManager"):
+                    pulumi.log.info(message)
 
-        values = build.cert_manager_values(spec)
-        typed = {arg: values[key] for key, arg in _TYPED_ARGUMENTS.items() if key in values}
-        untyped = {key: value for key, value in values.items() if key not in _TYPED_ARGUMENTS}
-        self.cert_manager = cert_manager.CertManager(
-            f"{name}-cert-manager",
-            **typed,
-            helm_options=_helm_options(spec.env.certificates.chart, untyped),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace], **keep),
+        # The root: a key and a self-signed CA certificate made by Pulumi, so the program knows
+        # what to trust before anything runs in the cluster. The key is a secret output of
+        # pulumi-tls (encrypted in the state); renewal re-signs the same key.
+        key = tls.PrivateKey(f"{name}-root-ca-key", algorithm="ECDSA", ecdsa_curve="P256", opts=pulumi.ResourceOptions(parent=self, **keep))
+        validity, early_renewal = build.root_ca_validity(spec)
+        root = tls.SelfSignedCert(
+            f"{name}-root-ca",
+            private_key_pem=pulumi.Output.secret(key.private_key_pem),
+            is_ca_certificate=True,
+            allowed_uses=list(build.ROOT_CA_USES),
+            validity_period_hours=validity,
+            early_renewal_hours=early_renewal,
+            set_subject_key_id=True,
+            subject=tls.SelfSignedCertSubjectArgs(**build.root_ca_subject(spec)),
+            opts=pulumi.ResourceOptions(parent=self, **keep),
         )
-
-        register(
-            name, build.webhook_disruption_budget(), pulumi.ResourceOptions(parent=self, depends_on=[self.cert_manager])
-        )
-        bootstrap = register(
-            name, build.bootstrap_issuer(), pulumi.ResourceOptions(parent=self, depends_on=[self.cert_manager])
-        )
-        root_ca = register(
+        self.root_ca_pem: pulumi.Output[str] = root.cert_pem
+        secret = register(
             name,
-            build.root_ca_certificate(spec),
-            pulumi.ResourceOptions(parent=self, depends_on=[self.cert_manager, namespace, bootstrap], **keep),
+            build.root_ca_secret(spec, root.cert_pem, pulumi.Output.secret(key.private_key_pem)),
+            pulumi.ResourceOptions(parent=self, depends_on=list(self.ready), **keep),
         )
         # What every user of the CA depends on explicitly (the ClusterIssuer resource).
         self.ca_issuer: pulumi.Resource = register(
-            name,
-            build.platform_ca_issuer(),
-            pulumi.ResourceOptions(parent=self, depends_on=[self.cert_manager, root_ca], **keep),
+            name, build.platform_ca_issuer(), pulumi.ResourceOptions(parent=self, depends_on=[*self.ready, secret], **keep)
         )
-        self.register_outputs({"issuer": self.issuer_name, "rootCaSecret": f"{namespaces.CERT_MANAGER}/{build.ROOT_CA_SECRET}"})
+        self.issuers: dict[str, pulumi.Resource] = {PLATFORM_CA_ISSUER: self.ca_issuer}
+        acme = build.acme_issuer(spec)
+        if acme is not None:
+            self.issuers[acme["metadata"]["name"]] = register(
+                name, acme, pulumi.ResourceOptions(parent=self, depends_on=list(self.ready))
+            )
+        self.register_outputs(
+            {"issuer": self.issuer_name, "rootCaSecret": f"{build.ca_namespace(spec)}/{build.ROOT_CA_SECRET}", "rootCaCertificate": root.cert_pem}
+        )
+
+    def issuer_dependencies(self, issuer: str) -> list[pulumi.Resource]:
+        """What a Certificate from `issuer` waits for: cert-manager and that ClusterIssuer."""
+        return [*self.ready, self.issuers[issuer]]
+
+    def ca_bundle(self, prefix: str, namespace: str, opts: pulumi.ResourceOptions) -> pulumi.Resource:
+        """The root certificate as ConfigMap `agentplane-platform-ca` (key ca.crt) in `namespace`."""
+        return register(prefix, build.ca_bundle(namespace, self.root_ca_pem), opts)

@@ -62,11 +62,17 @@ class Gateway(pulumi.ComponentResource):
         # CRDs first and protected: deleting a CRD deletes every object of its kind.
         # The agentgateway-crds chart holds only agentgateway.dev; Gateway API's standard CRDs
         # come from that project's pinned release manifest.
-        gateway_api = k8s.yaml.v2.ConfigFile(
-            f"{name}-gateway-api-crds",
-            file=config.gateway_api_manifest,
-            opts=pulumi.ResourceOptions.merge(keep, pulumi.ResourceOptions(parent=self)),
-        )
+        gateway_api: list[pulumi.Resource] = []
+        if spec.env.adopt.gateway_api_crds:
+            pulumi.log.info(spec.env.adopt.messages()[0])
+        else:
+            gateway_api.append(
+                k8s.yaml.v2.ConfigFile(
+                    f"{name}-gateway-api-crds",
+                    file=config.gateway_api_manifest,
+                    opts=pulumi.ResourceOptions.merge(keep, pulumi.ResourceOptions(parent=self)),
+                )
+            )
         crds = helm_release(
             f"{name}-agentgateway-crds",
             config.crds_chart,
@@ -79,13 +85,21 @@ class Gateway(pulumi.ComponentResource):
             config.chart,
             namespaces.GATEWAY,
             build.controller_values(spec),
-            pulumi.ResourceOptions(parent=self, depends_on=[*in_namespace, crds, gateway_api]),
+            pulumi.ResourceOptions(parent=self, depends_on=[*in_namespace, crds, *gateway_api]),
         )
-        with_crds = [*in_namespace, crds, gateway_api, controller]
+        with_crds = [*in_namespace, crds, *gateway_api, controller]
 
+        # The platform root, for the JWKS backend when Keycloak's endpoint is platform-CA signed.
+        trust = (
+            [certificates.ca_bundle(name, namespaces.GATEWAY, pulumi.ResourceOptions(parent=self, depends_on=in_namespace))]
+            if ident.jwks_ca is not None
+            else []
+        )
         self.resources: dict[tuple[str, str], pulumi.Resource] = {}
         for obj in build.platform_objects(spec, ident, certificates.issuer_name, otlp_endpoint):
             depends_on = list(with_crds)
+            if obj["kind"] == "AgentgatewayBackend":
+                depends_on += trust
             if obj["kind"] == "Certificate" and certificates.ca_issuer is not None:
                 depends_on.append(certificates.ca_issuer)
             if obj["kind"] == "Secret" and obj["metadata"]["name"] == build.OTLP_TOKEN_SECRET:

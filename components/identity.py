@@ -46,7 +46,7 @@ class Identity(pulumi.ComponentResource):
         else:
             login = _existing_login(spec)
             ready = []
-        self.realm = Realm(f"{name}-realm", spec, tenants, login, ready, child)
+        self.realm = Realm(f"{name}-realm", spec, tenants, login, ready, child, root_ca=certificates.root_ca_pem)
         self.register_outputs({"issuerUrl": self.issuer_url, "jwksUrl": self.jwks_url, "audience": self.audience})
 
 

@@ -41,12 +41,21 @@ class Keycloak(pulumi.ComponentResource):
         self.admin_password = pulumi.Output.secret(password.result)
         admin_secret = register(name, build.admin_credentials(self.admin_password), in_namespace)
 
-        # cert-manager (its CRDs) before any Certificate, whichever issuer signs it; the platform
-        # CA as well when it is the one.
-        issuer_deps: list[pulumi.Resource] = [namespace, certificates.cert_manager]
-        if config.tls.issuer == certificates.issuer_name and certificates.ca_issuer is not None:
-            issuer_deps.append(certificates.ca_issuer)
-        certificate = register(name, build.keycloak_certificate(spec), pulumi.ResourceOptions(parent=self, depends_on=issuer_deps))
+        # cert-manager (its CRDs) and the signing ClusterIssuer before each Certificate.
+        certificate_objects = [build.keycloak_certificate(spec)]
+        public = build.public_certificate(spec)
+        if public is not None:
+            certificate_objects.append(public)
+        certificates_ = [
+            register(
+                name,
+                obj,
+                pulumi.ResourceOptions(
+                    parent=self, depends_on=[namespace, *certificates.issuer_dependencies(obj["spec"]["issuerRef"]["name"])]
+                ),
+            )
+            for obj in certificate_objects
+        ]
 
         self.release = helm_release(
             name,  # the release is the component's one Helm release: `helm ls` shows it as such
@@ -55,7 +64,7 @@ class Keycloak(pulumi.ComponentResource):
             build.keycloak_values(spec),
             # Postgres before Keycloak: the chart's pods need the database, its login and the certificate.
             pulumi.ResourceOptions(
-                parent=self, depends_on=[namespace, database.cluster, database.credentials, admin_secret, certificate]
+                parent=self, depends_on=[namespace, database.cluster, database.credentials, admin_secret, *certificates_]
             ),
         )
         self.register_outputs({"publicUrl": build.public_url(config), "internalUrl": build.internal_url(config)})

@@ -7,6 +7,7 @@ import re
 import pulumi
 import pulumi_kubernetes as k8s
 
+from agentplane.builders.releases import release_policy
 from agentplane.spec.platform import PlatformSpec
 from agentplane.spec.sections.charts import ChartSource
 
@@ -123,10 +124,12 @@ def helm_release(
     release_name: str | None = None,
 ) -> pulumi.CustomResource:
     """A pinned Helm release. Values come from a pure builder; the chart is never fetched here.
-    `helm.v3.Release` keeps Helm's own lifecycle (hooks, CRDs in crds/, rollback on failure),
-    which is what the upstream charts are tested with.
+    `helm.v3.Release` keeps Helm's own lifecycle (hooks, CRDs in crds/, rollback on failure
+    where the chart's entry in releases.RELEASES allows it), which is what the upstream charts
+    are tested with.
     """
     chart, repository = chart_location(source)
+    policy = release_policy(source.chart)
     return k8s.helm.v3.Release(
         name,
         # The Helm release name decides the chart's object names; it may differ from the
@@ -138,8 +141,11 @@ def helm_release(
         namespace=namespace,
         create_namespace=False,  # namespaces are declared explicitly, with their labels
         values=values,
-        atomic=True,
-        cleanup_on_fail=True,
+        # Per chart, with the reason (agentplane/builders/releases.py): long enough for a cold
+        # first install, and a rollback only where it is safe.
+        timeout=policy.timeout,
+        atomic=policy.atomic,
+        cleanup_on_fail=policy.atomic,
         max_history=10,
         opts=opts,
     )

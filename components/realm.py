@@ -8,7 +8,7 @@ import pulumi
 import pulumi_keycloak as keycloak
 
 from agentplane.builders import realm as build
-from agentplane.builders.identity import provider_endpoint
+from agentplane.builders.identity import provider_endpoint, served_by_platform_ca
 from agentplane.spec.platform import PlatformSpec, TeamSpec
 from components.kube import register
 from components.tenants import Tenant, Tenants
@@ -27,7 +27,17 @@ class KeycloakLogin:
     client_secret: pulumi.Input[str] | None = None
 
 
-def keycloak_provider(name: str, spec: PlatformSpec, login: KeycloakLogin, opts: pulumi.ResourceOptions) -> keycloak.Provider:
+# Seconds the provider waits for one Keycloak API call (the SDK's default is 5). A cold Keycloak
+# can take longer to create a realm; a call that times out client-side still completes in
+# Keycloak, and the next run would then conflict with a realm that is not in the state.
+CLIENT_TIMEOUT = 120
+
+
+def keycloak_provider(
+    name: str, spec: PlatformSpec, login: KeycloakLogin, opts: pulumi.ResourceOptions, *, root_ca: pulumi.Input[str] | None = None
+) -> keycloak.Provider:
+    """`root_ca` is the platform root, given when the admin endpoint presents a platform-CA
+    certificate (it then replaces the system roots for this provider only)."""
     url, base_path = provider_endpoint(spec.env.identity)
     return keycloak.Provider(
         name,
@@ -41,6 +51,8 @@ def keycloak_provider(name: str, spec: PlatformSpec, login: KeycloakLogin, opts:
         # Log in on the first API call, not when the provider starts: a preview before Keycloak
         # exists (or while it is unreachable) must still work.
         initial_login=False,
+        client_timeout=CLIENT_TIMEOUT,
+        root_ca_certificate=root_ca if served_by_platform_ca(spec.env.identity, url) else None,
         opts=opts,
     )
 
@@ -111,10 +123,12 @@ class Realm(pulumi.ComponentResource):
         login: KeycloakLogin,
         ready: list[pulumi.Resource],
         opts: pulumi.ResourceOptions,
+        *,
+        root_ca: pulumi.Input[str] | None = None,
     ):
         super().__init__("agentplane:identity:Realm", name, None, opts)
         self.provider = keycloak_provider(
-            f"{name}-keycloak", spec, login, pulumi.ResourceOptions(parent=self, depends_on=ready)
+            f"{name}-keycloak", spec, login, pulumi.ResourceOptions(parent=self, depends_on=ready), root_ca=root_ca
         )
         self.realm = keycloak.Realm(
             f"{name}-realm",

@@ -7,7 +7,6 @@ import pulumi_random as random
 
 from agentplane.builders import telemetry as build
 from agentplane.spec.platform import PlatformSpec, TeamSpec
-from components.certificates import Certificates
 from components.kube import helm_release, platform_namespace, register
 from components.tenants import Tenants
 
@@ -54,7 +53,7 @@ class Telemetry(pulumi.ComponentResource):
     record names its tenant in `tenant_attribute` (records without one go to the platform pipeline).
     """
 
-    def __init__(self, name: str, spec: PlatformSpec, certificates: Certificates, tenants: Tenants, opts: pulumi.ResourceOptions):
+    def __init__(self, name: str, spec: PlatformSpec, tenants: Tenants, opts: pulumi.ResourceOptions):
         super().__init__("agentplane:index:Telemetry", name, None, opts)
         self.otlp_grpc_endpoint = build.GATEWAY_OTLP_GRPC_ENDPOINT
         self.otlp_http_endpoint = build.GATEWAY_OTLP_HTTP_ENDPOINT
@@ -65,17 +64,14 @@ class Telemetry(pulumi.ComponentResource):
 
         child = pulumi.ResourceOptions(parent=self)
         self.namespace = platform_namespace(name, build.NAMESPACE, spec, child)
-        webhook_ca = [certificates.ca_issuer] if certificates.ca_issuer is not None else []
         # The chart installs the CRDs: protected where data is, so deleting it fails safely.
         # The Helm release name is the Pulumi name (helm_release), prefixed like every child.
         self.operator = helm_release(
             f"{name}-opentelemetry-operator",
             spec.env.telemetry.chart,
             build.NAMESPACE,
-            build.operator_values(spec, certificates.issuer_name),
-            pulumi.ResourceOptions(
-                parent=self, depends_on=[self.namespace, *webhook_ca], protect=spec.protect, retain_on_delete=spec.protect
-            ),
+            build.operator_values(spec),
+            pulumi.ResourceOptions(parent=self, depends_on=[self.namespace], protect=spec.protect, retain_on_delete=spec.protect),
         )
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace])
         access = [register(name, obj, in_namespace) for obj in build.collector_rbac()]

@@ -1,25 +1,30 @@
 """cert-manager and the platform CA, as plain chart values and Kubernetes objects.
 
-The chain: a self-signed bootstrap ClusterIssuer signs the platform root CA Certificate
-(in the cert-manager namespace), whose Secret backs the `platform-ca` ClusterIssuer that
-every component asks for internal TLS certificates.
+The chain: Pulumi creates the platform root CA (pulumi-tls: a key and a self-signed CA
+certificate, the key encrypted in the stack state) and hands it to cert-manager as the Secret
+behind the `platform-ca` ClusterIssuer that every component asks for internal TLS
+certificates. Because Pulumi made the root, `pulumi up` knows the certificate the Keycloak
+provider and the gateway's JWKS backend must trust, on the very first run.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from agentplane import namespaces
 from agentplane.spec.platform import LABEL_MANAGED_BY, MANAGED_BY, PlatformSpec
-from agentplane.spec.sections.certificates import PLATFORM_CA_ISSUER, root_ca_common_name
+from agentplane.spec.sections.certificates import PLATFORM_CA_ISSUER, root_ca_common_name, whole_hours
 from agentplane.spec.sections.resilience import cert_manager_webhook_replicas
 
 Obj = dict
 
 CERT_MANAGER_GROUP = "cert-manager.io"
 CERT_MANAGER_API = f"{CERT_MANAGER_GROUP}/v1"
-BOOTSTRAP_ISSUER = "agentplane-selfsigned"
-ROOT_CA_CERTIFICATE = "platform-root-ca"
-# The root CA's key pair and certificate; the one thing to back up (see docs/components/certificates.md).
+# The root CA's key pair and certificate (also in the stack state, encrypted).
 ROOT_CA_SECRET = "platform-root-ca"
+# The root certificate alone, as a ConfigMap in the namespaces whose clients verify platform TLS.
+CA_BUNDLE = "agentplane-platform-ca"
+CA_BUNDLE_KEY = "ca.crt"
 
 
 # The release the component installs (components/certificates.py) and the labels the chart's
@@ -44,7 +49,7 @@ def cert_manager_values(spec: PlatformSpec) -> dict:
         # would garbage-collect every Certificate and Issuer in the cluster.
         "crds": {"enabled": True, "keep": True},
         # Where ClusterIssuers read their Secrets: the root CA Secret lives here.
-        "clusterResourceNamespace": namespaces.CERT_MANAGER,
+        "clusterResourceNamespace": ca_namespace(spec),
         # Leader-election leases in cert-manager's own namespace instead of kube-system, so the
         # chart needs no Role outside the namespace the platform gives it.
         "global": {"leaderElection": {"namespace": namespaces.CERT_MANAGER}},
@@ -63,34 +68,70 @@ def cert_manager_values(spec: PlatformSpec) -> dict:
     }
 
 
-def bootstrap_issuer() -> Obj:
-    """Signs exactly one certificate: the platform root CA."""
+def root_ca_subject(spec: PlatformSpec) -> dict:
+    """The root's subject, as pulumi-tls's SelfSignedCert takes it."""
+    root = spec.env.certificates.root_ca
+    return {"common_name": root_ca_common_name(spec.env.certificates, spec.stack), "organization": root.organization}
+
+
+def root_ca_validity(spec: PlatformSpec) -> tuple[int, int]:
+    """(validity, early renewal) in hours. Renewal re-signs the same key (a separate resource),
+    so every certificate issued under the old root still verifies: nothing is re-distributed
+    except the new root certificate itself, which Pulumi hands on."""
+    root = spec.env.certificates.root_ca
+    return whole_hours(root.duration), whole_hours(root.renew_before)
+
+
+# A CA certificate: signs certificates and CRLs, nothing else.
+ROOT_CA_USES = ("cert_signing", "crl_signing", "digital_signature")
+
+
+def ca_namespace(spec: PlatformSpec) -> str:
+    """Where ClusterIssuers read their Secrets: cert-manager's cluster resource namespace."""
+    adopted = spec.env.adopt.cert_manager
+    return adopted.cluster_resource_namespace if adopted is not None else namespaces.CERT_MANAGER
+
+
+def root_ca_secret(spec: PlatformSpec, certificate_pem: Any, private_key_pem: Any) -> Obj:
+    """The Secret a cert-manager CA issuer signs with (tls.crt + tls.key; ca.crt for consumers).
+    `private_key_pem` is a Pulumi secret at run time; the offline plan redacts it."""
     return {
-        "apiVersion": CERT_MANAGER_API,
-        "kind": "ClusterIssuer",
-        "metadata": _meta(BOOTSTRAP_ISSUER),
-        "spec": {"selfSigned": {}},
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": _meta(ROOT_CA_SECRET, ca_namespace(spec)),
+        "type": "kubernetes.io/tls",
+        "stringData": {"tls.crt": certificate_pem, "tls.key": private_key_pem, "ca.crt": certificate_pem},
     }
 
 
-def root_ca_certificate(spec: PlatformSpec) -> Obj:
-    root = spec.env.certificates.root_ca
+def ca_bundle(namespace: str, certificate_pem: Any) -> Obj:
+    """The platform root as a ConfigMap `ca.crt`: the key agentgateway's caCertificateRefs read
+    (agentgateway/agentgateway@v1.4.1:controller/pkg/agentgateway/remotehttp/ca_bundle.go)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": _meta(CA_BUNDLE, namespace),
+        "data": {CA_BUNDLE_KEY: certificate_pem},
+    }
+
+
+def acme_issuer(spec: PlatformSpec) -> Obj | None:
+    """The public ACME ClusterIssuer of `certificates.acme`, solving HTTP-01 through the ingress class."""
+    acme = spec.env.certificates.acme
+    if acme is None:
+        return None
     return {
         "apiVersion": CERT_MANAGER_API,
-        "kind": "Certificate",
-        "metadata": _meta(ROOT_CA_CERTIFICATE, namespaces.CERT_MANAGER),
+        "kind": "ClusterIssuer",
+        "metadata": _meta(acme.name),
         "spec": {
-            "isCA": True,
-            "commonName": root_ca_common_name(spec.env.certificates, spec.stack),
-            "subject": {"organizations": [root.organization]},
-            "secretName": ROOT_CA_SECRET,
-            "secretTemplate": {"labels": {LABEL_MANAGED_BY: MANAGED_BY}},
-            "duration": root.duration,
-            "renewBefore": root.renew_before,
-            # Renewal keeps the key: the renewed root verifies every certificate issued under the
-            # old one, so nothing has to be re-distributed. Replacing the key is a deliberate act.
-            "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Never"},
-            "issuerRef": {"group": CERT_MANAGER_GROUP, "kind": "ClusterIssuer", "name": BOOTSTRAP_ISSUER},
+            "acme": {
+                "server": acme.server,
+                "email": acme.email,
+                # The ACME account key; cert-manager creates it in the cluster resource namespace.
+                "privateKeySecretRef": {"name": f"{acme.name}-account-key"},
+                "solvers": [{"http01": {"ingress": {"ingressClassName": acme.ingress_class_name}}}],
+            }
         },
     }
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from agentplane import namespaces
+from agentplane.builders.certificates import CA_BUNDLE
+from agentplane.builders.identity import served_by_platform_ca
 from agentplane.builders.telemetry import AGENT_ATTRIBUTE, TENANT_ATTRIBUTE
 from agentplane.spec.base import agent_client_id
 from agentplane.spec.platform import LABEL_MANAGED_BY, LABEL_TENANT, MANAGED_BY, AgentSpec, PlatformSpec, TeamSpec
@@ -136,6 +138,9 @@ class Identity:
     jwks_url: str
     spiffe_issuer: str | None
     trust_domain: str
+    # The ConfigMap (key ca.crt) holding the root the JWKS endpoint's certificate chains to,
+    # when that is the platform CA; None: the system roots (a public CA, or plain http).
+    jwks_ca: str | None = None
 
     def agent(self, team: str, agent: str) -> list[str]:
         """Values of PRINCIPAL that identify one agent."""
@@ -152,14 +157,16 @@ class Identity:
 def identity(spec: PlatformSpec, issuer_url: str, audience: str | None = None) -> Identity:
     """`issuer_url` and `audience` come from the identity piece (the realm and its gateway audience)."""
     gateway = spec.env.gateway
+    jwks_url = gateway.jwks_url or f"{issuer_url.rstrip('/')}/protocol/openid-connect/certs"
     return Identity(
         issuer=issuer_url,
         audience=audience or getattr(spec.env.identity, "gateway_audience", None) or DEFAULT_AUDIENCE,
-        # The public issuer by default: the realm's in-cluster HTTPS endpoint is signed by the
-        # platform CA, which the proxy cannot verify without a CA bundle ConfigMap.
-        jwks_url=gateway.jwks_url or f"{issuer_url.rstrip('/')}/protocol/openid-connect/certs",
+        # The public issuer by default (or gateway.jwksUrl); over TLS with a platform-CA
+        # certificate, the backend is given the platform root (ConfigMap CA_BUNDLE).
+        jwks_url=jwks_url,
         spiffe_issuer=gateway.spiffe_issuer,
         trust_domain=spec.env.spire.trust_domain,
+        jwks_ca=CA_BUNDLE if served_by_platform_ca(spec.env.identity, jwks_url) else None,
     )
 
 
@@ -210,8 +217,17 @@ def _jwks_path(url: str) -> str:
     return urlsplit(url).path.lstrip("/") or "."
 
 
-def static_backend(name: str, url_or_host: str, port: int | None = None, *, tls: bool | None = None, team: TeamSpec | None = None) -> Obj:
-    """A static AgentgatewayBackend for a host, or for the host of a URL (TLS when https)."""
+def static_backend(
+    name: str,
+    url_or_host: str,
+    port: int | None = None,
+    *,
+    tls: bool | None = None,
+    team: TeamSpec | None = None,
+    ca_config_map: str | None = None,
+) -> Obj:
+    """A static AgentgatewayBackend for a host, or for the host of a URL (TLS when https).
+    `ca_config_map` names a ConfigMap (key ca.crt, same namespace) whose roots replace the system's."""
     if "://" in url_or_host:
         parts = urlsplit(url_or_host)
         host = parts.hostname or ""
@@ -221,8 +237,10 @@ def static_backend(name: str, url_or_host: str, port: int | None = None, *, tls:
         host = url_or_host
     spec: dict = {"static": {"host": host, "port": port}}
     if tls:
-        # System trust roots, SNI and SAN checked against the host.
+        # SNI and SAN checked against the host; the system trust roots unless a CA is given.
         spec["policies"] = {"tls": {"sni": host}}
+        if ca_config_map is not None:
+            spec["policies"]["tls"]["caCertificateRefs"] = [{"name": ca_config_map}]
     return {"apiVersion": AGW_API, "kind": "AgentgatewayBackend", "metadata": meta(name, team), "spec": spec}
 
 
@@ -364,7 +382,7 @@ def gateway(spec: PlatformSpec) -> Obj:
 
 def identity_backends(ident: Identity) -> list[Obj]:
     """Where the proxy fetches signing keys (referenced by every team's JWT policy)."""
-    out = [static_backend(JWKS_BACKEND, ident.jwks_url)]
+    out = [static_backend(JWKS_BACKEND, ident.jwks_url, ca_config_map=ident.jwks_ca)]
     if ident.spiffe_issuer:
         out.append(static_backend(SPIFFE_JWKS_BACKEND, _spiffe_keys(ident.spiffe_issuer)))
     return out

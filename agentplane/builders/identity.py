@@ -15,6 +15,8 @@ import yaml
 
 from agentplane import namespaces
 from agentplane.spec.platform import LABEL_MANAGED_BY, MANAGED_BY, PlatformSpec
+from agentplane.builders.releases import POSTGRES_READY_TIMEOUT
+from agentplane.spec.sections.certificates import PLATFORM_CA_ISSUER
 from agentplane.spec.sections.identity import KEYCLOAK_VERSION, IdentityConfig
 from agentplane.spec.sections.resilience import DatabaseBackup
 
@@ -41,7 +43,11 @@ ADMIN_SECRET = "keycloak-admin"
 ADMIN_USERNAME = "admin"
 TLS_CERTIFICATE = "keycloak"
 TLS_SECRET = "keycloak-tls"
+PUBLIC_TLS_CERTIFICATE = "keycloak-public"
+PUBLIC_TLS_SECRET = "keycloak-public-tls"
 TLS_MOUNT = "/opt/keycloak/conf/tls"
+# What the Ingress publishes: OIDC endpoints, static resources, server metadata (RFC 8414).
+PUBLIC_PATHS = ("/realms/", "/resources/", "/.well-known/")
 
 # Paths of keycloakx values that hold Kubernetes types (the chart renders them with toYaml as
 # they are): keys below them are Kubernetes SecurityContext fields, not chart options.
@@ -148,12 +154,15 @@ def postgres_cluster(spec: PlatformSpec) -> Obj:
         cluster_spec["imageName"] = db.image_name
     if db.backup is not None and db.backup.enabled:
         cluster_spec["backup"] = cluster_backup(db.backup)
-    return {
-        "apiVersion": "postgresql.cnpg.io/v1",
-        "kind": "Cluster",
-        "metadata": _meta(DB_CLUSTER),
-        "spec": cluster_spec,
+    meta = _meta(DB_CLUSTER)
+    # Pulumi waits for the Cluster's Ready condition (CloudNativePG's ConditionClusterReady,
+    # "Ready"): Postgres is bootstrapped and serving before Keycloak's release, and its Helm
+    # wait, starts. pulumi-kubernetes reads these annotations (provider/pkg/metadata).
+    meta["annotations"] = {
+        "pulumi.com/waitFor": "condition=Ready",
+        "pulumi.com/timeoutSeconds": str(POSTGRES_READY_TIMEOUT),
     }
+    return {"apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster", "metadata": meta, "spec": cluster_spec}
 
 
 # --- Postgres backups ----------------------------------------------------------------------
@@ -230,6 +239,8 @@ def certificate_dns_names(config: IdentityConfig) -> list[str]:
 
 
 def keycloak_certificate(spec: PlatformSpec) -> Obj:
+    """What Keycloak itself serves, to every name it is reached by: always from the platform CA,
+    which `pulumi up` and the gateway trust (the root is a Pulumi resource)."""
     config = spec.env.identity
     return {
         "apiVersion": "cert-manager.io/v1",
@@ -237,11 +248,45 @@ def keycloak_certificate(spec: PlatformSpec) -> Obj:
         "metadata": _meta(TLS_CERTIFICATE),
         "spec": {
             "secretName": TLS_SECRET,
-            "issuerRef": {"group": "cert-manager.io", "kind": "ClusterIssuer", "name": config.tls.issuer},
+            "issuerRef": {"group": "cert-manager.io", "kind": "ClusterIssuer", "name": PLATFORM_CA_ISSUER},
             "dnsNames": certificate_dns_names(config),
             "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
         },
     }
+
+
+def public_certificate(spec: PlatformSpec) -> Obj | None:
+    """The Ingress's certificate for the public hostname when `tls.issuer` is a public (ACME)
+    issuer; None when the platform CA signs it too (the Ingress then serves Keycloak's own)."""
+    config = spec.env.identity
+    if not publicly_issued(config):
+        return None
+    return {
+        "apiVersion": "cert-manager.io/v1",
+        "kind": "Certificate",
+        "metadata": _meta(PUBLIC_TLS_CERTIFICATE),
+        "spec": {
+            "secretName": PUBLIC_TLS_SECRET,
+            "issuerRef": {"group": "cert-manager.io", "kind": "ClusterIssuer", "name": config.tls.issuer},
+            # A public CA signs public names only.
+            "dnsNames": [config.hostname],
+            "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
+        },
+    }
+
+
+def publicly_issued(config: IdentityConfig) -> bool:
+    """Whether the public hostname (at the Ingress) presents a public CA's certificate."""
+    return config.managed and config.ingress.enabled and config.tls.issuer != PLATFORM_CA_ISSUER
+
+
+def served_by_platform_ca(config: IdentityConfig, url: str) -> bool:
+    """Whether `url` reaches the managed Keycloak over TLS with a platform-CA certificate, so its
+    client must be given the platform root (system roots would reject it)."""
+    parts = urlsplit(url)
+    if not config.managed or parts.scheme != "https":
+        return False
+    return not (parts.hostname == config.hostname and publicly_issued(config))
 
 
 def _secret_env(name: str, secret: str, key: str) -> dict:
@@ -257,7 +302,6 @@ def keycloak_env(config: IdentityConfig) -> list[dict]:
         {"name": "KC_HOSTNAME", "value": public_url(config)},
         # In-cluster clients (agents, the gateway) use the Service URL for tokens and keys.
         {"name": "KC_HOSTNAME_BACKCHANNEL_DYNAMIC", "value": "true"},
-        {"name": "KC_HTTP_ENABLED", "value": "true" if config.http_enabled else "false"},
         {"name": "KC_HTTPS_CERTIFICATE_FILE", "value": f"{TLS_MOUNT}/tls.crt"},
         {"name": "KC_HTTPS_CERTIFICATE_KEY_FILE", "value": f"{TLS_MOUNT}/tls.key"},
         # Cluster discovery through the database (Keycloak 26's default stack): no DNS or RBAC setup.
@@ -297,7 +341,9 @@ def keycloak_values(spec: PlatformSpec) -> dict:
     values: dict = {
         "fullnameOverride": KEYCLOAK_FULLNAME,
         "replicas": size.replicas,
-        "image": {"tag": KEYCLOAK_VERSION},
+        # By digest when the stack pins one (agentplane:images.keycloak); else the chart's own
+        # image (its appVersion, KEYCLOAK_VERSION), which a protected environment refuses.
+        **({"image": {"tag": KEYCLOAK_VERSION, "digest": spec.env.images.keycloak}} if spec.env.images.keycloak else {}),
         "command": ["/opt/keycloak/bin/kc.sh", "start"],
         # Served at the root: https://<host>/realms/<realm>/... (the chart's default is /auth).
         "http": {"relativePath": "/", "internalScheme": "HTTPS"},
@@ -312,8 +358,10 @@ def keycloak_values(spec: PlatformSpec) -> dict:
         },
         # Waits for Postgres to accept connections before Keycloak starts.
         "dbchecker": {"enabled": True, "securityContext": _restricted_container(1000)},
-        # Proxy headers and the HTTP listener are set explicitly in extraEnv.
-        "proxy": {"enabled": False},
+        # Proxy headers are set in extraEnv (only behind an Ingress). The chart emits
+        # KC_HTTP_ENABLED from proxy.http.enabled (true by default, whatever proxy.enabled says),
+        # so the plain-HTTP listener is switched here and nowhere else.
+        "proxy": {"enabled": False, "http": {"enabled": config.http_enabled}},
         "cache": {"stack": "custom"},
         "extraEnv": _template_list(keycloak_env(config)),
         "extraVolumes": _template_list([{"name": "tls", "secret": {"secretName": TLS_SECRET}}]),
@@ -328,8 +376,11 @@ def keycloak_values(spec: PlatformSpec) -> dict:
             "enabled": True,
             "servicePort": "https",
             "annotations": dict(config.ingress.annotations),
-            "rules": [{"host": config.hostname, "paths": [{"path": "/", "pathType": "Prefix"}]}],
-            "tls": [{"hosts": [config.hostname], "secretName": TLS_SECRET}],
+            # Only the paths clients need (Keycloak's "exposed path recommendations",
+            # keycloak.org/server/reverseproxy): never /admin/, so the admin API and console
+            # are not public; `pulumi up` reaches them privately (identity.providerUrl).
+            "rules": [{"host": config.hostname, "paths": [{"path": p, "pathType": "Prefix"} for p in PUBLIC_PATHS]}],
+            "tls": [{"hosts": [config.hostname], "secretName": PUBLIC_TLS_SECRET if publicly_issued(config) else TLS_SECRET}],
         }
         if config.ingress.class_name:
             ingress["ingressClassName"] = config.ingress.class_name

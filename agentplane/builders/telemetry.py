@@ -158,7 +158,7 @@ def opted_out_agents(team: TeamSpec) -> tuple[str, ...]:
 # --- the operator ----------------------------------------------------------------------------
 
 
-def operator_values(spec: PlatformSpec, issuer_name: str) -> dict:
+def operator_values(spec: PlatformSpec) -> dict:
     image = spec.env.telemetry.collector_image
     return {
         "fullnameOverride": OPERATOR_FULLNAME,
@@ -167,13 +167,18 @@ def operator_values(spec: PlatformSpec, issuer_name: str) -> dict:
             "collectorImage": {"repository": image.repository, "tag": image.tag},
         },
         "admissionWebhooks": {
-            # The webhook's serving certificate comes from the platform CA; cert-manager's
-            # CA injector writes the CA bundle into the webhook configurations.
-            "certManager": {
-                "enabled": True,
-                "issuerRef": {"group": "cert-manager.io", "kind": "ClusterIssuer", "name": issuer_name},
-            },
-            "autoGenerateCert": {"enabled": False},
+            # Helm generates the webhook's CA and serving certificate and renders the CA bundle
+            # into the webhook configurations and the CRDs' conversion webhooks in the same
+            # release (open-telemetry/opentelemetry-helm-charts@opentelemetry-operator-0.122.0:
+            # charts/opentelemetry-operator/templates/admission-webhooks/operator-webhook.yaml).
+            # With cert-manager, cainjector would write the bundle some time after the pods are
+            # ready, and the first OpenTelemetryCollector or Instrumentation could fail with
+            # "x509: certificate signed by unknown authority".
+            "certManager": {"enabled": False},
+            # Kept across upgrades (the chart looks the Secret up): regenerating it on every
+            # upgrade would swap the CA bundle before the pods mount the new certificate.
+            # Ten years; set `recreate` once to rotate it deliberately.
+            "autoGenerateCert": {"enabled": True, "recreate": False, "certPeriodDays": 3650},
         },
     }
 

@@ -8,9 +8,11 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field
 
 from agentplane.spec.base import DnsLabel, Quantity, Quota, StrictModel, TokenBudget
+from agentplane.spec.sections.adopt import AdoptConfig
 from agentplane.spec.sections.certificates import CertificatesConfig
 from agentplane.spec.sections.gateway import GatewayConfig
 from agentplane.spec.sections.identity import IdentityConfig
+from agentplane.spec.sections.images import ImagesConfig
 from agentplane.spec.sections.provenance import ProvenanceConfig
 from agentplane.spec.sections.spire import SpireConfig
 from agentplane.spec.sections.telemetry import TelemetryConfig
@@ -91,6 +93,8 @@ class EnvironmentConfig(StrictModel):
     gateway: GatewayConfig = GatewayConfig()
     telemetry: TelemetryConfig = TelemetryConfig()
     provenance: ProvenanceConfig = ProvenanceConfig()
+    images: ImagesConfig = ImagesConfig()
+    adopt: AdoptConfig = AdoptConfig()
 
     def tier(self, name: str) -> Tier | None:
         return next((t for t in self.tiers if t.name == name), None)

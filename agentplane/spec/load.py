@@ -22,7 +22,7 @@ from agentplane.quantity import parse_quantity
 from agentplane.spec.base import Secret
 from agentplane.spec.environment import EnvironmentConfig, Tier, egress_covers
 from agentplane.spec.platform import AgentSpec, PlatformSpec, TeamSpec
-from agentplane.spec.sections import certificates, gateway, identity, provenance, resilience, spire, telemetry
+from agentplane.spec.sections import adopt, certificates, gateway, identity, images, provenance, resilience, spire, telemetry
 from agentplane.spec.team import TeamFile
 
 CONFIG_NAMESPACE = "agentplane"
@@ -31,7 +31,7 @@ TEAMS_DIR = "stacks/teams"
 # Modules that may define `check_team(team, env, stack)`, `check_environment(env)` and
 # `check_platform(env, teams of the stack)`, each returning [(field path, message)];
 # environment field paths are relative to `agentplane:`.
-SECTION_MODULES = (certificates, identity, spire, gateway, telemetry, provenance, resilience)
+SECTION_MODULES = (certificates, identity, spire, gateway, telemetry, provenance, resilience, images, adopt)
 
 
 def stack_config_path(root: Path, stack: str) -> Path:

@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
+
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
-from agentplane.spec.base import StrictModel
+from agentplane.spec.base import DnsLabel, StrictModel
 from agentplane.spec.sections.charts import ChartSource
+
+if TYPE_CHECKING:
+    from agentplane.spec.environment import EnvironmentConfig
 
 # Every component that needs internal TLS asks this ClusterIssuer for certificates.
 PLATFORM_CA_ISSUER = "platform-ca"
@@ -86,7 +91,9 @@ def pinned_chart(default: ChartSource) -> Any:
 
 
 class RootCa(StrictModel):
-    """The platform's root CA: a self-signed certificate held in a Secret in the cert-manager namespace."""
+    """The platform's root CA: created by Pulumi (pulumi-tls, its key kept encrypted in the stack
+    state) and handed to cert-manager as the Secret behind the `platform-ca` ClusterIssuer, so
+    `pulumi up` itself knows the certificate the Keycloak provider and the gateway must trust."""
 
     # Absent: "agentplane <stack> root CA".
     common_name: Annotated[str, Field(strict=True, min_length=1, max_length=64)] | None = None
@@ -105,6 +112,50 @@ class RootCa(StrictModel):
             raise ValueError(f"renewBefore {self.renew_before!r} is shorter than cert-manager's minimum of 5m")
         if renew >= duration:
             raise ValueError(f"renewBefore {self.renew_before!r} must be shorter than duration {self.duration!r}")
+        # pulumi-tls creates the root and counts its validity and early renewal in whole hours.
+        for field, value, parsed in (("duration", self.duration, duration), ("renewBefore", self.renew_before, renew)):
+            if parsed.total_seconds() % 3600:
+                raise ValueError(f"{field} {value!r} must be a whole number of hours, such as 8760h (the root is created by pulumi-tls, which counts hours)")
+        return self
+
+
+def whole_hours(text: str) -> int:
+    """A Go duration in whole hours (what pulumi-tls counts a certificate's validity in)."""
+    return int(parse_go_duration(text).total_seconds()) // 3600
+
+
+# Let's Encrypt's production directory: the default server of an ACME issuer.
+LETSENCRYPT_DIRECTORY = "https://acme-v02.api.letsencrypt.org/directory"
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def _email(value: str) -> str:
+    if not _EMAIL.match(value):
+        raise ValueError(f"{value!r} is not an e-mail address (the ACME account's contact for expiry notices)")
+    return value
+
+
+def _https_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme != "https" or not parts.hostname or parts.username or parts.password or parts.query or parts.fragment:
+        raise ValueError(f"{value!r} is not an https:// ACME directory URL such as {LETSENCRYPT_DIRECTORY}")
+    return value
+
+
+class AcmeIssuer(StrictModel):
+    """A public ACME ClusterIssuer the program creates (HTTP-01 through the cluster's ingress
+    controller), for hostnames browsers and CI must trust without the platform CA."""
+
+    name: DnsLabel
+    email: Annotated[str, Field(strict=True), AfterValidator(_email)]
+    server: Annotated[str, Field(strict=True), AfterValidator(_https_url)] = LETSENCRYPT_DIRECTORY
+    # The IngressClass that serves the HTTP-01 challenge (the one Keycloak's Ingress uses).
+    ingress_class_name: Annotated[str, Field(strict=True, min_length=1)]
+
+    @model_validator(mode="after")
+    def _not_the_platform_ca(self) -> "AcmeIssuer":
+        if self.name == PLATFORM_CA_ISSUER:
+            raise ValueError(f"name {self.name!r} is the platform CA's ClusterIssuer; choose another name, such as letsencrypt")
         return self
 
 
@@ -114,7 +165,32 @@ class CertificatesConfig(StrictModel):
     # cert-manager's webhook admits every Certificate and Issuer write. Absent: 2 where
     # `protect: true`, else 1 (resilience.py).
     webhook_replicas: int | None = Field(default=None, strict=True, ge=1, le=10)
+    acme: AcmeIssuer | None = None
+
+    def issuers(self) -> tuple[str, ...]:
+        """The ClusterIssuers the program creates: what a certificate may name."""
+        return (PLATFORM_CA_ISSUER,) + ((self.acme.name,) if self.acme is not None else ())
 
 
 def root_ca_common_name(config: CertificatesConfig, stack: str) -> str:
     return config.root_ca.common_name or f"agentplane {stack} root CA"[:64]
+
+
+def check_environment(env: "EnvironmentConfig") -> list[tuple[str, str]]:
+    """A certificate may only name a ClusterIssuer the program creates: a dangling reference
+    would leave the certificate unissued and the release waiting for it until it times out."""
+    issuers = env.certificates.issuers()
+    issuer = env.identity.tls.issuer
+    if env.identity.managed and issuer not in issuers:
+        return [(
+            "identity.tls.issuer",
+            f"{issuer!r} is not a ClusterIssuer this program creates (it creates: {', '.join(issuers)}); "
+            "configure certificates.acme with that name, or use the platform CA",
+        )]
+    if env.identity.managed and issuer != PLATFORM_CA_ISSUER and not env.identity.ingress.enabled:
+        return [(
+            "identity.tls.issuer",
+            f"{issuer!r} (ACME) certifies the public hostname at the Ingress, but identity.ingress.enabled is false; "
+            "enable the Ingress or use the platform CA",
+        )]
+    return []

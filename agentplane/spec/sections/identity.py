@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 KEYCLOAKX_CHART = ChartSource(repository="https://codecentric.github.io/helm-charts", chart="keycloakx", version="7.1.11")
 CLOUDNATIVE_PG_CHART = ChartSource(repository="https://cloudnative-pg.github.io/charts", chart="cloudnative-pg", version="0.29.0")
+KEYCLOAK_IMAGE = "quay.io/keycloak/keycloak"  # keycloakx 7.1.11's image.repository
 KEYCLOAK_VERSION = "26.5.6"  # the image keycloakx 7.1.11 ships (its appVersion)
 
 # NodePorts the kind cluster in infra/kind-cluster.yaml maps to the host: 30080 is Keycloak's
@@ -145,8 +146,10 @@ class IngressConfig(StrictModel):
 
 
 class TlsConfig(StrictModel):
-    # The ClusterIssuer that signs Keycloak's certificate. The platform CA by default; a public
-    # ACME issuer you run makes the public URL trusted by browsers and CI without extra setup.
+    # The ClusterIssuer that signs Keycloak's certificate: the platform CA by default (then
+    # `pulumi up` and the gateway trust the root the program created), or the ACME issuer of
+    # `certificates.acme` for a hostname browsers must trust. Nothing else: see
+    # certificates.check_environment.
     issuer: Annotated[str, Field(strict=True, min_length=1)] = PLATFORM_CA_ISSUER
 
 
