@@ -119,5 +119,5 @@ class Certificates(pulumi.ComponentResource):
         return [*self.ready, self.issuers[issuer]]
 
     def ca_bundle(self, prefix: str, namespace: str, opts: pulumi.ResourceOptions) -> pulumi.Resource:
-        """The root certificate as ConfigMap `agentplane-platform-ca` (key ca.crt) in `namespace`."""
+        """The root certificate as ConfigMap `agentplane-ca-bundle` (key ca.crt) in `namespace`."""
         return register(prefix, build.ca_bundle(namespace, self.root_ca_pem), opts)

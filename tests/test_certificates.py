@@ -55,7 +55,7 @@ def _chart_values(component_inputs: dict) -> dict:
 def test_every_certificates_object_matches_the_cert_manager_crds(stack: str) -> None:
     objects = [r["inputs"] for r in _certificates(stack) if "kind" in r["inputs"]]
     kinds = sorted(o["kind"] for o in objects)
-    assert kinds == ["Certificate", "ClusterIssuer", "ClusterIssuer", "Namespace", "PodDisruptionBudget"]
+    assert kinds == ["ClusterIssuer", "Namespace", "PodDisruptionBudget", "Secret"]
     assert validate_objects(objects) == []
 
 
@@ -108,46 +108,64 @@ def test_an_air_gapped_mirror_only_changes_where_the_chart_comes_from() -> None:
 # --- the CA chain -------------------------------------------------------------------------
 
 
+KEY_TYPE = "tls:index/privateKey:PrivateKey"
+ROOT_TYPE = "tls:index/selfSignedCert:SelfSignedCert"
+
+
+def _one_of_type(stack: str, type_: str) -> dict:
+    (resource,) = [r for r in _certificates(stack) if r["type"] == type_]
+    return resource
+
+
+def _closure(doc: dict, urn: str) -> set[str]:
+    by = {r["urn"]: r for r in doc["resources"]}
+    seen, todo = set(), [urn]
+    while todo:
+        for dep in by[todo.pop()]["dependsOn"]:
+            if dep not in seen:
+                seen.add(dep)
+                todo.append(dep)
+    return seen
+
+
 @pytest.mark.parametrize("stack", STACKS)
-def test_the_issuer_chain_is_wired_and_ordered(stack: str) -> None:
+def test_the_root_ca_is_made_by_pulumi_and_handed_to_cert_manager(stack: str) -> None:
+    doc = example_plan(stack)
     cert_manager = _cert_manager(stack)
     namespace = _object(stack, "Namespace", namespaces.CERT_MANAGER)
-    bootstrap_name = next(
-        r["inputs"]["metadata"]["name"]
-        for r in _certificates(stack)
-        if r["inputs"].get("kind") == "ClusterIssuer" and "selfSigned" in r["inputs"]["spec"]
-    )
-    bootstrap = _object(stack, "ClusterIssuer", bootstrap_name)
-    (root,) = [r for r in _certificates(stack) if r["inputs"].get("kind") == "Certificate"]
+    key, root = _one_of_type(stack, KEY_TYPE), _one_of_type(stack, ROOT_TYPE)
+    secret = _object(stack, "Secret", "platform-root-ca")
     platform_ca = _object(stack, "ClusterIssuer", PLATFORM_CA_ISSUER)
 
-    # Wiring: the bootstrap issuer signs the root; the root's Secret backs platform-ca, in the
-    # namespace ClusterIssuers read their Secrets from.
-    root_spec = root["inputs"]["spec"]
-    assert root_spec["isCA"] is True
-    assert root_spec["issuerRef"] == {"group": "cert-manager.io", "kind": "ClusterIssuer", "name": bootstrap_name}
-    assert root["inputs"]["metadata"]["namespace"] == namespaces.CERT_MANAGER
-    assert platform_ca["inputs"]["spec"] == {"ca": {"secretName": root_spec["secretName"]}}
-    assert cert_manager["inputs"]["clusterResourceNamespace"] == root["inputs"]["metadata"]["namespace"]
-
-    # Order, from the plan's dependsOn: namespace -> cert-manager -> bootstrap -> root -> platform-ca.
+    # A CA certificate, signed by its own key (the key's PEM reaches it only as a secret).
+    assert root["inputs"]["isCaCertificate"] is True
+    assert set(root["inputs"]["allowedUses"]) == {"cert_signing", "crl_signing", "digital_signature"}
+    assert root["inputs"]["privateKeyPem"] == "[secret]"
+    assert key["urn"] in root["dependsOn"]
+    assert (key["inputs"]["algorithm"], key["inputs"]["ecdsaCurve"]) == ("ECDSA", "P256")
+    # cert-manager's CA issuer signs with tls.crt + tls.key of a Secret in its cluster resource
+    # namespace; the plan shows the shape only, every value redacted.
+    assert secret["inputs"]["type"] == "kubernetes.io/tls"
+    assert secret["inputs"]["stringData"] == {"tls.crt": "[secret]", "tls.key": "[secret]", "ca.crt": "[secret]"}
+    assert secret["inputs"]["metadata"]["namespace"] == cert_manager["inputs"]["clusterResourceNamespace"] == namespaces.CERT_MANAGER
+    assert {key["urn"], root["urn"]} <= set(secret["dependsOn"])
+    assert platform_ca["inputs"]["spec"] == {"ca": {"secretName": "platform-root-ca"}}
+    # Order: namespace -> cert-manager -> Secret -> platform-ca.
     assert namespace["urn"] in cert_manager["dependsOn"]
-    assert cert_manager["urn"] in bootstrap["dependsOn"]
-    assert {cert_manager["urn"], bootstrap["urn"], namespace["urn"]} <= set(root["dependsOn"])
-    assert {cert_manager["urn"], root["urn"]} <= set(platform_ca["dependsOn"])
+    assert cert_manager["urn"] in secret["dependsOn"]
+    assert {cert_manager["urn"], secret["urn"]} <= set(platform_ca["dependsOn"])
+    assert root["urn"] in _closure(doc, platform_ca["urn"])
 
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_root_ca_settings_come_from_config_with_defaults(stack: str) -> None:
     raw = env_config_from_stack_document(safeyaml.load_file(ROOT / "stacks" / f"Pulumi.{stack}.yaml"), stack)
     configured = (raw.get("certificates") or {}).get("rootCa") or {}
-    (root,) = [r["inputs"]["spec"] for r in _certificates(stack) if r["inputs"].get("kind") == "Certificate"]
-    assert root["duration"] == configured.get("duration", "87600h")
-    assert root["renewBefore"] == configured.get("renewBefore", "8760h")
-    assert root["commonName"] == configured.get("commonName", f"agentplane {stack} root CA")
-    assert parse_go_duration(root["renewBefore"]) < parse_go_duration(root["duration"])
-    # Renewal must keep the key, or every certificate issued under the old root stops verifying.
-    assert root["privateKey"]["rotationPolicy"] == "Never"
+    root = _one_of_type(stack, ROOT_TYPE)["inputs"]
+    assert root["validityPeriodHours"] == parse_go_duration(configured.get("duration", "87600h")).total_seconds() // 3600
+    assert root["earlyRenewalHours"] == parse_go_duration(configured.get("renewBefore", "8760h")).total_seconds() // 3600
+    assert root["subject"]["commonName"] == configured.get("commonName", f"agentplane {stack} root CA")
+    assert 0 < root["earlyRenewalHours"] < root["validityPeriodHours"]
 
 
 @pytest.mark.parametrize(("stack", "protected"), [("dev", False), ("staging", False), ("prod", True)])
@@ -156,10 +174,23 @@ def test_cert_manager_and_the_ca_are_protected_in_protected_environments(stack: 
         _cert_manager(stack),
         _object(stack, "Namespace", namespaces.CERT_MANAGER),
         _object(stack, "ClusterIssuer", PLATFORM_CA_ISSUER),
-        next(r for r in _certificates(stack) if r["inputs"].get("kind") == "Certificate"),
+        _object(stack, "Secret", "platform-root-ca"),
+        # Replacing the key would invalidate every certificate the platform issued.
+        _one_of_type(stack, KEY_TYPE),
+        _one_of_type(stack, ROOT_TYPE),
     ]
     for resource in kept:
         assert (resource["protect"], resource["retainOnDelete"]) == (protected, protected), resource["urn"]
+
+
+def test_the_root_ca_key_is_a_secret_in_the_state() -> None:
+    """pulumi-tls marks the key's PEM a secret output (encrypted in the state); the program
+    never passes it on in the clear (pulumi_tls 5.6.2: PrivateKey's additional_secret_outputs)."""
+    import inspect
+
+    import pulumi_tls
+
+    assert '"privateKeyPem"' in inspect.getsource(pulumi_tls.PrivateKey._internal_init).split("additional_secret_outputs")[1]
 
 
 def test_component_exposes_the_issuer_others_depend_on() -> None:
@@ -219,3 +250,62 @@ def test_a_mirror_may_change_the_repository_but_not_the_pinned_version() -> None
 @pytest.mark.parametrize(("text", "seconds"), [("8760h", 8760 * 3600), ("1h30m", 5400), ("1.5h", 5400), ("90s", 90), ("250ms", 0.25)])
 def test_go_durations_parse_like_go(text: str, seconds: float) -> None:
     assert parse_go_duration(text).total_seconds() == seconds
+
+
+def test_root_ca_durations_are_whole_hours() -> None:
+    ((field, message),) = _issues({"rootCa": {"duration": "8760h30m"}})
+    assert field == "agentplane:certificates.rootCa" and "whole number of hours" in message
+
+
+def test_an_acme_issuer_is_checked() -> None:
+    ((field, message),) = _issues({"acme": {"name": "letsencrypt", "email": "nobody", "ingressClassName": "nginx"}})
+    assert field == "agentplane:certificates.acme.email" and "e-mail" in message
+    ((field, message),) = _issues({"acme": {"name": "le", "email": "a@b.example", "ingressClassName": "nginx", "server": "http://acme.example/dir"}})
+    assert field == "agentplane:certificates.acme.server" and "https://" in message
+    ((field, message),) = _issues({"acme": {"name": "platform-ca", "email": "a@b.example", "ingressClassName": "nginx"}})
+    assert "platform CA" in message
+
+
+# --- adopting what the cluster already runs ---------------------------------------------------
+
+
+def _plan_with_adopt(tmp_path, adopt: dict) -> dict:
+    from agentplane.plan import plan_document, run_program
+
+    doc = safeyaml.load_file(ROOT / "stacks" / "Pulumi.staging.yaml")
+    doc["config"]["agentplane:adopt"] = adopt
+    config = tmp_path / "Pulumi.staging.yaml"
+    config.write_text(__import__("yaml").safe_dump(doc))
+    return plan_document(run_program("staging", root=ROOT, config=config))
+
+
+def test_an_adopted_cert_manager_is_not_installed_and_gets_the_ca_secret_where_it_reads_it(tmp_path) -> None:
+    doc = _plan_with_adopt(tmp_path, {"certManager": {"clusterResourceNamespace": "security"}})
+    types = [r["type"] for r in doc["resources"]]
+    assert CERT_MANAGER_TYPE not in types
+    objects = [r["inputs"] for r in doc["resources"] if "kind" in r["inputs"]]
+    assert not [o for o in objects if o["kind"] == "Namespace" and o["metadata"]["name"] in (namespaces.CERT_MANAGER, "security")]
+    (secret,) = [o for o in objects if o["kind"] == "Secret" and o["metadata"]["name"] == "platform-root-ca"]
+    assert secret["metadata"]["namespace"] == "security"
+    assert [o for o in objects if o["kind"] == "ClusterIssuer" and o["metadata"]["name"] == PLATFORM_CA_ISSUER]
+    # Everything else is unchanged: the gateway API CRDs are still installed.
+    assert "kubernetes:yaml/v2:ConfigFile" in types
+
+
+def test_adopted_gateway_api_crds_are_not_installed(tmp_path) -> None:
+    doc = _plan_with_adopt(tmp_path, {"gatewayApiCrds": True})
+    types = [r["type"] for r in doc["resources"]]
+    assert "kubernetes:yaml/v2:ConfigFile" not in types
+    assert CERT_MANAGER_TYPE in types
+    # The Gateway and routes still wait for the agentgateway controller and its CRDs.
+    assert [r for r in doc["resources"] if r["inputs"].get("kind") == "Gateway"]
+
+
+def test_adopt_settings_are_checked() -> None:
+    raw = {**_dev_raw(), "adopt": {"certManager": {"clusterResourceNamespace": "Not_A_Namespace"}}}
+    with pytest.raises(ConfigError) as info:
+        validate_environment(raw, "stacks/Pulumi.dev.yaml", source="file")
+    assert [i.field for i in info.value.issues] == ["agentplane:adopt.certManager.clusterResourceNamespace"]
+    raw = {**_dev_raw(), "adopt": {"gatewayApiCRDs": True}}
+    with pytest.raises(ConfigError):
+        validate_environment(raw, "stacks/Pulumi.dev.yaml", source="file")

@@ -10,7 +10,8 @@ import yaml
 
 from agentplane.builders import identity as build
 from agentplane.plan import PLACEHOLDER, REDACTED, plan_document, run_program
-from agentplane.spec.load import build_spec, env_config_from_stack_document, load_from_files
+from agentplane.errors import ConfigError
+from agentplane.spec.load import build_spec, env_config_from_stack_document, load_from_files, validate_environment
 from tests.support.plans import ROOT, STACKS, by_urn, example_plan, resources_of
 from tests.support.upstream import validate_chart_values, validate_objects
 
@@ -149,9 +150,24 @@ def test_dev_exposes_keycloak_on_the_node_port_the_kind_cluster_maps() -> None:
 def test_shared_environments_serve_https_only_behind_their_ingress(stack: str) -> None:
     values = _release(stack, "keycloakx")["inputs"]["values"]
     env = {e["name"]: e.get("value") for e in yaml.safe_load(values["extraEnv"])}
-    assert env["KC_HTTP_ENABLED"] == "false" and env["KC_HOSTNAME"].startswith("https://")
+    # keycloakx emits KC_HTTP_ENABLED from proxy.http.enabled alone (codecentric/helm-charts@
+    # keycloakx-7.1.11:charts/keycloakx/templates/statefulset.yaml); extraEnv must not repeat it.
+    assert values["proxy"]["http"] == {"enabled": False} and "KC_HTTP_ENABLED" not in env
+    assert env["KC_HOSTNAME"].startswith("https://")
     assert values["service"]["type"] == "ClusterIP"
     assert values["ingress"]["enabled"] and values["ingress"]["tls"][0]["hosts"] == [env["KC_HOSTNAME"].removeprefix("https://")]
+    # Only the public paths: the admin console and API (/admin/) are not published.
+    paths = [p["path"] for rule in values["ingress"]["rules"] for p in rule["paths"]]
+    assert paths == ["/realms/", "/resources/", "/.well-known/"]
+    assert not any(p == "/" or p.startswith("/admin") for p in paths)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_http_listener_is_switched_once_through_the_chart(stack: str) -> None:
+    values = _release(stack, "keycloakx")["inputs"]["values"]
+    env = [e["name"] for e in yaml.safe_load(values["extraEnv"])]
+    assert "KC_HTTP_ENABLED" not in env
+    assert values["proxy"]["http"]["enabled"] is load_from_files(stack, root=ROOT).env.identity.http_enabled
 
 
 # --- instances and protection -----------------------------------------------------------------
@@ -207,18 +223,93 @@ def test_postgres_before_keycloak_before_the_realm(stack: str) -> None:
     assert issuers[0] in certificate["dependsOn"]
 
 
-def test_keycloaks_certificate_waits_for_cert_manager_whichever_issuer_signs_it(tmp_path) -> None:
-    # With the platform CA the wait is transitive (platform-ca waits for cert-manager); with an
-    # issuer of the operator's own, the Certificate must still wait for cert-manager's CRDs.
-    doc = yaml.safe_load((ROOT / "stacks" / "Pulumi.dev.yaml").read_text())
-    doc["config"]["agentplane:identity"] = {**doc["config"]["agentplane:identity"], "tls": {"issuer": "letsencrypt"}}
-    config = tmp_path / "Pulumi.dev.yaml"
+ACME = {"name": "letsencrypt", "email": "platform@example.com", "ingressClassName": "nginx"}
+
+
+def _plan_with(tmp_path, stack: str, identity: dict | None = None, **sections) -> dict:
+    doc = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())
+    if identity is not None:
+        doc["config"]["agentplane:identity"] = identity
+    doc["config"].update({f"agentplane:{k}": v for k, v in sections.items()})
+    config = tmp_path / f"Pulumi.{stack}.yaml"
     config.write_text(yaml.safe_dump(doc))
-    plan = plan_document(run_program("dev", root=ROOT, config=config))
+    return plan_document(run_program(stack, root=ROOT, config=config))
+
+
+def test_a_public_acme_issuer_certifies_the_ingress_and_the_program_creates_it(tmp_path) -> None:
+    staging = yaml.safe_load((ROOT / "stacks" / "Pulumi.staging.yaml").read_text())["config"]["agentplane:identity"]
+    plan = _plan_with(tmp_path, "staging", {**staging, "tls": {"issuer": "letsencrypt"}}, certificates={"acme": ACME})
     (cert_manager,) = [r["urn"] for r in plan["resources"] if r["type"] == "kubernetes-cert-manager:index:CertManager"]
-    (certificate,) = [r for r in resources_of(plan, component=COMPONENT) if r["inputs"].get("kind") == "Certificate"]
-    assert certificate["inputs"]["spec"]["issuerRef"]["name"] == "letsencrypt"
-    assert cert_manager in _closure(plan, certificate["urn"])
+    (issuer,) = [r for r in plan["resources"] if r["inputs"].get("kind") == "ClusterIssuer" and r["inputs"]["metadata"]["name"] == "letsencrypt"]
+    assert issuer["inputs"]["spec"]["acme"]["solvers"] == [{"http01": {"ingress": {"ingressClassName": "nginx"}}}]
+    certificates = {r["inputs"]["metadata"]["name"]: r for r in resources_of(plan, component=COMPONENT) if r["inputs"].get("kind") == "Certificate"}
+    # Keycloak itself keeps its platform-CA certificate (every name it is reached by); the
+    # public CA signs only the public hostname, which the Ingress serves.
+    assert certificates[build.TLS_CERTIFICATE]["inputs"]["spec"]["issuerRef"]["name"] == "platform-ca"
+    public = certificates[build.PUBLIC_TLS_CERTIFICATE]
+    assert public["inputs"]["spec"]["issuerRef"]["name"] == "letsencrypt"
+    assert public["inputs"]["spec"]["dnsNames"] == [staging["hostname"]]
+    assert {cert_manager, issuer["urn"]} <= _closure(plan, public["urn"])
+    values = [r for r in resources_of(plan, component=COMPONENT) if r["type"] == "kubernetes:helm.sh/v3:Release" and r["inputs"]["chart"] == "keycloakx"][0]["inputs"]["values"]
+    assert values["ingress"]["tls"] == [{"hosts": [staging["hostname"]], "secretName": build.PUBLIC_TLS_SECRET}]
+
+
+@pytest.mark.parametrize("identity", [{"tls": {"issuer": "letsencrypt"}}, {"tls": {"issuer": "platform-ca-typo"}}])
+def test_a_certificate_from_an_issuer_the_program_does_not_create_is_refused(identity: dict) -> None:
+    raw = env_config_from_stack_document(yaml.safe_load((ROOT / "stacks" / "Pulumi.staging.yaml").read_text()), "staging")
+    raw["identity"] = {**raw["identity"], **identity}
+    with pytest.raises(ConfigError) as info:
+        validate_environment(raw, "stacks/Pulumi.staging.yaml", source="file")
+    ((field, message),) = [(i.field, i.message) for i in info.value.issues]
+    assert field == "agentplane:identity.tls.issuer"
+    assert "is not a ClusterIssuer this program creates (it creates: platform-ca)" in message
+
+
+def test_an_acme_issuer_needs_the_ingress_it_solves_through() -> None:
+    raw = env_config_from_stack_document(yaml.safe_load((ROOT / "stacks" / "Pulumi.dev.yaml").read_text()), "dev")
+    raw["identity"] = {**raw["identity"], "tls": {"issuer": "letsencrypt"}}
+    raw["certificates"] = {"acme": ACME}
+    with pytest.raises(ConfigError) as info:
+        validate_environment(raw, "stacks/Pulumi.dev.yaml", source="file")
+    assert [i.field for i in info.value.issues] == ["agentplane:identity.tls.issuer"]
+
+
+# --- trust: what `pulumi up` and the gateway verify Keycloak's TLS with ----------------------------
+
+ROOT_CA_TYPE = "tls:index/selfSignedCert:SelfSignedCert"
+
+
+def _provider(doc: dict) -> dict:
+    (provider,) = [r for r in resources_of(doc, component=COMPONENT) if r["type"] == PROVIDER]
+    return provider
+
+
+@pytest.mark.parametrize("stack", ("staging", "prod"))
+def test_the_keycloak_provider_trusts_the_platform_root_and_waits_long_enough(stack: str) -> None:
+    doc = example_plan(stack)
+    provider = _provider(doc)["inputs"]
+    (root,) = [r for r in doc["resources"] if r["type"] == ROOT_CA_TYPE]
+    # The root's certificate is created at `pulumi up`, so the plan shows it as unknown: that it
+    # flows here at all means it is the Pulumi-made root, not a file or the system roots.
+    assert provider["rootCaCertificate"] == "[unknown]"
+    assert root["urn"] in _closure(doc, _provider(doc)["urn"])
+    # The private path: the in-cluster Service, whose certificate names it (platform CA).
+    assert provider["url"] == "https://keycloak-http.agentplane-identity.svc:8443"
+    assert "keycloak-http.agentplane-identity.svc" in build.certificate_dns_names(load_from_files(stack, root=ROOT).env.identity)
+    assert int(provider["clientTimeout"]) >= 60  # the SDK's 5 s is too short for a cold Keycloak
+    assert "tlsInsecureSkipVerify" not in provider
+
+
+def test_dev_over_plain_http_gets_no_root_and_an_acme_public_url_uses_the_system_roots(tmp_path) -> None:
+    assert "rootCaCertificate" not in _provider(example_plan("dev"))["inputs"]
+    staging = yaml.safe_load((ROOT / "stacks" / "Pulumi.staging.yaml").read_text())["config"]["agentplane:identity"]
+    public = {k: v for k, v in staging.items() if k != "providerUrl"}
+    plan = _plan_with(tmp_path, "staging", {**public, "tls": {"issuer": "letsencrypt"}}, certificates={"acme": ACME})
+    # root_ca_certificate replaces the provider's system roots: never given for a public CA.
+    assert "rootCaCertificate" not in _provider(plan)["inputs"]
+    # Without ACME, the public URL is platform-CA signed at the Ingress: the root is needed.
+    plan = _plan_with(tmp_path, "staging", public)
+    assert _provider(plan)["inputs"]["rootCaCertificate"] == "[unknown]"
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -383,7 +383,7 @@ def test_kyverno_mutates_pods_before_the_opentelemetry_operator_decides_to_injec
     kyverno_configuration = "kyverno-resource-mutating-webhook-cfg"
     from agentplane.builders import telemetry
 
-    values = telemetry.operator_values(spec_of("dev"), "platform-ca")
+    values = telemetry.operator_values(spec_of("dev"))
     chart_defaults = yaml.safe_load((upstream_dir() / "charts" / "opentelemetry-operator-0.122.0" / "values.yaml").read_text())
     prefix = values.get("admissionWebhooks", {}).get("namePrefix", chart_defaults["admissionWebhooks"]["namePrefix"])
     # The chart names it `<namePrefix>-<fullname>-mutation` (leading "-" trimmed); without a

@@ -430,7 +430,7 @@ def test_k8s_attributes_can_read_what_it_extracts() -> None:
 
 def test_operator_values_match_the_chart_and_pin_its_collector_version() -> None:
     spec = make_spec("dev")
-    values = build.operator_values(spec, "platform-ca")
+    values = build.operator_values(spec)
     chart = spec.env.telemetry.chart
     assert validate_chart_values(chart.chart, chart.version, values) == []
     app_version = yaml.safe_load((upstream_dir() / "charts" / f"{chart.chart}-{chart.version}" / "Chart.yaml").read_text())["appVersion"]
@@ -441,8 +441,21 @@ def test_operator_values_match_the_chart_and_pin_its_collector_version() -> None
     assert version == app_version
     assert re.fullmatch(r"sha256:[0-9a-f]{64}", digest)
     assert image["repository"].endswith("/opentelemetry-collector-contrib")
-    assert values["admissionWebhooks"]["certManager"]["issuerRef"] == {"group": "cert-manager.io", "kind": "ClusterIssuer", "name": "platform-ca"}
-    assert values["admissionWebhooks"]["autoGenerateCert"]["enabled"] is False
+
+def test_the_operator_webhooks_ca_bundle_is_in_place_when_its_release_is() -> None:
+    """No race with cert-manager's cainjector: with certManager disabled and autoGenerateCert
+    enabled the chart renders the CA bundle into the webhook configurations and the CRDs'
+    conversion webhooks in the release itself (open-telemetry/opentelemetry-helm-charts@
+    opentelemetry-operator-0.122.0: templates/admission-webhooks/operator-webhook.yaml, its
+    `if and .Values.admissionWebhooks.create (not .Values.admissionWebhooks.certManager.enabled)`
+    branch and `caBundle: {{ $caCertEnc }}`; templates/_helpers.tpl `WebhookCert`)."""
+    webhooks = build.operator_values(make_spec("dev"))["admissionWebhooks"]
+    assert webhooks["certManager"] == {"enabled": False}
+    # `recreate: false` keeps the Secret across upgrades (the helper looks it up), so an upgrade
+    # never swaps the CA bundle before the pods mount the matching certificate.
+    assert webhooks["autoGenerateCert"] == {"enabled": True, "recreate": False, "certPeriodDays": 3650}
+    chart_defaults = yaml.safe_load((upstream_dir() / "charts" / "opentelemetry-operator-0.122.0" / "values.yaml").read_text())
+    assert chart_defaults["admissionWebhooks"]["create"] is True and "create" not in webhooks
 
 
 def test_instrumentation_and_collector_validate_against_the_pinned_crds(stack_spec: PlatformSpec) -> None:

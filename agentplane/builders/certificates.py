@@ -23,7 +23,7 @@ CERT_MANAGER_API = f"{CERT_MANAGER_GROUP}/v1"
 # The root CA's key pair and certificate (also in the stack state, encrypted).
 ROOT_CA_SECRET = "platform-root-ca"
 # The root certificate alone, as a ConfigMap in the namespaces whose clients verify platform TLS.
-CA_BUNDLE = "agentplane-platform-ca"
+CA_BUNDLE = "agentplane-ca-bundle"
 CA_BUNDLE_KEY = "ca.crt"
 
 
