@@ -1,0 +1,258 @@
+"""The first `pulumi up` as shipped: Helm timeouts and rollbacks per release, readiness gates,
+image digests the policy pack accepts, the gateway's trust in Keycloak's JWKS endpoint, and the
+private path CI takes to Keycloak's admin API."""
+
+from __future__ import annotations
+
+import re
+
+import pulumi
+import pytest
+import yaml
+
+from agentplane import admin_tunnel
+from agentplane.builders import gateway as gateway_build
+from agentplane.builders import identity as identity_build
+from agentplane.builders.certificates import CA_BUNDLE, CA_BUNDLE_KEY
+from agentplane.builders.releases import DEPLOY_JOB_TIMEOUT, POSTGRES_READY_TIMEOUT, RELEASES, first_install_bound, release_policy
+from agentplane.plan import plan_document, run_program
+from agentplane.spec.load import load_from_files
+from agentplane.spec.sections.identity import KEYCLOAK_IMAGE, KEYCLOAK_VERSION
+from policies.pack import checks
+from tests.support.plans import ROOT, STACKS, engine_config_for_up, example_plan, run_as_pulumi_up, stack_document
+from tests.support.upstream import upstream_dir, validate_objects
+
+RELEASE = "kubernetes:helm.sh/v3:Release"
+CERT_MANAGER = "kubernetes-cert-manager:index:CertManager"
+# A digest of the right shape for tests only; real digests come from the registry (docs/operations.md).
+TEST_DIGEST = "sha256:" + "ab" * 32
+
+
+def _releases(stack: str) -> list[dict]:
+    return [r for r in example_plan(stack)["resources"] if r["type"] == RELEASE]
+
+
+# --- Helm timeouts and rollbacks ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_release_has_its_documented_timeout_and_rollback(stack: str) -> None:
+    releases = _releases(stack)
+    assert len(releases) >= 7
+    for release in releases:
+        policy = release_policy(release["inputs"]["chart"].rsplit("/", 1)[-1])
+        assert release["inputs"]["timeout"] == policy.timeout, release["name"]
+        assert release["inputs"]["atomic"] is policy.atomic, release["name"]
+        # Explicit, never Helm's default; only CRD-only charts keep 300 s (nothing to pull or start).
+        assert release["inputs"]["timeout"] > 300 or policy.why == "CRDs only", release["name"]
+    (cert_manager,) = [r for r in example_plan(stack)["resources"] if r["type"] == CERT_MANAGER]
+    options = cert_manager["inputs"]["helmOptions"]
+    assert (options["timeout"], options["atomic"]) == (RELEASES["cert-manager"].timeout, RELEASES["cert-manager"].atomic)
+
+
+def test_no_rollback_where_the_release_holds_migrated_state() -> None:
+    # A rollback after Keycloak (or SPIRE's datastore) migrated its schema would run the older
+    # version on the newer schema; a failed first install is then re-run, not uninstalled.
+    assert RELEASES["keycloakx"].atomic is False and RELEASES["spire"].atomic is False
+    keycloak = [r for r in _releases("prod") if r["inputs"]["chart"] == "keycloakx"][0]["inputs"]
+    assert keycloak["atomic"] is False and keycloak["cleanupOnFail"] is False
+    # Keycloak's window fits its image pull and first build: keycloakx's startup probe alone
+    # allows 315 s per pod (codecentric/helm-charts@keycloakx-7.1.11 values.yaml startupProbe).
+    chart = yaml.safe_load((upstream_dir() / "charts" / "keycloakx-7.1.11" / "values.yaml").read_text())
+    probe = yaml.safe_load(chart["startupProbe"])
+    probe_seconds = probe["initialDelaySeconds"] + probe["failureThreshold"] * probe["periodSeconds"]
+    replicas = load_from_files("prod", root=ROOT).env.identity.keycloak.replicas
+    assert RELEASES["keycloakx"].timeout >= probe_seconds * replicas + 300
+
+
+def test_every_chart_the_program_installs_has_a_policy_and_no_other() -> None:
+    used = {r["inputs"]["chart"].rsplit("/", 1)[-1] for stack in STACKS for r in _releases(stack)} | {"cert-manager"}
+    assert used == set(RELEASES)
+    with pytest.raises(KeyError, match="has no timeout"):
+        release_policy("some-new-chart")
+
+
+def test_the_longest_first_install_chain_fits_the_deploy_job() -> None:
+    assert first_install_bound() == 600 + POSTGRES_READY_TIMEOUT + 1200
+    assert first_install_bound() < DEPLOY_JOB_TIMEOUT
+    deploy = yaml.safe_load((ROOT / ".github" / "workflows" / "deploy.yml").read_text())
+    assert {job["timeout-minutes"] * 60 for job in deploy["jobs"].values()} == {DEPLOY_JOB_TIMEOUT}
+
+
+# --- readiness gates ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_keycloaks_window_starts_when_postgres_is_ready(stack: str) -> None:
+    doc = example_plan(stack)
+    (cluster,) = [r for r in doc["resources"] if r["inputs"].get("kind") == "Cluster"]
+    annotations = cluster["inputs"]["metadata"]["annotations"]
+    # pulumi/pulumi-kubernetes@v4.32.0:provider/pkg/metadata/overrides.go (ReadyCondition) and
+    # annotations.go; CloudNativePG's ConditionClusterReady is "Ready" (api/v1/cluster_types.go).
+    assert annotations["pulumi.com/waitFor"] == "condition=Ready"
+    assert int(annotations["pulumi.com/timeoutSeconds"]) == POSTGRES_READY_TIMEOUT
+    (keycloak,) = [r for r in doc["resources"] if r["type"] == RELEASE and r["inputs"]["chart"] == "keycloakx"]
+    assert cluster["urn"] in keycloak["dependsOn"]
+
+
+# --- images ------------------------------------------------------------------------------------
+
+
+def _keycloak_values(doc: dict) -> dict:
+    (release,) = [r for r in doc["resources"] if r["type"] == RELEASE and r["inputs"]["chart"] == "keycloakx"]
+    return release["inputs"]["values"]
+
+
+def test_a_configured_digest_pins_keycloak_and_passes_the_pack(tmp_path) -> None:
+    doc = stack_document("prod", images={"keycloak": TEST_DIGEST})
+    config = tmp_path / "Pulumi.prod.yaml"
+    config.write_text(yaml.safe_dump(doc))
+    plan = run_program("prod", root=ROOT, config=config)
+    assert not [w for w in plan.warnings if "images" in w]
+    values = _keycloak_values(plan_document(plan))
+    # keycloakx renders `repository@digest` when a digest is set (codecentric/helm-charts@
+    # keycloakx-7.1.11:charts/keycloakx/templates/statefulset.yaml, the keycloak container's image).
+    assert values["image"] == {"tag": KEYCLOAK_VERSION, "digest": TEST_DIGEST}
+    assert checks.images_pinned_by_digest(checks.from_plan(plan_document(plan))) == []
+
+
+def test_without_a_digest_keycloak_runs_the_charts_own_image() -> None:
+    values = _keycloak_values(example_plan("staging"))
+    assert "image" not in values
+    chart = yaml.safe_load((upstream_dir() / "charts" / "keycloakx-7.1.11" / "Chart.yaml").read_text())
+    defaults = yaml.safe_load((upstream_dir() / "charts" / "keycloakx-7.1.11" / "values.yaml").read_text())
+    assert chart["appVersion"] == defaults["image"]["tag"] == KEYCLOAK_VERSION
+    assert defaults["image"]["repository"] == KEYCLOAK_IMAGE
+
+
+def test_the_shipped_prod_stack_plans_but_pulumi_up_refuses_a_tag_only_keycloak(monkeypatch) -> None:
+    warnings = run_program("prod", root=ROOT).warnings
+    assert any(w.startswith("agentplane:images: keycloak is not set") for w in warnings), warnings
+    with pytest.raises(pulumi.RunError, match=r"agentplane:images: keycloak is not set.*by digest"):
+        run_as_pulumi_up(engine_config_for_up(stack_document("prod"), "prod"), monkeypatch, "prod")
+
+
+def test_unprotected_stacks_may_run_the_chart_image() -> None:
+    for stack in ("dev", "staging"):
+        assert not [w for w in run_program(stack, root=ROOT).warnings if "images" in w]
+
+
+@pytest.mark.parametrize("digest", ["26.5.6", "sha256:" + "AB" * 32, "sha256:abc", "sha512:" + "ab" * 64, "@sha256:" + "ab" * 32])
+def test_a_digest_that_is_not_one_is_an_error_naming_the_field(digest: str) -> None:
+    from agentplane.errors import ConfigError
+    from agentplane.spec.load import env_config_from_stack_document, validate_environment
+
+    raw = env_config_from_stack_document(stack_document("prod", images={"keycloak": digest}), "stacks/Pulumi.prod.yaml")
+    with pytest.raises(ConfigError) as info:
+        validate_environment(raw, "stacks/Pulumi.prod.yaml", source="file")
+    ((issue),) = info.value.issues
+    assert issue.field == "agentplane:images.keycloak" and "is not an image digest" in issue.message
+
+
+def test_a_protected_postgres_image_by_tag_is_refused() -> None:
+    from agentplane.errors import ConfigError
+    from agentplane.spec.load import env_config_from_stack_document, validate_environment
+
+    prod = yaml.safe_load((ROOT / "stacks" / "Pulumi.prod.yaml").read_text())["config"]["agentplane:identity"]
+    for image, ok in (("ghcr.io/cloudnative-pg/postgresql:18.1", False), (f"ghcr.io/cloudnative-pg/postgresql:18.1@{TEST_DIGEST}", True)):
+        identity = {**prod, "database": {**prod["database"], "imageName": image}}
+        raw = env_config_from_stack_document(stack_document("prod", identity=identity), "stacks/Pulumi.prod.yaml")
+        if ok:
+            validate_environment(raw, "stacks/Pulumi.prod.yaml", source="file")
+            continue
+        with pytest.raises(ConfigError) as info:
+            validate_environment(raw, "stacks/Pulumi.prod.yaml", source="file")
+        assert [i.field for i in info.value.issues] == ["agentplane:identity.database.imageName"]
+
+
+# --- the gateway's trust in Keycloak's signing keys ------------------------------------------
+
+
+def _jwks_backend(doc: dict) -> dict:
+    (backend,) = [r for r in doc["resources"] if r["inputs"].get("kind") == "AgentgatewayBackend"
+                  and r["inputs"]["metadata"]["name"] == gateway_build.JWKS_BACKEND]
+    return backend
+
+
+@pytest.mark.parametrize("stack", ("staging", "prod"))
+def test_the_jwks_backend_verifies_keycloak_with_the_platform_root(stack: str) -> None:
+    doc = example_plan(stack)
+    backend = _jwks_backend(doc)
+    tls = backend["inputs"]["spec"]["policies"]["tls"]
+    assert tls["caCertificateRefs"] == [{"name": CA_BUNDLE}]
+    assert "insecureSkipVerify" not in tls
+    # The ConfigMap is in the backend's namespace under the key agentgateway reads (`ca.crt`:
+    # agentgateway/agentgateway@v1.4.1:controller/pkg/agentgateway/remotehttp/ca_bundle.go).
+    (bundle,) = [r for r in doc["resources"] if r["inputs"].get("kind") == "ConfigMap" and r["inputs"]["metadata"]["name"] == CA_BUNDLE
+                 and r["inputs"]["metadata"]["namespace"] == backend["inputs"]["metadata"]["namespace"]]
+    assert set(bundle["inputs"]["data"]) == {CA_BUNDLE_KEY}
+    assert bundle["urn"] in backend["dependsOn"]
+    (root,) = [r for r in doc["resources"] if r["type"] == "tls:index/selfSignedCert:SelfSignedCert"]
+    assert root["urn"] in bundle["dependsOn"]
+    assert validate_objects([backend["inputs"]]) == []
+
+
+def test_dev_reads_signing_keys_over_plain_http_without_a_ca() -> None:
+    doc = example_plan("dev")
+    assert "policies" not in _jwks_backend(doc)["inputs"]["spec"]
+    assert not [r for r in doc["resources"] if r["inputs"].get("kind") == "ConfigMap" and r["inputs"]["metadata"]["name"] == CA_BUNDLE]
+
+
+def test_a_jwks_endpoint_with_a_public_certificate_keeps_the_system_roots() -> None:
+    spec = load_from_files("staging", root=ROOT)
+    public = spec.env.identity.model_copy(update={"tls": spec.env.identity.tls.model_copy(update={"issuer": "letsencrypt"})})
+    url = f"https://{public.hostname}/realms/agentplane/protocol/openid-connect/certs"
+    assert identity_build.served_by_platform_ca(spec.env.identity, url)
+    assert not identity_build.served_by_platform_ca(public, url)
+    # The in-cluster Service is always platform-CA signed, whatever the public issuer.
+    assert identity_build.served_by_platform_ca(public, "https://keycloak-http.agentplane-identity.svc:8443/realms/x")
+    assert not identity_build.served_by_platform_ca(public, "http://keycloak-http.agentplane-identity.svc/realms/x")
+
+
+# --- the private path to Keycloak's admin API ----------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", ("staging", "prod"))
+def test_ci_reaches_the_admin_api_through_the_cluster(stack: str) -> None:
+    doc = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())
+    host, port = admin_tunnel.tunnel_target(doc)
+    assert (host, port) == ("keycloak-http.agentplane-identity.svc", identity_build.KEYCLOAK_HTTPS_PORT)
+    command = admin_tunnel.port_forward_loop(port)[-1]
+    assert "port-forward service/keycloak-http 8443:8443" in command and "--namespace agentplane-identity" in command
+    assert command.startswith("while true; do")  # restarted: on a first install the Service appears mid-run
+    # Keycloak's certificate names the host the provider dials.
+    assert host in identity_build.certificate_dns_names(load_from_files(stack, root=ROOT).env.identity)
+
+
+def test_no_tunnel_for_a_public_or_local_provider_url() -> None:
+    assert admin_tunnel.tunnel_target(yaml.safe_load((ROOT / "stacks" / "Pulumi.dev.yaml").read_text())) is None
+    assert admin_tunnel.tunnel_target({"config": {"agentplane:identity": {"providerUrl": "https://evil.example/keycloak-http.agentplane-identity.svc"}}}) is None
+    assert admin_tunnel.tunnel_target({"config": {"agentplane:identity": {"providerUrl": "https://keycloak-http.agentplane-identity.svc.evil.example"}}}) is None
+
+
+def test_the_tunnel_check_mode_changes_nothing(capsys, monkeypatch) -> None:
+    monkeypatch.chdir(ROOT)
+    assert admin_tunnel.main(["--stack", "staging", "--check"]) == 0
+    assert "forwarding keycloak-http.agentplane-identity.svc:8443" in capsys.readouterr().out
+    assert admin_tunnel.main(["--stack", "dev", "--check"]) == 0
+    assert "no tunnel needed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("workflow", ["deploy.yml", "drift.yml", "preview.yml"])
+def test_every_workflow_that_reaches_a_live_stack_opens_the_private_path_first(workflow: str) -> None:
+    jobs = yaml.safe_load((ROOT / ".github" / "workflows" / workflow).read_text())["jobs"]
+    live = [job for job in jobs.values() if any("pulumi" in (s.get("run", "") + s.get("uses", "")) and "stack" in json_text(s) for s in job["steps"])]
+    assert live
+    for job in live:
+        names = [s.get("name", "") for s in job["steps"]]
+        tunnel = names.index("Private path to Keycloak's admin API")
+        kubeconfig = next(i for i, n in enumerate(names) if n.startswith("Kubeconfig"))
+        pulumi_step = next(i for i, s in enumerate(job["steps"]) if "pulumi" in s.get("name", "") and i > kubeconfig)
+        assert kubeconfig < tunnel < pulumi_step
+        assert "python -m agentplane.admin_tunnel --stack" in job["steps"][tunnel]["run"]
+
+
+def json_text(step: dict) -> str:
+    import json
+
+    return json.dumps(step)
