@@ -49,9 +49,10 @@ def define_platform(spec: PlatformSpec) -> dict[str, pulumi.ComponentResource]:
     start_run()
     provider = kubernetes_provider(spec)
     base = pulumi.ResourceOptions(providers={"kubernetes": provider})
-    # Tenant namespaces first: identity, telemetry and gateway put per-team objects into them.
-    tenants = Tenants("tenants", spec, base)
+    # The platform root first: every tenant namespace gets its certificate. Then the tenant
+    # namespaces: identity, telemetry and gateway put per-team objects into them.
     certificates = Certificates("certificates", spec, base)
+    tenants = Tenants("tenants", spec, base, ca_certificate=certificates.root_ca_pem)
     identity = Identity("identity", spec, certificates, tenants, base)
     workload_identity = WorkloadIdentity("workload-identity", spec, base)
     telemetry = Telemetry("telemetry", spec, tenants, base)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pulumi
 
+from agentplane.builders import certificates as certificates_build
 from agentplane.builders import tenants as build
 from agentplane.spec.platform import PlatformSpec, TeamSpec
 from components.kube import register
@@ -14,7 +15,9 @@ TEAM_COMPONENT = "agentplane:team:Tenant"
 class Tenant(pulumi.ComponentResource):
     """One team's namespace and everything in it. `team` is an input so plans can group by team."""
 
-    def __init__(self, name: str, team: TeamSpec, spec: PlatformSpec, opts: pulumi.ResourceOptions):
+    def __init__(
+        self, name: str, team: TeamSpec, spec: PlatformSpec, opts: pulumi.ResourceOptions, *, ca_certificate: pulumi.Input[str] | None = None
+    ):
         super().__init__(TEAM_COMPONENT, name, {"team": team.name}, opts)
         namespace_obj, *namespaced = build.tenant_objects(team, spec)
         # Protected environments keep namespaces (and the data in them) when a team file is
@@ -28,14 +31,25 @@ class Tenant(pulumi.ComponentResource):
             resource = register(name, obj, pulumi.ResourceOptions(parent=self, depends_on=[self.namespace]))
             if obj["kind"] == "ServiceAccount":
                 self.service_accounts[obj["metadata"]["name"]] = resource
+        if ca_certificate is not None:
+            # The platform root for the team's workloads: the gateway's HTTPS listener and
+            # Keycloak's in-cluster token endpoint present platform-CA certificates. Mount
+            # ConfigMap agentplane-ca-bundle (key ca.crt), e.g. as SSL_CERT_FILE.
+            register(
+                name,
+                certificates_build.ca_bundle(team.namespace, ca_certificate),
+                pulumi.ResourceOptions(parent=self, depends_on=[self.namespace]),
+            )
         self.register_outputs({"namespace": team.namespace})
 
 
 class Tenants(pulumi.ComponentResource):
-    def __init__(self, name: str, spec: PlatformSpec, opts: pulumi.ResourceOptions):
+    """`ca_certificate`: the platform root, published into every tenant namespace."""
+
+    def __init__(self, name: str, spec: PlatformSpec, opts: pulumi.ResourceOptions, *, ca_certificate: pulumi.Input[str] | None = None):
         super().__init__("agentplane:index:Tenants", name, None, opts)
         self.teams = {
-            team.name: Tenant(f"{name}-{team.name}", team, spec, pulumi.ResourceOptions(parent=self))
+            team.name: Tenant(f"{name}-{team.name}", team, spec, pulumi.ResourceOptions(parent=self), ca_certificate=ca_certificate)
             for team in spec.teams
         }
         self.register_outputs({"namespaces": sorted(t.namespace for t in spec.teams)})

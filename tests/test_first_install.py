@@ -195,7 +195,8 @@ def test_the_jwks_backend_verifies_keycloak_with_the_platform_root(stack: str) -
 def test_dev_reads_signing_keys_over_plain_http_without_a_ca() -> None:
     doc = example_plan("dev")
     assert "policies" not in _jwks_backend(doc)["inputs"]["spec"]
-    assert not [r for r in doc["resources"] if r["inputs"].get("kind") == "ConfigMap" and r["inputs"]["metadata"]["name"] == CA_BUNDLE]
+    assert not [r for r in doc["resources"] if r["inputs"].get("kind") == "ConfigMap" and r["inputs"]["metadata"]["name"] == CA_BUNDLE
+                and r["inputs"]["metadata"]["namespace"] == "agentplane-gateway"]
 
 
 def test_a_jwks_endpoint_with_a_public_certificate_keeps_the_system_roots() -> None:
@@ -256,3 +257,22 @@ def json_text(step: dict) -> str:
     import json
 
     return json.dumps(step)
+
+
+# --- trust distribution to workloads --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_tenant_namespace_gets_the_platform_root(stack: str) -> None:
+    doc = example_plan(stack)
+    spec = load_from_files(stack, root=ROOT)
+    assert spec.teams
+    (root,) = [r for r in doc["resources"] if r["type"] == "tls:index/selfSignedCert:SelfSignedCert"]
+    for team in spec.teams:
+        (bundle,) = [r for r in doc["resources"] if r["inputs"].get("kind") == "ConfigMap"
+                     and r["inputs"]["metadata"] == {**r["inputs"]["metadata"], "name": CA_BUNDLE, "namespace": team.namespace}]
+        assert bundle["team"] == team.name  # shown with the team's changes in a PR's plan diff
+        assert bundle["inputs"]["data"] == {CA_BUNDLE_KEY: "[unknown]"}  # the root, known at `pulumi up`
+        assert root["urn"] in bundle["dependsOn"]
+        (namespace,) = [r["urn"] for r in doc["resources"] if r["inputs"].get("kind") == "Namespace" and r["inputs"]["metadata"]["name"] == team.namespace]
+        assert namespace in bundle["dependsOn"]

@@ -29,6 +29,7 @@ NON_OBJECT_TYPES = {
 NON_OBJECT_PREFIXES = {
     "keycloak:": "Keycloak realm objects (pulumi-keycloak typed resources)",
     "random:": "generated credentials (pulumi-random)",
+    "tls:": "the platform root CA's key and certificate (pulumi-tls; tests/test_certificates.py)",
     "agentplane:": "the platform's own component resources",
 }
 

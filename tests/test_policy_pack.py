@@ -350,7 +350,13 @@ def test_pack_reports_violations_of_a_broken_set_through_the_engine_interface():
 
 def test_pack_project_files():
     project = yaml.safe_load((PACK / "PulumiPolicy.yaml").read_text())
-    assert project["runtime"] == "python" and project["version"]
+    assert project["runtime"]["name"] == "python" and project["version"]
+    # The pack runs in the project's own virtualenv, the one the program runs in (Pulumi.yaml),
+    # not in whatever python3 is on PATH.
+    program = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["runtime"]["options"]
+    venv = (PACK / project["runtime"]["options"]["virtualenv"]).resolve()
+    assert venv == (ROOT / program["virtualenv"]).resolve()
+    assert project["runtime"]["options"]["toolchain"] == program["toolchain"] == "pip"
     requirements = (PACK / "requirements.txt").read_text().split()
     assert requirements == ["pulumi==3.272.0", "pulumi-policy==1.21.0"]
     main = (PACK / "__main__.py").read_text()

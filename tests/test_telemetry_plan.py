@@ -55,16 +55,16 @@ def test_every_telemetry_object_matches_its_pinned_schema(stack: str) -> None:
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_operator_release_is_pinned_uses_the_platform_ca_and_is_protected_where_data_is(stack: str) -> None:
+def test_operator_release_is_pinned_brings_its_own_webhook_ca_and_is_protected_where_data_is(stack: str) -> None:
     doc = example_plan(stack)
     release = one(telemetry_resources(doc), RELEASE)
     assert (release["inputs"]["chart"], release["inputs"]["version"]) == ("opentelemetry-operator", "0.122.0")
     assert release["inputs"]["namespace"] == build.NAMESPACE
     urns = by_urn(doc)
-    deps = {urns[u]["inputs"].get("kind") for u in release["dependsOn"]}
-    assert {"Namespace", "ClusterIssuer"} <= deps
-    issuer = next(urns[u] for u in release["dependsOn"] if urns[u]["inputs"].get("kind") == "ClusterIssuer")
-    assert release["inputs"]["values"]["admissionWebhooks"]["certManager"]["issuerRef"]["name"] == issuer["inputs"]["metadata"]["name"]
+    assert {urns[u]["inputs"].get("kind") for u in release["dependsOn"]} == {"Namespace"}
+    # The webhook CA is Helm's own, rendered with the release: no cainjector to wait for.
+    webhooks = release["inputs"]["values"]["admissionWebhooks"]
+    assert webhooks["certManager"] == {"enabled": False} and webhooks["autoGenerateCert"]["enabled"] is True
     protected = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())["config"]["agentplane:protect"]
     assert (release["protect"], release["retainOnDelete"]) == (protected, protected)
 

@@ -431,3 +431,61 @@ def test_pulumi_cli_matches_the_sdk_pin():
         if "PULUMI_VERSION" in env:
             assert env["PULUMI_VERSION"] == sdk, f"{path.name}: Pulumi CLI {env['PULUMI_VERSION']} != SDK {sdk}"
 
+
+
+# --------------------------------------------------------------------------- stack credentials
+
+STACK_CREDENTIALS = re.compile(r"KUBECONFIG_|PULUMI_CONFIG_PASSPHRASE")
+
+
+def jobs_with_stack_credentials(workflow: dict) -> dict[str, dict]:
+    return {name: job for name, job in workflow.get("jobs", {}).items() if STACK_CREDENTIALS.search(json.dumps(job))}
+
+
+def environment_name(job: dict) -> str | None:
+    env = job.get("environment")
+    return env["name"] if isinstance(env, dict) else env
+
+
+def test_stack_credentials_come_only_from_environments():
+    """A pull request's code can rewrite any workflow, so a stack credential kept as a repository
+    secret would reach it. Every job that reads one names the environment that holds it."""
+    found = 0
+    for path in WORKFLOWS:
+        for name, job in jobs_with_stack_credentials(load(path.name)).items():
+            found += 1
+            assert environment_name(job), f"{path.name} job {name} reads stack credentials without an environment"
+    assert found >= 4  # two deploy jobs, drift, preview
+
+
+def test_pull_request_code_never_gets_deploy_or_drift_credentials_and_prod_previews_wait_for_review():
+    deploy_environments = {environment_name(job) for job in load("deploy.yml")["jobs"].values()}
+    assert deploy_environments == set(DEPLOY_ORDER)
+    drift = load("drift.yml")["jobs"]["drift"]
+    assert environment_name(drift) == "drift-${{ matrix.stack }}"
+    for path in WORKFLOWS:
+        workflow = load(path.name)
+        if "pull_request" not in workflow[True] and "pull_request_target" not in workflow[True]:
+            continue
+        for name, job in jobs_with_stack_credentials(workflow).items():
+            env = environment_name(job)
+            assert env == "preview-${{ matrix.stack }}", f"{path.name} job {name}: PR code must use the preview-<stack> environments"
+            assert sorted(matrix_stacks(job)) == ci_stacks(stack_configs())
+    # Only an environment's own protection stands between PR code and prod state: the docs say
+    # which environments exist and that preview-prod requires reviewers.
+    docs = "\n".join(p.read_text() for p in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))] if p.exists())
+    for env in ("preview-prod", "preview-staging", "drift-prod", "drift-staging"):
+        assert f"`{env}`" in docs, f"the docs do not describe the environment {env}"
+    assert re.search(r"`preview-prod`[^\n]*required reviewers", docs)
+
+
+def test_ci_stacks_keep_one_passphrase_salt():
+    """Without a salt in the stack file, each CI run would make a new one (in a checkout that is
+    thrown away): every job running Pulumi on a CI stack falls back to the salt in the state,
+    unless the stack file carries its own."""
+    configs = stack_configs()
+    for name in ("deploy.yml", "drift.yml", "preview.yml"):
+        workflow = load(name)
+        has_fallback = workflow.get("env", {}).get("PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER") == "true"
+        for stack in ci_stacks(configs):
+            assert has_fallback or "encryptionsalt" in configs[stack], f"{name}: no passphrase salt for {stack}"
