@@ -59,6 +59,8 @@ def define_platform(spec: PlatformSpec) -> dict[str, pulumi.ComponentResource]:
     gateway = Gateway("gateway", spec, certificates, identity, tenants, telemetry, base)
     provenance = Provenance("provenance", spec, base)
     pulumi.export("teams", {t.name: {"namespace": t.namespace, "tier": t.tier.name} for t in spec.teams})
+    # The platform root (public): what anything outside the cluster trusts platform TLS with.
+    pulumi.export("platformCaCertificate", certificates.root_ca_pem)
     return {
         "tenants": tenants,
         "certificates": certificates,

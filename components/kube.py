@@ -33,7 +33,9 @@ def kubernetes_provider(spec: PlatformSpec) -> k8s.Provider:
         "kubernetes",
         context=cluster.context,
         kubeconfig=cluster.kubeconfig,
-        # Server-side apply surfaces field conflicts with other controllers in previews.
+        # Server-side apply makes a field another manager owns a conflict instead of a silent
+        # overwrite. Previews dry-run updates only: a create, and the first update after it,
+        # show their conflicts at `pulumi up`.
         enable_server_side_apply=True,
     )
 

@@ -49,7 +49,9 @@ class WorkloadIdentity(pulumi.ComponentResource):
             release_name="spire",
         )
         # After the CRDs (their kind) and the release (its controller and the validating
-        # webhook that admits them).
+        # webhook that admits them). Helm's wait is enough here: the controller manager writes
+        # its webhook's CA bundle before it serves readiness (spiffe/spire-controller-manager
+        # cmd/main.go: webhookManager.Init runs before the manager starts; a failure exits).
         self.cluster_spiffe_ids = {
             obj["metadata"]["name"]: register(name, obj, pulumi.ResourceOptions(parent=self, depends_on=[self.crds, self.spire]))
             for obj in build.cluster_spiffe_ids(spec)
