@@ -276,3 +276,19 @@ def test_every_tenant_namespace_gets_the_platform_root(stack: str) -> None:
         assert root["urn"] in bundle["dependsOn"]
         (namespace,) = [r["urn"] for r in doc["resources"] if r["inputs"].get("kind") == "Namespace" and r["inputs"]["metadata"]["name"] == team.namespace]
         assert namespace in bundle["dependsOn"]
+
+
+def test_the_option_names_exist_in_the_pinned_sdks() -> None:
+    """timeout/atomic/cleanup_on_fail (pulumi-kubernetes 4.34.2 helm.v3.Release and
+    pulumi-kubernetes-cert-manager 0.2.0 ReleaseArgs), client_timeout/root_ca_certificate
+    (pulumi-keycloak 6.14.1 Provider): a misspelt keyword would fail at `pulumi up` only."""
+    import inspect
+
+    import pulumi_keycloak
+    import pulumi_kubernetes as k8s
+    import pulumi_kubernetes_cert_manager as cert_manager
+
+    release = inspect.signature(k8s.helm.v3.ReleaseArgs.__init__).parameters
+    assert {"timeout", "atomic", "cleanup_on_fail"} <= set(release)
+    assert {"timeout", "atomic", "cleanup_on_fail"} <= set(inspect.signature(cert_manager.ReleaseArgs.__init__).parameters)
+    assert {"client_timeout", "root_ca_certificate"} <= set(inspect.signature(pulumi_keycloak.ProviderArgs.__init__).parameters)
