@@ -399,7 +399,7 @@ def test_the_platform_ca_policy_names_the_platform_ca_issuer(stack):
     from agentplane.spec.sections.certificates import PLATFORM_CA_ISSUER
 
     (validation,) = [o for o in kubernetes_objects(example_plan(stack)) if o["metadata"]["name"] == build.POLICY_PLATFORM_CA]
-    assert f'variables.issuerName == "{PLATFORM_CA_ISSUER}"' in validation["spec"]["validations"][0]["expression"]
+    assert f"variables.issuerName in [\"{PLATFORM_CA_ISSUER}\"]" in validation["spec"]["validations"][0]["expression"]
     rules = validation["spec"]["matchConstraints"]["resourceRules"]
     assert {r for rule in rules for r in rule["resources"]} == {"certificates", "certificaterequests", "ingresses", "gateways", "listenersets"}
     assert validation["spec"]["matchConditions"][0]["name"] == "requester-is-not-platform"

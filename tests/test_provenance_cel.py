@@ -692,7 +692,7 @@ def test_tenant_asking_the_platform_ca_for_a_certificate_is_denied(kind, group):
     {"name": "payments-ca"},                                  # kind left out: a namespaced Issuer
     {"name": "platform-ca"},                                  # the tenant's own Issuer may have any name
     {"kind": "Issuer", "name": "platform-ca", "group": "cert-manager.io"},
-    {"kind": "ClusterIssuer", "name": "letsencrypt"},         # another ClusterIssuer is not the platform CA
+    {"kind": "ClusterIssuer", "name": "letsencrypt"},         # a ClusterIssuer the program does not create (no acme here)
     {"kind": "ClusterIssuer", "name": "platform-ca", "group": "awspca.cert-manager.io"},  # an external issuer's kind
 ])
 def test_tenant_certificates_from_other_issuers_are_admitted(ref):
@@ -744,6 +744,32 @@ def test_asking_through_cert_manager_annotations_is_denied_too(kind, annotations
 ])
 def test_ingresses_with_other_or_no_issuers_are_admitted(annotations):
     assert run(ca_policy(), ingress_like(annotations)).passed
+
+
+def _ca_policy_with_acme() -> dict:
+    """The policy as a stack with `certificates.acme` (name letsencrypt) renders it."""
+    from agentplane.spec.load import build_spec, env_config_from_stack_document
+    from tests.support.plans import ROOT, stack_document
+
+    raw = env_config_from_stack_document(
+        stack_document(STACK, certificates={"acme": {"name": "letsencrypt", "email": "platform@example.com", "ingressClassName": "nginx"}}),
+        f"stacks/Pulumi.{STACK}.yaml",
+    )
+    return build.platform_ca_validation(build_spec(STACK, raw, f"stacks/Pulumi.{STACK}.yaml", [], {STACK}, source="file", root=ROOT))
+
+
+@pytest.mark.parametrize("request_for", [
+    lambda: certificate_request(certificate({"kind": "ClusterIssuer", "name": "letsencrypt"})),
+    lambda: ingress_like({"cert-manager.io/cluster-issuer": "letsencrypt"}),
+])
+def test_the_platforms_acme_issuer_is_not_for_tenants_either(request_for):
+    outcome = run(_ca_policy_with_acme(), request_for())
+    assert outcome.denied
+    assert "from ClusterIssuer letsencrypt: it issues certificates for the platform's own components only" in outcome.failures[0]
+    # The platform CA stays denied, with its own message; a tenant's own Issuer stays admitted.
+    denied = run(_ca_policy_with_acme(), certificate_request(certificate({"kind": "ClusterIssuer", "name": "platform-ca"})))
+    assert "from ClusterIssuer platform-ca: the platform CA signs" in denied.failures[0]
+    assert run(_ca_policy_with_acme(), certificate_request(certificate({"kind": "Issuer", "name": "letsencrypt"}))).passed
 
 
 def test_unrelated_kinds_are_not_matched_by_the_platform_ca_policy():

@@ -231,8 +231,15 @@ def policy_guard(spec: PlatformSpec) -> Obj:
 
 
 def platform_ca_validation(spec: PlatformSpec) -> Obj:
-    """Tenants cannot have the platform CA sign their certificates."""
-    return render("platform-ca.yaml.j2", **_common_context(spec), name=POLICY_PLATFORM_CA, issuer=PLATFORM_CA_ISSUER)
+    """Tenants cannot have the platform's ClusterIssuers (the CA, and the ACME issuer of
+    `certificates.acme`) sign their certificates."""
+    return render(
+        "platform-ca.yaml.j2",
+        **_common_context(spec),
+        name=POLICY_PLATFORM_CA,
+        issuer=PLATFORM_CA_ISSUER,
+        issuers=list(spec.env.certificates.issuers()),
+    )
 
 
 def service_routing_validation(spec: PlatformSpec) -> Obj:
