@@ -48,8 +48,21 @@ class Tenants(pulumi.ComponentResource):
 
     def __init__(self, name: str, spec: PlatformSpec, opts: pulumi.ResourceOptions, *, ca_certificate: pulumi.Input[str] | None = None):
         super().__init__("agentplane:index:Tenants", name, None, opts)
+        # The tenant roles and the tenant guard (a ValidatingAdmissionPolicy and its binding)
+        # exist before any team is bound to them or any tenant namespace is created.
+        self.cluster_objects: list[pulumi.Resource] = []
+        for obj in build.cluster_objects(spec):
+            self.cluster_objects.append(
+                register(name, obj, pulumi.ResourceOptions(parent=self, depends_on=list(self.cluster_objects)))
+            )
         self.teams = {
-            team.name: Tenant(f"{name}-{team.name}", team, spec, pulumi.ResourceOptions(parent=self), ca_certificate=ca_certificate)
+            team.name: Tenant(
+                f"{name}-{team.name}",
+                team,
+                spec,
+                pulumi.ResourceOptions(parent=self, depends_on=self.cluster_objects),
+                ca_certificate=ca_certificate,
+            )
             for team in spec.teams
         }
         self.register_outputs({"namespaces": sorted(t.namespace for t in spec.teams)})

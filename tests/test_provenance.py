@@ -303,7 +303,8 @@ def test_public_key_signers_render_as_cosign_keys():
     attestors = ivpol["spec"]["attestors"]
     assert [a["name"] for a in attestors] == ["signer0", "signer1"]
     assert attestors[1]["cosign"] == {"key": {"data": PEM}}
-    assert "[attestors.signer0, attestors.signer1]" in ivpol["spec"]["variables"][2]["expression"]
+    variables = {v["name"]: v["expression"] for v in ivpol["spec"]["variables"]}
+    assert "[attestors.signer0, attestors.signer1]" in variables["signers"]
     assert validate_objects([ivpol]) == []
 
 

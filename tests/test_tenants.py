@@ -76,12 +76,12 @@ def test_network_policies_default_deny_and_only_platform_allows(dev_spec) -> Non
                 assert not any("ipBlock" in peer for peer in rule["to"])
 
 
-def test_role_bindings_map_owners_to_admin_and_members_to_edit(dev_spec) -> None:
+def test_role_bindings_map_owners_and_members_to_the_tenant_roles(dev_spec) -> None:
     objs = _objects(dev_spec, "support")
     owners = objs[("RoleBinding", "tenant-owners")]
     members = objs[("RoleBinding", "tenant-members")]
-    assert owners["roleRef"]["name"] == "admin" and [s["name"] for s in owners["subjects"]] == ["support-admins"]
-    assert members["roleRef"]["name"] == "edit"
+    assert owners["roleRef"]["name"] == build.ROLE_OWNER and [s["name"] for s in owners["subjects"]] == ["support-admins"]
+    assert members["roleRef"]["name"] == build.ROLE_MEMBER
     assert [s["name"] for s in members["subjects"]] == ["support-engineers", "support-leads"]
     assert all(s["kind"] == "Group" for s in owners["subjects"] + members["subjects"])
 

@@ -28,6 +28,11 @@ KEYCLOAK_FULLNAME = "keycloak"
 KEYCLOAK_SERVICE = f"{KEYCLOAK_FULLNAME}-http"
 KEYCLOAK_HTTPS_PORT = 8443
 KEYCLOAK_HTTP_PORT = 80
+# keycloakx's selector labels are app.kubernetes.io/name (the chart name, no nameOverride is set)
+# and app.kubernetes.io/instance (the release name): codecentric/helm-charts
+# charts/keycloakx/templates/_helpers.tpl `keycloak.selectorLabels`. The name alone tells
+# Keycloak's pods from Postgres' in the identity namespace.
+KEYCLOAK_POD_LABELS = {"app.kubernetes.io/name": "keycloakx"}
 
 CNPG_OPERATOR = "cnpg-controller-manager"
 DB_CLUSTER = "keycloak-db"

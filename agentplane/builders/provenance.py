@@ -131,6 +131,11 @@ def platform_groups(config: ProvenanceConfig) -> list[str]:
     return list(dict.fromkeys([*config.admin_groups, BREAK_GLASS_GROUP, *service_accounts]))
 
 
+def admin_groups(config: ProvenanceConfig) -> list[str]:
+    """Platform admins and the break-glass group: people, whose requests no tenant steers."""
+    return list(dict.fromkeys([*config.admin_groups, BREAK_GLASS_GROUP]))
+
+
 def _selector_tenant_namespaces() -> dict:
     return {
         "matchExpressions": [
@@ -161,6 +166,7 @@ def _common_context(spec: PlatformSpec) -> dict:
         "tenant_namespaces": _selector_tenant_namespaces(),
         "non_platform_namespaces": _selector_non_platform_namespaces(),
         "platform_groups": platform_groups(spec.env.provenance),
+        "admin_groups": admin_groups(spec.env.provenance),
         "policy_namespace": namespaces.POLICY,
     }
 
@@ -181,12 +187,16 @@ def provenance_policy(spec: PlatformSpec, mode: str) -> Obj | None:
     signers = [
         {"name": f"signer{i}", "keyless": s.keyless, "public_key": s.public_key} for i, s in enumerate(config.signers)
     ]
+    agents = agent_tiers(spec)
     return render(
         "image-provenance.yaml.j2",
         **_common_context(spec),
         name=provenance_policy_name(mode),
         mode=mode,
         tiers=tiers,
+        agent_tiers=agents,
+        agents_in_mode=[key for key, tier in agents.items() if tier in tiers],
+        agents_outside_mode=[key for key, tier in agents.items() if tier not in tiers],
         images=list(config.images),
         exempt_images=list(config.exempt_images),
         signers=signers,
