@@ -14,7 +14,7 @@ from typing import Any
 
 from agentplane.builders.identity import issuer_url, token_url
 from agentplane.spec.base import agent_client_id
-from agentplane.spec.platform import LABEL_AGENT, LABEL_MANAGED_BY, LABEL_TENANT, MANAGED_BY, AgentSpec, PlatformSpec, TeamSpec
+from agentplane.spec.platform import LABEL_AGENT, LABEL_MANAGED_BY, LABEL_PLATFORM_OWNED, LABEL_TENANT, MANAGED_BY, AgentSpec, PlatformSpec, TeamSpec
 
 ATTR_TEAM = "agentplane.io/team"
 ATTR_ROLE = "agentplane.io/role"
@@ -107,7 +107,8 @@ def client_secret_object(team: TeamSpec, agent: AgentSpec, spec: PlatformSpec, s
         "metadata": {
             "name": client_secret_name(agent),
             "namespace": team.namespace,
-            "labels": {LABEL_MANAGED_BY: MANAGED_BY, LABEL_TENANT: team.name, LABEL_AGENT: agent.name},
+            # Platform-owned: the tenant guard refuses tenant changes (the team reads it, mounts it).
+            "labels": {LABEL_MANAGED_BY: MANAGED_BY, LABEL_TENANT: team.name, LABEL_AGENT: agent.name, LABEL_PLATFORM_OWNED: "true"},
         },
         "type": "Opaque",
         "stringData": {

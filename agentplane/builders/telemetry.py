@@ -20,7 +20,16 @@ Pure functions of the spec returning plain dicts. How a signal finds its tenant:
 from __future__ import annotations
 
 from agentplane import namespaces
-from agentplane.spec.platform import LABEL_AGENT, LABEL_MANAGED_BY, LABEL_TENANT, LABEL_TIER, MANAGED_BY, PlatformSpec, TeamSpec
+from agentplane.spec.platform import (
+    LABEL_AGENT,
+    LABEL_MANAGED_BY,
+    LABEL_PLATFORM_OWNED,
+    LABEL_TENANT,
+    LABEL_TIER,
+    MANAGED_BY,
+    PlatformSpec,
+    TeamSpec,
+)
 from agentplane.spec.sections.telemetry import QUEUE_FILE_HEADROOM, Backend, QueueSettings
 
 Obj = dict
@@ -661,7 +670,7 @@ def instrumentation(team: TeamSpec, spec: PlatformSpec) -> Obj:
     return {
         "apiVersion": "opentelemetry.io/v1alpha1",
         "kind": "Instrumentation",
-        "metadata": {"name": INSTRUMENTATION_NAME, "namespace": team.namespace, "labels": _labels({LABEL_TENANT: team.name})},
+        "metadata": {"name": INSTRUMENTATION_NAME, "namespace": team.namespace, "labels": _labels({LABEL_TENANT: team.name, LABEL_PLATFORM_OWNED: "true"})},
         "spec": {
             "exporter": {"endpoint": WORKLOAD_OTLP_HTTP_ENDPOINT},
             "propagators": ["tracecontext", "baggage"],
