@@ -323,6 +323,23 @@ def test_changing_the_tier_label_of_a_running_pod_is_denied_and_other_updates_pa
     assert run(validation, pod_request(relabeled, user=TENANT_OWNER, operation="UPDATE", old=old)).passed
 
 
+CERT_MANAGER_SA = {
+    "username": "system:serviceaccount:cert-manager:cert-manager",
+    "groups": ["system:serviceaccounts", "system:serviceaccounts:cert-manager", "system:authenticated"],
+}
+
+
+def test_pods_a_platform_service_account_creates_are_judged_like_any_other():
+    """cert-manager copies an Issuer's http01 solver pod template (labels and all) onto the ACME
+    solver pods it creates in the tenant's namespace: whoever creates the pod, labels the tenant
+    chose are refused."""
+    solver = pod(service_account=None, labels={TIER: "production", AGENT: "invoice-triage"})
+    stored, outcome = admit_pod(solver, user=CERT_MANAGER_SA)
+    assert outcome.denied and "run at tier restricted" in outcome.failures[0]
+    _, outcome = admit_pod(pod(service_account=None), user=CERT_MANAGER_SA)
+    assert outcome.passed
+
+
 def test_platform_admin_may_relabel_a_pod():
     old, _ = admit_pod(pod(service_account="refund-drafter"))
     quarantined = copy.deepcopy(old)
@@ -488,7 +505,7 @@ def image_functions(calls: list) -> dict[str, Callable]:
 
 
 def verify(mode: str, obj: dict, calls: list | None = None, *, injected: tuple[str, ...] = (),
-           ivpol: dict | None = None) -> Outcome:
+           ivpol: dict | None = None, request: Request | None = None) -> Outcome:
     """Run an ImageValidatingPolicy as Kyverno 1.19 does: extract the pod's images, keep those
     matchImageReferences selects, bind attestors/attestations by name; then apply
     validationConfigurations to those images: `verifyDigest` (checked before the validations)
@@ -509,7 +526,7 @@ def verify(mode: str, obj: dict, calls: list | None = None, *, injected: tuple[s
         "attestations": {a["name"]: a["name"] for a in spec["attestations"]},
     }
     calls = calls if calls is not None else []
-    outcome = run(ivpol, pod_request(obj), extra=extra, functions=image_functions(calls))
+    outcome = run(ivpol, request or pod_request(obj), extra=extra, functions=image_functions(calls))
     if not outcome.matched:
         return outcome
     config = spec.get("validationConfigurations") or {}  # every field defaults to true
@@ -663,6 +680,53 @@ def test_init_containers_are_verified_and_platform_injected_images_are_exempt():
         outcome = verify(mode, labeled(tier, SIGNED, init=(INJECTED,)), calls, injected=(INJECTED,))
         assert outcome.passed, (mode, outcome.failures)
         assert all(call[1] != INJECTED for call in calls)
+
+
+def ephemeral_request(old: dict, image: str) -> tuple[dict, Request]:
+    """`kubectl debug`: an UPDATE of the pods/ephemeralcontainers subresource; the object is the Pod."""
+    new = copy.deepcopy(old)
+    new["spec"]["ephemeralContainers"] = [{"name": "debugger", "image": image}]
+    return new, Request("UPDATE", "", "v1", "Pod", "pods", old["metadata"]["namespace"], TENANT_OWNER, new, old,
+                        sub_resource="ephemeralcontainers")
+
+
+def test_ephemeral_containers_are_verified():
+    running = labeled("standard", SIGNED)
+    new, request = ephemeral_request(running, UNSIGNED)
+    outcome = verify("enforce", new, request=request)
+    assert outcome.denied and UNSIGNED in outcome.failures[0]
+    new, request = ephemeral_request(running, SIGNED)
+    assert verify("enforce", new, request=request).passed
+
+
+def test_only_image_changes_re_verify_a_running_pod():
+    """A metadata-only UPDATE (a label, a finalizer) is not sent to Kyverno: with the registry or
+    Kyverno down, it still goes through (the policy fails closed only where it must)."""
+    running = labeled("standard", UNSIGNED)  # admitted before the signer was revoked, say
+    relabeled = copy.deepcopy(running)
+    relabeled["metadata"]["labels"] = {"app": "x"}
+    relabeled["metadata"]["finalizers"] = []
+    assert not verify("enforce", relabeled, request=pod_request(relabeled, operation="UPDATE", old=running)).matched
+    for key in ("containers", "initContainers"):
+        swapped = copy.deepcopy(running)
+        swapped["spec"][key] = [{"name": "c0", "image": FOREIGN_BUILDER}]
+        if key == "initContainers":
+            swapped["spec"]["containers"] = running["spec"]["containers"]
+        outcome = verify("enforce", swapped, request=pod_request(swapped, operation="UPDATE", old=running))
+        assert outcome.denied, key
+
+
+def test_image_volumes_are_refused_where_provenance_is_enforced():
+    """Kyverno 1.19 neither verifies nor pins spec.volumes[].image (kyverno/kyverno@v1.19.0:
+    pkg/cel/compiler/images.go extracts containers, initContainers and ephemeralContainers only)."""
+    obj = labeled("standard", SIGNED)
+    obj["spec"]["volumes"] = [{"name": "weights", "image": {"reference": UNSIGNED}}, {"name": "tmp", "emptyDir": {}}]
+    outcome = verify("enforce", obj)
+    assert outcome.denied
+    assert outcome.failures[0] == ("tier standard runs only verified images, and image volumes (spec.volumes[].image: "
+                                   "weights) are not verified; ship the files in a verified container image instead")
+    obj["spec"]["volumes"] = [{"name": "tmp", "emptyDir": {}}]
+    assert verify("enforce", obj).passed
 
 
 def test_a_signed_image_by_tag_passes_in_every_mode():
