@@ -318,9 +318,16 @@ def test_changing_the_tier_label_of_a_running_pod_is_denied_and_other_updates_pa
     del removed["metadata"]["labels"][AGENT]
     assert run(validation, pod_request(removed, user=TENANT_OWNER, operation="UPDATE", old=old)).denied
 
+    # An UPDATE that leaves the platform's labels and annotations alone is not even sent to
+    # Kyverno (a match condition the API server evaluates): with Kyverno down, finalizers can
+    # still be removed and team labels changed.
     relabeled = copy.deepcopy(old)
     relabeled["metadata"]["labels"]["app"] = "refunds"
-    assert run(validation, pod_request(relabeled, user=TENANT_OWNER, operation="UPDATE", old=old)).passed
+    relabeled["metadata"]["finalizers"] = []
+    assert not run(validation, pod_request(relabeled, user=TENANT_OWNER, operation="UPDATE", old=old)).matched
+    annotated = copy.deepcopy(old)
+    annotated["metadata"]["annotations"] = {"agentplane.io/budget": "unlimited"}
+    assert run(validation, pod_request(annotated, user=TENANT_OWNER, operation="UPDATE", old=old)).denied
 
 
 CERT_MANAGER_SA = {

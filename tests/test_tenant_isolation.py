@@ -72,6 +72,9 @@ RESOURCES = {
     ("agentgateway.dev/v1alpha1", "AgentgatewayParameters"): "agentgatewayparameters",
     ("agentgateway.dev/v1alpha1", "AgentgatewayPolicy"): "agentgatewaypolicies",
     ("apps/v1", "Deployment"): "deployments",
+    ("apps/v1", "StatefulSet"): "statefulsets",
+    ("policy/v1", "PodDisruptionBudget"): "poddisruptionbudgets",
+    ("postgresql.cnpg.io/v1", "ScheduledBackup"): "scheduledbackups",
     ("cert-manager.io/v1", "Certificate"): "certificates",
     ("cert-manager.io/v1", "ClusterIssuer"): "clusterissuers",
     ("gateway.networking.k8s.io/v1", "Gateway"): "gateways",
@@ -402,9 +405,9 @@ DEFAULT_NAMESPACE = pod("default", "web", {"app": "web"}, (80, 8080))
 
 def platform_pods(stack: str) -> list[Pod]:
     found = [GATEWAY_PROXY, GATEWAY_CONTROLLER, COLLECTOR, OPERATOR, KEYCLOAK, POSTGRES, KUBE_DNS, OTHER_KUBE_SYSTEM, DEFAULT_NAMESPACE]
-    # Deployments the plan declares (the budget service and its Redis), with their own labels and ports.
+    # Workloads the plan declares (the budget service and its store), with their own labels and ports.
     for o in objects(stack):
-        if o["kind"] == "Deployment":
+        if o["kind"] in ("Deployment", "StatefulSet"):
             template = o["spec"]["template"]
             ports = [p["containerPort"] for c in template["spec"]["containers"] for p in c.get("ports", [])]
             found.append(pod(o["metadata"]["namespace"], o["metadata"]["name"], template["metadata"]["labels"], ports or (8080,)))
