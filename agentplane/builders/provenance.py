@@ -92,9 +92,10 @@ def kyverno_values(spec: PlatformSpec) -> dict:
             # can write to (tenants have no RBAC there, and no verbs on exceptions anywhere).
             "policyExceptions": {"enabled": config.policy_exceptions, "namespace": namespaces.POLICY},
         },
-        # Tenants hold `admin`/`edit` in their namespaces (RoleBindings, builders/tenants.py).
         # The chart aggregates write verbs on every Kyverno policy and PolicyException kind
-        # (and on reports) into `admin`: turned off, tenants keep read-only `view`.
+        # (and on reports) into the built-in `admin`. Tenants hold the platform's own roles
+        # (builders/tenants.py, no aggregation), so this reaches no tenant; off all the same,
+        # for anyone a cluster operator binds to `admin`.
         "rbac": {"roles": {"aggregate": {"admin": False, "view": True}}},
         "admissionController": {
             "replicas": replicas,

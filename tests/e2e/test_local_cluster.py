@@ -164,6 +164,30 @@ def test_onboarding_a_team_creates_its_namespace_and_guardrails(probe_team):
 
 
 @pytest.mark.e2e
+def test_team_owners_cannot_touch_what_isolates_them(probe_team):
+    """The real API server's RBAC and the tenant guard (a ValidatingAdmissionPolicy): a team
+    owner (impersonated) may run workloads but not change its NetworkPolicies, and not delete its
+    agent's ServiceAccount (RBAC lets owners write ServiceAccounts; the guard refuses platform
+    ones). Server-side dry runs: admission runs, nothing is stored."""
+    from agentplane.spec.load import load_from_files
+
+    namespace = kubectl("get", "namespaces", "-l", f"{TENANT_LABEL}={probe_team}",
+                        "-o", "jsonpath={.items[0].metadata.name}").stdout.strip()
+    group = load_from_files("dev", root=ROOT).env.tenancy.group_prefix + f"{PROBE_TEAM}-admins"
+    owner = ("--as", "oidc:e2e-owner", "--as-group", group)
+
+    def can_i(verb: str, resource: str) -> str:
+        return kubectl("auth", "can-i", verb, resource, "-n", namespace, *owner, check=False).stdout.strip()
+
+    assert can_i("create", "deployments.apps") == "yes"
+    for verb in ("create", "delete", "patch"):
+        assert can_i(verb, "networkpolicies.networking.k8s.io") == "no", verb
+    assert can_i("create", "serviceaccounts/token") == "no"
+    refused = kubectl("delete", "serviceaccount", PROBE_AGENT, "-n", namespace, "--dry-run=server", *owner, check=False)
+    assert refused.returncode != 0 and "declared by the platform" in refused.stderr, refused.stderr
+
+
+@pytest.mark.e2e
 def test_unsigned_image_is_rejected_in_an_enforce_tier(probe_team):
     namespace = kubectl("get", "namespaces", "-l", f"{TENANT_LABEL}={probe_team}",
                         "-o", "jsonpath={.items[0].metadata.name}").stdout.strip()
