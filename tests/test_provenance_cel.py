@@ -698,6 +698,9 @@ def ephemeral_request(old: dict, image: str) -> tuple[dict, Request]:
 
 
 def test_ephemeral_containers_are_verified():
+    """Kyverno extracts ephemeralContainers' images for pods (kyverno/kyverno@v1.19.0:
+    pkg/cel/compiler/images.go podImageExtractors); the policy must match the subresource
+    `kubectl debug` writes, and the image-change condition must let it through."""
     running = labeled("standard", SIGNED)
     new, request = ephemeral_request(running, UNSIGNED)
     outcome = verify("enforce", new, request=request)
@@ -708,7 +711,11 @@ def test_ephemeral_containers_are_verified():
 
 def test_only_image_changes_re_verify_a_running_pod():
     """A metadata-only UPDATE (a label, a finalizer) is not sent to Kyverno: with the registry or
-    Kyverno down, it still goes through (the policy fails closed only where it must)."""
+    Kyverno down, it still goes through (the policy fails closed only where it must). Kyverno
+    hands an ImageValidatingPolicy's match conditions to the API server for both of its webhooks,
+    the digest-pinning one and the validating one (kyverno/kyverno@v1.19.0:
+    pkg/controllers/webhook/controller.go buildForJSONPoliciesMutation and
+    pkg/controllers/webhook/validating.go buildWebhookRules)."""
     running = labeled("standard", UNSIGNED)  # admitted before the signer was revoked, say
     relabeled = copy.deepcopy(running)
     relabeled["metadata"]["labels"] = {"app": "x"}
