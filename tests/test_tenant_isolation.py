@@ -509,3 +509,34 @@ def test_the_model_sees_a_policy_that_admits_every_namespace():
     assert net.ingress_allowed(attacker, victim, 8080) and net.reaches(DEFAULT_NAMESPACE, victim, 8080)
     assert not network("dev").ingress_allowed(attacker, victim, 8080)
     assert not network("dev").reaches(DEFAULT_NAMESPACE, victim, 8080)
+
+
+# --------------------------------------------------------------------------- the threat model
+
+
+def test_every_line_of_the_threat_model_names_tests_that_exist():
+    """docs/threat-model.md backs each line with test names (`file::name`, or `::name` for the
+    file named before it in the same cell): each must be a test function of that file, and
+    each table row of what a team member can or cannot do must name one."""
+    import ast
+    import re
+
+    text = (ROOT / "docs" / "threat-model.md").read_text(encoding="utf-8")
+    rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| #") and "---" not in line]
+    cannot_rows = [r for r in rows if re.match(r"\| \d+ \|", r)]
+    assert len(cannot_rows) >= 10
+    tests_by_file: dict[str, set[str]] = {}
+    named = 0
+    for row in cannot_rows:
+        assert "test_" in row, row
+    for row in rows:
+        current = None
+        for file, name in re.findall(r"`(?:(test_[a-z_]+\.py))?::([a-z_0-9]+)`", row):
+            current = file or current
+            assert current, f"{name}: no file named before it in: {row}"
+            if current not in tests_by_file:
+                tree = ast.parse((ROOT / "tests" / current).read_text(encoding="utf-8"))
+                tests_by_file[current] = {n.name for n in tree.body if isinstance(n, ast.FunctionDef) and n.name.startswith("test_")}
+            assert name in tests_by_file[current], f"{current}::{name} named in docs/threat-model.md does not exist"
+            named += 1
+    assert named >= 20
