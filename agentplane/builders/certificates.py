@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from agentplane import namespaces
-from agentplane.spec.platform import LABEL_MANAGED_BY, MANAGED_BY, PlatformSpec
+from agentplane.spec.platform import LABEL_MANAGED_BY, LABEL_PLATFORM_OWNED, MANAGED_BY, PlatformSpec
 from agentplane.spec.sections.certificates import PLATFORM_CA_ISSUER, root_ca_common_name, whole_hours
 from agentplane.spec.sections.resilience import cert_manager_webhook_replicas
 
@@ -107,10 +107,13 @@ def root_ca_secret(spec: PlatformSpec, certificate_pem: Any, private_key_pem: An
 def ca_bundle(namespace: str, certificate_pem: Any) -> Obj:
     """The platform root as a ConfigMap `ca.crt`: the key agentgateway's caCertificateRefs read
     (agentgateway/agentgateway@v1.4.1:controller/pkg/agentgateway/remotehttp/ca_bundle.go)."""
+    metadata = _meta(CA_BUNDLE, namespace)
+    # In a tenant namespace the team reads it but may not replace it (the tenant guard).
+    metadata["labels"][LABEL_PLATFORM_OWNED] = "true"
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": _meta(CA_BUNDLE, namespace),
+        "metadata": metadata,
         "data": {CA_BUNDLE_KEY: certificate_pem},
     }
 
