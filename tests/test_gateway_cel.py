@@ -67,7 +67,9 @@ class GatewayModel:
             tokens["t"] = {**jwt, "iss": issuer}
             location = "x-agentplane-authorization" if path.startswith("/egress/") else "authorization"
             headers[location] = "Bearer t"
-        result = agw.Gateway(self.objects, tokens).send(agw.Request(path, headers))
+        # Model routes read a chat-completions body; other routes ignore it.
+        body = b'{"messages": [{"role": "user", "content": "hello"}]}' if path.startswith("/llm/") else b""
+        result = agw.Gateway(self.objects, tokens).send(agw.Request(path, headers, body))
         if result.step in ("jwt", "authorization"):
             return Outcome(result.status, result.step, route=result.route)
         if result.step == "direct response":

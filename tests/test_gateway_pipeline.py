@@ -5,8 +5,10 @@ client receives and what reaches the backend."""
 from __future__ import annotations
 
 import copy
+import gzip
 import json
 import shutil
+import zlib
 from pathlib import Path
 
 import pytest
@@ -116,6 +118,32 @@ def test_every_expression_reads_only_what_its_phase_has_and_is_valid_cel(stack: 
     for phase, expression, where in found:
         assert agw.roots(expression) <= agw.PHASE_VARIABLES[phase], (where, phase, expression)
         assert agw.compiles(expression), (where, expression)
+
+
+def test_every_refusal_about_the_caller_or_the_host_holds_when_it_cannot_be_evaluated() -> None:
+    """agentgateway skips a conditional direct response whose condition fails to evaluate:
+    a refusal that reads the token or the kept path must refuse rather than error."""
+    conditions = [
+        (expression, where)
+        for phase, expression, where in agw.expressions(plan_objects())
+        if phase == "direct response" and agw.roots(expression) & {"jwt", "metadata"} and not expression.startswith("{")
+    ]
+    assert len(conditions) >= 6, conditions  # model approval per model route, egress tier and host per team
+    for expression, where in conditions:
+        request = {"path": "/", "pathAndQuery": "/", "headers": {}, "body": b"{}", "method": "POST"}
+        assert agw.evaluates_true(expression, "direct response", request=request, jwt={}, source={}, metadata={}), (where, expression)
+
+
+def test_the_body_checks_run_on_what_the_model_will_read() -> None:
+    """The unreadable-body refusal precedes the checks that read the body, so those can treat an
+    evaluation error as 'field absent'."""
+    policies = [o for o in plan_objects() if o["kind"] == "AgentgatewayPolicy" and "-model-" in o["metadata"]["name"]]
+    assert policies
+    for policy in policies:
+        conditions = [c["condition"] for c in policy["spec"]["traffic"]["directResponse"]["conditional"]]
+        reading_body = [i for i, c in enumerate(conditions) if "request.body" in c]
+        assert conditions[reading_body[0]] == build_team.BODY_UNREADABLE, policy["metadata"]["name"]
+        assert len(reading_body) == 3
 
 
 ROUTES = [
@@ -284,6 +312,45 @@ def test_clients_cannot_opt_out_of_usage_reporting(dev: agw.Gateway) -> None:
     streamed = dev.send(agw.Request(path, bearer("invoice-triage"), chat(stream=True)))
     assert json.loads(streamed.forwarded.body)["stream_options"] == {"include_usage": True}
     assert dev.send(agw.Request(path, bearer("invoice-triage"), chat(stream=True, stream_options={"include_usage": True}))).status == 200
+
+
+OPT_OUT = chat(stream=True, stream_options={"include_usage": False})
+
+
+@pytest.mark.parametrize(
+    ("headers", "body"),
+    [
+        # The LLM path decodes Content-Encoding before parsing; CEL's request.body is the raw bytes.
+        ({"content-encoding": "gzip"}, gzip.compress(OPT_OUT)),
+        ({"content-encoding": "deflate"}, zlib.compress(OPT_OUT)),
+        ({"content-encoding": "gzip"}, gzip.compress(chat("gpt-4o"))),
+        ({"content-encoding": "gzip"}, gzip.compress(chat())),
+        ({}, b"not json"),
+        ({}, b""),
+        # Beyond the buffer limit CEL has no body at all.
+        ({}, chat(text="x" * agw.BUFFER_LIMIT)),
+    ],
+    ids=["gzip-opt-out", "deflate-opt-out", "gzip-other-model", "gzip-plain", "not-json", "empty", "over-limit"],
+)
+def test_a_body_the_gateway_cannot_check_is_refused_before_the_budget_and_the_model(budgeted: agw.Gateway, headers: dict, body: bytes) -> None:
+    path = "/llm/payments/gpt-4o-mini/v1/chat/completions"
+    outcome = budgeted.send(agw.Request(path, {**bearer("refund-drafter"), **headers}, body), agw.Upstream(tokens=150_000))
+    assert (outcome.status, outcome.step, outcome.denial, outcome.forwarded) == (400, "direct response", "body_unreadable", None)
+    assert "uncompressed JSON" in outcome.error["message"]
+    # Nothing was served uncounted: the agent's whole budget (200000) is still there, and used
+    # up by the next request that passes it.
+    assert budgeted.send(agw.Request(path, bearer("refund-drafter"), chat()), agw.Upstream(tokens=200_001)).status == 200
+    assert budgeted.send(agw.Request(path, bearer("refund-drafter"), chat())).status == 429
+
+
+def test_a_readable_body_still_reaches_the_model_with_usage_reported(budgeted: agw.Gateway) -> None:
+    path = "/llm/payments/gpt-4o-mini/v1/chat/completions"
+    parts = json.dumps({"messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]}).encode()
+    for body in (chat(None, stream=True), chat(stream=True, stream_options=None), parts):
+        outcome = budgeted.send(agw.Request(path, bearer("refund-drafter"), body), agw.Upstream(tokens=10))
+        assert outcome.status == 200, body
+        sent = json.loads(outcome.forwarded.body)
+        assert sent.get("stream_options", {"include_usage": True}) == {"include_usage": True}
 
 
 @pytest.fixture

@@ -156,22 +156,46 @@ def model_route(team: TeamSpec, model: str) -> Obj:
     return _route(name, team, [_rule("model", model_prefix(team, model), model_backend_name(model))])
 
 
+def fail_closed(condition: str) -> str:
+    """A refusal condition that also holds when it cannot be evaluated. agentgateway skips a
+    conditional policy whose condition fails to evaluate (Executor::eval_bool is false on error:
+    agentgateway/agentgateway@v1.4.1:crates/agentgateway/src/cel/types.rs; RequestPolicy::select,
+    crates/agentgateway/src/store/policy.rs); celx `coalesce` takes the first argument that
+    evaluates (crates/celx/src/general.rs), so an error here means refusal."""
+    return f"coalesce({condition}, true)"
+
+
 # The request body, parsed (agentgateway buffers it for any route expression that reads it:
 # agentgateway/agentgateway@v1.4.1:crates/agentgateway/src/cel/mod.rs, maybe_buffer_request_body).
+# CEL sees the bytes as received: never decoded, and absent beyond the buffer limit
+# (crates/agentgateway/src/cel/types.rs, BufferedBody), while the LLM path decodes
+# Content-Encoding before parsing (crates/agentgateway/src/llm/mod.rs, read_body_and_default_model).
 BODY = "json(request.body)"
+
+# A body CEL cannot parse (gzip or any other Content-Encoding, not JSON, over the limit) would
+# make the two checks below fail to evaluate, i.e. pass, while the LLM path still reads it: a
+# gzipped `include_usage: false` would reach the provider uncounted. Such bodies are refused.
+BODY_UNREADABLE = fail_closed(f"size({BODY}) < 0")
+BODY_UNREADABLE_MESSAGE = (
+    "the request body must be uncompressed JSON (no Content-Encoding) of at most 2 MiB: "
+    "the gateway checks the model and the usage options in it before the model is called"
+)
 
 
 def body_names_other_model(model: str) -> str:
-    """CEL: the body's `model` is present and is not the route's model. A body that is not JSON
-    or names no model fails to evaluate, which is not a match: the provider call then uses the
-    route's model (agentgateway sets it)."""
+    """CEL: the body's `model` is present and is not the route's model. Once BODY_UNREADABLE
+    has passed, the body is JSON and an error means it names no model (or one of another
+    type, which agentgateway overwrites): the provider call then uses the route's model, which
+    the backend fixes (set_provider_request_model)."""
     return f"{BODY}.model != {cel_string(model)}"
 
 
 # `stream_options: {include_usage: false}` would make the provider report no usage, and
 # agentgateway counts a response without usage as 0 tokens
 # (agentgateway/agentgateway@v1.4.1:crates/agentgateway/src/llm/mod.rs forces include_usage only
-# when stream_options is absent).
+# when stream_options is absent or null). Once the body is known to be JSON, an error here means
+# stream_options is absent or null (usage is then forced) or malformed (the LLM path refuses the
+# body: StreamOptions.include_usage is a required bool, crates/llm/src/types/completions.rs).
 OPTS_OUT_OF_USAGE = f"{BODY}.stream_options.include_usage == false"
 
 
@@ -186,9 +210,10 @@ def model_policy(team: TeamSpec, model: str, spec: PlatformSpec, ident: Identity
         "directResponse": {
             "conditional": [
                 {
-                    "condition": f"!({PRINCIPAL} in {cel_list(ident.agents(team, allowed))})",
+                    "condition": fail_closed(f"!({PRINCIPAL} in {cel_list(ident.agents(team, allowed))})"),
                     "policy": _denial(403, "model_not_approved", _per_caller(_approved_messages(team, ident, f"model {model}"))),
                 },
+                {"condition": BODY_UNREADABLE, "policy": _denial(400, "body_unreadable", cel_string(BODY_UNREADABLE_MESSAGE))},
                 {
                     "condition": body_names_other_model(model),
                     "policy": _denial(
@@ -342,10 +367,10 @@ def _egress_denials(team: TeamSpec, ident: Identity, path: str) -> dict:
     return {
         "conditional": [
             {
-                "condition": f"!({PRINCIPAL} in {cel_list(ident.agents(team, with_egress))})",
+                "condition": fail_closed(f"!({PRINCIPAL} in {cel_list(ident.agents(team, with_egress))})"),
                 "policy": _denial(403, "egress_denied", _per_caller(tier_messages)),
             },
-            {"condition": f"!({egress_allowed(team, path)})", "policy": _denial(403, "egress_denied", cel_string(not_listed))},
+            {"condition": fail_closed(f"!({egress_allowed(team, path)})"), "policy": _denial(403, "egress_denied", cel_string(not_listed))},
         ]
     }
 

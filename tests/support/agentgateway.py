@@ -14,8 +14,10 @@ Order of a request (crates/agentgateway/src/proxy/httpproxy.rs, apply_request_po
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
+import zlib
 from dataclasses import dataclass, field
 
 import cel
@@ -36,6 +38,18 @@ PHASE_VARIABLES = {
     "response transformation": {"request", "jwt", "source", "metadata", "response"},
     "mcp authorization": {"request", "jwt", "mcp"},
 }
+
+# The request body limit: CEL sees at most this much (`request.body` is absent beyond it,
+# crates/agentgateway/src/cel/types.rs, BufferedBody::exceeded_limit) and the LLM path refuses a
+# larger body, before or after decompression (crates/agentgateway/src/llm/mod.rs,
+# read_body_and_default_model). Default: crates/agentgateway/src/lib.rs, max_buffer_size.
+BUFFER_LIMIT = 2_097_152
+# Content-Encodings the LLM path decodes before parsing the body (read_body_and_default_model,
+# http::compression::to_bytes_with_decompression); CEL's `request.body` is never decoded.
+DECODERS = {"gzip": gzip.decompress, "deflate": zlib.decompress}
+# An error of the LLM request path (body unreadable, not the expected JSON) is
+# ProxyError::Processing, answered 503 (crates/agentgateway/src/proxy/mod.rs).
+LLM_PROCESSING_ERROR = 503
 
 KNOWN_TRAFFIC = {"jwtAuthentication", "authorization", "rateLimit", "transformation", "directResponse"}
 KNOWN_BACKEND_KINDS = {"static", "ai", "mcp", "dynamicForwardProxy"}
@@ -64,9 +78,48 @@ def roots(expression: str) -> set[str]:
 
 
 def _json(value):
-    """celx `json()`: parse bytes or a string as JSON (crates/celx/src/general.rs)."""
-    text = bytes(value).decode() if not isinstance(value, str) else value
+    """celx `json()`: parse bytes or a string as JSON (crates/celx/src/general.rs, json_parse);
+    anything else (an absent body is null) is an error."""
+    if not isinstance(value, (bytes, str)):
+        raise ValueError(f"json(): invalid type {type(value).__name__}")
+    text = value.decode() if isinstance(value, bytes) else value
     return json.loads(text)
+
+
+def _top_level_arguments(text: str) -> list[str]:
+    """Split a call's argument text at its top-level commas (string literals respected)."""
+    args, depth, start, i = [], 0, 0, 0
+    while i < len(text):
+        literal = _STRING.match(text, i)
+        if literal:
+            i = literal.end()
+            continue
+        if text[i] in "([{":
+            depth += 1
+        elif text[i] in ")]}":
+            depth -= 1
+        elif text[i] == "," and depth == 0:
+            args.append(text[start:i].strip())
+            start = i + 1
+        i += 1
+    args.append(text[start:].strip())
+    return args
+
+
+def _coalesce(expression: str):
+    """celx `coalesce(a, b, ...)`: the first argument that evaluates to a non-null value; an
+    argument that fails to evaluate is skipped (crates/celx/src/general.rs, coalesce). Modelled
+    only as a whole expression: returns the arguments, or None when it is not one."""
+    text = expression.strip()
+    if not (text.startswith("coalesce(") and text.endswith(")")):
+        if "coalesce(" in _STRING.sub('""', text):
+            raise UnknownField(f"coalesce() is modelled only as the whole expression: {expression!r}")
+        return None
+    inner = text[len("coalesce("):-1]
+    args = _top_level_arguments(inner)
+    if _STRING.sub('""', inner).count("(") != _STRING.sub('""', inner).count(")") or len(args) < 2:
+        raise UnknownField(f"coalesce() not modelled here: {expression!r}")
+    return args
 
 
 def evaluate(expression: str, phase: str, **variables):
@@ -74,6 +127,24 @@ def evaluate(expression: str, phase: str, **variables):
     missing = roots(expression) - PHASE_VARIABLES[phase]
     if missing:
         raise UnknownField(f"{phase}: {expression!r} reads {sorted(missing)}, which do not exist in this phase")
+    args = _coalesce(expression)
+    if args is not None:
+        error: Exception | None = None
+        saw_null = False
+        for arg in args:
+            try:
+                value = evaluate(arg, phase, **variables)
+            except UnknownField:
+                raise
+            except Exception as e:  # noqa: BLE001 - CEL evaluation errors: coalesce skips the argument
+                error = e
+                continue
+            if value is not None:
+                return value
+            saw_null = True
+        if saw_null or error is None:
+            return None
+        raise error
     context = cel.Context()
     cel.stdlib.add_stdlib_to_context(context)
     context.add_function("json", _json)
@@ -225,8 +296,11 @@ class Gateway:
         traffic = spec.get("traffic", {})
         uri = {"path": path_only, "pathAndQuery": request.path}
 
+        # CEL reads the body as received: not decoded, and absent beyond the buffer limit.
+        cel_body = request.body if len(request.body) <= BUFFER_LIMIT else None
+
         def req_vars() -> dict:
-            return {"path": uri["path"], "pathAndQuery": uri["pathAndQuery"], "headers": dict(headers), "body": request.body, "method": request.method}
+            return {"path": uri["path"], "pathAndQuery": uri["pathAndQuery"], "headers": dict(headers), "body": cel_body, "method": request.method}
 
         variables: dict = {"request": req_vars(), "source": {}, "metadata": {}}
 
@@ -373,15 +447,15 @@ class Gateway:
         guard = spec.get("backend", {}).get("ai", {}).get("promptGuard", {})
         closed(spec.get("backend", {}).get("ai", {}), {"promptGuard"}, "backend.ai")
         closed(guard, {"request", "response", "streaming"}, "promptGuard")
-        body = json.loads(request.body or b"{}")
-        # Request prompt guards run first (Policy::apply_prompt_guard in prepare_request).
-        prompt = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
+        body = self._llm_body(request.body, headers)
+        if body is None:
+            return self._respond(Outcome(LLM_PROCESSING_ERROR, {}, b"", "llm request", route), transformation, variables)
+        # Request prompt guards run first (Policy::apply_prompt_guard in prepare_request), each
+        # over every text the request's visit_text_mut yields.
         for entry in guard.get("request", []):
-            blocked, prompt = self._guard(entry, prompt, request_side=True)
+            blocked = self._guard_request(entry, body["messages"])
             if blocked is not None:
                 return self._respond(Outcome(blocked[0], {}, blocked[1], "request guard", route), transformation, variables)
-        if body.get("messages"):
-            body["messages"] = [{**body["messages"][0], "content": prompt}] + body["messages"][1:] if len(body["messages"]) == 1 else body["messages"]
         # Token budget: checked with 0 hits before the call (remoteratelimit.rs, check_llm).
         rate = spec.get("traffic", {}).get("rateLimit", {}).get("global")
         descriptors = self._descriptors(rate, variables) if rate else []
@@ -393,7 +467,8 @@ class Gateway:
         # The provider's model replaces the body's (set_provider_request_model).
         if "model" in provider:
             body["model"] = provider["model"]
-        if "stream" in body and body["stream"] and "stream_options" not in body:
+        # Usage is asked for only when stream_options is absent or null (process_completions_request).
+        if body.get("stream") is True and body.get("stream_options") is None:
             body["stream_options"] = {"include_usage": True}
         auth = backend.get("policies", {}).get("auth")
         if auth is not None:
@@ -407,11 +482,71 @@ class Gateway:
             if blocked is not None:
                 return self._respond(Outcome(blocked[0], {}, blocked[1], "response guard", route, forwarded), transformation, variables)
         # Usage: a response without it counts 0 tokens (`(_, None) => 0`).
-        reported = upstream.tokens if (not body.get("stream") or body.get("stream_options", {}).get("include_usage")) else 0
+        reported = upstream.tokens if (not body.get("stream") or (body.get("stream_options") or {}).get("include_usage")) else 0
         if rate and self.budget is not None:
             self.budget.check(rate["domain"], descriptors, reported, now)
         response = Outcome(upstream.status, dict(upstream.headers), json.dumps({"choices": [{"message": {"content": completion}}]}).encode(), "backend", route, forwarded)
         return self._respond(response, transformation, variables)
+
+    @staticmethod
+    def _llm_body(raw: bytes, headers: dict[str, str]) -> dict | None:
+        """The chat-completions body as the LLM path reads it, or None for its processing error
+        (crates/agentgateway/src/llm/mod.rs, read_body_and_default_model: Content-Encoding is
+        decoded, then the body must parse as crates/llm/src/types/completions.rs, Request)."""
+        if len(raw) > BUFFER_LIMIT:
+            return None  # AIError::RequestTooLarge
+        encoding = headers.pop("content-encoding", "identity").strip().lower()
+        if encoding != "identity":
+            if encoding not in DECODERS:
+                return None  # AIError::UnsupportedEncoding
+            try:
+                raw = DECODERS[encoding](raw)
+            except (OSError, zlib.error, EOFError):
+                return None
+            headers.pop("transfer-encoding", None)
+            if len(raw) > BUFFER_LIMIT:
+                return None
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return None  # AIError::RequestParsing
+        if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
+            return None  # `messages` is required
+        options = body.get("stream_options")
+        if options is not None and not (isinstance(options, dict) and isinstance(options.get("include_usage"), bool)):
+            return None  # StreamOptions.include_usage is a required bool
+        return body
+
+    def _guard_request(self, entry: dict, messages: list[dict]) -> tuple[int, bytes] | None:
+        """One request guard over the texts agentgateway's regex guard visits
+        (crates/llm/src/types/completions.rs, Request::visit_text_mut): each message's content
+        except `role: tool` messages; a content array's adjacent text parts joined by " "
+        (crates/llm/src/types/mod.rs, scan_text_runs). Masking writes the text back."""
+        for message in messages:
+            if message.get("role") == "tool":
+                continue
+            content = message.get("content")
+            if isinstance(content, str):
+                blocked, message["content"] = self._guard(entry, content, request_side=True)
+                if blocked is not None:
+                    return blocked
+            elif isinstance(content, list):
+                runs: list[list[dict]] = [[]]
+                for part in content:
+                    if isinstance(part, dict) and isinstance(part.get("text"), str):
+                        runs[-1].append(part)
+                    else:
+                        runs.append([])
+                for run in (r for r in runs if r):
+                    joined = run[0]["text"] if len(content) == 1 else " ".join(p["text"] for p in run)
+                    blocked, masked = self._guard(entry, joined, request_side=True)
+                    if blocked is not None:
+                        return blocked
+                    if masked != joined:
+                        run[-1]["text"] = masked
+                        for part in run[:-1]:
+                            content.remove(part)
+        return None
 
     def _descriptors(self, rate: dict, variables: dict) -> list[list[tuple[str, str]]]:
         """A descriptor whose expression fails is dropped (remoteratelimit.rs, eval_descriptor)."""
