@@ -143,7 +143,8 @@ def test_the_body_checks_run_on_what_the_model_will_read() -> None:
         conditions = [c["condition"] for c in policy["spec"]["traffic"]["directResponse"]["conditional"]]
         reading_body = [i for i, c in enumerate(conditions) if "request.body" in c]
         assert conditions[reading_body[0]] == build_team.BODY_UNREADABLE, policy["metadata"]["name"]
-        assert len(reading_body) == 3
+        # unreadable, the operator's refusing patterns over the raw body, other model, usage opt-out
+        assert len(reading_body) == 4, conditions
 
 
 ROUTES = [
@@ -538,11 +539,48 @@ def test_every_model_route_of_every_team_carries_the_platform_guards() -> None:
 @pytest.mark.parametrize("secret", ["my SSN is 123-45-6789", "card 4111 1111 1111 1111", "key AKIAABCDEFGHIJKLMNOP"])
 def test_a_prompt_with_personal_data_or_secrets_never_reaches_the_model(dev: agw.Gateway, secret: str) -> None:
     outcome = dev.send(agw.Request("/llm/support/gpt-4o-mini/v1/chat/completions", bearer("kb-answerer"), chat(text=secret)))
-    assert (outcome.status, outcome.step, outcome.forwarded) == (403, "request guard", None)
+    # Operator patterns already refuse in the gateway's raw-body check; builtins in agentgateway's guard.
+    assert (outcome.status, outcome.forwarded) == (403, None)
+    assert outcome.step == ("direct response" if "AKIA" in secret else "request guard")
     error = outcome.error
     assert error["type"] == guardrails.BLOCKED_TYPE
     assert error["message"].startswith("blocked by the platform's content-safety guardrails: the prompt contains")
     assert "team support" in error["message"]
+
+
+def _conversation(*messages: dict) -> bytes:
+    return json.dumps({"messages": [{"role": "user", "content": "look up the account"}, *messages]}).encode()
+
+
+TOOL_CALL = {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "get_account", "arguments": "{}"}}]}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        _conversation(TOOL_CALL, {"role": "tool", "tool_call_id": "c1", "content": "aws key AKIAABCDEFGHIJKLMNOP"}),
+        _conversation({"role": "tool", "tool_call_id": "c1", "content": "-----BEGIN RSA PRIVATE KEY-----\nMIIE..."}),
+        _conversation({**TOOL_CALL, "tool_calls": [{**TOOL_CALL["tool_calls"][0], "function": {"name": "put", "arguments": '{"key": "AKIAABCDEFGHIJKLMNOP"}'}}]}),
+        _conversation({"role": "system", "content": [{"type": "text", "text": "key AKIAABCDEFGHIJKLMNOP"}]}),
+    ],
+    ids=["tool-result", "tool-result-private-key", "tool-call-arguments", "system-content-array"],
+)
+def test_a_secret_pattern_in_any_message_or_tool_call_never_reaches_the_model(dev: agw.Gateway, body: bytes) -> None:
+    """agentgateway's regex guard skips tool results and tool-call arguments; the operator's
+    refusing patterns are also checked over the whole body by the route's direct response."""
+    outcome = dev.send(agw.Request("/llm/support/gpt-4o-mini/v1/chat/completions", bearer("kb-answerer"), body))
+    assert (outcome.status, outcome.forwarded, outcome.denial) == (403, None, guardrails.BLOCKED_TYPE)
+    assert outcome.error["type"] == guardrails.BLOCKED_TYPE and "team support" in outcome.error["message"]
+
+
+def test_builtin_detectors_read_every_text_agentgateway_visits(dev: agw.Gateway) -> None:
+    path = "/llm/support/gpt-4o-mini/v1/chat/completions"
+    for body in (
+        _conversation({"role": "system", "content": "ssn 123-45-6789"}),
+        _conversation({"role": "user", "content": [{"type": "text", "text": "card"}, {"type": "text", "text": "4111 1111 1111 1111"}]}),
+    ):
+        outcome = dev.send(agw.Request(path, bearer("kb-answerer"), body))
+        assert (outcome.status, outcome.step, outcome.forwarded) == (403, "request guard", None), body
 
 
 def test_an_answer_with_a_secret_is_blocked_before_the_client_sees_it(dev: agw.Gateway) -> None:

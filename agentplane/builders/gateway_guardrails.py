@@ -83,6 +83,21 @@ def _entries(side: str, guard: GuardSide, rejection: dict) -> list[dict]:
     return out
 
 
+def raw_body_patterns(team: TeamSpec, model: str, env: EnvironmentConfig) -> tuple[str, ...]:
+    """The refusing request `patterns` of a model route, for the gateway's own check of the raw
+    body. agentgateway's regex guard skips `role: tool` messages and never reads tool-call
+    arguments (agentgateway/agentgateway@v1.4.1:crates/llm/src/types/completions.rs,
+    Request::visit_text_mut), yet both go to the model: a secret an agent's tool returned
+    would pass. Builtin detectors have no CEL equivalent; only webhooks see those messages."""
+    guards = route_guards(team, model, env)["request"]
+    return tuple(dict.fromkeys(p for g in guards if g.action == "Reject" for p in g.patterns))
+
+
+def message(side: str, team: TeamSpec, model: str) -> str:
+    """The refusal text of a blocked prompt (side `request`) or answer (`response`)."""
+    return json.loads(_message(side, team, model))["error"]["message"]
+
+
 def prompt_guard(team: TeamSpec, model: str, env: EnvironmentConfig) -> dict | None:
     """`backend.ai.promptGuard` for a team's model route, or None when no guard applies."""
     guards = route_guards(team, model, env)

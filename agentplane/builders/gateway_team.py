@@ -199,6 +199,22 @@ def body_names_other_model(model: str) -> str:
 OPTS_OUT_OF_USAGE = f"{BODY}.stream_options.include_usage == false"
 
 
+def body_matches_any(patterns: tuple[str, ...]) -> str:
+    """CEL: the raw body (as received; BODY_UNREADABLE has passed) matches one of the patterns."""
+    return " || ".join(f"string(request.body).matches({cel_string(p)})" for p in patterns)
+
+
+def _raw_body_guard(team: TeamSpec, model: str, spec: PlatformSpec) -> list[dict]:
+    """The operator's refusing prompt patterns, over the whole body: tool results and tool-call
+    arguments too, which agentgateway's guard does not read. Same refusal as the guard's, plus
+    the denial header, so the access log's `agentplane.denial` names it."""
+    patterns = guardrails.raw_body_patterns(team, model, spec.env)
+    if not patterns:
+        return []
+    text = guardrails.message("request", team, model)
+    return [{"condition": body_matches_any(patterns), "policy": _denial(guardrails.BLOCKED_STATUS, guardrails.BLOCKED_TYPE, cel_string(text))}]
+
+
 def model_policy(team: TeamSpec, model: str, spec: PlatformSpec, ident: Identity) -> Obj:
     allowed = [a for a in team.agents if model in a.models]
     served = f"{model_prefix(team, model)} serves {model} only"
@@ -214,6 +230,7 @@ def model_policy(team: TeamSpec, model: str, spec: PlatformSpec, ident: Identity
                     "policy": _denial(403, "model_not_approved", _per_caller(_approved_messages(team, ident, f"model {model}"))),
                 },
                 {"condition": BODY_UNREADABLE, "policy": _denial(400, "body_unreadable", cel_string(BODY_UNREADABLE_MESSAGE))},
+                *_raw_body_guard(team, model, spec),
                 {
                     "condition": body_names_other_model(model),
                     "policy": _denial(
