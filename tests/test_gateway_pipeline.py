@@ -623,6 +623,23 @@ def test_only_the_operator_can_make_a_tier_weaker_and_says_so_by_name(tmp_path: 
 
 
 @pytest.mark.parametrize(
+    ("pattern", "construct"),
+    [("password(?=:)", "look-around"), ("(?<!x)secret", "look-around"), ("(k)\\1", "backreferences"), ("AKIA[0-9A-Z]++", "possessive"), ("(?>ab)c", "atomic")],
+)
+def test_a_guard_pattern_agentgateway_could_not_parse_is_refused_by_name(tmp_path: Path, pattern: str, construct: str) -> None:
+    """Python accepts these; agentgateway's Rust regex does not, and would drop the guard."""
+    with pytest.raises(ConfigError, match=construct) as raised:
+        _env(tmp_path, {"all": {"request": {"patterns": ["AKIA[0-9A-Z]{16}", pattern]}}})
+    assert "guardrails" in str(raised.value) and "Rust regex" in str(raised.value)
+
+
+def test_portable_guard_patterns_are_accepted(tmp_path: Path) -> None:
+    patterns = ["AKIA[0-9A-Z]{16}", "-----BEGIN [A-Z ]*PRIVATE KEY-----", "(?i)api[_-]?key[(?=]", "a\\++b"]
+    env = _env(tmp_path, {"all": {"request": {"patterns": patterns}}})
+    assert env.gateway.guardrails.all.request.patterns == tuple(patterns)
+
+
+@pytest.mark.parametrize(
     "field",
     [
         {"guardrails": {"all": {}}},

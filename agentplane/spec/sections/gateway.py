@@ -126,11 +126,53 @@ class PublicHttps(StrictModel):
 GUARD_BUILTINS = ("CaSin", "CreditCard", "Email", "PhoneNumber", "Ssn")
 
 
+# Python `re` syntax that Rust's regex crate, which agentgateway parses patterns with, lacks
+# (agentgateway/agentgateway@v1.4.1:crates/agentgateway/src/llm/policy/mod.rs, RegexRule::Regex is
+# a `regex::Regex`; look-around and backreferences: rust-lang/regex#618). A pattern the proxy
+# cannot parse would drop the guard there, so such patterns are refused here.
+_NOT_IN_RUST_REGEX = (
+    (re.compile(r"\(\?<?[=!]"), "look-around"),
+    (re.compile(r"\(\?>"), "atomic groups"),
+    (re.compile(r"\(\?\("), "conditionals"),
+    (re.compile(r"\(\?P="), "named backreferences"),
+    (re.compile(r"\(\?#"), "comments"),
+    (re.compile(r"\\[1-9]"), "backreferences"),
+    (re.compile(r"\\Z"), "\\Z (use \\z)"),
+    (re.compile(r"[*+?}]\+"), "possessive quantifiers"),
+)
+
+
+def _outside_classes(pattern: str) -> str:
+    """The pattern with character classes and escaped literals blanked (backreferences and \\Z
+    kept), so syntax checks see only what is an operator."""
+    out, i, depth = [], 0, 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\" and i + 1 < len(pattern):
+            out.append(pattern[i : i + 2] if not depth and pattern[i + 1] in "123456789Z" else "__")
+            i += 2
+            continue
+        if char == "[" and (depth == 0 or pattern[i + 1 : i + 2] == ":"):
+            depth += 1
+        elif char == "]" and depth:
+            depth -= 1
+            out.append("_")
+            i += 1
+            continue
+        out.append("_" if depth else char)
+        i += 1
+    return "".join(out)
+
+
 def _guard_pattern(value: str) -> str:
     try:
         re.compile(value)
     except re.error as error:
         raise ValueError(f"{value!r} is not a regular expression ({error})") from None
+    operators = _outside_classes(value)
+    for construct, name in _NOT_IN_RUST_REGEX:
+        if construct.search(operators):
+            raise ValueError(f"{value!r} uses {name}, which agentgateway's regular expressions (Rust regex syntax) do not support")
     if re.fullmatch(value, "") is not None:
         raise ValueError(f"{value!r} matches the empty string, so it would block or mask everything")
     return value
