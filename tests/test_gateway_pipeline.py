@@ -4,6 +4,7 @@ client receives and what reaches the backend."""
 
 from __future__ import annotations
 
+import base64
 import copy
 import gzip
 import json
@@ -164,6 +165,48 @@ def test_every_route_kind_wants_a_platform_token_and_refuses_strangers(dev: agw.
     # research's agent belongs to no team these routes serve.
     refused = dev.send(agw.Request(path, {location: "Bearer paper-summarizer"}, chat()))
     assert (refused.status, refused.forwarded) == (403, None)
+
+
+# --- no platform token leaves towards a callee -------------------------------------------------
+
+
+def jwt_shaped(claims: dict) -> str:
+    """A token with the three base64url segments of a JWT (unsigned: only its shape matters here)."""
+    def segment(value: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+    return f"{segment({'alg': 'RS256'})}.{segment(claims)}.c2lnbmF0dXJl"
+
+
+PLATFORM_JWT = jwt_shaped(agent("support", "kb-answerer"))
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/llm/support/gpt-4o-mini/v1/chat/completions", chat()),
+        ("/agents/support/ticket-router/handover", b""),
+        ("/mcp/support/crm-tools", b""),
+    ],
+)
+def test_a_platform_token_in_the_egress_header_is_not_passed_to_models_agents_or_tools(dev: agw.Gateway, path: str, body: bytes) -> None:
+    outcome = dev.send(agw.Request(path, {**bearer("kb-answerer"), build.EGRESS_TOKEN_HEADER: f"Bearer {PLATFORM_JWT}"}, body))
+    assert outcome.status == 200, outcome.step
+    assert build.EGRESS_TOKEN_HEADER not in outcome.forwarded.headers and "authorization" not in {
+        k for k, v in outcome.forwarded.headers.items() if PLATFORM_JWT in v
+    }
+
+
+@pytest.mark.parametrize("scheme", ["Bearer ", "bearer ", "Token ", ""])
+def test_egress_refuses_to_send_a_platform_token_to_the_external_host(dev: agw.Gateway, scheme: str) -> None:
+    path = "/egress/support/acme.my.salesforce.com/services/data"
+    leaked = dev.send(agw.Request(path, {"x-agentplane-authorization": "Bearer kb-answerer", "authorization": f"{scheme}{PLATFORM_JWT}"}))
+    assert (leaked.status, leaked.denial, leaked.forwarded) == (403, "egress_denied", None)
+    assert "token of the platform" in leaked.error["message"]
+    # The host's own tokens, JWTs of other issuers included, pass untouched.
+    for own in ("Bearer sf-session-key", f"Bearer {jwt_shaped({'iss': 'https://login.salesforce.com', 'sub': 'x'})}"):
+        outcome = dev.send(agw.Request(path, {"x-agentplane-authorization": "Bearer kb-answerer", "authorization": own}))
+        assert (outcome.status, outcome.forwarded.headers["authorization"]) == (200, own)
 
 
 # --- egress ----------------------------------------------------------------------------------

@@ -122,12 +122,13 @@ def _per_caller(messages: dict[str, str]) -> str:
 
 
 def _forward_identity_not_token() -> dict:
-    """Callees learn who called; they never receive a token they could replay at the gateway.
-    `set` replaces whatever the client sent, and a failed expression removes the header."""
+    """Callees learn who called; they never receive a token they could replay at the gateway
+    (in either header a client may put one). `set` replaces whatever the client sent, and a
+    failed expression removes the header."""
     return {
         "request": {
             "set": [{"name": CALLER_HEADER, "value": CALLER}, {"name": CALLER_KIND_HEADER, "value": CALLER_KIND}],
-            "remove": ["authorization"],
+            "remove": ["authorization", EGRESS_TOKEN_HEADER],
         }
     }
 
@@ -222,7 +223,9 @@ def model_policy(team: TeamSpec, model: str, spec: PlatformSpec, ident: Identity
         "jwtAuthentication": jwt_authentication(ident),
         "authorization": _authorize(allowed_callers(ident, (), agents=ident.agents(team))),
         "rateLimit": {"global": budget.rate_limit(team, spec, ident)},
-        "transformation": {"response": {"set": budget.response_headers(team)}},
+        # agentgateway replaces `authorization` with the provider key; a platform token in the
+        # egress header would otherwise go to the provider.
+        "transformation": {"request": {"remove": [EGRESS_TOKEN_HEADER]}, "response": {"set": budget.response_headers(team)}},
         "directResponse": {
             "conditional": [
                 {
@@ -368,6 +371,17 @@ def egress_allowed(team: TeamSpec, path: str = "request.path") -> str:
     return f"{path}.matches({cel_string(f'^{re.escape(egress_prefix(team))}/({hosts})(/.*)?$')})"
 
 
+def carries_platform_token(ident: Identity) -> str:
+    """CEL: the request's `Authorization` (which egress forwards to the external host) holds a
+    JWT issued by the platform, whatever its scheme word. Only the issuer is read, unvalidated:
+    the point is to keep such a token in, not to trust it (celx `unvalidatedJwtPayload`,
+    agentgateway/agentgateway@v1.4.1:crates/celx/src/general.rs). Anything else, or no header,
+    fails to evaluate and counts as no platform token."""
+    issuers = [ident.issuer, *([ident.spiffe_issuer] if ident.spiffe_issuer else [])]
+    token = 'regexReplace(request.headers["authorization"], "^[A-Za-z]+ +", "")'
+    return f"coalesce(unvalidatedJwtPayload({token}).iss in {cel_list(issuers)}, false)"
+
+
 def _egress_denials(team: TeamSpec, ident: Identity, path: str) -> dict:
     with_egress = [a for a in team.agents if a.egress]
     tier_messages = {}
@@ -381,12 +395,17 @@ def _egress_denials(team: TeamSpec, ident: Identity, path: str) -> dict:
             tier_messages[caller] = text
     allowed = ", ".join(team.egress) or "none"
     not_listed = f"egress denied: this host is not on the egress list of team {team.name} (allowed: {allowed})"
+    leak = (
+        "egress denied: the Authorization header holds a token of the platform, which would be sent to the external "
+        f"host; send it only in {EGRESS_TOKEN_HEADER} (the gateway removes it there)"
+    )
     return {
         "conditional": [
             {
                 "condition": fail_closed(f"!({PRINCIPAL} in {cel_list(ident.agents(team, with_egress))})"),
                 "policy": _denial(403, "egress_denied", _per_caller(tier_messages)),
             },
+            {"condition": carries_platform_token(ident), "policy": _denial(403, "egress_denied", cel_string(leak))},
             {"condition": fail_closed(f"!({egress_allowed(team, path)})"), "policy": _denial(403, "egress_denied", cel_string(not_listed))},
         ]
     }

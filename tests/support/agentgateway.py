@@ -14,6 +14,7 @@ Order of a request (crates/agentgateway/src/proxy/httpproxy.rs, apply_request_po
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import re
@@ -86,6 +87,21 @@ def _json(value):
     return json.loads(text)
 
 
+def _unvalidated_jwt_payload(token):
+    """celx `unvalidatedJwtPayload`: the JSON of a three-segment token's middle segment,
+    base64url with or without padding (crates/celx/src/general.rs); anything else is an error."""
+    parts = str(token).split(".")
+    if len(parts) != 3:
+        raise ValueError(f"invalid JWT: expected 3 segments, got {len(parts)}")
+    segment = parts[1]
+    return json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+
+
+def _regex_replace(text, pattern, replacement):
+    """celx `regexReplace`: the first match replaced (Regex::replace, crates/celx/src/general.rs)."""
+    return re.sub(str(pattern), str(replacement), str(text), count=1)
+
+
 def _top_level_arguments(text: str) -> list[str]:
     """Split a call's argument text at its top-level commas (string literals respected)."""
     args, depth, start, i = [], 0, 0, 0
@@ -148,6 +164,8 @@ def evaluate(expression: str, phase: str, **variables):
     context = cel.Context()
     cel.stdlib.add_stdlib_to_context(context)
     context.add_function("json", _json)
+    context.add_function("unvalidatedJwtPayload", _unvalidated_jwt_payload)
+    context.add_function("regexReplace", _regex_replace)
     for name, value in variables.items():
         context.add_variable(name, value)
     return cel.evaluate(expression, context)
