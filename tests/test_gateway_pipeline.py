@@ -676,6 +676,16 @@ def test_a_guard_pattern_agentgateway_could_not_parse_is_refused_by_name(tmp_pat
     assert "guardrails" in str(raised.value) and "Rust regex" in str(raised.value)
 
 
+def test_the_raw_body_pattern_check_fits_the_crds_condition_limit_or_the_stack_is_refused(tmp_path: Path) -> None:
+    patterns = [f"k{i:02d}" + "x" * 997 for i in range(16)]
+    with pytest.raises(ConfigError, match="gateway.guardrails.*16384"):
+        _env(tmp_path / "a", {"all": {"request": {"patterns": patterns}}})
+    env = _env(tmp_path / "b", {"all": {"request": {"patterns": patterns[:15]}}})
+    assert len(build_team.body_matches_any(env.gateway.guardrails.all.request.patterns)) <= 16384
+    # Masking patterns are not part of the check, so they do not count.
+    _env(tmp_path / "c", {"all": {"request": {"patterns": patterns, "action": "Mask"}}})
+
+
 def test_portable_guard_patterns_are_accepted(tmp_path: Path) -> None:
     patterns = ["AKIA[0-9A-Z]{16}", "-----BEGIN [A-Z ]*PRIVATE KEY-----", "(?i)api[_-]?key[(?=]", "a\\++b"]
     env = _env(tmp_path, {"all": {"request": {"patterns": patterns}}})

@@ -7,6 +7,7 @@ needs (provider API keys) is reported by `missing_for_deploy`.
 
 from __future__ import annotations
 
+import json
 import re
 import typing
 from typing import TYPE_CHECKING, Annotated, Literal
@@ -299,7 +300,26 @@ def _guardrail_problems(env: "EnvironmentConfig") -> list[tuple[str, str]]:
             problems.append((f"gateway.guardrails.weakerThanLowerTiers[{i}]", f"no tier {name!r} (tiers: {', '.join(tiers)})"))
         elif name == tiers[0]:
             problems.append((f"gateway.guardrails.weakerThanLowerTiers[{i}]", f"{name!r} is the lowest tier: there is nothing below it to be weaker than"))
+    # The refusing request patterns are also matched over the raw body in one CEL condition of
+    # the model route's direct response, which the CRD caps at 16384 characters; a route may
+    # carry every tier's patterns, so all of them together must fit.
+    profiles = (guardrails.all, *guardrails.tiers.values())
+    patterns = dict.fromkeys(p for g in profiles if g.request.action == "Reject" for p in g.request.patterns)
+    size = sum(len('string(request.body).matches() || ') + len(json.dumps(p)) for p in patterns)
+    if size > RAW_BODY_CONDITION_LIMIT:
+        problems.append(
+            (
+                "gateway.guardrails",
+                f"the refusing request patterns of all tiers together need a {size}-character CEL condition; "
+                f"agentgateway allows {RAW_BODY_CONDITION_LIMIT} (shorten or merge patterns)",
+            )
+        )
     return problems
+
+
+# agentgateway's CRD: directResponse.conditional[].condition maxLength
+# (agentgateway.dev AgentgatewayPolicy v1.4.1).
+RAW_BODY_CONDITION_LIMIT = 16384
 
 
 def check_environment(env: "EnvironmentConfig") -> list[tuple[str, str]]:
