@@ -297,6 +297,35 @@ def test_a_wildcard_admits_only_subdomains(wildcard: agw.Gateway, path: str) -> 
     assert (outcome.status, outcome.denial, outcome.forwarded) == (403, "egress_denied", None), path
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/egress/acme/evil.com@files.stripe.com/x",
+        "/egress/acme/files.stripe.com@evil.com/x",
+        "/egress/acme//evil.com/x",
+        "/egress/acme/evil.com%2f.stripe.com/x",
+        "/egress/acme/evil.com%2F.stripe.com/x",
+        "/egress/acme/%2e%2e/evil.com/x",
+        "/egress/acme/../evil.com/x",
+        "/egress/acme/FILES.STRIPE.COM/x",
+        "/egress/acme/files.stripe.com:8443/x",
+        "/egress/acme/files.stripe.com./x",
+        "/egress/acme/api.github.com.evil.io/x",
+        "/egress/acme/files.stripe.com/../../evil.com/x",
+        "/egress/acme/api.github.com/../../evil.com/x",
+    ],
+)
+def test_path_tricks_reach_a_listed_host_or_nothing(wildcard: agw.Gateway, path: str) -> None:
+    """Whatever the path holds, the request leaves for a host the team listed, on 443, or not at
+    all; a forged Host header changes nothing."""
+    headers = {"x-agentplane-authorization": "Bearer helper", "host": "evil.com"}
+    outcome = wildcard.send(agw.Request(path, headers))
+    if outcome.forwarded is None:
+        assert (outcome.status, outcome.denial) == (403, "egress_denied"), path
+    else:
+        assert outcome.forwarded.authority in ("files.stripe.com:443", "api.github.com:443"), (path, outcome.forwarded.authority)
+
+
 def test_a_stack_wildcard_covers_subdomains_only() -> None:
     assert egress_covers("*.stripe.com", "api.stripe.com") and egress_covers("*.stripe.com", "*.eu.stripe.com")
     assert not egress_covers("*.stripe.com", "evilstripe.com")
