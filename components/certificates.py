@@ -92,7 +92,13 @@ class Certificates(pulumi.ComponentResource):
             early_renewal_hours=early_renewal,
             set_subject_key_id=True,
             subject=tls.SelfSignedCertSubjectArgs(**build.root_ca_subject(spec)),
-            opts=pulumi.ResourceOptions(parent=self, **keep),
+            # Never protected: within `early_renewal_hours` of expiry pulumi-tls plans a
+            # replacement (hashicorp/terraform-provider-tls internal/provider/common_cert.go,
+            # modifyPlanIfCertificateReadyForRenewal), and Pulumi refuses to replace a protected
+            # resource (pulumi/pulumi pkg/resource/deploy/step_generator.go), so a protected root
+            # could never renew and would expire. The key, which every issued certificate hangs
+            # on, stays protected; a new certificate over it is harmless.
+            opts=pulumi.ResourceOptions(parent=self),
         )
         self.root_ca_pem: pulumi.Output[str] = root.cert_pem
         secret = register(

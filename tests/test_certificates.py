@@ -177,10 +177,25 @@ def test_cert_manager_and_the_ca_are_protected_in_protected_environments(stack: 
         _object(stack, "Secret", "platform-root-ca"),
         # Replacing the key would invalidate every certificate the platform issued.
         _one_of_type(stack, KEY_TYPE),
-        _one_of_type(stack, ROOT_TYPE),
     ]
     for resource in kept:
         assert (resource["protect"], resource["retainOnDelete"]) == (protected, protected), resource["urn"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_root_certificate_can_renew_in_every_environment(stack: str) -> None:
+    """pulumi-tls plans a replacement of the root certificate once it is within
+    `earlyRenewalHours` of expiry (hashicorp/terraform-provider-tls
+    internal/provider/common_cert.go: modifyPlanIfCertificateReadyForRenewal sets
+    RequiresReplace), and Pulumi refuses to replace a protected resource ("unable to replace
+    resource ... as it is currently marked for protection", pulumi/pulumi
+    pkg/resource/deploy/step_generator.go). A protected root would fail every `pulumi up` from
+    the renewal date on and then expire, taking every platform TLS connection with it."""
+    root, key = _one_of_type(stack, ROOT_TYPE), _one_of_type(stack, KEY_TYPE)
+    assert root["inputs"]["earlyRenewalHours"] > 0  # renewal is planned, so replacement happens
+    assert root["protect"] is False, f"{stack}: the root certificate is protected and could never renew"
+    # The renewed certificate re-signs the same key: certificates issued under the old one still verify.
+    assert key["urn"] in root["dependsOn"] and root["inputs"]["privateKeyPem"] == "[secret]"
 
 
 def test_the_root_ca_key_is_a_secret_in_the_state() -> None:
