@@ -218,11 +218,92 @@ def test_ci_reaches_the_admin_api_through_the_cluster(stack: str) -> None:
     doc = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())
     host, port = admin_tunnel.tunnel_target(doc)
     assert (host, port) == ("keycloak-http.agentplane-identity.svc", identity_build.KEYCLOAK_HTTPS_PORT)
-    command = admin_tunnel.port_forward_loop(port)[-1]
-    assert "port-forward service/keycloak-http 8443:8443" in command and "--namespace agentplane-identity" in command
-    assert command.startswith("while true; do")  # restarted: on a first install the Service appears mid-run
+    loop = admin_tunnel.port_forward_loop(port, admin_tunnel.kubectl_target(doc))
+    assert loop[2].startswith("while true; do")  # restarted: on a first install the Service appears mid-run
+    forward = loop[4:]
+    assert forward[0] == "kubectl" and forward[-3:] == ["port-forward", "service/keycloak-http", "8443:8443"]
+    assert "--namespace=agentplane-identity" in forward
+    # The cluster the Kubernetes provider deploys to, not whatever the kubeconfig's current context is.
+    assert f"--context={doc['config']['agentplane:cluster']['context']}" in forward
     # Keycloak's certificate names the host the provider dials.
     assert host in identity_build.certificate_dns_names(load_from_files(stack, root=ROOT).env.identity)
+
+
+def _run_loop_with_fake_kubectl(tmp_path, cluster: dict) -> list[str]:
+    """Runs the real background loop for a moment with a `kubectl` that records its arguments."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    record = tmp_path / "kubectl-args"
+    fake = tmp_path / "bin" / "kubectl"
+    fake.parent.mkdir()
+    fake.write_text(f'#!/bin/sh\nfor a in "$@"; do printf "%s\\n" "$a"; done > {record}\n')
+    fake.chmod(0o755)
+    argv = admin_tunnel.port_forward_loop(8443, admin_tunnel.kubectl_target({"config": {"agentplane:cluster": cluster}}))
+    env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}"}
+    process = subprocess.Popen(argv, env=env, cwd=tmp_path, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 10
+        while not record.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    return record.read_text().splitlines()
+
+
+def test_stack_values_reach_kubectl_as_arguments_never_as_shell_text(tmp_path) -> None:
+    # Abuse case: a stack file whose cluster context carries shell syntax.
+    context = "prod'; touch pwned; echo '$(touch pwned2)"
+    args = _run_loop_with_fake_kubectl(tmp_path, {"context": context, "kubeconfig": "/tmp/kube config"})
+    assert args[:2] == [f"--context={context}", "--kubeconfig=/tmp/kube config"]
+    assert args[-3:] == ["port-forward", "service/keycloak-http", "8443:8443"]
+    assert not (tmp_path / "pwned").exists() and not (tmp_path / "pwned2").exists()
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("https://keycloak-http.agentplane-identity.svc", "no port: 443, not Keycloak's Service port, and privileged"),
+        ("https://keycloak-http.agentplane-identity.svc:443", "a privileged local port"),
+        ("https://keycloak-http.agentplane-identity.svc:99999", "not a port"),
+        ("https://keycloak-http.agentplane-identity.svc:84x3", "not a number"),
+    ],
+)
+def test_a_provider_url_the_tunnel_cannot_serve_is_a_clear_error(url: str, why: str, tmp_path, monkeypatch, capsys) -> None:
+    (tmp_path / "stacks").mkdir()
+    (tmp_path / "stacks" / "Pulumi.x.yaml").write_text(yaml.safe_dump({"config": {"agentplane:identity": {"providerUrl": url}}}))
+    monkeypatch.chdir(tmp_path)
+    assert admin_tunnel.main(["--stack", "x", "--check"]) == 2, why
+    err = capsys.readouterr().err
+    assert "agentplane:identity.providerUrl" in err and "Traceback" not in err
+
+
+def test_a_kubeconfig_given_as_contents_is_refused_by_the_tunnel() -> None:
+    with pytest.raises(admin_tunnel.TunnelConfigError, match="agentplane:cluster.kubeconfig"):
+        admin_tunnel.kubectl_target({"config": {"agentplane:cluster": {"kubeconfig": "apiVersion: v1\nkind: Config\n"}}})
+
+
+def test_the_hosts_entry_is_added_once(tmp_path, monkeypatch) -> None:
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.0.1 localhost\n")
+    calls: list[list[str]] = []
+
+    def fake_run(argv, input=None, **_):
+        calls.append(argv)
+        with hosts.open("a") as f:
+            f.write(input)
+
+    monkeypatch.setattr(admin_tunnel, "HOSTS_FILE", hosts)
+    monkeypatch.setattr(admin_tunnel.subprocess, "run", fake_run)
+    monkeypatch.setattr(admin_tunnel.subprocess, "Popen", lambda *a, **k: None)
+    monkeypatch.chdir(ROOT)
+    assert admin_tunnel.main(["--stack", "prod"]) == 0
+    assert admin_tunnel.main(["--stack", "prod"]) == 0
+    assert calls == [["sudo", "tee", "-a", str(hosts)]]
+    assert hosts.read_text().splitlines().count("127.0.0.1 keycloak-http.agentplane-identity.svc") == 1
 
 
 def test_no_tunnel_for_a_public_or_local_provider_url() -> None:
