@@ -36,8 +36,9 @@ CLIENT_TIMEOUT = 120
 def keycloak_provider(
     name: str, spec: PlatformSpec, login: KeycloakLogin, opts: pulumi.ResourceOptions, *, root_ca: pulumi.Input[str] | None = None
 ) -> keycloak.Provider:
-    """`root_ca` is the platform root, given when the admin endpoint presents a platform-CA
-    certificate (it then replaces the system roots for this provider only)."""
+    """`root_ca` is the platform root, given (as the provider's `root_ca_certificate`) only
+    when the admin endpoint presents a platform-CA certificate; a publicly issued endpoint is
+    verified against the system roots."""
     url, base_path = provider_endpoint(spec.env.identity)
     return keycloak.Provider(
         name,
