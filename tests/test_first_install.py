@@ -298,11 +298,14 @@ def test_the_hosts_entry_is_added_once(tmp_path, monkeypatch) -> None:
 
     monkeypatch.setattr(admin_tunnel, "HOSTS_FILE", hosts)
     monkeypatch.setattr(admin_tunnel.subprocess, "run", fake_run)
-    monkeypatch.setattr(admin_tunnel.subprocess, "Popen", lambda *a, **k: None)
+    started: list[list[str]] = []
+    monkeypatch.setattr(admin_tunnel.subprocess, "Popen", lambda argv, **_: started.append(argv))
     monkeypatch.chdir(ROOT)
     assert admin_tunnel.main(["--stack", "prod"]) == 0
     assert admin_tunnel.main(["--stack", "prod"]) == 0
     assert calls == [["sudo", "tee", "-a", str(hosts)]]
+    # The loop that runs forwards through prod's own context.
+    assert started and all("--context=prod-admin@agentplane-prod" in argv for argv in started)
     assert hosts.read_text().splitlines().count("127.0.0.1 keycloak-http.agentplane-identity.svc") == 1
 
 
