@@ -376,3 +376,54 @@ def test_the_option_names_exist_in_the_pinned_sdks() -> None:
     assert {"timeout", "atomic", "cleanup_on_fail"} <= set(release)
     assert {"timeout", "atomic", "cleanup_on_fail"} <= set(inspect.signature(cert_manager.ReleaseArgs.__init__).parameters)
     assert {"client_timeout", "root_ca_certificate"} <= set(inspect.signature(pulumi_keycloak.ProviderArgs.__init__).parameters)
+
+
+# --- a publicly issued (ACME) Keycloak hostname ------------------------------------------------
+
+
+def _acme_plan(tmp_path, provider_url: str | None) -> dict:
+    """staging with Keycloak's hostname issued by an ACME ClusterIssuer the program creates."""
+    doc = stack_document("staging")
+    doc["config"]["agentplane:certificates"] = {"acme": {"name": "letsencrypt", "email": "ops@agentplane.example.com", "ingressClassName": "nginx"}}
+    identity = doc["config"]["agentplane:identity"]
+    identity["tls"] = {"issuer": "letsencrypt"}
+    if provider_url is None:
+        identity.pop("providerUrl", None)
+    else:
+        identity["providerUrl"] = provider_url
+    config = tmp_path / "Pulumi.staging.yaml"
+    config.write_text(yaml.safe_dump(doc))
+    return plan_document(run_program("staging", root=ROOT, config=config))
+
+
+def test_the_realm_waits_for_the_public_certificate_it_is_reached_through(tmp_path) -> None:
+    """With the provider at the public hostname (system roots), the realm must not start while
+    the Ingress still serves a placeholder: the ACME Certificate's Ready condition
+    (cert-manager/cert-manager@v1.21.0:pkg/apis/certmanager/v1/types_certificate.go,
+    CertificateConditionReady = "Ready") gates Keycloak's release, and with it the realm."""
+    from agentplane.builders.releases import PUBLIC_CERTIFICATE_READY_TIMEOUT
+
+    doc = _acme_plan(tmp_path, None)
+    by_urn = {r["urn"]: r for r in doc["resources"]}
+    (public,) = [r for r in doc["resources"] if r["inputs"].get("kind") == "Certificate"
+                 and r["inputs"]["spec"]["issuerRef"]["name"] == "letsencrypt"]
+    annotations = public["inputs"]["metadata"].get("annotations") or {}
+    assert annotations.get("pulumi.com/waitFor") == "condition=Ready"
+    assert int(annotations["pulumi.com/timeoutSeconds"]) == PUBLIC_CERTIFICATE_READY_TIMEOUT
+    (realm,) = [r for r in doc["resources"] if r["type"] == "keycloak:index/realm:Realm"]
+
+    def closure(urn: str) -> set[str]:
+        seen, todo = set(), [urn]
+        while todo:
+            for dep in by_urn[todo.pop()]["dependsOn"]:
+                if dep not in seen:
+                    seen.add(dep)
+                    todo.append(dep)
+        return seen
+
+    assert public["urn"] in closure(realm["urn"])
+    # The provider there trusts the system roots, not the platform CA.
+    (provider,) = [r for r in doc["resources"] if r["type"] == "pulumi:providers:keycloak"]
+    assert provider["inputs"].get("rootCaCertificate") is None
+    # The ACME wait fits the first-install bound: cert-manager, the order, then Keycloak.
+    assert RELEASES["cert-manager"].timeout + PUBLIC_CERTIFICATE_READY_TIMEOUT + RELEASES["keycloakx"].timeout <= first_install_bound()

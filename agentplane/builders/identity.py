@@ -15,7 +15,7 @@ import yaml
 
 from agentplane import namespaces
 from agentplane.spec.platform import LABEL_MANAGED_BY, MANAGED_BY, PlatformSpec
-from agentplane.builders.releases import POSTGRES_READY_TIMEOUT
+from agentplane.builders.releases import POSTGRES_READY_TIMEOUT, PUBLIC_CERTIFICATE_READY_TIMEOUT
 from agentplane.spec.sections.certificates import PLATFORM_CA_ISSUER
 from agentplane.spec.sections.identity import KEYCLOAK_VERSION, IdentityConfig
 from agentplane.spec.sections.resilience import DatabaseBackup
@@ -266,10 +266,19 @@ def public_certificate(spec: PlatformSpec) -> Obj | None:
     config = spec.env.identity
     if not publicly_issued(config):
         return None
+    meta = _meta(PUBLIC_TLS_CERTIFICATE)
+    # Pulumi waits for the Certificate's Ready condition (cert-manager.io/v1 CertificateConditionReady,
+    # "Ready") before Keycloak's release, and so before the realm: until the ACME order completes
+    # the Ingress serves its controller's placeholder certificate, which a provider reaching
+    # Keycloak at this hostname (system roots) rejects. A failed order then fails here, by name.
+    meta["annotations"] = {
+        "pulumi.com/waitFor": "condition=Ready",
+        "pulumi.com/timeoutSeconds": str(PUBLIC_CERTIFICATE_READY_TIMEOUT),
+    }
     return {
         "apiVersion": "cert-manager.io/v1",
         "kind": "Certificate",
-        "metadata": _meta(PUBLIC_TLS_CERTIFICATE),
+        "metadata": meta,
         "spec": {
             "secretName": PUBLIC_TLS_SECRET,
             "issuerRef": {"group": "cert-manager.io", "kind": "ClusterIssuer", "name": config.tls.issuer},

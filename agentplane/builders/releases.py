@@ -51,6 +51,11 @@ RELEASES: dict[str, ReleasePolicy] = {
 # `pulumi.com/timeoutSeconds` of the Postgres Cluster's readiness wait (initdb, image pull, primary start).
 POSTGRES_READY_TIMEOUT = 900
 
+# `pulumi.com/timeoutSeconds` of the wait for a publicly issued (ACME) certificate of Keycloak's
+# hostname: an HTTP-01 order (solver pod, DNS, the CA's checks) before Keycloak's release starts,
+# so `pulumi up` never reaches the realm while the Ingress still serves a placeholder certificate.
+PUBLIC_CERTIFICATE_READY_TIMEOUT = 600
+
 # The deploy job's `timeout-minutes` (.github/workflows/deploy.yml), in seconds.
 DEPLOY_JOB_TIMEOUT = 60 * 60
 
