@@ -380,3 +380,33 @@ def test_the_pack_loads_the_way_pulumi_runs_it(tmp_path):
     )
     done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=120, check=True)
     assert done.stdout.split() == ["agentplane", "mandatory", *checks.CHECKS, "protected-resources"]
+
+
+def test_the_root_ca_key_is_kept_and_its_certificate_can_renew():
+    """The key signs every platform certificate: protected in a protected environment. The
+    certificate renews by replacement (pulumi-tls earlyRenewalHours;
+    hashicorp/terraform-provider-tls internal/provider/common_cert.go), which Pulumi refuses for
+    a protected resource (pulumi/pulumi pkg/resource/deploy/step_generator.go), so protecting
+    it is the violation."""
+    key = res(checks.ROOT_CA_KEY, {"algorithm": "ECDSA", "ecdsaCurve": "P256"}, protect=True, name="root-ca-key")
+    cert = res(checks.SELF_SIGNED_CERT, {"isCaCertificate": True, "earlyRenewalHours": 8760}, name="root-ca")
+    assert checks.protected_resources([key, cert], protected=True) == []
+    unkept_key = dict(key, protect=False)
+    (found,) = checks.protected_resources([unkept_key, cert], protected=True)
+    assert found.urn == key["urn"] and "signs every certificate" in found.message
+    stuck = dict(cert, protect=True)
+    (found,) = checks.protected_resources([key, stuck], protected=True)
+    assert found.urn == cert["urn"] and "would expire" in found.message
+    # A certificate that never renews may be protected.
+    assert checks.protected_resources([key, res(checks.SELF_SIGNED_CERT, {"earlyRenewalHours": 0}, protect=True)], protected=True) == []
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_the_shipped_root_ca_meets_the_rule(stack):
+    from tests.support.plans import example_plan
+
+    doc = example_plan(stack)
+    tls_resources = [r for r in doc["resources"] if r["type"] in (checks.ROOT_CA_KEY, checks.SELF_SIGNED_CERT)]
+    assert {r["type"] for r in tls_resources} == {checks.ROOT_CA_KEY, checks.SELF_SIGNED_CERT}
+    as_pack_sees = [res(r["type"], r["inputs"], protect=r["protect"], name=r["urn"].rsplit("::", 1)[-1]) for r in tls_resources]
+    assert checks.protected_resources(as_pack_sees, protected=stack == "prod") == []

@@ -58,6 +58,10 @@ DATA_TYPES = frozenset({
     "kubernetes:postgresql.cnpg.io/v1:Cluster",
     "kubernetes:core/v1:PersistentVolumeClaim",
 })
+# The platform root CA (pulumi-tls): its key signs every platform certificate, so it is kept;
+# its certificate is replaced at renewal, which Pulumi refuses for a protected resource.
+ROOT_CA_KEY = "tls:index/privateKey:PrivateKey"
+SELF_SIGNED_CERT = "tls:index/selfSignedCert:SelfSignedCert"
 # Resources that install CRDs themselves (a component wrapping a CRD-bearing chart).
 # The Gateway API CRDs arrive as the pinned upstream manifest (a ConfigFile).
 CRD_BEARING_TYPES = frozenset({"kubernetes-cert-manager:index:CertManager", CRD, "kubernetes:yaml/v2:ConfigFile"})
@@ -287,6 +291,8 @@ def must_be_protected(resource: Resource) -> str | None:
         return f"platform namespace {_metadata(resource).get('name')} holds the platform's data"
     if type_ in DATA_TYPES:
         return f"{type_.rsplit(':', 1)[-1]} {resource['name']} holds data"
+    if type_ == ROOT_CA_KEY:
+        return f"key {resource['name']} signs every certificate of the platform CA (a new key invalidates them all)"
     if type_ in CRD_BEARING_TYPES:
         return f"{resource['name']} installs CustomResourceDefinitions"
     if type_ in HELM_RELEASE_TYPES and _chart_name(resource) in CRD_BEARING_CHARTS:
@@ -306,6 +312,14 @@ def protected_resources(resources: Sequence[Resource], *, protected: bool) -> li
             violations.append(Violation(
                 f"{reason} and must be protected in this environment (agentplane:protect is true); "
                 "set protect (offboarding a team lifts it through the team file)", r["urn"]))
+        # pulumi-tls replaces a certificate within earlyRenewalHours of expiry
+        # (hashicorp/terraform-provider-tls internal/provider/common_cert.go), and Pulumi refuses
+        # to replace a protected resource: such a certificate would expire instead of renewing.
+        renewal = _get(r, "props", "earlyRenewalHours")
+        if r["type"] == SELF_SIGNED_CERT and r.get("protect") and (renewal == UNKNOWN or (isinstance(renewal, (int, float)) and renewal > 0)):
+            violations.append(Violation(
+                f"certificate {r['name']} renews by replacement (earlyRenewalHours), which Pulumi refuses for a "
+                "protected resource, so it would expire instead; protect its key, not the certificate", r["urn"]))
     return violations
 
 

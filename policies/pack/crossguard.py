@@ -89,7 +89,7 @@ def _protected_policy() -> StackValidationPolicy:
 
     return StackValidationPolicy(
         name="protected-resources",
-        description="In a protected environment, namespaces, CRD-bearing Helm releases and data are protected.",
+        description="In a protected environment, namespaces, CRD-bearing Helm releases, data and the root CA key are protected; a renewing certificate is not.",
         enforcement_level=EnforcementLevel.MANDATORY,
         validate=validate,
         config_schema=PolicyConfigSchema(
