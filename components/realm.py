@@ -37,8 +37,9 @@ def keycloak_provider(
     name: str, spec: PlatformSpec, login: KeycloakLogin, opts: pulumi.ResourceOptions, *, root_ca: pulumi.Input[str] | None = None
 ) -> keycloak.Provider:
     """`root_ca` is the platform root, given (as the provider's `root_ca_certificate`) only
-    when the admin endpoint presents a platform-CA certificate; a publicly issued endpoint is
-    verified against the system roots."""
+    when the admin endpoint presents a platform-CA certificate. It then replaces the system
+    roots for this provider (a new pool holding only it: keycloak/terraform-provider-keycloak
+    keycloak/keycloak_client.go, newHttpClient), so a publicly issued endpoint must not get it."""
     url, base_path = provider_endpoint(spec.env.identity)
     return keycloak.Provider(
         name,
