@@ -149,3 +149,39 @@ def test_team_groups_must_map_to_distinct_keycloak_groups(tmp_path, team: dict, 
     with pytest.raises(ConfigError) as caught:
         _spec({}, teams=[(path, team)])
     assert any(i.field == field and words in i.message for i in caught.value.issues), caught.value.render()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://keycloak-admin.internal.example.com:8443",  # a name not on Keycloak's certificate
+        "https://keycloak-http.other-namespace.svc:8443",  # another namespace's Service
+        "https://keycloak.localtest.me.evil.example",  # a lookalike suffix
+    ],
+)
+def test_a_provider_url_keycloaks_certificate_does_not_name_is_an_error(url: str) -> None:
+    """The managed Keycloak's certificate names its hostname and its Service
+    (builders/identity.certificate_dns_names): any other https host would fail TLS at the
+    realm, in the middle of `pulumi up`, instead of here."""
+    issues = _issues({"providerUrl": url})
+    assert any(i.startswith(f"{DEV_FILE}: agentplane:identity") and "a name on its certificate" in i for i in issues), issues
+
+
+@pytest.mark.parametrize(
+    "identity",
+    [
+        {"providerUrl": "https://keycloak-http.agentplane-identity.svc:8443"},
+        {"providerUrl": "https://keycloak-http.agentplane-identity.svc.cluster.local:8443"},
+        {"providerUrl": "https://keycloak.localtest.me:8443"},
+        {"providerUrl": "http://localhost:8080"},  # plain http on a local cluster: no certificate to match
+    ],
+)
+def test_a_provider_url_on_keycloaks_certificate_is_accepted(identity: dict) -> None:
+    assert _issues(identity) == []
+
+
+def test_every_accepted_service_name_is_on_keycloaks_certificate() -> None:
+    from agentplane.builders.identity import certificate_dns_names
+    from agentplane.spec.sections.identity import keycloak_service_hosts
+
+    assert set(keycloak_service_hosts()) <= set(certificate_dns_names(IdentityConfig()))

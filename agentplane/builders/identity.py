@@ -17,15 +17,13 @@ from agentplane import namespaces
 from agentplane.spec.platform import LABEL_MANAGED_BY, MANAGED_BY, PlatformSpec
 from agentplane.builders.releases import POSTGRES_READY_TIMEOUT, PUBLIC_CERTIFICATE_READY_TIMEOUT
 from agentplane.spec.sections.certificates import PLATFORM_CA_ISSUER
-from agentplane.spec.sections.identity import KEYCLOAK_VERSION, IdentityConfig
+from agentplane.spec.sections.identity import KEYCLOAK_FULLNAME, KEYCLOAK_SERVICE, KEYCLOAK_VERSION, IdentityConfig, keycloak_service_hosts
 from agentplane.spec.sections.resilience import DatabaseBackup
 
 Obj = dict
 
 # keycloakx names its objects after fullnameOverride: StatefulSet `keycloak`, Services
 # `keycloak-http` (80 http, 8443 https, 9000 management) and `keycloak-headless`.
-KEYCLOAK_FULLNAME = "keycloak"
-KEYCLOAK_SERVICE = f"{KEYCLOAK_FULLNAME}-http"
 KEYCLOAK_HTTPS_PORT = 8443
 KEYCLOAK_HTTP_PORT = 80
 # keycloakx's selector labels are app.kubernetes.io/name (the chart name, no nameOverride is set)
@@ -239,8 +237,7 @@ def scheduled_backup(spec: PlatformSpec) -> Obj | None:
 
 
 def certificate_dns_names(config: IdentityConfig) -> list[str]:
-    service = f"{KEYCLOAK_SERVICE}.{namespaces.IDENTITY}"
-    return list(dict.fromkeys([config.hostname, KEYCLOAK_SERVICE, service, f"{service}.svc", f"{service}.svc.cluster.local"]))
+    return list(dict.fromkeys([config.hostname, *keycloak_service_hosts()]))
 
 
 def keycloak_certificate(spec: PlatformSpec) -> Obj:

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, model_validator
 
+from agentplane import namespaces
 from agentplane.spec.base import DnsName, Quantity, Secret, StrictModel
 from agentplane.spec.sections.certificates import PLATFORM_CA_ISSUER, pinned_chart
 from agentplane.spec.sections.charts import ChartSource
@@ -21,6 +22,18 @@ from agentplane.spec.sections.resilience import DatabaseBackup
 if TYPE_CHECKING:
     from agentplane.spec.environment import EnvironmentConfig
     from agentplane.spec.team import TeamFile
+
+# keycloakx names its objects after fullnameOverride; its Service is `<fullname>-http` in the
+# identity namespace (agentplane/builders/identity.py uses the same names).
+KEYCLOAK_FULLNAME = "keycloak"
+KEYCLOAK_SERVICE = f"{KEYCLOAK_FULLNAME}-http"
+
+
+def keycloak_service_hosts() -> tuple[str, ...]:
+    """Every in-cluster name of Keycloak's Service (all of them are on its certificate)."""
+    service = f"{KEYCLOAK_SERVICE}.{namespaces.IDENTITY}"
+    return (KEYCLOAK_SERVICE, service, f"{service}.svc", f"{service}.svc.cluster.local")
+
 
 KEYCLOAKX_CHART = ChartSource(repository="https://codecentric.github.io/helm-charts", chart="keycloakx", version="7.1.11")
 CLOUDNATIVE_PG_CHART = ChartSource(repository="https://cloudnative-pg.github.io/charts", chart="cloudnative-pg", version="0.29.0")
@@ -238,7 +251,15 @@ class IdentityConfig(StrictModel):
                 continue
             if path:
                 problems.append(f"{field} {url!r} has a path; Keycloak is served at the root (give scheme, host and port only)")
-            if field == "publicUrl" and urlsplit(url).hostname != self.hostname:
+            host = urlsplit(url).hostname
+            if (field == "providerUrl" and self.existing is None and urlsplit(url).scheme == "https"
+                    and host not in (self.hostname, *keycloak_service_hosts())):
+                # Keycloak's certificate names only these; any other host fails TLS at `pulumi up`.
+                problems.append(
+                    f"providerUrl {url!r} must reach Keycloak by a name on its certificate: {self.hostname!r} "
+                    f"or its Service, such as {keycloak_service_hosts()[2]!r}"
+                )
+            if field == "publicUrl" and host != self.hostname:
                 problems.append(
                     f"publicUrl {url!r} must use the hostname {self.hostname!r} "
                     "(Keycloak's hostname, certificate and token issuer all use it)"
