@@ -3,9 +3,10 @@
 The component turns each of these argument dicts into a pulumi-keycloak resource; tests read
 them without Pulumi. Group design: a team group `/<team>` whose sub-groups are the team file's
 own groups (`/payments/payments-admins`), each tagged owner or member in an attribute. The
-groups claim is emitted without the full path, so a token carries `payments-admins` — exactly
-the name the team's Kubernetes RoleBindings and the agents' `access` lists already use.
-Sub-groups literally named `owners`/`members` would all appear as the same ambiguous `owners`.
+groups claim carries the full path, so a token says `/payments/payments-admins`: the name the
+team's RoleBindings (with the API server's group prefix) and the gateway's `access` checks use
+(spec.base.group_path). A team names only groups under its own path, so it can never produce
+another team's group, an admin group or a Kubernetes `system:` group, whatever it writes.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from agentplane.builders.identity import issuer_url, token_url
-from agentplane.spec.base import agent_client_id
+from agentplane.spec.base import agent_client_id, group_leaf
 from agentplane.spec.platform import LABEL_AGENT, LABEL_MANAGED_BY, LABEL_PLATFORM_OWNED, LABEL_TENANT, MANAGED_BY, AgentSpec, PlatformSpec, TeamSpec
 
 ATTR_TEAM = "agentplane.io/team"
@@ -43,8 +44,10 @@ def team_group_args(team: TeamSpec) -> dict[str, Any]:
 
 
 def role_groups(team: TeamSpec) -> list[tuple[str, str]]:
-    """(role, group name) for every group of the team file; validation made them unique."""
-    return [("owner", g) for g in team.owners] + [("member", g) for g in team.members]
+    """(role, sub-group name) for every group of the team file; validation made them unique.
+    The spec holds groups by path (`/payments/payments-admins`); Keycloak names the sub-group
+    by its last segment under the team group."""
+    return [("owner", group_leaf(g)) for g in team.owners] + [("member", group_leaf(g)) for g in team.members]
 
 
 def role_group_args(team: TeamSpec, role: str, group: str) -> dict[str, Any]:
@@ -78,7 +81,8 @@ def groups_mapper_args() -> dict[str, Any]:
     return {
         "name": "groups",
         "claim_name": GROUPS_CLAIM,
-        "full_path": False,
+        # `/<team>/<group>`: unambiguous across teams (a leaf name could be claimed by any team).
+        "full_path": True,
         "add_to_access_token": True,
         "add_to_id_token": True,
         "add_to_userinfo": True,

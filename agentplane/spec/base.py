@@ -55,16 +55,89 @@ def _dns_name(value: str) -> str:
 
 # A host name such as keycloak.example.com (Keycloak's, the gateway's).
 DnsName = Annotated[str, Field(strict=True), AfterValidator(_dns_name)]
-TeamName = Annotated[str, Field(strict=True), AfterValidator(_dns_label(40))]
+
+# The one grammar of every name a team chooses (team, agent, group, MCP server and Service):
+# an RFC 1035 label. ASCII lowercase only, so no two names differ by case or by a look-alike
+# letter; a letter first, because Services (agents, MCP servers) must be RFC 1035 labels.
+NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+# Team names become namespaces and prefixes of derived names (`<team>-agent-<agent>`).
+MAX_TEAM_NAME = 40
+MAX_NAME = 63
+# An agent is its ServiceAccount; `default` is the namespace's own, which every pod without
+# a serviceAccountName runs as.
+RESERVED_AGENT_NAMES = frozenset({"default"})
 
 
-def _group(value: str) -> str:
-    if not value or value != value.strip() or any(c.isspace() for c in value) or len(value) > 255:
-        raise ValueError(f"{value!r} is not a group name (1-255 characters, no whitespace)")
+def name_problem(value: object, max_length: int = MAX_NAME) -> str | None:
+    """Why `value` is not a name (None when it is). The value is quoted only when it is short,
+    printable ASCII: a rejected value may be anything."""
+    if not isinstance(value, str):
+        return "must be a string"
+    shown = repr(value) if value.isascii() and value.isprintable() and len(value) <= 80 else "the value"
+    if len(value) > max_length:
+        return f"{shown} is {len(value)} characters; at most {max_length} are allowed"
+    if not NAME.match(value):
+        return (
+            f"{shown} is not a name: lowercase ASCII letters, digits and '-', "
+            f"starting with a letter and ending with a letter or digit, at most {max_length} characters"
+        )
+    return None
+
+
+def team_name_problem(value: object) -> str | None:
+    return name_problem(value, MAX_TEAM_NAME)
+
+
+def _name(max_length: int, reserved: frozenset[str] = frozenset(), what: str = "name"):
+    def check(value: str) -> str:
+        if problem := name_problem(value, max_length):
+            raise ValueError(problem)
+        if value in reserved:
+            raise ValueError(f"{value!r} is reserved for Kubernetes itself; choose another {what}")
+        return value
+
+    return check
+
+
+TeamName = Annotated[str, Field(strict=True), AfterValidator(_name(MAX_TEAM_NAME))]
+AgentName = Annotated[str, Field(strict=True), AfterValidator(_name(MAX_NAME, RESERVED_AGENT_NAMES, "agent name (the namespace's default ServiceAccount)"))]
+# A Service (an MCP server's) or any other name a team picks in its own namespace.
+Name = Annotated[str, Field(strict=True), AfterValidator(_name(MAX_NAME))]
+# A group of a team file. Tokens and RoleBindings carry it under its team (group_path), so a
+# team can never name another team's group, an admin group or a Kubernetes system group.
+GroupName = Annotated[str, Field(strict=True), AfterValidator(_name(MAX_NAME))]
+
+
+def group_path(team: str, group: str) -> str:
+    """The name a team's group has in tokens and to Kubernetes: its Keycloak full path.
+
+    Team names are unique and a group is unique within its team, so no two teams ever share a
+    path; and no path is an admin or system group (those never start with '/').
+    """
+    return f"/{team}/{group}"
+
+
+def team_group_path(team: str) -> str:
+    """The team's own Keycloak group (its agents' service accounts are in it)."""
+    return f"/{team}"
+
+
+def group_leaf(path: str) -> str:
+    return path.rpartition("/")[2]
+
+
+def _kubernetes_group(value: str) -> str:
+    """A group as Kubernetes sees it (a client certificate's organisation, an OIDC group with
+    the API server's prefix): printable ASCII without whitespace, and never a `system:` group,
+    which Kubernetes assigns itself (system:authenticated is every user)."""
+    if not value or len(value) > 255 or not value.isascii() or not value.isprintable() or any(c.isspace() for c in value):
+        raise ValueError("a group name is 1-255 printable ASCII characters without whitespace")
+    if value.lower().startswith("system:"):
+        raise ValueError(f"{value!r} is a Kubernetes system group (system:authenticated is every user, system:masters bypasses RBAC); name a group of people")
     return value
 
 
-GroupName = Annotated[str, Field(strict=True), AfterValidator(_group)]
+KubernetesGroup = Annotated[str, Field(strict=True), AfterValidator(_kubernetes_group)]
 
 
 def _quantity(value: Any) -> Any:

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field
 
+from agentplane.spec.addresses import host_problem
 from agentplane.spec.base import DnsLabel, Quantity, Quota, StrictModel, TokenBudget
 from agentplane.spec.sections.adopt import AdoptConfig
 from agentplane.spec.sections.certificates import CertificatesConfig
@@ -25,11 +26,16 @@ _DOMAIN_PATTERN = re.compile(rf"^(\*\.)?{_DOMAIN_LABEL}(\.{_DOMAIN_LABEL})+$")
 
 
 def _egress_pattern(value: str) -> str:
-    if value == "*" or not _DOMAIN_PATTERN.match(value):
+    if value == "*" or len(value) > 253 or not _DOMAIN_PATTERN.match(value):
+        shown = repr(value) if value.isascii() and value.isprintable() and len(value) <= 80 else "the value"
         raise ValueError(
-            f"{value!r} is not a domain pattern: use a lowercase host name such as api.github.com, "
-            "or *.example.com for its subdomains (no scheme, port, path or bare '*')"
+            f"{shown} is not a domain pattern: use a lowercase host name such as api.github.com, "
+            "or *.example.com for its subdomains (no scheme, port, path, IP address or bare '*')"
         )
+    # Egress leaves through the gateway, past every NetworkPolicy: never to the cluster, the
+    # node, a metadata service or a private network.
+    if problem := host_problem(value.removeprefix("*."), own_namespace=None):
+        raise ValueError(f"{value!r}: {problem}")
     return value
 
 
@@ -51,8 +57,23 @@ class ClusterConfig(StrictModel):
     kubeconfig: str | None = Field(default=None, min_length=1)
 
 
+# A model name is a segment of the gateway's route path /llm/<team>/<model> and of a CEL
+# string: '/'-separated segments of letters, digits and ._:- (no '.' or '..' segment, no '//').
+_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]*(/[A-Za-z0-9][A-Za-z0-9._:-]*)*$")
+
+
+def _model_name(value: str) -> str:
+    # Segments start with a letter or digit, so none is '.' or '..' and none is empty.
+    if len(value) > 128 or not _MODEL_NAME.match(value):
+        raise ValueError(
+            "a model name is 1-128 characters: '/'-separated segments of letters, digits and ._:-, each starting "
+            "with a letter or digit (it becomes part of the gateway route /llm/<team>/<model>)"
+        )
+    return value
+
+
 class Model(StrictModel):
-    name: Annotated[str, Field(strict=True, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")]
+    name: Annotated[str, Field(strict=True), AfterValidator(_model_name)]
     provider: ModelProvider
 
 
@@ -74,10 +95,36 @@ class ContainerDefaults(StrictModel):
     memory_limit: Quantity = "512Mi"
 
 
+def _group_prefix(value: str) -> str:
+    if len(value) > 63 or not value.isascii() or not value.isprintable() or any(c.isspace() for c in value) or "/" in value:
+        raise ValueError("a group prefix is at most 63 printable ASCII characters without whitespace or '/' (for example oidc:)")
+    if value.lower().startswith("system:"):
+        raise ValueError(f"{value!r}: Kubernetes reserves system: groups; team groups must never look like them")
+    return value
+
+
+# Namespaces the cluster or its distribution already has (kind's local-path-storage, managed
+# clusters' add-ons); a team named like one would take it over. A trailing '*' is a prefix.
+DEFAULT_RESERVED_NAMESPACES = (
+    "default", "kube-*", "local-path-storage", "agentplane", "agentplane-*",
+    "ingress-nginx", "gatekeeper-system", "istio-system", "calico-system", "tigera-operator",
+    "openshift", "openshift-*", "gke-*", "gmp-*", "aks-*", "amazon-*", "cattle-*",
+)
+_RESERVED_NAMESPACE = re.compile(r"^[a-z0-9][-a-z0-9]*\*?$")
+
+
+def _reserved_namespace(value: str) -> str:
+    if len(value) > 63 or not _RESERVED_NAMESPACE.match(value):
+        raise ValueError(f"{value!r} is not a namespace name or a prefix ending in '*' (such as kube-*)")
+    return value
+
+
 class TenancyConfig(StrictModel):
     # Kubernetes sees OIDC groups with the API server's --oidc-groups-prefix; RoleBindings must match it.
-    group_prefix: str = ""
+    group_prefix: Annotated[str, Field(strict=True), AfterValidator(_group_prefix)] = ""
     container_defaults: ContainerDefaults = ContainerDefaults()
+    # Names no team may take as its namespace, besides the platform's own (always reserved).
+    reserved_namespaces: tuple[Annotated[str, Field(strict=True), AfterValidator(_reserved_namespace)], ...] = DEFAULT_RESERVED_NAMESPACES
 
 
 class EnvironmentConfig(StrictModel):

@@ -19,8 +19,10 @@ from agentplane import safeyaml
 from agentplane.errors import ConfigError, ConfigIssue, field_path
 from agentplane.namespaces import reserved_reason
 from agentplane.quantity import parse_quantity
-from agentplane.spec.base import Secret
+from agentplane.spec import untrusted
+from agentplane.spec.base import Secret, group_path, team_group_path, team_name_problem
 from agentplane.spec.environment import EnvironmentConfig, Tier, egress_covers
+from agentplane.spec.sections.gateway import AGENT_REFERENCE, GROUP_REFERENCE, McpServer, resolve_access
 from agentplane.spec.platform import AgentSpec, PlatformSpec, TeamSpec
 from agentplane.spec.sections import adopt, certificates, gateway, identity, images, provenance, resilience, spire, telemetry
 from agentplane.spec.team import TeamFile
@@ -43,16 +45,23 @@ def known_environments(config_dir: Path) -> set[str]:
     return {p.name[len("Pulumi."):-len(".yaml")] for p in config_dir.glob("Pulumi.*.yaml")}
 
 
+def printable(text: str, limit: int = 80) -> str:
+    """`text` safe to print in a log: printable ASCII, escapes for anything else, cut at `limit`."""
+    shown = text.encode("ascii", "backslashreplace").decode("ascii") if not text.isascii() else text
+    shown = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in shown)
+    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
+
+
 def display(path: Path, root: Path | None = None) -> str:
     """A path as the operator knows it: relative to the project root (or the working directory)."""
     for base in (root, Path.cwd()):
         if base is None:
             continue
         try:
-            return str(path.resolve().relative_to(base.resolve()))
+            return printable(str(path.absolute().relative_to(base.absolute())), 200)
         except ValueError:
             continue
-    return str(path)
+    return printable(str(path), 200)
 
 
 # --- reading -----------------------------------------------------------------------------
@@ -90,21 +99,39 @@ def env_config_from_engine(config_env: Mapping[str, str]) -> dict[str, Any]:
     return raw
 
 
+TEAM_FILE_SUFFIX = ".yaml"
+
+
 def read_team_documents(teams_dir: Path, root: Path | None = None) -> tuple[list[tuple[Path, Any]], list[ConfigIssue]]:
+    """Every team file's parsed document. Only regular `<team>.yaml` files directly in the teams
+    directory are read, without following symlinks and with their size checked before reading;
+    anything else in the directory is an error (nothing is skipped silently but dotfiles)."""
     docs: list[tuple[Path, Any]] = []
     issues: list[ConfigIssue] = []
     if not teams_dir.is_dir():
         return docs, [ConfigIssue(display(teams_dir, root), "", "teams directory does not exist")]
     for path in sorted(teams_dir.iterdir()):
-        if path.name.startswith(".") or path.is_dir():
+        file = display(path, root)
+        if path.name.startswith("."):
+            continue  # .gitkeep and editor files; never read
+        if path.is_symlink():
+            issues.append(ConfigIssue(file, "", "is a symbolic link; a team file must be a regular file in the teams directory"))
             continue
-        if path.suffix not in (".yaml", ".yml"):
-            issues.append(ConfigIssue(display(path, root), "", "only .yaml team files belong in the teams directory"))
+        if path.is_dir():
+            issues.append(ConfigIssue(file, "", "is a directory; only <team>.yaml files belong in the teams directory"))
+            continue
+        if path.suffix != TEAM_FILE_SUFFIX:
+            issues.append(ConfigIssue(file, "", "only <team>.yaml team files belong in the teams directory"))
+            continue
+        if not team_name_problem(path.stem) is None:
+            issues.append(ConfigIssue(file, "", f"the file name must be <team>.yaml where <team> is a team name: {team_name_problem(path.stem)}"))
             continue
         try:
             docs.append((path, safeyaml.load_file(path)))
+        except FileNotFoundError:
+            issues.append(ConfigIssue(file, "", "disappeared while being read"))
         except (safeyaml.UnsafeYAML, OSError) as exc:
-            issues.append(ConfigIssue(display(path, root), "", str(exc)))
+            issues.append(ConfigIssue(file, "", str(exc) if isinstance(exc, safeyaml.UnsafeYAML) else "cannot be read"))
     return docs, issues
 
 
@@ -178,10 +205,60 @@ def _check_environment(env: EnvironmentConfig) -> list[tuple[str, str]]:
             seen.add(name)
     approved = [m.name for m in env.models]
     for i, tier in enumerate(env.tiers):
+        seen_models: set[str] = set()
         for j, model in enumerate(tier.models):
             if model not in approved:
                 problems.append((f"tiers[{i}].models[{j}]", f"{model!r} is not in agentplane:models (approved: {', '.join(approved) or 'none'})"))
+            if model in seen_models:
+                problems.append((f"tiers[{i}].models[{j}]", f"{model!r} appears more than once"))
+            seen_models.add(model)
+    problems += _check_tiers_monotone(env)
     return problems
+
+
+PROVENANCE_STRICTNESS = {"audit": 0, "enforce": 1}
+
+
+def _check_tiers_monotone(env: EnvironmentConfig) -> list[tuple[str, str]]:
+    """Tiers are listed lowest first and each allows at least what the one below allows.
+
+    Unpromoted agents run at the first tier and promotion only ever moves up the list, so a
+    list in the wrong order would run every new agent with the most rights.
+    """
+    problems: list[tuple[str, str]] = []
+    for i in range(1, len(env.tiers)):
+        lower, tier = env.tiers[i - 1], env.tiers[i]
+        where = f"tiers[{i}]"
+        why = f"tiers are listed lowest first; {tier.name!r} must allow at least what {lower.name!r} (tiers[{i - 1}]) allows"
+        for dimension in ("cpu", "memory", "pods"):
+            if parse_quantity(getattr(tier.quota, dimension)) < parse_quantity(getattr(lower.quota, dimension)):
+                problems.append((f"{where}.quota.{dimension}", f"{getattr(tier.quota, dimension)} is less than {getattr(lower.quota, dimension)}: {why}"))
+        missing = [m for m in lower.models if m not in tier.models]
+        if missing:
+            problems.append((f"{where}.models", f"lacks {', '.join(missing)}: {why}"))
+        if lower.egress and not tier.egress:
+            problems.append((f"{where}.egress", f"false while {lower.name!r} allows egress: {why}"))
+        if tier.daily_token_budget < lower.daily_token_budget:
+            problems.append((f"{where}.dailyTokenBudget", f"{tier.daily_token_budget} is less than {lower.daily_token_budget}: {why}"))
+        if PROVENANCE_STRICTNESS[tier.provenance] < PROVENANCE_STRICTNESS[lower.provenance]:
+            problems.append((f"{where}.provenance", f"{tier.provenance} is less strict than {lower.provenance}: higher tiers check provenance at least as strictly"))
+    return problems
+
+
+def _plain_credentials(raw: Any, path: str = "") -> list[tuple[str, str]]:
+    """Plain values in a stack file shaped like credentials: they belong in {secure: ...}."""
+    found: list[tuple[str, str]] = []
+    if isinstance(raw, dict):
+        for key, value in raw.items():
+            if key == "secure":
+                continue
+            found += _plain_credentials(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(raw, list):
+        for i, item in enumerate(raw):
+            found += _plain_credentials(item, f"{path}[{i}]")
+    elif isinstance(raw, str) and untrusted.looks_like_credential(raw):
+        found.append((path, "looks like a credential in plain text; set it with `pulumi config set --secret` so the file holds {secure: ...}"))
+    return found
 
 
 def validate_environment(raw: dict[str, Any], file: str, *, source: str) -> EnvironmentConfig:
@@ -189,6 +266,8 @@ def validate_environment(raw: dict[str, Any], file: str, *, source: str) -> Envi
     def issue(field: str, message: str) -> ConfigIssue:
         return ConfigIssue(file, f"{CONFIG_NAMESPACE}:{field}" if field else "", message)
 
+    if source == "file" and (plain := _plain_credentials(raw)):
+        raise ConfigError([issue(field, message) for field, message in plain])
     try:
         env = EnvironmentConfig.model_validate(raw, context={"source": source})
     except ValidationError as exc:
@@ -212,7 +291,7 @@ def _check_team(team: TeamFile, file: str, stem: str, env: EnvironmentConfig, st
 
     if team.name != stem:
         issue("name", f"{team.name!r} must equal the file name {stem!r}")
-    if reason := reserved_reason(team.name):
+    if reason := reserved_reason(team.name, env.tenancy.reserved_namespaces):
         issue("name", reason)
 
     seen_agents: set[str] = set()
@@ -220,8 +299,12 @@ def _check_team(team: TeamFile, file: str, stem: str, env: EnvironmentConfig, st
         if agent.name in seen_agents:
             issue(f"agents[{i}].name", f"agent {agent.name!r} is defined more than once")
         seen_agents.add(agent.name)
-        if agent.daily_token_budget is not None and team.daily_token_budget is not None and agent.daily_token_budget > team.daily_token_budget:
-            issue(f"agents[{i}].dailyTokenBudget", f"{agent.daily_token_budget} exceeds the team's dailyTokenBudget {team.daily_token_budget}")
+    for field, values in (("models", team.models or ()), ("egress", team.egress)):
+        seen: set[str] = set()
+        for i, value in enumerate(values):
+            if value in seen:
+                issue(f"{field}[{i}]", f"{value!r} appears more than once")
+            seen.add(value)
 
     known = ", ".join(sorted(known_envs))
     for env_name in team.environments:
@@ -256,6 +339,13 @@ def _check_team(team: TeamFile, file: str, stem: str, env: EnvironmentConfig, st
                     issue(field, f"{tier_name!r} is above the team's tier {team_tier.name!r} in {stack}; an agent can be promoted at most to its team's tier")
 
     if team_tier is not None:
+        # The tier's budget is the team's ceiling, the team's its agents' ceiling.
+        team_budget = team.daily_token_budget if team.daily_token_budget is not None else team_tier.daily_token_budget
+        if team.daily_token_budget is not None and team.daily_token_budget > team_tier.daily_token_budget:
+            issue("dailyTokenBudget", f"{team.daily_token_budget} exceeds the {team_tier.name} tier's dailyTokenBudget of {team_tier.daily_token_budget} in {stack}")
+        for i, agent in enumerate(team.agents):
+            if agent.daily_token_budget is not None and agent.daily_token_budget > team_budget:
+                issue(f"agents[{i}].dailyTokenBudget", f"{agent.daily_token_budget} exceeds the team's daily token budget of {team_budget} in {stack}")
         approved = [m.name for m in env.models]
         for i, model in enumerate(team.models or ()):
             if model not in approved:
@@ -276,6 +366,16 @@ def _check_team(team: TeamFile, file: str, stem: str, env: EnvironmentConfig, st
     return issues
 
 
+def _resolved_server(server: McpServer, team: str) -> McpServer:
+    """An MCP server with its `access` entries and tool grants' callers as the gateway compares them."""
+    update: dict[str, Any] = {}
+    if server.access is not None:
+        update["access"] = tuple(resolve_access(e, team) for e in server.access)
+    if server.tools is not None:
+        update["tools"] = tuple(g.model_copy(update={"callers": tuple(resolve_access(c, team) for c in g.callers)}) for g in server.tools)
+    return server.model_copy(update=update) if update else server
+
+
 def _resolve_team(team: TeamFile, file: str, env: EnvironmentConfig, stack: str) -> TeamSpec:
     placement = team.environments[stack]
     tier = env.tier(placement.tier)
@@ -291,7 +391,7 @@ def _resolve_team(team: TeamFile, file: str, env: EnvironmentConfig, stack: str)
                 name=agent.name,
                 tier=agent_tier,
                 promoted=promoted_to is not None,
-                access=tuple(agent.access) if agent.access is not None else tuple(team.owners),
+                access=tuple(resolve_access(e, team.name) for e in (agent.access if agent.access is not None else team.owners)),
                 models=tuple(m for m in models if m in agent_tier.models),
                 egress=tuple(team.egress) if agent_tier.egress else (),
                 daily_token_budget=agent.daily_token_budget,
@@ -304,13 +404,13 @@ def _resolve_team(team: TeamFile, file: str, env: EnvironmentConfig, stack: str)
         namespace=team.name,
         tier=tier,
         quota=placement.quota or tier.quota,
-        owners=tuple(team.owners),
-        members=tuple(team.members),
+        owners=tuple(group_path(team.name, g) for g in team.owners),
+        members=tuple(group_path(team.name, g) for g in team.members),
         agents=tuple(agents),
         models=models,
         egress=tuple(team.egress),
         daily_token_budget=team.daily_token_budget if team.daily_token_budget is not None else tier.daily_token_budget,
-        mcp_servers=tuple(team.mcp_servers),
+        mcp_servers=tuple(_resolved_server(server, team.name) for server in team.mcp_servers),
         telemetry=team.telemetry,
         offboard=team.offboard,
     )
@@ -346,35 +446,62 @@ def _deploy_warnings(env: EnvironmentConfig) -> list[str]:
     return warnings
 
 
-def _check_group_names(teams: list[tuple[TeamFile, str]]) -> list[ConfigIssue]:
-    """Group names are global: tokens carry group names without their team's path.
+def _access_references(team: TeamFile) -> list[tuple[str, str]]:
+    """(field, entry) of every `access` entry of a team file."""
+    refs = [(f"agents[{i}].access[{j}]", e) for i, agent in enumerate(team.agents) for j, e in enumerate(agent.access or ())]
+    refs += [(f"mcpServers[{i}].access[{j}]", e) for i, server in enumerate(team.mcp_servers) for j, e in enumerate(server.access or ())]
+    refs += [
+        (f"mcpServers[{i}].tools[{j}].callers[{k}]", e)
+        for i, server in enumerate(team.mcp_servers)
+        for j, grant in enumerate(getattr(server, "tools", None) or ())
+        for k, e in enumerate(grant.callers)
+    ]
+    return refs
 
-    An agent's token names its team as a group, so a team may not be named like any group;
-    and a team's owner/member group belongs to that team alone, or another team could claim
-    its members' access by declaring the same name.
+
+def _check_references(teams: list[tuple[TeamFile, str]], env: EnvironmentConfig | None) -> list[ConfigIssue]:
+    """Every `access` entry names a group or agent some team file declares, and no team's
+    groups are an admin group.
+
+    Groups reach tokens and RoleBindings by path (`/<team>/<group>`), so two teams can never
+    produce the same group, and no team can produce a Kubernetes or admin group. What remains
+    is that a reference must point at something that exists today: a reference to a group or
+    team nobody declares would be inherited by whoever declares it later.
     """
     issues: list[ConfigIssue] = []
-    declarations: dict[str, list[tuple[str, str]]] = {}  # group -> [(file, field)] declaring it
+    by_name = {team.name: team for team, _ in teams}
     for team, file in teams:
-        for role in ("owners", "members"):
-            for i, group in enumerate(getattr(team, role)):
-                declarations.setdefault(group, []).append((file, f"{role}[{i}]"))
-    for group, places in declarations.items():
-        files = sorted({f for f, _ in places})
-        if len(files) > 1:
-            for file, field in places:
-                others = ", ".join(f for f in files if f != file)
-                issues.append(ConfigIssue(file, field, f"group {group!r} is also declared by {others}; a group can belong to one team only"))
-    declared = {group: places[0] for group, places in declarations.items()}
-    used = dict(declared)
-    for team, file in teams:
-        for i, agent in enumerate(team.agents):
-            for j, group in enumerate(agent.access or ()):
-                used.setdefault(group, (file, f"agents[{i}].access[{j}]"))
-    for team, file in teams:
-        if team.name in used:
-            where, field = used[team.name]
-            issues.append(ConfigIssue(file, "name", f"{team.name!r} is also a group name ({field} in {where}); agents' tokens carry their team's name as a group, so a team may not be named like one"))
+        for field, entry in _access_references(team):
+            agent_ref = AGENT_REFERENCE.match(entry)
+            if agent_ref:
+                owner = by_name.get(agent_ref["team"])
+                agents = [a.name for a in owner.agents] if owner else []
+                if owner is None:
+                    issues.append(ConfigIssue(file, field, f"{entry!r}: there is no team {agent_ref['team']!r} (a team file of that name created later would inherit this access)"))
+                elif agent_ref["agent"] not in agents:
+                    issues.append(ConfigIssue(file, field, f"{entry!r}: team {owner.name} has no agent {agent_ref['agent']!r} (agents: {', '.join(agents) or 'none'})"))
+                continue
+            group_ref = GROUP_REFERENCE.match(entry)
+            assert group_ref is not None
+            owner_name = group_ref["team"] or team.name
+            owner = by_name.get(owner_name)
+            if owner is None:
+                issues.append(ConfigIssue(file, field, f"{entry!r}: there is no team {owner_name!r} (a team file of that name created later would inherit this access)"))
+                continue
+            declared = [*owner.owners, *owner.members]
+            if group_ref["group"] not in declared:
+                hint = "" if group_ref["team"] else "; another team's group is written <team>/<group>"
+                issues.append(ConfigIssue(file, field, f"{entry!r}: team {owner.name} declares no group {group_ref['group']!r} (its owners and members: {', '.join(declared)}){hint}"))
+    if env is not None:
+        prefix = env.tenancy.group_prefix
+        admin = set(env.provenance.admin_groups)
+        for team, file in teams:
+            if prefix + team_group_path(team.name) in admin:
+                issues.append(ConfigIssue(file, "name", f"the team's group {prefix + team_group_path(team.name)!r} is in agentplane:provenance.adminGroups; a team's agents may not be platform admins"))
+            for role in ("owners", "members"):
+                for i, group in enumerate(getattr(team, role)):
+                    if prefix + group_path(team.name, group) in admin:
+                        issues.append(ConfigIssue(file, f"{role}[{i}]", f"{prefix + group_path(team.name, group)!r} is in agentplane:provenance.adminGroups; a team group may not be a platform admin group"))
     return issues
 
 
@@ -408,6 +535,10 @@ def build_spec(
         if not isinstance(doc, dict):
             issues.append(ConfigIssue(file, "", f"the top level must be a mapping of team fields, not {type(doc).__name__}"))
             continue
+        # The alphabet of team files first: nothing outside it reaches a model or a message.
+        if scanned := untrusted.scan(doc):
+            issues += [ConfigIssue(file, field, message) for field, message in scanned]
+            continue
         try:
             team = TeamFile.model_validate(doc, context={"source": "file"})
         except ValidationError as exc:
@@ -421,7 +552,7 @@ def build_spec(
             issues += _check_team(team, file, path.stem, env, stack, known_envs | {stack})
         teams.append((team, file))
 
-    issues += _check_group_names(teams)
+    issues += _check_references(teams, env)
     if issues or env is None:
         raise ConfigError(issues)
     resolved = tuple(

@@ -28,7 +28,8 @@ class AgentSpec:
     name: str
     tier: Tier
     promoted: bool
-    # Groups that may call the agent (owners when the team file says nothing).
+    # Who may call the agent (owners when the team file says nothing): group paths as tokens
+    # carry them (`/payments/payments-devs`) and agent references (`agent:<team>/<agent>`).
     access: tuple[str, ...]
     # The team's models that this agent's tier allows.
     models: tuple[str, ...]
@@ -45,6 +46,8 @@ class TeamSpec:
     namespace: str
     tier: Tier
     quota: Quota
+    # Group paths as tokens carry them and Kubernetes sees them (after the OIDC group prefix):
+    # `/<team>/<group>` (spec.base.group_path).
     owners: tuple[str, ...]
     members: tuple[str, ...]
     agents: tuple[AgentSpec, ...]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from agentplane.spec.base import DnsLabel, GroupName, Quota, StrictModel, TeamName, TokenBudget
+from agentplane.spec.base import AgentName, DnsLabel, GroupName, Quota, StrictModel, TeamName, TokenBudget
 from agentplane.spec.environment import EgressPattern
-from agentplane.spec.sections.gateway import McpServer
+from agentplane.spec.sections.gateway import AccessEntry, McpServer
 from agentplane.spec.sections.telemetry import TeamTelemetry
 
 
@@ -16,11 +16,13 @@ class TeamEnvironment(StrictModel):
 
 
 class Agent(StrictModel):
-    name: DnsLabel
+    name: AgentName
     # environment -> tier; absent environments run the agent at the lowest tier.
     promote: dict[str, DnsLabel] = {}
-    # groups (or other agents, see the gateway docs) that may call this agent; absent: owners only.
-    access: tuple[GroupName, ...] | None = None
+    # Who may call this agent; absent: the team's owners. Entries: a group of this team
+    # (`payments-devs`), another team's group (`support/support-engineers`) or an agent
+    # (`agent:support/ticket-router`).
+    access: tuple[AccessEntry, ...] | None = None
     daily_token_budget: TokenBudget | None = None
     # Zero-code OpenTelemetry instrumentation; an agent can opt out.
     instrumentation: bool = Field(default=True, strict=True)

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from agentplane.spec.base import DnsLabel, DnsName, GroupName, Secret, StrictModel
+from agentplane.spec.base import DnsLabel, DnsName, Name, Secret, StrictModel, group_path
 from agentplane.spec.sections.charts import ChartSource
 from agentplane.spec.sections.resilience import BudgetStore
 
@@ -26,7 +26,33 @@ if TYPE_CHECKING:  # imported lazily at run time: environment.py imports this mo
 # The realm audience every token presented to the gateway must carry (Keycloak audience mapper).
 DEFAULT_AUDIENCE = "agentplane-gateway"
 # `access` entries of this form name an agent (`agent:<team>/<agent>`), not a group.
-AGENT_REFERENCE = re.compile(r"^agent:(?P<team>[a-z0-9]([-a-z0-9]*[a-z0-9])?)/(?P<agent>[a-z0-9]([-a-z0-9]*[a-z0-9])?)$")
+AGENT_REFERENCE = re.compile(r"^agent:(?P<team>[a-z]([-a-z0-9]*[a-z0-9])?)/(?P<agent>[a-z]([-a-z0-9]*[a-z0-9])?)$")
+# Other `access` entries name a group: `<group>` of the team itself, or `<team>/<group>`.
+GROUP_REFERENCE = re.compile(r"^((?P<team>[a-z]([-a-z0-9]*[a-z0-9])?)/)?(?P<group>[a-z]([-a-z0-9]*[a-z0-9])?)$")
+
+
+def _access_entry(value: str) -> str:
+    if len(value) > 6 + 40 + 1 + 63 or not (AGENT_REFERENCE.match(value) or GROUP_REFERENCE.match(value)):
+        shown = repr(value) if value.isascii() and value.isprintable() and len(value) <= 80 else "the value"
+        raise ValueError(
+            f"{shown} is not an access entry: a group of this team (payments-devs), another team's group "
+            "(<team>/<group>) or an agent (agent:<team>/<agent>), all lowercase names"
+        )
+    return value
+
+
+AccessEntry = Annotated[str, Field(strict=True), AfterValidator(_access_entry)]
+
+
+def resolve_access(entry: str, team: str) -> str:
+    """An `access` entry as the gateway compares it: a group's path in tokens
+    (`/<team>/<group>`), or the agent reference unchanged."""
+    if AGENT_REFERENCE.match(entry):
+        return entry
+    match = GROUP_REFERENCE.match(entry)
+    if match is None:
+        return entry  # refused by the grammar; never resolved into a spec
+    return group_path(match["team"] or team, match["group"])
 
 
 def agent_spiffe_id(trust_domain: str, namespace: str, agent: str) -> str:
@@ -354,9 +380,15 @@ def missing_for_deploy(env: "EnvironmentConfig") -> list[str]:
 # --- team-file additions -------------------------------------------------------------------
 
 
+_MCP_PATH = re.compile(r"^(/[A-Za-z0-9_~-][A-Za-z0-9._~-]*)+/?$|^/$")
+
+
 def _mcp_path(value: str) -> str:
-    if not value.startswith("/") or any(c.isspace() for c in value) or "?" in value or "#" in value or len(value) > 1024:
-        raise ValueError(f"{value!r} must be a URL path starting with '/' (no spaces, query or fragment)")
+    # The gateway sends it to the tool server as is: segments of unreserved URL characters
+    # only, no '.'/'..' segments, no query, fragment, percent-escapes or expansion syntax.
+    if len(value) > 256 or not _MCP_PATH.match(value) or any(seg in (".", "..") for seg in value.split("/")):
+        shown = repr(value) if value.isascii() and value.isprintable() and len(value) <= 80 else "the value"
+        raise ValueError(f"{shown} is not a URL path: '/' then segments of letters, digits and ._~- (no '..' segments, query or '%'), at most 256 characters")
     return value
 
 
@@ -378,22 +410,22 @@ class ToolGrant(StrictModel):
     """Some of a server's tools, for some of the callers its `access` admits."""
 
     # Groups or agents (`agent:<team>/<agent>`), each one the server's access admits.
-    callers: tuple[GroupName, ...] = Field(min_length=1)
+    callers: tuple[AccessEntry, ...] = Field(min_length=1)
     tools: tuple[ToolName, ...] = Field(min_length=1)
 
 
 class McpServer(StrictModel):
     """An MCP tool server a team runs in its own namespace and exposes through the gateway."""
 
-    name: DnsLabel
+    name: Name
     # A Service in the team's namespace.
-    service: DnsLabel
+    service: Name
     port: int = Field(strict=True, ge=1, le=65535)
     path: Annotated[str, Field(strict=True), AfterValidator(_mcp_path)] = "/mcp"
     protocol: Literal["StreamableHTTP", "SSE"] = "StreamableHTTP"
     # Groups or agents (`agent:<team>/<agent>`) that may use the tools; absent: the team's own
     # agents, owners and members.
-    access: tuple[GroupName, ...] | None = None
+    access: tuple[AccessEntry, ...] | None = None
     # Per-tool authorization: when set, a caller sees and calls only the tools of the grants
     # naming it (agentgateway's MCP authorization); absent: every tool for everyone in `access`.
     tools: tuple[ToolGrant, ...] | None = Field(default=None, min_length=1)
@@ -409,25 +441,15 @@ def check_team(team: "TeamFile", env: "EnvironmentConfig", stack: str) -> list[t
         if server.name in seen:
             problems.append((f"mcpServers[{i}].name", f"MCP server {server.name!r} is already defined at mcpServers[{seen[server.name]}]"))
         seen.setdefault(server.name, i)
-    references = [(f"agents[{i}].access[{j}]", entry) for i, agent in enumerate(team.agents) for j, entry in enumerate(agent.access or ())]
-    references += [(f"mcpServers[{i}].access[{j}]", entry) for i, server in enumerate(team.mcp_servers) for j, entry in enumerate(server.access or ())]
+    # A grant cannot widen who reaches the server: it only narrows the tools. Entries compare
+    # as the gateway sees them (group paths), so `devs` and `<team>/devs` are one group.
     for i, server in enumerate(team.mcp_servers):
-        admitted = set(server.access) if server.access is not None else {*team.owners, *team.members, *(f"agent:{team.name}/{a.name}" for a in team.agents)}
+        entries = server.access if server.access is not None else (*team.owners, *team.members, *(f"agent:{team.name}/{a.name}" for a in team.agents))
+        admitted = {resolve_access(e, team.name) for e in entries}
         for j, grant in enumerate(server.tools or ()):
             for k, caller in enumerate(grant.callers):
-                field = f"mcpServers[{i}].tools[{j}].callers[{k}]"
-                references.append((field, caller))
-                if caller not in admitted:
-                    # A grant cannot widen who reaches the server: it only narrows the tools.
-                    problems.append((field, f"{caller!r} may not reach MCP server {server.name!r} (its access: {', '.join(sorted(admitted)) or 'none'})"))
-    own_agents = [agent.name for agent in team.agents]
-    for field, entry in references:
-        if not entry.startswith("agent:"):
-            continue
-        match = AGENT_REFERENCE.match(entry)
-        if match is None:
-            problems.append((field, f"{entry!r} is not an agent reference; write agent:<team>/<agent>, e.g. agent:{team.name}/my-agent"))
-        elif match["team"] == team.name and match["agent"] not in own_agents:
-            # Other teams' agents cannot be checked here; a reference to none simply never matches.
-            problems.append((field, f"{entry!r}: team {team.name} has no agent {match['agent']!r} (agents: {', '.join(own_agents) or 'none'})"))
+                if resolve_access(caller, team.name) not in admitted:
+                    problems.append((f"mcpServers[{i}].tools[{j}].callers[{k}]", f"{caller!r} may not reach MCP server {server.name!r} (its access: {', '.join(sorted(entries)) or 'none'})"))
+    # Whether `access` entries name existing teams, groups and agents is checked across all
+    # team files (spec.load._check_references).
     return problems

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
-from agentplane.spec.base import GroupName, StrictModel
+from agentplane.spec.base import KubernetesGroup, StrictModel
 from agentplane.spec.sections.charts import ChartSource
 
 if TYPE_CHECKING:  # environment.py imports this module
@@ -120,7 +120,7 @@ class ProvenanceConfig(StrictModel):
     # Groups (as Kubernetes sees them, with any OIDC prefix) that may change platform-owned
     # labels, Kyverno policies and policy exceptions. The identity `pulumi up` runs as must be
     # in one of them (or in system:masters).
-    admin_groups: tuple[GroupName, ...] = Field(default=("platform-admins",), min_length=1)
+    admin_groups: tuple[KubernetesGroup, ...] = Field(default=("platform-admins",), min_length=1)
     # PolicyExceptions are honoured only in the Kyverno namespace, which only admins can write.
     policy_exceptions: bool = Field(default=True, strict=True)
     # Kyverno admission controller replicas; default 3 where `agentplane:protect`, else 1.

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from agentplane.quantity import parse_quantity
+from agentplane.spec.addresses import ANY_NAMESPACE, url_problem
 from agentplane.spec.base import Quantity, Secret, StrictModel, TeamName
 from agentplane.spec.sections.charts import ChartSource
 
@@ -53,57 +54,48 @@ SamplerType = Literal[
 ]
 RATIO_SAMPLERS = ("traceidratio", "parentbased_traceidratio")
 
-# RFC 9110 token: what an HTTP header (and a gRPC metadata key) name may contain.
-_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$")
+# Header names are keys of the collector's configuration: letters, digits and '-' only (a
+# subset of RFC 9110's token, without '$' and the other characters expansion syntax uses).
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,127}$")
 _SECRET_KEY = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _IMAGE_REPOSITORY = re.compile(r"^[a-z0-9]([a-z0-9._:/-]*[a-z0-9])?$")
 # A tag, optionally pinned to a digest: `0.158.0` or `0.158.0@sha256:<64 hex>`.
 _IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}(@sha256:[0-9a-f]{64})?$")
 
 
-def _otlp_endpoint(value: str) -> str:
-    parts = urllib.parse.urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(
-            f"{value!r} is not an OTLP endpoint URL: use http:// or https:// with a host, "
-            "for example https://otlp.example.com or http://tempo.observability.svc:4318"
-        )
-    if parts.username is not None or parts.password is not None:
-        raise ValueError(
-            "credentials in the URL would be stored in plain text; put them in `headers` "
-            "and keep their values in secret stack config"
-        )
-    if parts.query or parts.fragment:
-        raise ValueError(f"{value!r} has a query or fragment; an OTLP endpoint is scheme, host, port and path only")
-    if "$" in value:
+def _endpoint(private_ok: bool):
+    def check(value: str) -> str:
         # The collector expands `${file:...}`/`${env:...}` anywhere in a config string
-        # (open-telemetry/opentelemetry-collector@confmap/v1.64.0:confmap/expand.go findURI):
-        # an endpoint with one would read the collector's mounted secrets into the URL it sends to.
-        raise ValueError(f"{value!r} contains '$', which the collector would expand as a config reference; an OTLP endpoint never needs one")
-    try:
-        parts.port  # noqa: B018 - raises ValueError for a port out of range
-    except ValueError:
-        raise ValueError(f"{value!r} has an invalid port") from None
-    return value
+        # (open-telemetry/opentelemetry-collector@confmap/v1.64.0:confmap/expand.go findURI): the
+        # endpoint grammar (spec/addresses.py) admits no '$', braces, '%', user-info or query.
+        problem = url_problem(value, own_namespace=ANY_NAMESPACE, private_ok=private_ok)
+        if problem:
+            raise ValueError(f"the OTLP endpoint {problem}")
+        return value
+
+    return check
 
 
 def _header_name(value: str) -> str:
     if not _HEADER_NAME.match(value):
-        raise ValueError(f"{value!r} is not an HTTP header name (letters, digits and !#$%&'*+.^_`|~-)")
+        shown = repr(value) if value.isascii() and value.isprintable() and len(value) <= 80 else "the value"
+        raise ValueError(f"{shown} is not an HTTP header name (letters, digits and '-', at most 128)")
     return value
 
 
 def _secret_key(value: str) -> str:
     if not _SECRET_KEY.match(value):
         raise ValueError(
-            f"{value!r} is not a secret key name (lowercase letters, digits and '-', at most 63). "
+            "the value is not a secret key name (lowercase letters, digits and '-', at most 63). "
             "A header value in a team file names a key under agentplane:telemetry.tenantHeaders.<team>; "
             "the value itself is set with `pulumi config set --secret` and never written in the team file"
         )
     return value
 
 
-OtlpEndpoint = Annotated[str, Field(strict=True), AfterValidator(_otlp_endpoint)]
+# The operator's backend may be private (an in-cluster Tempo); a team's may not.
+OtlpEndpoint = Annotated[str, Field(strict=True), AfterValidator(_endpoint(private_ok=True))]
+TeamOtlpEndpoint = Annotated[str, Field(strict=True), AfterValidator(_endpoint(private_ok=False))]
 HeaderName = Annotated[str, Field(strict=True), AfterValidator(_header_name)]
 SecretKey = Annotated[str, Field(strict=True), AfterValidator(_secret_key)]
 
@@ -274,17 +266,22 @@ class TeamTelemetry(_OtlpDestination):
     """
 
     protocol: Protocol = "http"
-    endpoint: OtlpEndpoint
+    endpoint: TeamOtlpEndpoint
     headers: dict[HeaderName, SecretKey] = {}
 
 
 
 def check_team(team: "TeamFile", env: "EnvironmentConfig", stack: str) -> list[tuple[str, str]]:
     """Every header a team file names must exist among that team's own secret header values."""
-    if team.telemetry is None or stack not in team.environments:
+    if team.telemetry is None:
         return []
-    available = env.telemetry.tenant_headers.get(team.name, {})
     problems = []
+    # In-cluster endpoints only in the team's own namespace (the namespace is the team's name).
+    if endpoint_problem := url_problem(team.telemetry.endpoint, own_namespace=team.name):
+        problems.append(("telemetry.endpoint", f"the OTLP endpoint {endpoint_problem}"))
+    if stack not in team.environments:
+        return problems
+    available = env.telemetry.tenant_headers.get(team.name, {})
     for header, key in team.telemetry.headers.items():
         if key not in available:
             known = ", ".join(sorted(available)) or "none"
