@@ -24,10 +24,11 @@ def _report(exc: ConfigError) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from agentplane.spec.load import load_from_files
+    # The same run as `plan` without writing: every name the program derives is checked too.
+    from agentplane.plan import run_program
 
     try:
-        spec = load_from_files(args.stack, args.config, args.teams)
+        spec = run_program(args.stack, config=args.config, teams=args.teams).spec
     except ConfigError as exc:
         return _report(exc)
     for warning in spec.warnings:
@@ -40,17 +41,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_plan(args: argparse.Namespace) -> int:
     from agentplane.plan import run_program, summary, write_plan
 
-    from components.kube import DuplicateObject
-
     try:
         plan = run_program(args.stack, config=args.config, teams=args.teams)
         out = args.out or Path("build/plan") / args.stack
         files = write_plan(plan, out)
     except ConfigError as exc:
         return _report(exc)
-    except DuplicateObject as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_INVALID
     for warning in plan.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print(summary(plan))
@@ -71,17 +67,30 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_onboard(args: argparse.Namespace) -> int:
+    import os
+
     from agentplane.onboard import starter_team
+    from agentplane.spec.base import name_problem, team_name_problem
     from agentplane.spec.load import load_from_files
 
+    # The team name becomes a file name: check it before touching the file system, so
+    # `onboard ../../x` or `onboard /etc/x` never writes outside the teams directory.
+    for what, problem in (("team", team_name_problem(args.team)), ("--owner", name_problem(args.owner)), ("--tier", name_problem(args.tier)), ("--env", name_problem(args.env))):
+        if problem:
+            print(f"error: {what}: {problem}", file=sys.stderr)
+            return EXIT_USAGE
     teams_dir: Path = args.teams or Path("stacks/teams")
     target = teams_dir / f"{args.team}.yaml"
-    if target.exists():
+    text = starter_team(args.team, args.owner, args.env, args.tier)
+    teams_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        # Never overwrite, never follow a symlink planted at the target.
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    except FileExistsError:
         print(f"error: {target} already exists; edit it instead", file=sys.stderr)
         return EXIT_USAGE
-    text = starter_team(args.team, args.owner, args.env, args.tier)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text, encoding="utf-8")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
     # The starter must pass the same validation a pull request will; never leave an invalid file.
     try:
         load_from_files(args.env, args.config, teams_dir)
@@ -138,6 +147,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "onboard" and args.tier is None:
+        from agentplane.spec.base import name_problem
+
+        if problem := name_problem(args.env):
+            print(f"error: --env: {problem}", file=sys.stderr)
+            return EXIT_USAGE
         args.tier = _lowest_tier(args.env, args.config)
         if args.tier is None:
             return EXIT_USAGE

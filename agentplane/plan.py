@@ -240,10 +240,18 @@ def run_under_mocks(stack: str, engine_config: dict[str, str], secret_keys: list
 
 
 def run_program(stack: str, *, config: Path | None = None, teams: Path | None = None, root: Path | None = None) -> Plan:
-    """Validate the inputs, then run the program under the mock engine and return every registration."""
+    """Validate the inputs, run the program under the mock engine, check every name it derived
+    (agentplane.derived), and return every registration. `validate` and `plan` both run this,
+    so whatever `plan` refuses, `validate` refuses, with the same file and field."""
     from agentplane import program
+    from agentplane.derived import check_plan
+    from agentplane.spec.load import load_from_files
+
+    from components.kube import duplicates_reported_after_run
 
     root = root or Path.cwd()
+    # The files as files first: what only a file can show (a plain-text secret, a symlink).
+    load_from_files(stack, config, teams, root)
     config_path = config or stack_config_path(root, stack)
     teams_dir = teams or root / "stacks" / "teams"
     config_label = display(config_path, root)
@@ -264,8 +272,12 @@ def run_program(stack: str, *, config: Path | None = None, teams: Path | None = 
             program.main(teams_dir=teams_dir, config_label=config_label, offline=True, known_root=root, config_dir=config_path.parent)
         )
 
-    registrations, warnings = run_under_mocks(stack, engine_config, secret_keys, run)
-    return Plan(spec=specs[0], registrations=registrations, warnings=warnings)
+    with duplicates_reported_after_run():
+        registrations, warnings = run_under_mocks(stack, engine_config, secret_keys, run)
+    plan = Plan(spec=specs[0], registrations=registrations, warnings=warnings)
+    if issues := check_plan(plan, config_label):
+        raise ConfigError(issues)
+    return plan
 
 
 # --- writing -----------------------------------------------------------------------------

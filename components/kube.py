@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 
 import pulumi
@@ -59,9 +60,25 @@ class DuplicateObject(Exception):
 _claimed: dict[tuple[str, str, str, str], str] = {}
 
 
+# The offline plan (and so `agentplane validate`) lets a duplicate through and reports every
+# one after the run, with the team files and fields that derive the name
+# (agentplane.derived); under `pulumi up` the first duplicate stops the program.
+_report_later = False
+
+
 def start_run() -> None:
     """Forget claims of an earlier run in this process (the offline plan runs the program repeatedly)."""
     _claimed.clear()
+
+
+@contextlib.contextmanager
+def duplicates_reported_after_run():
+    global _report_later
+    previous, _report_later = _report_later, True
+    try:
+        yield
+    finally:
+        _report_later = previous
 
 
 def register(prefix: str, obj: dict, opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
@@ -73,10 +90,10 @@ def register(prefix: str, obj: dict, opts: pulumi.ResourceOptions) -> pulumi.Cus
     api_version, kind = obj["apiVersion"], obj["kind"]
     identity = (api_version, kind, obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
     owner = f"{prefix}-{resource_name(obj)}"
-    if identity in _claimed:
+    if identity in _claimed and not _report_later:
         where = f"{identity[2]}/{identity[3]}" if identity[2] else identity[3]
         raise DuplicateObject(f"{kind} {where} would be declared twice, by {_claimed[identity]} and by {owner}; rename one of them")
-    _claimed[identity] = owner
+    _claimed.setdefault(identity, owner)
     group, _, version = api_version.rpartition("/")
     name = f"{prefix}-{resource_name(obj)}"
     fields = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}

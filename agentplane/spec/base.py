@@ -203,6 +203,15 @@ class Secret(StrictModel):
                     "`pulumi config set --secret` so the file holds {secure: ...}"
                 )
             return {"value": data}
+        if isinstance(data, dict) and "value" in data:
+            # `value` is where the engine's decrypted string goes; written in a file it is a
+            # credential in plain text (never echoed here).
+            raise ValueError(
+                "a secret must not be stored in plain text ({value: ...}); set it with "
+                "`pulumi config set --secret` so the file holds {secure: ...}"
+            )
+        if isinstance(data, dict) and "secure" in data and not (isinstance(data["secure"], str) and data["secure"]):
+            raise ValueError("`secure` holds the ciphertext `pulumi config set --secret` wrote: a non-empty string")
         return data
 
     @property
