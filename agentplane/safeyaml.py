@@ -68,7 +68,8 @@ class _StrictLoader(yaml.SafeLoader):
             if not isinstance(key, (str, int, float, bool)) and key is not None:
                 raise UnsafeYAML(f"mapping keys must be plain scalars ({_where(key_node.start_mark)})")
             if key in seen:
-                raise UnsafeYAML(f"duplicate key ({_where(key_node.start_mark)}; first at {_where(seen[key])})")
+                shown = f" {key!r}" if isinstance(key, str) and key.isascii() and key.isprintable() and len(key) <= 64 else ""
+                raise UnsafeYAML(f"duplicate key{shown} ({_where(key_node.start_mark)}; first at {_where(seen[key])})")
             seen[key] = key_node.start_mark
         return super().construct_mapping(node, deep=deep)
 

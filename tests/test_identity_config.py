@@ -141,7 +141,7 @@ def _team(**changes) -> dict:
     [
         (_team(members=["acme-admins"]), "members[0]", "already in owners"),
         (_team(owners=["acme-admins", "acme-admins"]), "owners[1]", "listed twice"),
-        (_team(owners=["org/acme-admins"]), "owners[0]", "Keycloak reads as a group path"),
+        (_team(owners=["org/acme-admins"]), "owners[0]", "is not a name"),
     ],
 )
 def test_team_groups_must_map_to_distinct_keycloak_groups(tmp_path, team: dict, field: str, words: str) -> None:

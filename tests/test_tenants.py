@@ -80,9 +80,11 @@ def test_role_bindings_map_owners_and_members_to_the_tenant_roles(dev_spec) -> N
     objs = _objects(dev_spec, "support")
     owners = objs[("RoleBinding", "tenant-owners")]
     members = objs[("RoleBinding", "tenant-members")]
-    assert owners["roleRef"]["name"] == build.ROLE_OWNER and [s["name"] for s in owners["subjects"]] == ["support-admins"]
+    # Groups by their path in tokens (the realm's groups mapper emits full paths): no other team
+    # can produce `/support/...`, and none of them is a `system:` or admin group.
+    assert owners["roleRef"]["name"] == build.ROLE_OWNER and [s["name"] for s in owners["subjects"]] == ["/support/support-admins"]
     assert members["roleRef"]["name"] == build.ROLE_MEMBER
-    assert [s["name"] for s in members["subjects"]] == ["support-engineers", "support-leads"]
+    assert [s["name"] for s in members["subjects"]] == ["/support/support-engineers", "/support/support-leads"]
     assert all(s["kind"] == "Group" for s in owners["subjects"] + members["subjects"])
 
 

@@ -68,10 +68,11 @@ TEAM_CASES = [
     ("typo-top-level", _team(owner=["x"]), "owner", "unknown field"),
     ("typo-nested", _team(agents=[{"name": "helper", "promte": {"dev": "standard"}}]), "agents[0].promte", "unknown field"),
     ("name-not-file-name", _team(name="other"), "name", "must equal the file name"),
-    ("name-not-dns", _team(name="Acme_Team"), "name", "DNS-1123"),
+    ("name-not-dns", _team(name="Acme_Team"), "name", "is not a name"),
     ("name-too-long", _team(name="a" * 41), "name", "at most 40"),
     ("duplicate-agent", _team(agents=[{"name": "helper"}, {"name": "helper"}]), "agents[1].name", "more than once"),
-    ("agent-name-invalid", _team(agents=[{"name": "Helper!"}]), "agents[0].name", "DNS-1123"),
+    ("agent-name-invalid", _team(agents=[{"name": "Helper"}]), "agents[0].name", "is not a name"),
+    ("agent-name-not-ascii", _team(agents=[{"name": "helper!"}]), "agents[0].name", "contains '!'"),
     ("unknown-environment", _team(environments={"qa": {"tier": "standard"}}), "environments.qa", "unknown environment"),
     ("unknown-tier", _team(environments={"dev": {"tier": "gold"}}), "environments.dev.tier", "unknown tier"),
     ("invalid-quantity", _team(environments={"dev": {"tier": "standard", "quota": {"cpu": "two", "memory": "1Gi", "pods": "5"}}}), "environments.dev.quota.cpu", "not a Kubernetes quantity"),
@@ -97,7 +98,7 @@ TEAM_CASES = [
     ("reserved-default", _team(name="default"), "name", "reserved"),
     ("reserved-kube-prefix", _team(name="kube-things"), "name", "reserved"),
     ("reserved-platform-namespace", _team(name="kyverno"), "name", "reserved"),
-    ("group-with-space", _team(members=["acme devs"]), "members[0]", "not a group name"),
+    ("group-with-space", _team(members=["acme devs"]), "members[0]", "whitespace"),
     ("offboard-not-bool", _team(offboard="yes"), "offboard", "true or false"),
 ]
 
@@ -195,10 +196,10 @@ def test_missing_tiers_is_an_error(workspace: Path) -> None:
     assert any("agentplane:tiers: required field is missing" in e for e in _errors(workspace))
 
 
-def test_duplicate_team_across_yaml_and_yml(workspace: Path) -> None:
-    _write_team(workspace, GOOD_TEAM, "acme.yaml")
+def test_only_yaml_files_are_team_files(workspace: Path) -> None:
+    # A second spelling (.yml) would let one team be defined twice, or hide a file from review.
     _write_team(workspace, GOOD_TEAM, "acme.yml")
-    assert any("also defined in" in e for e in _errors(workspace))
+    assert any(e.startswith("stacks/teams/acme.yml: only <team>.yaml") for e in _errors(workspace))
 
 
 def test_plain_text_secret_in_a_file_is_refused() -> None:
@@ -215,28 +216,35 @@ def test_plain_text_secret_in_a_file_is_refused() -> None:
     assert Holder.model_validate({"password": "decrypted"}, context={"source": "engine"}).password.value == "decrypted"
 
 
-def test_a_team_may_not_be_named_like_a_group(workspace: Path) -> None:
-    # Agents' tokens carry their team's name as a group: a team called `research-leads` would
-    # otherwise reach every agent open to the research-leads group.
-    _write_team(workspace, _team(name="research-leads", agents=[]), "research-leads.yaml")
-    errors = _errors(workspace)
+def test_a_team_named_like_another_teams_group_gets_a_different_group(workspace: Path) -> None:
+    # Tokens carry groups by path: the team `research-leads` is `/research-leads`, research's
+    # owners are `/research/research-leads`. No team name can produce another team's group.
+    _write_team(workspace, _team(name="research-leads", owners=["leads"], members=[], agents=[]), "research-leads.yaml")
+    spec = load_from_files("dev", root=workspace)
+    assert spec.team("research").owners == ("/research/research-leads",)
+    assert spec.team("research-leads").owners == ("/research-leads/leads",)
+
+
+def test_two_teams_may_use_the_same_group_name_without_sharing_it(workspace: Path) -> None:
+    _write_team(workspace, _team(members=["payments-devs"], agents=[{"name": "helper", "access": ["payments-devs"]}]))
+    spec = load_from_files("dev", root=workspace)
+    assert spec.team("acme").members == ("/acme/payments-devs",)
+    assert spec.team("acme").agents[0].access == ("/acme/payments-devs",)
+    invoice = next(a for a in spec.team("payments").agents if a.name == "invoice-triage")
+    assert invoice.access == ("/payments/payments-devs",)
+
+
+def test_other_teams_groups_are_granted_by_team_and_group(workspace: Path) -> None:
+    _write_team(workspace, _team(agents=[{"name": "helper", "access": ["payments/payments-devs", "acme-devs"]}]))
+    helper = load_from_files("dev", root=workspace).team("acme").agents[0]
+    assert helper.access == ("/payments/payments-devs", "/acme/acme-devs")
+    # A bare name is the team's own group; one the team does not declare is refused.
+    _write_team(workspace, _team(agents=[{"name": "helper", "access": ["payments-devs"]}]))
     assert any(
-        e.startswith("stacks/teams/research-leads.yaml: name: 'research-leads' is also a group name (owners[0] in stacks/teams/research.yaml)")
-        for e in errors
-    ), "\n".join(errors)
-
-
-def test_a_group_belongs_to_one_team(workspace: Path) -> None:
-    _write_team(workspace, _team(members=["payments-devs"]))
-    errors = _errors(workspace)
-    assert "stacks/teams/acme.yaml: members[0]: group 'payments-devs' is also declared by stacks/teams/payments.yaml; a group can belong to one team only" in errors
-    assert "stacks/teams/payments.yaml: members[0]: group 'payments-devs' is also declared by stacks/teams/acme.yaml; a group can belong to one team only" in errors
-
-
-def test_other_teams_groups_may_be_granted_access(workspace: Path) -> None:
-    doc = _team(agents=[{"name": "helper", "access": ["payments-devs", "acme-devs"]}])
-    _write_team(workspace, doc)
-    assert "acme" in {t.name for t in load_from_files("dev", root=workspace).teams}
+        e.startswith("stacks/teams/acme.yaml: agents[0].access[0]: 'payments-devs': team acme declares no group 'payments-devs'")
+        and "<team>/<group>" in e
+        for e in _errors(workspace)
+    )
 
 
 def test_an_undecryptable_secret_deploys_only_the_stand_in() -> None:

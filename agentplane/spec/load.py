@@ -20,7 +20,7 @@ from agentplane.errors import ConfigError, ConfigIssue, field_path
 from agentplane.namespaces import reserved_reason
 from agentplane.quantity import parse_quantity
 from agentplane.spec import untrusted
-from agentplane.spec.base import Secret, group_path, team_group_path, team_name_problem
+from agentplane.spec.base import Secret, group_path, team_group_path
 from agentplane.spec.environment import EnvironmentConfig, Tier, egress_covers
 from agentplane.spec.sections.gateway import AGENT_REFERENCE, GROUP_REFERENCE, McpServer, resolve_access
 from agentplane.spec.platform import AgentSpec, PlatformSpec, TeamSpec
@@ -122,9 +122,6 @@ def read_team_documents(teams_dir: Path, root: Path | None = None) -> tuple[list
             continue
         if path.suffix != TEAM_FILE_SUFFIX:
             issues.append(ConfigIssue(file, "", "only <team>.yaml team files belong in the teams directory"))
-            continue
-        if not team_name_problem(path.stem) is None:
-            issues.append(ConfigIssue(file, "", f"the file name must be <team>.yaml where <team> is a team name: {team_name_problem(path.stem)}"))
             continue
         try:
             docs.append((path, safeyaml.load_file(path)))
