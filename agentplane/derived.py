@@ -111,8 +111,8 @@ def field_of(team: TeamSpec, derived: str) -> str:
     for lead in (f"{team.name}-", f"{team.name}.", f"/{team.name}/", f"{team.namespace}/"):
         if lead in rest:
             rest = rest.split(lead, 1)[1]
-    found = [(len(v), f) for f, v in _candidates(team) if _contains(rest, v)]
-    return max(found)[1] if found else "name"
+    found = [(len(v), -i, f) for i, (f, v) in enumerate(_candidates(team)) if _contains(rest, v)]
+    return max(found)[2] if found else "name"
 
 
 def stack_field_of(spec: PlatformSpec, derived: str) -> str:

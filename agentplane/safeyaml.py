@@ -64,6 +64,8 @@ class _StrictLoader(yaml.SafeLoader):
     def construct_mapping(self, node, deep=False):  # type: ignore[override]
         seen: dict[Any, yaml.Mark] = {}
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise UnsafeYAML(f"YAML merge keys (<<) are not allowed ({_where(key_node.start_mark)})")
             key = self.construct_object(key_node, deep=True)
             if not isinstance(key, (str, int, float, bool)) and key is not None:
                 raise UnsafeYAML(f"mapping keys must be plain scalars ({_where(key_node.start_mark)})")

@@ -149,5 +149,10 @@ def test_generated_names_that_collide_fail_the_plan(project: Path, capsys: pytes
         "name: foo-agent-x\nowners: [fax-admins]\nenvironments: {dev: {tier: standard}}\negress: [api.github.com]\n"
     )
     assert main(["plan", "--stack", "dev", "--out", "out"]) == 1
-    assert "would be declared twice" in capsys.readouterr().err
+    plan_errors = capsys.readouterr().err
+    assert "stacks/teams/foo.yaml: agents[0].name: HTTPRoute agentplane-gateway/foo-agent-x-egress: the object is derived twice" in plan_errors
+    assert "stacks/teams/foo-agent-x.yaml: name: HTTPRoute agentplane-gateway/foo-agent-x-egress: the object is derived twice" in plan_errors
     assert not (project / "out").exists()
+    # validate reports exactly what plan reports.
+    assert main(["validate", "--stack", "dev"]) == 1
+    assert capsys.readouterr().err == plan_errors

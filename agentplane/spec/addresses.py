@@ -61,10 +61,6 @@ def host_problem(host: str, *, own_namespace: str | None = None, private_ok: boo
         return ip_problem(host, private_ok=private_ok)
     if host != host.lower() or not _HOST_NAME.match(host) or len(host) > 253:
         return "is not a host name (lowercase letters, digits, '-' and '.')"
-    if host == "localhost" or host.endswith(_LOCAL_SUFFIXES) or host in ("metadata", "metadata.google.internal"):
-        return "resolves to the local machine, a metadata service or a private network only"
-    if _EMBEDDED_IPV4.search(host):
-        return "spells an IP address inside a name (wildcard DNS such as nip.io resolves it to that address)"
     if host.endswith(_CLUSTER_SUFFIXES):
         if private_ok:
             return None
@@ -72,8 +68,17 @@ def host_problem(host: str, *, own_namespace: str | None = None, private_ok: boo
         svc = labels.index("svc") if "svc" in labels else -1
         if own_namespace is not None and svc == 2 and own_namespace in (ANY_NAMESPACE, labels[1]):
             return None
-        where = f"a Service in namespace {own_namespace!r} (<service>.{own_namespace}.svc)" if own_namespace else "no in-cluster name"
+        if own_namespace == ANY_NAMESPACE:
+            where = "a Service of the team's own namespace, <service>.<team>.svc"
+        elif own_namespace:
+            where = f"a Service in namespace {own_namespace!r}, <service>.{own_namespace}.svc"
+        else:
+            where = "no in-cluster name"
         return f"is an in-cluster name outside the team's own namespace (allowed: {where})"
+    if host == "localhost" or host.endswith(_LOCAL_SUFFIXES) or host in ("metadata", "metadata.google.internal"):
+        return "resolves to the local machine, a metadata service or a private network only"
+    if _EMBEDDED_IPV4.search(host):
+        return "spells an IP address inside a name (wildcard DNS such as nip.io resolves it to that address)"
     if "." not in host:
         if private_ok:
             return None

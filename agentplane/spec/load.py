@@ -497,6 +497,11 @@ def _check_references(teams: list[tuple[TeamFile, str]], env: EnvironmentConfig 
                 issues.append(ConfigIssue(file, "name", f"the team's group {prefix + team_group_path(team.name)!r} is in agentplane:provenance.adminGroups; a team's agents may not be platform admins"))
             for role in ("owners", "members"):
                 for i, group in enumerate(getattr(team, role)):
+                    # Tokens carry the path, so this is not a collision; but a sub-group named
+                    # like an admin group reads as one to every person and tool that shows leaves.
+                    lookalike = [a for a in sorted(admin) if group == a.rpartition("/")[2].rpartition(":")[2].lower()]
+                    if lookalike:
+                        issues.append(ConfigIssue(file, f"{role}[{i}]", f"{group!r} is named like the admin group {lookalike[0]!r} (agentplane:provenance.adminGroups); choose a name of the team's own"))
                     if prefix + group_path(team.name, group) in admin:
                         issues.append(ConfigIssue(file, f"{role}[{i}]", f"{prefix + group_path(team.name, group)!r} is in agentplane:provenance.adminGroups; a team group may not be a platform admin group"))
     return issues
