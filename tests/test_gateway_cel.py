@@ -32,8 +32,9 @@ def evaluate(expression: str, **variables):
 
 
 def agent_token(team: str, agent: str, **claims) -> dict:
-    """Claims of a Keycloak client-credentials token of an agent's client."""
-    return {"iss": "https://issuer", "aud": ["agentplane-gateway"], "azp": f"{team}.{agent}", "sub": "uuid", **claims}
+    """Claims of a Keycloak client-credentials token of an agent's client. Its service-account
+    user is in the team group, and the groups mapper emits full paths (builders/realm.py)."""
+    return {"iss": "https://issuer", "aud": ["agentplane-gateway"], "azp": f"{team}.{agent}", "sub": "uuid", "groups": [f"/{team}"], **claims}
 
 
 def user_token(*groups: str) -> dict:
@@ -250,15 +251,18 @@ def test_the_budget_message_is_only_set_on_the_budget_services_refusals(payments
 
 def test_an_agent_is_private_to_its_access_list(dev: GatewayModel) -> None:
     path = "/agents/payments/invoice-triage/tasks"
-    # access: [payments-devs]
-    allowed = dev.request(path, user_token("payments-devs"))
+    # access: [payments-devs]; tokens carry groups by path (the realm's mapper emits full paths).
+    allowed = dev.request(path, user_token("/payments/payments-devs"))
     assert (allowed.status, allowed.backend, allowed.path) == (200, "payments-agent-invoice-triage", "/tasks")
-    assert dev.request(path, user_token("support-engineers")).denial == "authorization"
+    assert dev.request(path, user_token("/support/support-engineers")).denial == "authorization"
     assert dev.request(path, agent_token("payments", "refund-drafter")).denial == "authorization"
+    # Another team's group of the same name, and the bare leaf name, are different groups.
+    assert dev.request(path, user_token("/support/payments-devs")).denial == "authorization"
+    assert dev.request(path, user_token("payments-devs")).denial == "authorization"
     # No access list: its team's owners only.
     drafter = "/agents/payments/refund-drafter"
-    assert dev.request(drafter, user_token("payments-admins")).status == 200
-    assert dev.request(drafter, user_token("payments-devs")).denial == "authorization"
+    assert dev.request(drafter, user_token("/payments/payments-admins")).status == 200
+    assert dev.request(drafter, user_token("/payments/payments-devs")).denial == "authorization"
 
 
 def test_an_access_list_can_open_an_agent_to_another_agent(dev: GatewayModel) -> None:
@@ -277,12 +281,12 @@ def test_callees_get_the_callers_identity_and_never_its_token(dev: GatewayModel)
 
 def test_mcp_servers_use_the_same_authentication_and_authorization(dev: GatewayModel) -> None:
     path = "/mcp/support/crm-tools"
-    for token in (agent_token("support", "kb-answerer"), agent_token("support", "ticket-router"), user_token("support-leads")):
+    for token in (agent_token("support", "kb-answerer"), agent_token("support", "ticket-router"), user_token("/support/support-leads")):
         outcome = dev.request(path, token)
         # The route is only the entry point: the MCP backend speaks to the server's own path.
         assert (outcome.status, outcome.backend, outcome.path) == (200, "support-mcp-crm-tools", "/mcp")
     assert dev.request(path, agent_token("payments", "invoice-triage")).denial == "authorization"
-    assert dev.request(path, user_token("payments-admins")).denial == "authorization"
+    assert dev.request(path, user_token("/payments/payments-admins")).denial == "authorization"
     assert dev.request(path, None).denial == "jwt"
 
 

@@ -367,9 +367,11 @@ def test_each_team_has_its_group_subgroups_and_a_client_per_agent(stack: str) ->
         groups = {r["inputs"]["name"]: r for r in mine if r["type"] == "keycloak:index/group:Group"}
         team_group = groups.pop(team.name)
         assert "parentId" not in team_group["inputs"]
-        assert set(groups) == set(team.owners) | set(team.members)
+        # The spec holds groups by path (/<team>/<group>); Keycloak names each sub-group by its leaf
+        # under the team group, so the path in tokens is exactly the spec's.
+        assert {f"/{team.name}/{name}" for name in groups} == set(team.owners) | set(team.members)
         for name, group in groups.items():
-            role = "owner" if name in team.owners else "member"
+            role = "owner" if f"/{team.name}/{name}" in team.owners else "member"
             assert group["inputs"]["attributes"] == {"agentplane.io/team": team.name, "agentplane.io/role": role}
             assert team_group["urn"] in group["dependsOn"]  # a sub-group of the team group
         clients = {r["inputs"]["clientId"]: r for r in mine if r["type"] == "keycloak:openid/client:Client"}
@@ -381,7 +383,8 @@ def test_each_team_has_its_group_subgroups_and_a_client_per_agent(stack: str) ->
             assert inputs["directAccessGrantsEnabled"] is False and inputs["implicitFlowEnabled"] is False
             mappers = [r for r in mine if client["urn"] in r["dependsOn"] and "ProtocolMapper" in r["type"]]
             by_type = {m["type"].rsplit(":", 1)[-1]: m["inputs"] for m in mappers}
-            assert by_type["GroupMembershipProtocolMapper"]["fullPath"] is False
+            # Full paths: a token says /payments/payments-admins, which no other team can produce.
+            assert by_type["GroupMembershipProtocolMapper"]["fullPath"] is True
             assert by_type["GroupMembershipProtocolMapper"]["claimName"] == "groups"
             assert by_type["AudienceProtocolMapper"]["includedCustomAudience"] == spec.env.identity.gateway_audience
             membership = next(r for r in mine if r["type"] == "keycloak:index/userGroups:UserGroups" and client["urn"] in r["dependsOn"])

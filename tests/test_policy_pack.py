@@ -291,7 +291,7 @@ def test_the_example_plans_exercise_the_checks():
     assert len(checks.tenant_namespaces(resources)) == 2
     assert [r for r in resources if r["type"] in checks.HELM_RELEASE_TYPES]
     groups, _ = checks.tenant_subjects(resources)
-    assert "payments-admins" in groups
+    assert "/payments/payments-admins" in groups  # tokens carry groups by path
     assert any(checks.must_be_protected(r) for r in resources)
 
 

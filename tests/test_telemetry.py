@@ -519,12 +519,13 @@ def test_team_endpoint_from_its_team_file_is_used() -> None:
 
 
 def test_grpc_team_endpoint_gets_the_grpc_exporter() -> None:
-    spec = make_spec("dev", add={"tracers": team_doc("tracers", telemetry={"endpoint": "http://tempo.observability.svc:4317", "protocol": "grpc"})})
+    # In-cluster endpoints only in the team's own namespace (tracers.svc), never another's.
+    spec = make_spec("dev", add={"tracers": team_doc("tracers", telemetry={"endpoint": "http://tempo.tracers.svc:4317", "protocol": "grpc"})})
     config = build.collector_config(spec)
     exporter_id = exporter_of(config, build.tenant_pipeline("metrics", "tracers"))
     assert exporter_id == "otlp_grpc/tenant-tracers"
     settings = config["exporters"][exporter_id]
-    assert {k: settings[k] for k in ("endpoint", "tls")} == {"endpoint": "http://tempo.observability.svc:4317", "tls": {"insecure": True}}
+    assert {k: settings[k] for k in ("endpoint", "tls")} == {"endpoint": "http://tempo.tracers.svc:4317", "tls": {"insecure": True}}
     assert settings["sending_queue"]["storage"] == build.QUEUE_STORAGE
     assert structure_problems(config) == []
 
@@ -646,15 +647,19 @@ def test_decrypted_header_values_land_only_in_the_secret() -> None:
 @pytest.mark.parametrize(
     ("telemetry", "field", "message"),
     [
-        ({"endpoint": "otlp.example.com:4318"}, "telemetry.endpoint", "not an OTLP endpoint URL"),
-        ({"endpoint": "ftp://otlp.example.com"}, "telemetry.endpoint", "not an OTLP endpoint URL"),
-        ({"endpoint": "https://user:pw@otlp.example.com"}, "telemetry.endpoint", "credentials in the URL"),
-        ({"endpoint": "https://otlp.example.com/?api_key=abc"}, "telemetry.endpoint", "query"),
+        ({"endpoint": "otlp.example.com:4318"}, "telemetry.endpoint", "not an endpoint URL"),
+        ({"endpoint": "ftp://otlp.example.com"}, "telemetry.endpoint", "not an endpoint URL"),
+        # Team files never hold '@', '?', spaces or '$' (spec/untrusted.py): refused without echo.
+        ({"endpoint": "https://user:pw@otlp.example.com"}, "telemetry.endpoint", "contains '@'"),
+        ({"endpoint": "https://otlp.example.com/?api_key=abc"}, "telemetry.endpoint", "contains '?'"),
+        ({"endpoint": "http://tempo.observability.svc:4318"}, "telemetry.endpoint", "outside the team's own namespace"),
         ({"endpoint": "https://otlp.example.com", "protocol": "thrift"}, "telemetry.protocol", "'grpc' or 'http'"),
         ({"endpoint": "https://otlp.example.com", "protocol": "grpc"}, "telemetry.endpoint", "explicit port"),
-        ({"endpoint": "https://otlp.example.com", "headers": {"Authorization": "Bearer abc123"}}, "telemetry.headers.Authorization", "pulumi config set --secret"),
+        ({"endpoint": "https://otlp.example.com", "headers": {"Authorization": "Bearer abc123"}}, "telemetry.headers.Authorization", "whitespace"),
+        ({"endpoint": "https://otlp.example.com", "headers": {"Authorization": "abc_123"}}, "telemetry.headers.Authorization", "pulumi config set --secret"),
         ({"endpoint": "http://otlp.example.com", "headers": {"Authorization": "token"}}, "telemetry.headers", "https://"),
-        ({"endpoint": "https://otlp.example.com", "headers": {"Bad Header": "token"}}, "telemetry.headers.Bad Header.[key]", "not an HTTP header name"),
+        ({"endpoint": "https://otlp.example.com", "headers": {"Bad Header": "token"}}, "telemetry.headers.<key 1>", "whitespace"),
+        ({"endpoint": "https://otlp.example.com", "headers": {"Bad_Header": "token"}}, "telemetry.headers.Bad_Header.[key]", "not an HTTP header name"),
         ({"endpoint": "https://otlp.example.com", "headers": {"Authorization": "missing-key"}}, "telemetry.headers.Authorization", "agentplane:telemetry.tenantHeaders.billing.missing-key"),
         ({"endpoint": "https://otlp.example.com", "token": "x"}, "telemetry.token", "unknown field (allowed here: endpoint, headers, protocol)"),
         ({}, "telemetry.endpoint", "required field is missing"),
@@ -668,11 +673,11 @@ def test_bad_team_telemetry_is_a_clear_error(telemetry: dict, field: str, messag
 @pytest.mark.parametrize(
     ("telemetry", "field", "message"),
     [
-        ({"defaultBackend": {"endpoint": "not a url"}}, "agentplane:telemetry.defaultBackend.endpoint", "not an OTLP endpoint URL"),
+        ({"defaultBackend": {"endpoint": "not a url"}}, "agentplane:telemetry.defaultBackend.endpoint", "not an endpoint URL"),
         ({"defaultBackend": {"endpoint": "https://otlp.example.com", "headers": {"Authorization": "plain"}}}, "agentplane:telemetry.defaultBackend.headers.Authorization", "plain text"),
         ({"defaultBackend": {"endpoint": "https://o.example.com", "headers": {"X-Scope-OrgID": {"secure": "v1:x"}}}}, "agentplane:telemetry.defaultBackend", "tenant header"),
         ({"tenantHeaders": {"billing": {"otlp-token": "plain"}}}, "agentplane:telemetry.tenantHeaders.billing.otlp-token", "plain text"),
-        ({"tenantHeaders": {"Billing": {}}}, "agentplane:telemetry.tenantHeaders.Billing.[key]", "DNS-1123"),
+        ({"tenantHeaders": {"Billing": {}}}, "agentplane:telemetry.tenantHeaders.Billing.[key]", "is not a name"),
         ({"collector": {"replicas": 0}}, "agentplane:telemetry.collector.replicas", "greater than or equal to 1"),
         ({"sampler": {"type": "parentbased_traceidratio", "ratio": 1.5}}, "agentplane:telemetry.sampler.ratio", "less than or equal to 1"),
         ({"sampler": {"type": "sometimes"}}, "agentplane:telemetry.sampler.type", "parentbased_traceidratio"),
