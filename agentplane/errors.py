@@ -2,7 +2,24 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+# The last line of defence for secrets in messages: whatever a check quotes, a URL's user-info
+# and query string and anything shaped like a credential are masked before it is shown.
+_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s'\"]*@")
+_QUERY = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^\s'\"?#]*)[?#][^\s'\"]*")
+REDACTED = "[redacted]"
+
+
+def redact(text: str) -> str:
+    from agentplane.spec.untrusted import credential_spans
+
+    text = _USERINFO.sub(rf"\1{REDACTED}@", text)
+    text = _QUERY.sub(rf"\1?{REDACTED}", text)
+    for start, end in sorted(credential_spans(text), reverse=True):
+        text = text[:start] + REDACTED + text[end:]
+    return text
 
 
 @dataclass(frozen=True, order=True)
@@ -13,7 +30,7 @@ class ConfigIssue:
 
     def __str__(self) -> str:
         where = f"{self.file}: {self.field}" if self.field else self.file
-        return f"{where}: {self.message}"
+        return redact(f"{where}: {self.message}")
 
 
 class ConfigError(Exception):

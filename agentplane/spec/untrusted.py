@@ -38,6 +38,18 @@ def looks_like_credential(value: str) -> bool:
     return any(pattern.search(value) for pattern in _CREDENTIALS)
 
 
+def credential_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of every credential-shaped run in `text`, merged, for masking."""
+    spans = sorted(m.span() for pattern in _CREDENTIALS for m in pattern.finditer(text))
+    merged: list[tuple[int, int]] = []
+    for start, end in spans:
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
 def _char(c: str) -> str:
     return repr(c) if c.isascii() and c.isprintable() and c not in "'\"" else f"U+{ord(c):04X}"
 

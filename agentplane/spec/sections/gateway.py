@@ -62,8 +62,11 @@ def agent_spiffe_id(trust_domain: str, namespace: str, agent: str) -> str:
 
 def _url(value: str) -> str:
     parts = urlsplit(value)
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("the URL carries credentials (user-info before '@'); the gateway fetches keys without any")
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
-        raise ValueError(f"{value!r} is not an http(s) URL with a host (no query or fragment)")
+        # Not quoted: a query string may hold a token.
+        raise ValueError("is not an http(s) URL with a host (no query or fragment)")
     return value
 
 
