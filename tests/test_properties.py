@@ -108,7 +108,7 @@ def team_sets(draw) -> dict[str, str]:
     for name in draw(st.lists(TEAM_NAMES, min_size=1, max_size=3, unique=True)):
         doc = {
             "name": name,
-            "owners": draw(st.lists(GROUPS, min_size=1, max_size=2, unique=True)),
+            "owners": [f"{name}-{g}" for g in draw(st.lists(GROUPS, min_size=1, max_size=2, unique=True))],
             "environments": {"dev": {"tier": draw(st.sampled_from(["restricted", "standard"]))}},
             "agents": [{"name": a} for a in draw(st.lists(AGENT_NAMES, max_size=2))],
             "mcpServers": [{"name": m, "service": "tools", "port": 8000} for m in draw(st.lists(AGENT_NAMES, max_size=1))],

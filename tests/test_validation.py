@@ -216,20 +216,26 @@ def test_plain_text_secret_in_a_file_is_refused() -> None:
     assert Holder.model_validate({"password": "decrypted"}, context={"source": "engine"}).password.value == "decrypted"
 
 
-def test_a_team_named_like_another_teams_group_gets_a_different_group(workspace: Path) -> None:
-    # Tokens carry groups by path: the team `research-leads` is `/research-leads`, research's
-    # owners are `/research/research-leads`. No team name can produce another team's group.
+def test_a_team_may_not_be_named_like_another_teams_group(workspace: Path) -> None:
+    # Tokens carry paths (/research-leads vs /research/research-leads), so this is no collision;
+    # the name is still refused so that people and tools showing leaf names are never misled.
     _write_team(workspace, _team(name="research-leads", owners=["leads"], members=[], agents=[]), "research-leads.yaml")
-    spec = load_from_files("dev", root=workspace)
-    assert spec.team("research").owners == ("/research/research-leads",)
-    assert spec.team("research-leads").owners == ("/research-leads/leads",)
+    errors = _errors(workspace)
+    assert any(e.startswith("stacks/teams/research-leads.yaml: name: 'research-leads' is also a group name (owners[0] in stacks/teams/research.yaml)") for e in errors), errors
 
 
-def test_two_teams_may_use_the_same_group_name_without_sharing_it(workspace: Path) -> None:
+def test_a_group_name_belongs_to_one_team(workspace: Path) -> None:
     _write_team(workspace, _team(members=["payments-devs"], agents=[{"name": "helper", "access": ["payments-devs"]}]))
+    errors = _errors(workspace)
+    assert "stacks/teams/acme.yaml: members[0]: group 'payments-devs' is also declared by stacks/teams/payments.yaml; a group name belongs to one team only" in errors
+    assert "stacks/teams/payments.yaml: members[0]: group 'payments-devs' is also declared by stacks/teams/acme.yaml; a group name belongs to one team only" in errors
+
+
+def test_groups_are_held_by_path(workspace: Path) -> None:
+    _write_team(workspace, _team())
     spec = load_from_files("dev", root=workspace)
-    assert spec.team("acme").members == ("/acme/payments-devs",)
-    assert spec.team("acme").agents[0].access == ("/acme/payments-devs",)
+    assert spec.team("acme").owners == ("/acme/acme-admins",) and spec.team("acme").members == ("/acme/acme-devs",)
+    assert spec.team("acme").agents[0].access == ("/acme/acme-devs",)
     invoice = next(a for a in spec.team("payments").agents if a.name == "invoice-triage")
     assert invoice.access == ("/payments/payments-devs",)
 

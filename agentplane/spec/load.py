@@ -467,6 +467,23 @@ def _check_references(teams: list[tuple[TeamFile, str]], env: EnvironmentConfig 
     """
     issues: list[ConfigIssue] = []
     by_name = {team.name: team for team, _ in teams}
+    # Paths already keep teams apart; names stay unambiguous for people and for tools that show
+    # a group's last segment: a group name belongs to one team, and no team is named like one.
+    declarations: dict[str, list[tuple[str, str]]] = {}
+    for team, file in teams:
+        for role in ("owners", "members"):
+            for i, group in enumerate(getattr(team, role)):
+                declarations.setdefault(group, []).append((file, f"{role}[{i}]"))
+    for group, places in declarations.items():
+        files = sorted({f for f, _ in places})
+        if len(files) > 1:
+            for file, field in places:
+                others = ", ".join(f for f in files if f != file)
+                issues.append(ConfigIssue(file, field, f"group {group!r} is also declared by {others}; a group name belongs to one team only"))
+    for team, file in teams:
+        if team.name in declarations and declarations[team.name][0][0] != file:
+            where, field = declarations[team.name][0]
+            issues.append(ConfigIssue(file, "name", f"{team.name!r} is also a group name ({field} in {where}); a team may not be named like another team's group"))
     for team, file in teams:
         for field, entry in _access_references(team):
             agent_ref = AGENT_REFERENCE.match(entry)
