@@ -509,7 +509,10 @@ def _check_references(teams: list[tuple[TeamFile, str]], env: EnvironmentConfig 
     if env is not None:
         prefix = env.tenancy.group_prefix
         admin = set(env.provenance.admin_groups)
+        leaves = {a.rpartition("/")[2].rpartition(":")[2].lower(): a for a in sorted(admin)}
         for team, file in teams:
+            if team.name in leaves:
+                issues.append(ConfigIssue(file, "name", f"{team.name!r} is named like the admin group {leaves[team.name]!r} (agentplane:provenance.adminGroups); choose a name of the team's own"))
             if prefix + team_group_path(team.name) in admin:
                 issues.append(ConfigIssue(file, "name", f"the team's group {prefix + team_group_path(team.name)!r} is in agentplane:provenance.adminGroups; a team's agents may not be platform admins"))
             for role in ("owners", "members"):
