@@ -30,7 +30,8 @@ AUDIENCE = ["agentplane-gateway"]
 
 
 def agent(team: str, name: str) -> dict:
-    return {"iss": ISSUER, "aud": AUDIENCE, "azp": f"{team}.{name}", "sub": "6c1d0e0a-agent", "preferred_username": f"service-account-{team}.{name}"}
+    # The service-account user is in the team group; the realm's mapper emits full paths.
+    return {"iss": ISSUER, "aud": AUDIENCE, "azp": f"{team}.{name}", "sub": "6c1d0e0a-agent", "preferred_username": f"service-account-{team}.{name}", "groups": [f"/{team}"]}
 
 
 def person(username: str | None, *groups: str, azp: str = "agentplane-cli", sub: str = "3f2a9c7e-person") -> dict:
@@ -46,12 +47,13 @@ TOKENS = {
     "invoice-triage": agent("payments", "invoice-triage"),
     "refund-drafter": agent("payments", "refund-drafter"),
     "paper-summarizer": agent("research", "paper-summarizer"),
-    "alice": person("alice", "support-leads"),
-    "bob": person("bob", "support-engineers"),
-    "payments-dev": person("dana", "payments-devs"),
-    "nameless": person(None, "payments-devs", sub="0b8e-no-username"),
+    # Groups by their full path, as the realm's groups mapper emits them (builders/realm.py).
+    "alice": person("alice", "/support/support-leads"),
+    "bob": person("bob", "/support/support-engineers"),
+    "payments-dev": person("dana", "/payments/payments-devs"),
+    "nameless": person(None, "/payments/payments-devs", sub="0b8e-no-username"),
     # A person whose user name looks like an agent client.
-    "lookalike": person("payments.invoice-triage", "payments-devs"),
+    "lookalike": person("payments.invoice-triage", "/payments/payments-devs"),
     "other-realm": {**agent("support", "kb-answerer"), "iss": "https://evil.example.com/realms/agentplane"},
 }
 
@@ -572,7 +574,9 @@ def _load_team(tmp_path: Path, servers: list[dict]) -> list[str]:
         ({"tools": [{"callers": ["support-leads"], "tools": ["x"]}]}, "may not reach MCP server"),
         # Another team's Service cannot be named (the server is always in the team's namespace).
         ({"service": "crm-mcp.support"}, "service"),
-        ({"tools": [{"callers": ["acme-devs"], "tools": ['x") || true || ("']}]}, "not an MCP tool name"),
+        # Quotes never reach the CEL: team files use ASCII letters, digits and . _ - : / * only.
+        ({"tools": [{"callers": ["acme-devs"], "tools": ['x") || true || ("']}]}, "mcpServers[0].tools[0].tools[0]: contains U+0022"),
+        ({"tools": [{"callers": ["acme-devs"], "tools": ["x:y"]}]}, "not an MCP tool name"),
         ({"tools": [{"callers": ["acme-devs"], "tools": ["a" * 129]}]}, "not an MCP tool name"),
         ({"tools": [{"callers": ["acme-devs"], "tools": []}]}, "tools"),
         ({"tools": []}, "tools"),
