@@ -107,8 +107,15 @@ FAKE_TOOLS = {
     "kind": '''echo "kind $*" >> "$FAKE_LOG"
 case "$1 $2" in
   "get clusters") cat "$FAKE_CLUSTERS" 2>/dev/null || true ;;
-  "create cluster") echo agentplane > "$FAKE_CLUSTERS" ;;
-  "delete cluster") : > "$FAKE_CLUSTERS" ;;
+  "create cluster")
+    name=""; prev=""
+    for arg in "$@"; do [ "$prev" = --name ] && name="$arg"; prev="$arg"; done
+    echo "$name" >> "$FAKE_CLUSTERS" ;;
+  "delete cluster")
+    name=""; prev=""
+    for arg in "$@"; do [ "$prev" = --name ] && name="$arg"; prev="$arg"; done
+    grep -vx "$name" "$FAKE_CLUSTERS" > "$FAKE_CLUSTERS.tmp" || true
+    mv "$FAKE_CLUSTERS.tmp" "$FAKE_CLUSTERS" ;;
 esac
 ''',
     # `stack select` succeeds once `stack init` created the stack; `stack init -C <dir>` writes
@@ -180,10 +187,11 @@ def fake_repo(tmp_path):
         "PYTHON": str(bin_dir / "fake-python"), "REAL_PYTHON": sys.executable,
     }
 
-    def run(script: str, **extra: str) -> tuple[subprocess.CompletedProcess, list[str]]:
+    def run(script: str, *args: str, **extra: str) -> tuple[subprocess.CompletedProcess, list[str]]:
         log.write_text("")
-        done = subprocess.run([str(repo / "infra" / script)], capture_output=True, text=True, check=False,
-                              env={**env, **extra}, timeout=120)
+        # No terminal on stdin: infra/down cannot ask, so it must be told (--yes).
+        done = subprocess.run([str(repo / "infra" / script), *args], capture_output=True, text=True, check=False,
+                              env={**env, **extra}, timeout=120, stdin=subprocess.DEVNULL)
         return done, log.read_text().splitlines()
 
     return repo, clusters, stacks, run
@@ -321,7 +329,7 @@ def test_infra_down_destroys_then_deletes_the_cluster(fake_repo):
     clusters.write_text("agentplane\n")
     (repo / ".pulumi-state").mkdir()
     stacks.write_text('[{"name": "dev", "resourceCount": 40}]')
-    done, log = run("down")
+    done, log = run("down", "--yes")
     assert done.returncode == 0, done.stderr
     steps = commands(log, ("pulumi", "kind delete"))
     assert steps == [
@@ -338,7 +346,7 @@ def test_infra_down_keeps_the_cluster_when_destroy_fails(fake_repo):
     clusters.write_text("agentplane\n")
     (repo / ".pulumi-state").mkdir()
     stacks.write_text('[{"name": "organization/agentplane/dev", "resourceCount": 3}]')
-    done, log = run("down", FAKE_DESTROY_RC="1")
+    done, log = run("down", "--yes", FAKE_DESTROY_RC="1")
     assert done.returncode == 1
     assert "pulumi destroy failed" in done.stderr and "kind delete cluster --name agentplane" in done.stderr
     assert not any(line.startswith("kind delete") for line in log)
@@ -348,7 +356,7 @@ def test_infra_down_forgets_stale_resources_when_the_cluster_is_gone(fake_repo):
     repo, _, stacks, run = fake_repo
     (repo / ".pulumi-state").mkdir()
     stacks.write_text('[{"name": "dev", "resourceCount": 40}]')
-    done, log = run("down")
+    done, log = run("down", "--yes")
     assert done.returncode == 0, done.stderr
     assert commands(log, ("pulumi", "kind delete")) == [
         "pulumi stack ls --json",
@@ -359,7 +367,7 @@ def test_infra_down_forgets_stale_resources_when_the_cluster_is_gone(fake_repo):
 
 def test_infra_down_with_nothing_to_do_is_a_no_op(fake_repo):
     _, _, _, run = fake_repo
-    done, log = run("down")
+    done, log = run("down", "--yes")
     assert done.returncode == 0, done.stderr
     assert not any(line.startswith(("pulumi", "kind delete")) for line in log), log
     assert "nothing to destroy" in done.stdout and "does not exist" in done.stdout
@@ -371,7 +379,116 @@ def test_infra_up_then_down_leave_the_tracked_config_untouched(fake_repo):
     done, _ = run("up", AGENTPLANE_PLACEHOLDER_PROVIDER_KEYS="1")
     assert done.returncode == 0, done.stderr
     stacks.write_text('[{"name": "dev", "resourceCount": 40}]')
-    done, log = run("down")
+    done, log = run("down", "--yes")
     assert done.returncode == 0, done.stderr
     assert any(c.startswith("pulumi destroy") for c in commands(log, "pulumi"))
     assert (repo / TRACKED_CONFIG).read_bytes() == before
+
+
+# --------------------------------------------------------------------------- arguments
+
+
+@pytest.mark.parametrize("script", ["up", "down"])
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_help_prints_usage_and_does_nothing(fake_repo, script, flag):
+    repo, clusters, stacks, run = fake_repo
+    clusters.write_text("agentplane\n")
+    (repo / ".pulumi-state").mkdir()
+    stacks.write_text('[{"name": "dev", "resourceCount": 40}]')
+    done, log = run(script, flag)
+    assert done.returncode == 0, done.stderr
+    assert f"infra/{script} --help" in done.stdout and "--cluster NAME" in done.stdout
+    assert log == [], f"--help must not run anything: {log}"
+    assert clusters.read_text() == "agentplane\n"
+
+
+@pytest.mark.parametrize("script", ["up", "down"])
+@pytest.mark.parametrize("args", [["--bogus"], ["help"], ["--cluster"], ["--cluster", "Not_A_Name"], ["--yes", "extra"]])
+def test_unknown_or_malformed_arguments_are_refused_before_anything_runs(fake_repo, script, args):
+    repo, clusters, stacks, run = fake_repo
+    clusters.write_text("agentplane\n")
+    (repo / ".pulumi-state").mkdir()
+    stacks.write_text('[{"name": "dev", "resourceCount": 40}]')
+    if script == "up" and args[0] == "--yes":
+        args = ["--yes"]  # infra/up has no --yes at all
+    done, log = run(script, *args)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert "error:" in done.stderr
+    assert log == [], f"a refused command line must not run anything: {log}"
+
+
+def test_infra_down_without_yes_and_without_a_terminal_refuses(fake_repo):
+    repo, clusters, stacks, run = fake_repo
+    clusters.write_text("agentplane\n")
+    (repo / ".pulumi-state").mkdir()
+    stacks.write_text('[{"name": "dev", "resourceCount": 40}]')
+    done, log = run("down")
+    assert done.returncode == 1
+    assert "--yes" in done.stderr and "agentplane" in done.stderr
+    assert not any(line.startswith(("pulumi", "kind delete")) for line in log), log
+    assert clusters.read_text() == "agentplane\n"
+
+
+def test_infra_down_asks_on_a_terminal_and_a_no_changes_nothing(fake_repo):
+    import pty
+
+    repo, clusters, stacks, _ = fake_repo
+    clusters.write_text("agentplane\n")
+    (repo / ".pulumi-state").mkdir()
+    stacks.write_text('[{"name": "dev", "resourceCount": 40}]')
+    env_log = clusters.parent / "log"
+    env_log.write_text("")
+    leader, follower = pty.openpty()
+    env = {**os.environ, "PATH": os.pathsep.join([str(clusters.parent / "bin"), os.environ["PATH"]]),
+           "HOME": str(clusters.parent), "FAKE_LOG": str(env_log), "FAKE_CLUSTERS": str(clusters),
+           "FAKE_STACKS": str(stacks), "REAL_PYTHON": sys.executable}
+    os.write(leader, b"n\n")
+    done = subprocess.run([str(repo / "infra" / "down")], stdin=follower, capture_output=True, text=True,
+                          env=env, timeout=60, check=False)
+    os.close(leader)
+    os.close(follower)
+    assert done.returncode == 1, done.stderr
+    assert "[y/N]" in done.stdout and "nothing was changed" in done.stdout
+    log = env_log.read_text().splitlines()
+    assert not any(line.startswith(("pulumi", "kind delete")) for line in log), log
+
+
+def test_infra_up_and_down_use_the_named_cluster_and_state_dir(fake_repo, tmp_path):
+    repo, clusters, stacks, run = fake_repo
+    clusters.write_text("agentplane\n")  # the developer's own cluster: never touched
+    state = tmp_path / "e2e-state"
+    done, log = run("up", "--cluster", "agentplane-e2e-1a2b", "--state-dir", str(state),
+                    AGENTPLANE_PLACEHOLDER_PROVIDER_KEYS="1")
+    assert done.returncode == 0, done.stderr
+    assert "kind create cluster --name agentplane-e2e-1a2b --config " + f"{repo}/infra/kind-cluster.yaml --wait 180s" \
+        in commands(log, "kind")
+    assert f"pulumi up --yes --non-interactive --stack dev --config-file {state}/Pulumi.dev.yaml" in commands(log, "pulumi")
+    assert all(f"backend=file://{state} " in line for line in log if line.startswith("pulumi"))
+    config = yaml.safe_load((state / "Pulumi.dev.yaml").read_text())
+    assert config["config"]["agentplane:cluster"]["context"] == "kind-agentplane-e2e-1a2b"
+    assert not (repo / ".pulumi-state").exists(), "the default state is not touched"
+
+    stacks.write_text('[{"name": "dev", "resourceCount": 40}]')
+    done, log = run("down", "--yes", "--cluster", "agentplane-e2e-1a2b", "--state-dir", str(state))
+    assert done.returncode == 0, done.stderr
+    assert commands(log, "kind delete") == ["kind delete cluster --name agentplane-e2e-1a2b"]
+    assert clusters.read_text().split() == ["agentplane"]
+
+
+def test_infra_up_preview_needs_the_cluster_and_never_creates_it(fake_repo):
+    _, clusters, _, run = fake_repo
+    done, log = run("up", "--preview", AGENTPLANE_PLACEHOLDER_PROVIDER_KEYS="1")
+    assert done.returncode == 1
+    assert "--preview needs the kind cluster 'agentplane'" in done.stderr
+    assert not any(line.startswith(("kind create", "pulumi")) for line in log), log
+
+
+def test_infra_up_preview_previews_and_changes_nothing(fake_repo):
+    repo, clusters, _, run = fake_repo
+    clusters.write_text("agentplane\n")
+    done, log = run("up", "--preview", AGENTPLANE_PLACEHOLDER_PROVIDER_KEYS="1")
+    assert done.returncode == 0, done.stderr
+    steps = commands(log, "pulumi")
+    assert f"pulumi preview --diff --non-interactive --stack dev --config-file {repo}/{LOCAL_CONFIG}" in steps
+    assert not any(s.startswith(("pulumi up", "pulumi destroy")) for s in steps), steps
+    assert not any(line.startswith("kind create") for line in log), log

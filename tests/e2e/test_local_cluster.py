@@ -2,7 +2,14 @@
 
 Needs docker (with a running engine), kind, kubectl and the pulumi CLI; skipped without them
 (the e2e workflow sets AGENTPLANE_E2E_REQUIRED=1 so that there a missing tool fails instead).
-Run: `pytest -m e2e tests/e2e`. It takes a while: the first infra/up pulls every image.
+Run: `pytest -m e2e tests/e2e` (plain `pytest` deselects these tests: pyproject.toml's addopts
+say `-m "not e2e"`). It takes a while: the first infra/up pulls every image.
+
+It never touches a cluster or a stack it did not create: infra/up and infra/down run with a
+cluster name unique to the run (`agentplane-e2e-<random>`) and a Pulumi state directory of its
+own, and the run refuses to start when a cluster of that name already exists. A developer's own
+`agentplane` cluster and `.pulumi-state/` are left alone (its host ports 8443/8080 must be free,
+though: with the developer's cluster up, creating the second one fails, and nothing is touched).
 """
 
 from __future__ import annotations
@@ -11,14 +18,21 @@ import json
 import os
 import re
 import subprocess
+import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-KUBE_CONTEXT = "kind-agentplane"
+# Unique per run: the suite creates this cluster and deletes only it.
+CLUSTER_NAME = f"agentplane-e2e-{uuid.uuid4().hex[:8]}"
+KUBE_CONTEXT = f"kind-{CLUSTER_NAME}"
+# The run's own Pulumi state, never the repository's .pulumi-state/.
+STATE_DIR = Path(tempfile.gettempdir()) / f"{CLUSTER_NAME}-state"
+INFRA_ARGS = ("--cluster", CLUSTER_NAME, "--state-dir", str(STATE_DIR))
 
 # The platform's namespaces whose controllers must become ready. They must match the
 # namespaces the platform creates (agentplane/namespaces.py);
@@ -108,11 +122,15 @@ def platform(e2e_tools, request):
         if request.session.testsfailed:
             diagnostics()
         # One command leaves nothing behind: a failing infra/down or a surviving cluster is an error.
-        sh("infra/down", timeout=DOWN_TIMEOUT)
+        sh("infra/down", "--yes", *INFRA_ARGS, timeout=DOWN_TIMEOUT)
         clusters = sh("kind", "get", "clusters", timeout=60).stdout.split()
-        assert KUBE_CONTEXT.removeprefix("kind-") not in clusters, f"infra/down left the kind cluster behind: {clusters}"
+        assert CLUSTER_NAME not in clusters, f"infra/down left the kind cluster behind: {clusters}"
+    existing = sh("kind", "get", "clusters", timeout=60).stdout.split()
+    if CLUSTER_NAME in existing or STATE_DIR.exists():
+        pytest.fail(f"kind cluster {CLUSTER_NAME} or {STATE_DIR} already exists: this run did not create it, "
+                    "so it will not use or delete it")
     request.addfinalizer(teardown)
-    sh("infra/up", timeout=UP_TIMEOUT, env=INFRA_UP_ENV)
+    sh("infra/up", *INFRA_ARGS, timeout=UP_TIMEOUT, env=INFRA_UP_ENV)
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +147,7 @@ def probe_team(platform):
     }
     path.write_text("# Written by tests/e2e; removed when the test ends.\n" + yaml.safe_dump(team, sort_keys=False))
     try:
-        sh("infra/up", timeout=UP_TIMEOUT, env=INFRA_UP_ENV)
+        sh("infra/up", *INFRA_ARGS, timeout=UP_TIMEOUT, env=INFRA_UP_ENV)
         yield PROBE_TEAM
     finally:
         path.unlink(missing_ok=True)
