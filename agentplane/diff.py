@@ -1,14 +1,39 @@
-"""Compare two offline plans: what a pull request adds, changes and removes, per team and component."""
+"""Compare two offline plans: what a pull request adds, changes and removes, per team and component.
+
+Besides the resources, a plan holds the per-team review summary (`review`, see
+agentplane/summary.py); the comparison of the two summaries comes first, in a reviewer's terms.
+Changed fields show their old and new values (secrets are redacted in the plan itself, so they
+stay redacted here). A platform (shared) object whose only change is entries for a team this
+change adds or removes is listed as extended for that team, not as a shared change in meaning.
+"""
 
 from __future__ import annotations
 
+import difflib
 import json
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agentplane import summary as review
+
 PLATFORM = "platform (shared)"
 _COMPARED = ("type", "inputs", "protect", "retainOnDelete", "dependsOn", "parent", "provider")
+MAX_FIELDS_SHOWN = 8
+MAX_VALUE_CHARS = 80
+
+
+class DiffError(Exception):
+    """The request cannot be answered (missing directory, not a plan, plans of two stacks)."""
+
+
+class _Absent:
+    def __repr__(self) -> str:
+        return "(absent)"
+
+
+ABSENT = _Absent()
 
 
 @dataclass(frozen=True)
@@ -19,33 +44,144 @@ class Change:
     urn: str
     label: str
     fields: tuple[str, ...] = ()
+    values: tuple[tuple[str, Any, Any], ...] = ()  # (path, old, new) per changed field
+    protect: bool = False
+    # Platform objects whose only change is entries for these added/removed teams.
+    extended_for: tuple[str, ...] = ()
+
+
+@dataclass
+class DiffResult:
+    stack: str
+    changes: list[Change]
+    old_review: dict[str, Any] | None
+    new_review: dict[str, Any] | None
+    review_note: str = ""
+    team_changes: list[review.TeamChange] = field(default_factory=list)
+
+    @property
+    def blocked_teams(self) -> list[str]:
+        """Teams whose protected objects this change deletes (from the summary or the resources)."""
+        teams = set(review.protected_removals(self.team_changes))
+        teams |= {c.team for c in self.changes if c.action == "removed" and c.protect and c.team != PLATFORM}
+        return sorted(teams)
+
+    @property
+    def blocked_platform(self) -> bool:
+        return any(c.action == "removed" and c.protect and c.team == PLATFORM for c in self.changes)
+
+
+def load_plan(plan_dir: Path) -> dict[str, Any]:
+    path = plan_dir / "plan.json"
+    if not path.is_file():
+        raise DiffError(f"{path} not found: run `agentplane plan --out {plan_dir}` first")
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DiffError(f"{path} is not a plan written by `agentplane plan`: {exc}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("resources"), list):
+        raise DiffError(f"{path} is not a plan written by `agentplane plan` (no resources list)")
+    return doc
 
 
 def load_resources(plan_dir: Path) -> tuple[str, dict[str, dict[str, Any]]]:
-    path = plan_dir / "plan.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: run `agentplane plan --out {plan_dir}` first")
-    doc = json.loads(path.read_text(encoding="utf-8"))
+    doc = load_plan(plan_dir)
     return doc.get("stack", "?"), {r["urn"]: r for r in doc["resources"]}
 
 
-def changed_paths(old: Any, new: Any, path: str = "") -> list[str]:
-    """The JSON paths whose values differ, so a reviewer sees where, not just that."""
+def value_changes(old: Any, new: Any, path: str = "") -> list[tuple[str, Any, Any]]:
+    """(path, old, new) for every leaf that differs, so a reviewer sees what, not just where."""
     if isinstance(old, dict) and isinstance(new, dict):
-        out: list[str] = []
+        out: list[tuple[str, Any, Any]] = []
         for key in sorted(set(old) | set(new)):
             sub = f"{path}.{key}" if path else str(key)
-            if key not in old or key not in new:
-                out.append(sub)
+            if key not in old:
+                out.append((sub, ABSENT, new[key]))
+            elif key not in new:
+                out.append((sub, old[key], ABSENT))
             else:
-                out += changed_paths(old[key], new[key], sub)
+                out += value_changes(old[key], new[key], sub)
         return out
     if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
         out = []
         for i, (a, b) in enumerate(zip(old, new, strict=True)):
-            out += changed_paths(a, b, f"{path}[{i}]")
+            out += value_changes(a, b, f"{path}[{i}]")
         return out
-    return [] if old == new else [path or "(value)"]
+    return [] if old == new else [(path or "(value)", old, new)]
+
+
+def changed_paths(old: Any, new: Any, path: str = "") -> list[str]:
+    """The JSON paths whose values differ."""
+    return [p for p, _, _ in value_changes(old, new, path)]
+
+
+# --------------------------------------------------------------------------- shared objects
+
+
+def _mentions(value: Any, teams: set[str]) -> set[str]:
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    return {t for t in teams if re.search(rf"(?<![a-z0-9]){re.escape(t)}(?![a-z0-9])", text)}
+
+
+_TOKEN = re.compile(r"[A-Za-z0-9_]+|\S")
+
+
+def entries_only_for(old: Any, new: Any, teams: set[str]) -> set[str] | None:
+    """The teams whose entries are all that differs between `old` and `new`; None when something
+    else differs (a change in meaning for everyone). An empty set: no difference at all."""
+    if old == new:
+        return set()
+    if not teams:
+        return None
+    if isinstance(old, dict) and isinstance(new, dict):
+        found: set[str] = set()
+        for key in set(old) | set(new):
+            if key in old and key in new:
+                sub = entries_only_for(old[key], new[key], teams)
+            else:
+                sub = _mentions(key, teams) | _mentions(old.get(key, new.get(key)), teams) or None
+            if sub is None:
+                return None
+            found |= sub
+        return found
+    if isinstance(old, list) and isinstance(new, list):
+        olds = [json.dumps(v, sort_keys=True) for v in old]
+        news = [json.dumps(v, sort_keys=True) for v in new]
+        gone, came = [v for v in olds if v not in news], [v for v in news if v not in olds]
+        if [v for v in olds if v not in gone] != [v for v in news if v not in came]:
+            if len(old) != len(new):
+                return None
+            found = set()
+            for a, b in zip(old, new, strict=True):
+                sub = entries_only_for(a, b, teams)
+                if sub is None:
+                    return None
+                found |= sub
+            return found
+        found = set()
+        for item in gone + came:
+            mentioned = _mentions(item, teams)
+            if not mentioned:
+                return None
+            found |= mentioned
+        return found
+    if isinstance(old, str) and isinstance(new, str):
+        a, b = _TOKEN.findall(old), _TOKEN.findall(new)
+        found = set()
+        for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+            if tag == "equal":
+                continue
+            # The changed run, with a little context, must name an added/removed team.
+            chunk = " ".join(a[max(0, i1 - 3):i2 + 3]) + " " + " ".join(b[max(0, j1 - 3):j2 + 3])
+            mentioned = _mentions(chunk, teams)
+            if not mentioned:
+                return None
+            found |= mentioned
+        return found
+    return None
+
+
+# --------------------------------------------------------------------------- comparing
 
 
 def _label(resource: dict[str, Any]) -> str:
@@ -57,7 +193,8 @@ def _label(resource: dict[str, Any]) -> str:
     return f"{resource['type']} {resource['name']}"
 
 
-def compare(old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]]) -> list[Change]:
+def compare(old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]],
+            teams_delta: set[str] | None = None) -> list[Change]:
     changes = []
     for urn in sorted(set(old) | set(new)):
         before, after = old.get(urn), new.get(urn)
@@ -65,43 +202,188 @@ def compare(old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]]) -> l
         assert current is not None
         team = current.get("team") or PLATFORM
         component = current.get("component", "?")
+        label = _label(current)
         if before is None:
-            changes.append(Change("added", team, component, urn, _label(current)))
+            changes.append(Change("added", team, component, urn, label))
         elif after is None:
-            changes.append(Change("removed", team, component, urn, _label(current)))
+            changes.append(Change("removed", team, component, urn, label, protect=bool(before.get("protect"))))
         else:
-            fields = []
+            values = []
             for key in _COMPARED:
-                fields += changed_paths(before.get(key), after.get(key), key)
-            if fields:
-                changes.append(Change("changed", team, component, urn, _label(current), tuple(fields)))
+                values += value_changes(before.get(key), after.get(key), key)
+            if values:
+                extended: tuple[str, ...] = ()
+                if team == PLATFORM and teams_delta:
+                    only = entries_only_for({k: before.get(k) for k in _COMPARED},
+                                            {k: after.get(k) for k in _COMPARED}, teams_delta)
+                    extended = tuple(sorted(only)) if only else ()
+                changes.append(Change("changed", team, component, urn, label,
+                                      tuple(p for p, _, _ in values), tuple(values), extended_for=extended))
     return changes
 
 
-def render_markdown(stack: str, changes: list[Change]) -> str:
+def diff_plans(old_doc: dict[str, Any] | None, new_doc: dict[str, Any] | None) -> DiffResult:
+    old_doc, new_doc = old_doc or {}, new_doc or {}
+    old_teams, new_teams = set(old_doc.get("teams") or {}), set(new_doc.get("teams") or {})
+    old_res = {r["urn"]: r for r in old_doc.get("resources", [])}
+    new_res = {r["urn"]: r for r in new_doc.get("resources", [])}
+    changes = compare(old_res, new_res, old_teams ^ new_teams)
+    stack = new_doc.get("stack") or old_doc.get("stack") or "?"
+    old_review = old_doc.get("review") if old_doc else None
+    new_review = new_doc.get("review") if new_doc else None
+    note = ""
+    if (old_doc and old_review is None) or (new_doc and new_review is None):
+        note = ("A plan written by an older agentplane holds no review summary; the summary below "
+                "compares only the side(s) that have one.")
+    result = DiffResult(stack, changes, old_review, new_review, note)
+    if old_review is not None or new_review is not None:
+        result.team_changes = review.compare_summaries(old_review, new_review)
+    return result
+
+
+def _check_dir(path: Path) -> bool:
+    """Whether `path` holds a plan; an existing empty directory is an empty plan (a stack added or removed)."""
+    if not path.exists():
+        raise DiffError(f"{path} does not exist: pass a directory written by `agentplane plan --out DIR`")
+    if not path.is_dir():
+        raise DiffError(f"{path} is not a directory: pass a directory written by `agentplane plan --out DIR`")
+    if (path / "plan.json").is_file():
+        return True
+    if any(path.iterdir()):
+        raise DiffError(f"{path} holds no plan.json: is it a plan directory? (`agentplane plan --out DIR` writes one)")
+    return False
+
+
+def diff_dirs_result(old_dir: Path, new_dir: Path) -> DiffResult:
+    has_old, has_new = _check_dir(old_dir), _check_dir(new_dir)
+    if not has_old and not has_new:
+        raise DiffError(f"neither {old_dir} nor {new_dir} holds a plan.json: run `agentplane plan --out DIR` first")
+    old_doc = load_plan(old_dir) if has_old else None
+    new_doc = load_plan(new_dir) if has_new else None
+    if old_doc and new_doc and old_doc.get("stack") != new_doc.get("stack"):
+        raise DiffError(f"{old_dir} is a plan of stack {old_doc.get('stack')!r} and {new_dir} one of "
+                        f"{new_doc.get('stack')!r}: compare plans of the same stack")
+    return diff_plans(old_doc, new_doc)
+
+
+def diff_dirs(old_dir: Path, new_dir: Path) -> tuple[str, list[Change]]:
+    result = diff_dirs_result(old_dir, new_dir)
+    return render_markdown(result), result.changes
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def show_value(value: Any) -> str:
+    if value is ABSENT:
+        return "(absent)"
+    text = json.dumps(value, sort_keys=True, ensure_ascii=False)
+    return text if len(text) <= MAX_VALUE_CHARS else text[:MAX_VALUE_CHARS - 1] + "…"
+
+
+def describe_value_change(path: str, old: Any, new: Any) -> str:
+    if isinstance(old, str) and isinstance(new, str) and ("\n" in old or "\n" in new):
+        lines = [line for line in difflib.unified_diff(old.splitlines(), new.splitlines(), lineterm="", n=0)
+                 if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+        shown = "; ".join(f"{line[0]} {line[1:].strip()}" for line in lines[:3])
+        more = f" (+{len(lines) - 3} more lines)" if len(lines) > 3 else ""
+        return f"`{path}`: {shown}{more}"
+    return f"`{path}`: `{show_value(old)}` → `{show_value(new)}`"
+
+
+def _change_lines(change: Change) -> list[str]:
+    symbol = {"added": "+", "changed": "~", "removed": "-"}[change.action]
+    lines = [f"- `{symbol}` {change.action} {change.label}"]
+    for path, old, new in change.values[:MAX_FIELDS_SHOWN]:
+        lines.append(f"  - {describe_value_change(path, old, new)}")
+    if len(change.values) > MAX_FIELDS_SHOWN:
+        lines.append(f"  - (+{len(change.values) - MAX_FIELDS_SHOWN} more fields)")
+    return lines
+
+
+def counts(changes: list[Change]) -> dict[str, int]:
+    return {a: sum(1 for c in changes if c.action == a) for a in ("added", "changed", "removed")}
+
+
+def render_markdown(result: DiffResult | str, changes: list[Change] | None = None) -> str:
+    if isinstance(result, str):  # (stack, changes): the resources only
+        result = DiffResult(result, changes or [], None, None)
+    stack, changes = result.stack, result.changes
+    lines: list[str] = []
     if not changes:
-        return f"### `{stack}`: no changes\n"
-    counts = {a: sum(1 for c in changes if c.action == a) for a in ("added", "changed", "removed")}
-    lines = [f"### `{stack}`: {counts['added']} to add, {counts['changed']} to change, {counts['removed']} to remove", ""]
-    symbol = {"added": "+", "changed": "~", "removed": "-"}
-    teams = sorted({c.team for c in changes}, key=lambda t: (t == PLATFORM, t))
-    for team in teams:
-        lines.append(f"#### {'Team `' + team + '`' if team != PLATFORM else 'Platform (shared)'}")
+        lines += [f"### `{stack}`: no changes", ""]
+    else:
+        n = counts(changes)
+        lines += [f"### `{stack}`: {n['added']} to add, {n['changed']} to change, {n['removed']} to remove", ""]
+    for team in result.blocked_teams:
+        lines += [f"> ❌ **{review.protected_removal_message(stack, team)}**", ""]
+    if result.blocked_platform:
+        lines += ["> ❌ **BLOCKED: this change deletes protected platform objects; `pulumi up` would refuse "
+                  "(a protected stack is torn down only by a deliberate `pulumi destroy`).**", ""]
+    if result.old_review is not None or result.new_review is not None:
+        body = review.render_markdown(stack, result.old_review, result.new_review)
+        # The blocked lines are already above.
+        lines += [line for line in body.splitlines() if not line.startswith("> ❌")]
+        if result.review_note:
+            lines += ["", f"_{result.review_note}_"]
+        lines.append("")
+    if not changes:
+        return "\n".join(lines)
+    shared = [c for c in changes if c.team == PLATFORM and not c.extended_for]
+    extended = [c for c in changes if c.team == PLATFORM and c.extended_for]
+    if shared:
+        lines += [f"⚠️ **{len(shared)} platform (shared) object(s) change in meaning**: they affect every team.", ""]
+    elif extended:
+        teams = sorted({t for c in extended for t in c.extended_for})
+        lines += [f"Platform (shared) objects: only entries for {', '.join(f'`{t}`' for t in teams)} "
+                  "(no change in meaning for other teams).", ""]
+    for team in sorted({c.team for c in changes if c.team != PLATFORM}):
+        lines.append(f"#### Team `{team}`")
         for component in sorted({c.component for c in changes if c.team == team}):
             lines += ["", f"**{component}**", ""]
             for change in (c for c in changes if c.team == team and c.component == component):
-                detail = f" — {', '.join(f'`{f}`' for f in change.fields[:8])}" if change.fields else ""
-                more = f" (+{len(change.fields) - 8} more)" if len(change.fields) > 8 else ""
-                lines.append(f"- `{symbol[change.action]}` {change.action} {change.label}{detail}{more}")
+                lines += _change_lines(change)
+        lines.append("")
+    for title, group in (("Platform (shared)", shared),
+                         ("Platform (shared), entries for added or removed teams only", extended)):
+        if not group:
+            continue
+        lines.append(f"#### {title}")
+        for component in sorted({c.component for c in group}):
+            lines += ["", f"**{component}**", ""]
+            for change in (c for c in group if c.component == component):
+                lines += _change_lines(change)
         lines.append("")
     return "\n".join(lines)
 
 
-def diff_dirs(old_dir: Path, new_dir: Path) -> tuple[str, list[Change]]:
-    """A side without plan.json is an empty plan: a stack added (or removed) by the change."""
-    if not (old_dir / "plan.json").exists() and not (new_dir / "plan.json").exists():
-        raise FileNotFoundError(f"neither {old_dir} nor {new_dir} holds a plan.json: run `agentplane plan --out DIR` first")
-    old_stack, old = load_resources(old_dir) if (old_dir / "plan.json").exists() else ("", {})
-    new_stack, new = load_resources(new_dir) if (new_dir / "plan.json").exists() else ("", {})
-    changes = compare(old, new)
-    return render_markdown(new_stack or old_stack, changes), changes
+def _json_value(value: Any) -> Any:
+    return None if value is ABSENT else value
+
+
+def to_json(result: DiffResult) -> dict[str, Any]:
+    return {
+        "stack": result.stack,
+        "counts": counts(result.changes),
+        "blocked": {"teams": result.blocked_teams, "platform": result.blocked_platform},
+        "review": {
+            "old": result.old_review,
+            "new": result.new_review,
+            "teams": [
+                {"team": t.team, "status": t.status,
+                 "fields": [{"field": f.field, "old": f.old, "new": f.new} for f in t.fields],
+                 "agentsAdded": list(t.agents_added), "agentsRemoved": list(t.agents_removed),
+                 "agentsChanged": {a: [{"field": f.field, "old": f.old, "new": f.new} for f in fs]
+                                   for a, fs in t.agents_changed},
+                 "protectedRemoval": t.protected_removal}
+                for t in result.team_changes if t.changed
+            ],
+        },
+        "changes": [
+            {"action": c.action, "team": None if c.team == PLATFORM else c.team, "component": c.component,
+             "urn": c.urn, "label": c.label, "extendedFor": list(c.extended_for),
+             "fields": [{"path": p, "old": _json_value(o), "new": _json_value(n),
+                         "absentBefore": o is ABSENT, "absentAfter": n is ABSENT} for p, o, n in c.values]}
+            for c in result.changes
+        ],
+    }

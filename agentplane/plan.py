@@ -24,6 +24,7 @@ from agentplane import safeyaml
 from agentplane.errors import ConfigError, ConfigIssue
 from agentplane.spec.base import SECRET_STAND_IN
 from agentplane.spec.load import display, env_config_from_stack_document, stack_config_path
+from agentplane.summary import summarize
 from agentplane.spec.platform import PlatformSpec
 
 PROJECT = "agentplane"
@@ -341,7 +342,9 @@ def plan_document(plan: Plan) -> dict[str, Any]:
         t.name: {"namespace": t.namespace, "tier": t.tier.name, "agents": {a.name: a.tier.name for a in t.agents}}
         for t in plan.spec.teams
     }
-    return {"stack": plan.spec.stack, "teams": teams, "resources": resources}
+    # The per-team review summary: what `agentplane diff` and `pr-diff` compare in a reviewer's terms.
+    review = summarize(plan.spec)
+    return {"stack": plan.spec.stack, "teams": teams, "review": review, "resources": resources}
 
 
 def write_plan(plan: Plan, out: Path) -> dict[str, str]:
@@ -391,3 +394,25 @@ def summary(plan: Plan) -> str:
         agents = ", ".join(f"{a.name} ({a.tier.name})" for a in team.agents) or "-"
         lines.append(f"{team.name:<24}{team.tier.name:<14}{per_team.get(team.name, 0):>10}  {agents}")
     return "\n".join(lines)
+
+
+def summary_document(plan: Plan) -> dict[str, Any]:
+    """`plan --json`: resources per component and per team, and the per-team review summary."""
+    by_urn = plan.by_urn()
+    per_component: dict[str, int] = {}
+    per_team: dict[str, int] = {}
+    for reg in plan.registrations:
+        if not reg.custom:
+            continue
+        component = component_of(reg, by_urn)
+        per_component[component] = per_component.get(component, 0) + 1
+        if team := team_of(reg, by_urn):
+            per_team[team] = per_team.get(team, 0) + 1
+    return {
+        "stack": plan.spec.stack,
+        "resources": sum(per_component.values()),
+        "components": dict(sorted(per_component.items())),
+        "teams": {t.name: {"resources": per_team.get(t.name, 0)} for t in plan.spec.teams},
+        "review": summarize(plan.spec),
+        "warnings": list(plan.warnings),
+    }
