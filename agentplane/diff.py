@@ -22,6 +22,7 @@ PLATFORM = "platform (shared)"
 _COMPARED = ("type", "inputs", "protect", "retainOnDelete", "dependsOn", "parent", "provider")
 MAX_FIELDS_SHOWN = 8
 MAX_VALUE_CHARS = 80
+REVIEW_START, REVIEW_END = "<!-- agentplane:review:start -->", "<!-- agentplane:review:end -->"
 
 
 class DiffError(Exception):
@@ -145,12 +146,7 @@ def entries_only_for(old: Any, new: Any, teams: set[str]) -> set[str] | None:
             found |= sub
         return found
     if isinstance(old, list) and isinstance(new, list):
-        olds = [json.dumps(v, sort_keys=True) for v in old]
-        news = [json.dumps(v, sort_keys=True) for v in new]
-        gone, came = [v for v in olds if v not in news], [v for v in news if v not in olds]
-        if [v for v in olds if v not in gone] != [v for v in news if v not in came]:
-            if len(old) != len(new):
-                return None
+        if len(old) == len(new):  # entries changed in place
             found = set()
             for a, b in zip(old, new, strict=True):
                 sub = entries_only_for(a, b, teams)
@@ -158,6 +154,12 @@ def entries_only_for(old: Any, new: Any, teams: set[str]) -> set[str] | None:
                     return None
                 found |= sub
             return found
+        # Entries added or removed: each must name a team, and the others keep their order.
+        olds = [json.dumps(v, sort_keys=True) for v in old]
+        news = [json.dumps(v, sort_keys=True) for v in new]
+        gone, came = [v for v in olds if v not in news], [v for v in news if v not in olds]
+        if [v for v in olds if v not in gone] != [v for v in news if v not in came]:
+            return None
         found = set()
         for item in gone + came:
             mentioned = _mentions(item, teams)
@@ -274,14 +276,24 @@ def diff_dirs(old_dir: Path, new_dir: Path) -> tuple[str, list[Change]]:
 # --------------------------------------------------------------------------- rendering
 
 
-def show_value(value: Any) -> str:
-    if value is ABSENT:
-        return "(absent)"
-    text = json.dumps(value, sort_keys=True, ensure_ascii=False)
+def _cut(text: str) -> str:
     return text if len(text) <= MAX_VALUE_CHARS else text[:MAX_VALUE_CHARS - 1] + "…"
 
 
+def show_value(value: Any) -> str:
+    if value is ABSENT:
+        return "(absent)"
+    return _cut(json.dumps(value, sort_keys=True, ensure_ascii=False))
+
+
 def describe_value_change(path: str, old: Any, new: Any) -> str:
+    if isinstance(old, list) and isinstance(new, list):
+        olds = [json.dumps(v, sort_keys=True, ensure_ascii=False) for v in old]
+        news = [json.dumps(v, sort_keys=True, ensure_ascii=False) for v in new]
+        edits = [f"+ {_cut(v)}" for v in news if v not in olds] + [f"- {_cut(v)}" for v in olds if v not in news]
+        if edits:
+            more = f" (+{len(edits) - 3} more)" if len(edits) > 3 else ""
+            return f"`{path}`: " + "; ".join(f"`{e}`" for e in edits[:3]) + more
     if isinstance(old, str) and isinstance(new, str) and ("\n" in old or "\n" in new):
         lines = [line for line in difflib.unified_diff(old.splitlines(), new.splitlines(), lineterm="", n=0)
                  if line[:1] in "+-" and not line.startswith(("+++", "---"))]
@@ -322,11 +334,12 @@ def render_markdown(result: DiffResult | str, changes: list[Change] | None = Non
                   "(a protected stack is torn down only by a deliberate `pulumi destroy`).**", ""]
     if result.old_review is not None or result.new_review is not None:
         body = review.render_markdown(stack, result.old_review, result.new_review)
-        # The blocked lines are already above.
+        # The blocked lines are already above. The markers let pr-diff lift the summary out.
+        lines.append(REVIEW_START)
         lines += [line for line in body.splitlines() if not line.startswith("> ❌")]
         if result.review_note:
             lines += ["", f"_{result.review_note}_"]
-        lines.append("")
+        lines += [REVIEW_END, ""]
     if not changes:
         return "\n".join(lines)
     shared = [c for c in changes if c.team == PLATFORM and not c.extended_for]

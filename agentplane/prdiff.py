@@ -6,20 +6,35 @@ worktree as cwd and first on PYTHONPATH), so a change to the program is reviewed
 faithfully as a change to a team file. The two plans are then compared with `agentplane diff`, and one markdown document
 comes out: a section per stack, ready to post as a pull-request comment.
 
+Without --head, the head is HEAD *plus the working tree's uncommitted changes* (tracked
+files as `git diff HEAD` has them, and untracked files git does not ignore), so it can be
+run before committing; `--head HEAD` compares the last commit only (as CI does).
+
+The report opens with the per-team review summary of every stack (tier, models, egress,
+budget, access, provenance, telemetry, and what changed in those terms), then the diffs.
+Progress goes to stderr (`--quiet` silences it). The temporary worktrees are removed
+whatever happens, Ctrl-C and SIGTERM included.
+
 Exit status: 0 when every stack planned on the head ref, 1 when the head ref (the change
 under review) does not plan or the comparison itself failed, 2 on a usage error (unknown
-ref, not a git repository). A base ref that does not plan is reported as a warning only:
-otherwise a change that repairs a broken main branch could never pass its own check.
+ref, not a git repository), 3 with --exit-code when some stack's plan changes, 4 when the
+change deletes a protected team (it must be offboarded first; the report says how), 130
+when interrupted. A base ref that does not plan is reported as a warning only: otherwise a
+change that repairs a broken main branch could never pass its own check.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -37,6 +52,18 @@ MAX_OUTPUT_LINES = 200
 MAX_OUTPUT_CHARS = 20_000
 STACK_HEADING_LEVEL = 3
 BASE, HEAD = "base", "head"
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CHANGES, EXIT_BLOCKED, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+# `agentplane diff` exits so when the change deletes a protected team (agentplane.cli.EXIT_BLOCKED).
+DIFF_BLOCKED = 4
+# Around the review summary, so the PR comment (agentplane/prcomment.py) can lift it out.
+REVIEW_START = "<!-- agentplane:review-summary:start -->"
+REVIEW_END = "<!-- agentplane:review-summary:end -->"
+_REVIEW_BLOCK = re.compile(re.escape("<!-- agentplane:review:start -->") + r".*?"
+                           + re.escape("<!-- agentplane:review:end -->") + r"\n?", re.S)
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM arrived; the worktrees are removed on the way out."""
 
 
 class PrDiffError(Exception):
@@ -47,10 +74,17 @@ class PrDiffError(Exception):
 class RefInfo:
     name: str    # as the user gave it, e.g. "origin/main"
     commit: str  # the full commit id it resolved to
+    # Files of the working tree that differ from `commit` and are planned with it (uncommitted changes).
+    uncommitted: tuple[str, ...] = ()
 
     @property
     def short(self) -> str:
         return self.commit[:12]
+
+    @property
+    def described(self) -> str:
+        extra = f" + {len(self.uncommitted)} uncommitted file(s)" if self.uncommitted else ""
+        return f"`{self.short}` (`{self.name}`{extra})"
 
 
 @dataclass(frozen=True)
@@ -69,6 +103,9 @@ class StackResult:
     failures: tuple[Failure, ...] = ()
     base_plan: Path | None = None           # plan directories, for callers that inspect them
     head_plan: Path | None = None
+    blocked: bool = False                   # the change deletes a protected team
+    old_review: dict | None = None          # the per-team review summaries (agentplane/summary.py)
+    new_review: dict | None = None
 
     def failed(self, side: str) -> Failure | None:
         return next((f for f in self.failures if f.side == side), None)
@@ -84,31 +121,75 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--base", required=True, metavar="REF",
                         help="the ref the change is compared against (e.g. the PR's base commit)")
-    parser.add_argument("--head", default="HEAD", metavar="REF",
-                        help="the ref under review (default: HEAD)")
+    parser.add_argument("--head", default=None, metavar="REF",
+                        help="the ref under review (default: HEAD plus the working tree's uncommitted "
+                             "changes; --head HEAD: the last commit only)")
     parser.add_argument("--stack", action="append", dest="stacks", metavar="ENV",
                         help="stack to compare; repeatable (default: every stacks/Pulumi.<stack>.yaml "
                              "present in either ref)")
     parser.add_argument("--out", metavar="FILE", help="write the markdown here (default: stdout)")
     parser.add_argument("--repo", default=".", metavar="DIR",
                         help="the git repository (default: the current directory)")
+    parser.add_argument("--exit-code", action="store_true",
+                        help=f"exit {EXIT_CHANGES} when some stack's plan changes")
+    parser.add_argument("--quiet", action="store_true", help="no progress messages on stderr")
+
+
+_PROGRESS = {"quiet": False, "start": 0.0}
+
+
+def progress(message: str) -> None:
+    if not _PROGRESS["quiet"]:
+        elapsed = time.monotonic() - _PROGRESS["start"]
+        print(f"pr-diff [{elapsed:5.0f}s] {message}", file=sys.stderr, flush=True)
+
+
+@contextmanager
+def interruptible():
+    """SIGTERM (and SIGHUP) raise Interrupted like Ctrl-C does, so `finally` blocks run."""
+    def handler(signum, _frame):
+        raise Interrupted(signal.Signals(signum).name)
+
+    previous = {}
+    for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if sig is not None:
+            try:
+                previous[sig] = signal.signal(sig, handler)
+            except ValueError:  # not the main thread: leave signals alone
+                pass
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def run(args: argparse.Namespace) -> int:
     repo = Path(args.repo).resolve()
+    _PROGRESS.update(quiet=bool(getattr(args, "quiet", False)), start=time.monotonic())
     try:
-        base = resolve_ref(repo, args.base)
-        head = resolve_ref(repo, args.head)
-        stacks = list(dict.fromkeys(args.stacks)) if args.stacks else sorted(
-            set(list_stacks(repo, base.commit)) | set(list_stacks(repo, head.commit))
-        )
-        if not stacks:
-            raise PrDiffError(f"no stacks/Pulumi.<stack>.yaml in {base.name} or {head.name}")
-        with tempfile.TemporaryDirectory(prefix="agentplane-pr-diff-") as tmp:
-            results = compare(repo, base, head, stacks, Path(tmp).resolve())
+        with interruptible():
+            base = resolve_ref(repo, args.base)
+            if args.head is None:
+                head = resolve_ref(repo, "HEAD")
+                head = RefInfo("HEAD", head.commit, uncommitted_files(repo))
+                if head.uncommitted:
+                    progress(f"head is HEAD plus {len(head.uncommitted)} uncommitted file(s) of the working tree")
+            else:
+                head = resolve_ref(repo, args.head)
+            stacks = list(dict.fromkeys(args.stacks)) if args.stacks else sorted(
+                set(list_stacks(repo, base.commit)) | set(list_stacks(repo, head.commit, repo if head.uncommitted else None))
+            )
+            if not stacks:
+                raise PrDiffError(f"no stacks/Pulumi.<stack>.yaml in {base.name} or {head.name}")
+            with tempfile.TemporaryDirectory(prefix="agentplane-pr-diff-") as tmp:
+                results = compare(repo, base, head, stacks, Path(tmp).resolve())
     except PrDiffError as err:
         print(f"agentplane pr-diff: {err}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
+    except (KeyboardInterrupt, Interrupted) as err:
+        print(f"agentplane pr-diff: interrupted ({err or 'SIGINT'}); temporary worktrees removed", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
     markdown = render_report(base, head, results)
     if args.out:
@@ -117,7 +198,10 @@ def run(args: argparse.Namespace) -> int:
         out.write_text(markdown, encoding="utf-8")
     else:
         sys.stdout.write(markdown)
-    return exit_code(results)
+    code = exit_code(results)
+    if code == EXIT_OK and getattr(args, "exit_code", False) and any(has_changes(r) for r in results):
+        return EXIT_CHANGES
+    return code
 
 
 # --------------------------------------------------------------------------- git + subprocess
@@ -142,9 +226,32 @@ def resolve_ref(repo: Path, ref: str) -> RefInfo:
     return RefInfo(name=ref, commit=commit)
 
 
-def list_stacks(repo: Path, commit: str) -> list[str]:
+def list_stacks(repo: Path, commit: str, working_tree: Path | None = None) -> list[str]:
+    """The stacks of `commit`, or of the working tree when given (uncommitted stack files count)."""
+    if working_tree is not None:
+        return stack_names(f"stacks/{p.name}" for p in (working_tree / "stacks").glob("Pulumi.*.yaml"))
     listing = _git(repo, "ls-tree", "--name-only", commit, "stacks/")
     return stack_names(listing.splitlines())
+
+
+def uncommitted_files(repo: Path) -> tuple[str, ...]:
+    """Paths that differ between HEAD and the working tree: changed, deleted, and untracked (not ignored)."""
+    changed = _git(repo, "diff", "HEAD", "--name-only", "-z").split("\0")
+    untracked = _git(repo, "ls-files", "--others", "--exclude-standard", "-z").split("\0")
+    return tuple(sorted({p for p in changed + untracked if p}))
+
+
+def apply_uncommitted(repo: Path, checkout: Path, files: Sequence[str]) -> None:
+    """Make `checkout` (a worktree at HEAD) hold the working tree's version of `files`."""
+    import shutil
+
+    for relative in files:
+        source, target = repo / relative, checkout / relative
+        if source.is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+        elif not source.exists() and (target.is_file() or target.is_symlink()):
+            target.unlink()
 
 
 def compare(repo: Path, base: RefInfo, head: RefInfo, stacks: Sequence[str], workdir: Path) -> list[StackResult]:
@@ -155,18 +262,27 @@ def compare(repo: Path, base: RefInfo, head: RefInfo, stacks: Sequence[str], wor
     empty.mkdir(parents=True, exist_ok=True)
     trees = workdir / "worktrees"
     added: list[Path] = []
+    if head.uncommitted:
+        head_stacks = set(list_stacks(repo, head.commit, repo))
     try:
         checkouts = {}
         for side, ref in ((BASE, base), (HEAD, head)):
             path = trees / side
-            _git(repo, "worktree", "add", "--detach", "--quiet", str(path), ref.commit)
+            progress(f"checking out {side} {ref.short} ({ref.name}) into a temporary worktree")
+            # Registered before `git worktree add` returns: an interrupt in between still removes it.
             added.append(path)
+            _git(repo, "worktree", "add", "--detach", "--quiet", str(path), ref.commit)
             checkouts[side] = path
-        return [
-            _compare_stack(stack, stack in base_stacks, stack in head_stacks, checkouts, workdir, empty)
-            for stack in stacks
-        ]
+            if ref.uncommitted:
+                apply_uncommitted(repo, path, ref.uncommitted)
+        results = []
+        for i, stack in enumerate(stacks, 1):
+            progress(f"stack {stack} ({i}/{len(stacks)})")
+            results.append(_compare_stack(stack, stack in base_stacks, stack in head_stacks, checkouts, workdir, empty))
+        progress("done")
+        return results
     finally:
+        progress("removing the temporary worktrees")
         for path in added:
             subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(path)],
                            capture_output=True, check=False)
@@ -187,6 +303,7 @@ def _compare_stack(stack: str, in_base: bool, in_head: bool, checkouts: dict[str
         if not present:
             continue
         out = workdir / side / stack
+        progress(f"  planning {stack} on {side}")
         failure = _plan(checkouts[side], stack, out, side, workdir)
         if failure:
             failures.append(failure)
@@ -196,14 +313,38 @@ def _compare_stack(stack: str, in_base: bool, in_head: bool, checkouts: dict[str
             plans[side] = out
 
     old, new = plans[BASE] or empty, plans[HEAD] or empty
+    # A plan written by older code has no review summary: compute it here from that ref's files.
+    reviews = {side: (_review(plans[side], checkouts[side], stack) if plans[side] else None) for side in (BASE, HEAD)}
+    progress(f"  comparing {stack}")
     command = [sys.executable, "-m", "agentplane", "diff", str(old), str(new)]
     code, output = _run(command, checkouts[HEAD])
-    if code != 0:
+    common = dict(base_plan=plans[BASE], head_plan=plans[HEAD], old_review=reviews[BASE], new_review=reviews[HEAD])
+    if code not in (0, DIFF_BLOCKED):
         failures.append(Failure("diff", _display(command, workdir), _shorten(output, workdir)))
-        return StackResult(stack, in_base, in_head, failures=tuple(failures),
-                           base_plan=plans[BASE], head_plan=plans[HEAD])
+        return StackResult(stack, in_base, in_head, failures=tuple(failures), **common)
+    if code == DIFF_BLOCKED:
+        output = output.split("\n\x00stderr\x00\n")[0]
     return StackResult(stack, in_base, in_head, diff=output, failures=tuple(failures),
-                       base_plan=plans[BASE], head_plan=plans[HEAD])
+                       blocked=code == DIFF_BLOCKED, **common)
+
+
+def _review(plan_dir: Path, checkout: Path, stack: str) -> dict | None:
+    """The plan's review summary; for a plan without one, the summary of the checkout's files
+    as this code reads them (None when it cannot read them: the report then says so)."""
+    try:
+        doc = json.loads((plan_dir / "plan.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        doc = None
+    if isinstance(doc, dict) and isinstance(doc.get("review"), dict):
+        return doc["review"]
+    from agentplane.errors import ConfigError
+    from agentplane.spec.load import load_from_files
+    from agentplane.summary import summarize
+
+    try:
+        return summarize(load_from_files(stack, root=checkout))
+    except (ConfigError, OSError, ValueError):  # files this code cannot read: said in the report
+        return None
 
 
 def _plan(checkout: Path, stack: str, out: Path, side: str, workdir: Path) -> Failure | None:
@@ -228,6 +369,8 @@ def _run(command: list[str], checkout: Path) -> tuple[int, str]:
         return 124, f"{partial}\n(timed out after {COMMAND_TIMEOUT_SECONDS} s)"
     if done.returncode == 0:
         return 0, done.stdout
+    if done.returncode == DIFF_BLOCKED:  # stdout is the diff; stderr the reason, kept apart
+        return done.returncode, done.stdout + "\n\x00stderr\x00\n" + done.stderr
     return done.returncode, "\n".join(s for s in (done.stdout.rstrip(), done.stderr.rstrip()) if s)
 
 
@@ -308,7 +451,25 @@ def _fence_state(line: str, in_fence: str | None) -> tuple[str | None, bool]:
 
 
 def exit_code(results: Sequence[StackResult]) -> int:
-    return 1 if any(f.side in (HEAD, "diff") for r in results for f in r.failures) else 0
+    if any(f.side in (HEAD, "diff") for r in results for f in r.failures):
+        return EXIT_FAILED
+    if any(r.blocked or blocked_teams(r) for r in results):
+        return EXIT_BLOCKED
+    return EXIT_OK
+
+
+def blocked_teams(result: StackResult) -> list[str]:
+    from agentplane.summary import compare_summaries, protected_removals
+
+    if result.old_review is None:
+        return []
+    return protected_removals(compare_summaries(result.old_review, result.new_review))
+
+
+def has_changes(result: StackResult) -> bool:
+    summary = diff_summary(result.stack, result.diff) or ""
+    return bool((result.diff or "").strip()) and not summary.startswith("no changes") \
+        and summary != "0 to add, 0 to change, 0 to remove"
 
 
 def diff_summary(stack: str, diff: str | None) -> str | None:
@@ -336,6 +497,10 @@ def stack_status(result: StackResult) -> str:
     if result.failed("diff"):
         return "diff failed"
     parts = []
+    teams = blocked_teams(result)
+    if result.blocked or teams:
+        parts.append("BLOCKED: deletes protected team " + ", ".join(f"`{t}`" for t in teams) if teams
+                     else "BLOCKED: deletes protected objects")
     if not result.in_base:
         parts.append("new stack")
     elif not result.in_head:
@@ -353,7 +518,7 @@ def render_report(base: RefInfo, head: RefInfo, results: Sequence[StackResult]) 
     out = [
         "## agentplane plan diff",
         "",
-        f"Base `{base.short}` (`{base.name}`) → head `{head.short}` (`{head.name}`). "
+        f"Base {base.described} → head {head.described}. "
         "Each ref is planned offline with its own code; this shows what the program would "
         "register, not what differs from the live cluster (that is `pulumi preview`'s job).",
         "",
@@ -362,11 +527,34 @@ def render_report(base: RefInfo, head: RefInfo, results: Sequence[StackResult]) 
     ]
     for r in results:
         status = stack_status(r)
-        mark = "❌ " if r.failed(HEAD) or r.failed("diff") else ("⚠️ " if r.failed(BASE) else "")
+        blocked = r.blocked or blocked_teams(r)
+        mark = "❌ " if r.failed(HEAD) or r.failed("diff") or blocked else ("⚠️ " if r.failed(BASE) else "")
         out.append(f"| `{r.stack}` | {mark}{status} |")
+    review = render_review(results)
+    if review:
+        out += ["", review]
     for r in results:
         out += ["", render_stack(r, base, head)]
     return "\n".join(out).rstrip() + "\n"
+
+
+def render_review(results: Sequence[StackResult]) -> str:
+    """The per-team review summary of every stack that planned, between markers for the PR comment."""
+    from agentplane.summary import render_markdown
+
+    parts = []
+    for r in results:
+        if r.failed(HEAD) or r.failed("diff") or (r.old_review is None and r.new_review is None):
+            continue
+        if r.in_base and not r.failed(BASE) and r.old_review is None:
+            parts.append(f"#### Review summary `{r.stack}`\n\n_Not available: this code cannot read the base's "
+                         "configuration; the resource diff below is complete._\n")
+            continue
+        parts.append(render_markdown(r.stack, r.old_review, r.new_review))
+    if not parts:
+        return ""
+    return "\n".join([REVIEW_START, f"{'#' * STACK_HEADING_LEVEL} Review summary (per team and agent)", "",
+                      *parts, REVIEW_END])
 
 
 def render_stack(result: StackResult, base: RefInfo, head: RefInfo) -> str:
@@ -408,7 +596,8 @@ def render_stack(result: StackResult, base: RefInfo, head: RefInfo) -> str:
     if diff_failure:
         out += ["**Comparing the plans failed:**", "", _failure_block(diff_failure)]
         return "\n".join(out)
-    body = (result.diff or "").strip()
+    # The review summary is at the top of the report; the per-stack diff keeps the resources.
+    body = _REVIEW_BLOCK.sub("", result.diff or "").strip()
     out.append(demote_headings(body, STACK_HEADING_LEVEL + 1) if body else "_No changes._")
     return "\n".join(out)
 

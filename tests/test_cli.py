@@ -123,10 +123,12 @@ def test_onboard_refuses_an_invalid_team_and_leaves_no_file(project: Path, capsy
 def test_diff_of_a_removed_stack_lists_everything_as_removed(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plan", "--stack", "dev", "--out", "old"]) == 0
     capsys.readouterr()
-    assert main(["diff", "old", "missing"]) == 0
+    (project / "empty").mkdir()  # a stack that no longer exists: an empty plan directory
+    assert main(["diff", "old", "empty"]) == 0
     markdown = capsys.readouterr().out
     assert "0 to add, 0 to change" in markdown and "`-` removed Namespace payments" in markdown
-    assert main(["diff", "nothing", "missing"]) == 2
+    assert main(["diff", "old", "missing"]) == 2  # a mistyped directory is not an empty plan
+    assert "missing does not exist" in capsys.readouterr().err
 
 
 def test_redaction_keeps_the_shape_of_secrets_and_hides_every_value() -> None:

@@ -77,7 +77,8 @@ def test_argument_defaults():
     parser = argparse.ArgumentParser()
     prdiff.add_arguments(parser)
     args = parser.parse_args(["--base", "origin/main"])
-    assert (args.base, args.head, args.stacks, args.out, args.repo) == ("origin/main", "HEAD", None, None, ".")
+    # No --head: HEAD plus the working tree's uncommitted changes.
+    assert (args.base, args.head, args.stacks, args.out, args.repo) == ("origin/main", None, None, None, ".")
     args = parser.parse_args(["--base", "x", "--stack", "dev", "--stack", "prod"])
     assert args.stacks == ["dev", "prod"]
     with pytest.raises(SystemExit):
@@ -389,3 +390,110 @@ def test_invalid_team_file_on_head_fails_with_its_error(tmp_path, capsys):
     assert "```text\n" in md
     assert len(worktrees(repo)) == 1
 
+
+
+# --------------------------------------------------------------------------- working tree, progress, signals
+
+
+def test_without_head_the_uncommitted_changes_are_planned(stub_repo, capsys):
+    repo, base = stub_repo
+    (repo / "stacks" / "teams" / "gamma.yaml").write_text("name: gamma\n")     # untracked
+    (repo / "stacks" / "teams" / "alpha.yaml").unlink()                         # deleted, not committed
+    args = args_for(repo, base, stacks=["dev"])
+    args.head = None
+    assert prdiff.run(args) == 0
+    captured = capsys.readouterr()
+    assert "- added gamma.yaml" in captured.out and "- removed alpha.yaml" in captured.out
+    assert "+ 2 uncommitted file(s)" in captured.out
+    assert "uncommitted file(s) of the working tree" in captured.err
+    assert len(worktrees(repo)) == 1
+    # `--head HEAD`: the last commit only.
+    assert prdiff.run(args_for(repo, base, stacks=["dev"])) == 0
+    out = capsys.readouterr().out
+    assert "gamma" not in out and "removed alpha" not in out
+
+
+def test_progress_goes_to_stderr_and_quiet_silences_it(stub_repo, capsys):
+    repo, base = stub_repo
+    assert prdiff.run(args_for(repo, base, stacks=["dev"])) == 0
+    err = capsys.readouterr().err
+    assert "planning dev on head" in err and "removing the temporary worktrees" in err
+    args = args_for(repo, base, stacks=["dev"])
+    args.quiet = True
+    assert prdiff.run(args) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_exit_code_flag_reports_changes(stub_repo):
+    repo, base = stub_repo
+    (repo / "stacks" / "teams" / "beta.yaml").write_text("name: beta\n")
+    commit_all(repo, "head")
+    args = args_for(repo, base, stacks=["dev"])
+    assert prdiff.run(args) == 0
+    args.exit_code = True
+    assert prdiff.run(args) == prdiff.EXIT_CHANGES == 3
+
+
+SLOW_MAIN = """
+import pathlib, sys, time
+pathlib.Path(sys.argv[-1]).parent.mkdir(parents=True, exist_ok=True)
+pathlib.Path({marker!r}).write_text("planning")
+time.sleep(120)
+"""
+
+
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
+def test_an_interrupted_run_removes_its_worktrees(stub_repo, tmp_path, signum):
+    import os
+    import signal
+    import sys
+    import time
+
+    repo, base = stub_repo
+    marker = tmp_path / "planning-started"
+    (repo / "agentplane" / "__main__.py").write_text(SLOW_MAIN.format(marker=str(marker)))
+    commit_all(repo, "a program that plans slowly")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "-m", "agentplane", "pr-diff", "--base", base, "--head", "HEAD",
+                             "--repo", str(repo), "--stack", "dev"], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not marker.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    assert marker.exists(), proc.communicate(timeout=30)
+    assert len(worktrees(repo)) == 3, "both worktrees exist while planning"
+    proc.send_signal(getattr(signal, signum))
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "worktrees removed" in err
+    assert len(worktrees(repo)) == 1, git(repo, "worktree", "list")
+    assert not list(tmp_path.glob("agentplane-pr-diff-*")), "the temporary directory is removed"
+
+
+def test_has_changes_reads_the_diff_heading():
+    assert not prdiff.has_changes(StackResult("dev", True, True, diff="### `dev`: no changes\n"))
+    assert prdiff.has_changes(StackResult("dev", True, True, diff="### `dev`: 1 to add, 0 to change, 0 to remove\n"))
+    assert not prdiff.has_changes(StackResult("dev", True, True, diff=""))
+
+
+def test_deleting_a_protected_team_blocks_the_change(tmp_path):
+    import yaml as _yaml
+
+    repo = copy_project(tmp_path / "repo")
+    base = commit_all(repo, "the project as it is")
+    prod = _yaml.safe_load((repo / "stacks" / "Pulumi.prod.yaml").read_text())
+    assert prod["config"]["agentplane:protect"] is True, "prod must be the protected stack"
+    victim = next(p for p in sorted((repo / "stacks" / "teams").glob("*.yaml"))
+                  if "prod" in (_yaml.safe_load(p.read_text()).get("environments") or {}))
+    victim.unlink()
+    commit_all(repo, "delete a team without offboarding it")
+    out = tmp_path / "diff.md"
+    args = args_for(repo, base, stacks=["prod"], out=out)
+    args.quiet = True
+    code = prdiff.run(args)
+    md = out.read_text()
+    assert code == prdiff.EXIT_BLOCKED == 4, md
+    assert f"| `prod` | ❌ BLOCKED: deletes protected team `{victim.stem}`" in md
+    assert f"this change deletes team `{victim.stem}` from the protected stack `prod`" in md
+    assert "offboard: true" in md and "docs/teams.md" in md
+    assert len(worktrees(repo)) == 1
