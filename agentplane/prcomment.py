@@ -5,9 +5,11 @@ reads what the other jobs of `.github/workflows/preview.yml` uploaded and writes
 markdown comment:
 
 1. a summary line per check (plan diff, each stack's live preview);
-2. the offline per-team plan diff (`agentplane pr-diff`);
-3. "Policy violations": every violation line pulumi printed, per stack, or "none";
-4. per stack, the `pulumi preview` output in a collapsible `<details>`.
+2. the per-team review summary pr-diff opens with (tier, models, egress, budget, access,
+   provenance, telemetry per team and agent, and what changed in those terms);
+3. the offline per-team plan diff (`agentplane pr-diff`);
+4. "Policy violations": every violation line pulumi printed, per stack, or "none";
+5. per stack, the `pulumi preview` output in a collapsible `<details>`.
 
 It is built here rather than by pulumi/actions because that action posts nothing when the
 command fails, i.e. exactly when a mandatory policy is violated, and would leave an earlier,
@@ -35,7 +37,8 @@ from pathlib import Path
 from typing import Sequence
 
 # Shared with pr-diff; both modules use the standard library only (the comment job installs nothing).
-from agentplane.prdiff import demote_headings, fence, strip_ansi
+from agentplane.prdiff import (EXIT_BLOCKED, EXIT_CHANGES, REVIEW_END, REVIEW_START, demote_headings, fence,
+                               strip_ansi)
 
 # The marker finds this workflow's comment again, so every push updates one comment. It is
 # the plan-diff comment's old marker, so existing pull requests keep their single comment.
@@ -47,6 +50,8 @@ COMMENT_BUDGET = 60_000
 # The policy-violation listing is short by nature; cap it so a runaway pack cannot crowd
 # out the previews themselves.
 MAX_VIOLATION_CHARS_PER_STACK = 6_000
+# The review summary comes first and is kept whole up to this size (it is short by design).
+MAX_REVIEW_CHARS = 20_000
 
 PLAN_DIFF_ARTIFACT = "plan-diff"
 PLAN_DIFF_FILE = "pr-diff.md"
@@ -72,7 +77,16 @@ class PlanDiff:
 
     @property
     def ok(self) -> bool:
-        return self.markdown is not None and self.exit_code == 0
+        # EXIT_CHANGES only comes with --exit-code: "there are changes" is not a failure.
+        return self.markdown is not None and self.exit_code in (0, EXIT_CHANGES)
+
+    def split_review(self) -> tuple[str | None, str | None]:
+        """(the review summary pr-diff put between its markers, the rest of the markdown)."""
+        if self.markdown is None or REVIEW_START not in self.markdown or REVIEW_END not in self.markdown:
+            return None, self.markdown
+        before, rest = self.markdown.split(REVIEW_START, 1)
+        review, after = rest.split(REVIEW_END, 1)
+        return review.strip(), (before.rstrip() + "\n\n" + after.lstrip()).strip() + "\n"
 
 
 @dataclass(frozen=True)
@@ -219,7 +233,10 @@ def preview_status(preview: StackPreview, live_previews: bool) -> str:
 def plan_diff_status(plan_diff: PlanDiff) -> str:
     if plan_diff.markdown is None:
         return "⚠️ did not run: the plan-diff job failed before writing its markdown (see its log)"
-    if plan_diff.exit_code != 0:
+    if plan_diff.exit_code == EXIT_BLOCKED:
+        return ("❌ blocked: the change deletes a protected team; it must be offboarded first "
+                "(see the review summary)")
+    if not plan_diff.ok:
         code = "unknown" if plan_diff.exit_code is None else plan_diff.exit_code
         return f"❌ failed (exit code {code}): a stack does not plan, see below"
     return "✅ succeeded"
@@ -282,8 +299,12 @@ def compose(plan_diff: PlanDiff, previews: Sequence[StackPreview], *, run_url: s
     header = "\n".join([MARKER, "## agentplane: what this pull request changes", "",
                         verdict, "", *summary])
     violations = violations_section(previews, live_previews)
+    review_md, rest_md = plan_diff.split_review()
+    if review_md is not None:
+        cut = f"*… cut here; the whole summary is in the job summary of the {where}.*\n"
+        header += "\n\n" + head_markdown(demote_headings(review_md, 3), MAX_REVIEW_CHARS, cut).rstrip()
 
-    plan_md = (demote_headings(plan_diff.markdown, 4) if plan_diff.markdown is not None else
+    plan_md = (demote_headings(rest_md, 4) if rest_md is not None else
                "The plan diff did not run; the plan-diff job's log says why.")
     plan_title = "### Offline plan diff (per stack, team and component)\n\n"
     outputs = [strip_ansi(p.output).rstrip() if p.ran and live_previews else None for p in previews]

@@ -233,3 +233,38 @@ def test_main_for_a_fork_passes_without_previews(tmp_path):
     assert prcomment.main(["--artifacts", str(artifacts), "--stack", "staging", "--no-live-previews",
                            "--out", str(out)]) == 0
     assert "forks get no credentials" in out.read_text()
+
+
+# --------------------------------------------------------------------------- the per-team review summary
+
+REVIEWED = (
+    "## agentplane plan diff\n\n| stack | result |\n|---|---|\n| `dev` | 3 to add |\n\n"
+    f"{prcomment.REVIEW_START}\n### Review summary (per team and agent)\n\n#### Review summary `dev`\n\n"
+    "- **team `ledger`**: added (tier restricted, provenance audit)\n"
+    f"{prcomment.REVIEW_END}\n\n### Stack `dev`\n\n- `+` added Namespace ledger\n"
+)
+
+
+def test_the_review_summary_comes_right_after_the_checks_and_is_not_repeated():
+    body = prcomment.compose(PlanDiff(REVIEWED, 0), [StackPreview("dev", "ok\n", 0)])
+    review = body.index("Review summary (per team and agent)")
+    assert body.index("| offline plan diff") < review < body.index("Offline plan diff (per stack")
+    assert body.count("team `ledger`**: added") == 1
+    assert "added Namespace ledger" in body and prcomment.REVIEW_START not in body
+
+
+def test_the_review_summary_survives_when_the_plan_diff_is_cut():
+    huge = REVIEWED + "".join(f"- `+` added ConfigMap x/{i}\n" for i in range(20_000))
+    body = prcomment.compose(PlanDiff(huge, 0), [StackPreview("dev", "ok\n", 0)], budget=30_000)
+    assert len(body) <= 30_000
+    assert "team `ledger`**: added" in body
+
+
+def test_a_blocked_plan_diff_fails_the_check_and_says_why():
+    body = prcomment.compose(PlanDiff(REVIEWED, 4), [StackPreview("dev", "ok\n", 0)])
+    assert "❌ **This check fails**" in body
+    assert "blocked: the change deletes a protected team" in body
+
+
+def test_there_are_changes_is_not_a_failure():
+    assert PlanDiff(REVIEWED, 3).ok and not PlanDiff(REVIEWED, 1).ok and not PlanDiff(REVIEWED, 4).ok
