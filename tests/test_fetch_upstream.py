@@ -350,3 +350,86 @@ def test_ci_fetches_the_upstream_data_before_running_the_checks():
     # The script runs before the project is installed: its one dependency is pinned as in pyproject.
     pyyaml = re.search(r'"pyyaml==([0-9.]+)"', (ROOT / "pyproject.toml").read_text()).group(1)
     assert f"pyyaml=={pyyaml}" in runs[fetch]
+
+
+# --------------------------------------------------------------------------- a fresh machine
+
+
+def _server(root: Path):
+    """Serve each shared file as its upstream would (as in the test above)."""
+    by_url = defaultdict(list)
+    for source in fu.load_manifest():
+        by_url[source.url].append(source)
+    served = []
+
+    def serve(url):
+        served.append(url)
+        group = by_url[url]
+        if not group[0].is_crd:
+            return (root / group[0].file).read_bytes()
+        return "".join(["{{- if .Values.crds.create }}\n"]
+                       + [part for s in group for part in ("---\n", (root / s.file).read_text())]
+                       + ["{{- end }}\n"]).encode()
+    return serve, served
+
+
+def test_checksums_cover_exactly_the_manifest_and_match_the_shared_data():
+    checksums = fu.load_checksums()
+    assert set(checksums) == {s.file for s in fu.load_manifest()}
+    root = shared_upstream()
+    assert fu.complete(root, fu.load_manifest(), checksums)
+
+
+def test_a_fresh_machine_fetches_once_into_the_cache_then_reuses_it(tmp_path):
+    serve, served = _server(shared_upstream())
+    fresh_repo = tmp_path / "elsewhere" / "agentplane"   # no ../shared/upstream next to it
+    environ = {"HOME": str(tmp_path / "home")}
+    logged = []
+    where, problem = fu.ensure(environ, fresh_repo, fetch=serve, log=logged.append)
+    assert problem == "" and where is not None
+    assert where.is_relative_to(tmp_path / "home" / ".cache" / "agentplane" / "upstream")
+    assert fu.complete(where, fu.load_manifest(), fu.load_checksums())
+    assert served and len(logged) == 1 and "once; cached" in logged[0]
+    served.clear()
+    again, _ = fu.ensure(environ, fresh_repo, fetch=serve)
+    assert again == where and served == [], "a complete cache is used without downloading"
+
+
+def test_a_tampered_download_is_refused_by_its_checksum(tmp_path):
+    serve, _ = _server(shared_upstream())
+    victim = next(s for s in fu.load_manifest() if s.file.endswith("values.yaml"))
+
+    def tampered(url):
+        data = serve(url)
+        return data + b"\n# changed\n" if url == victim.url else data
+    where, problem = fu.ensure({"HOME": str(tmp_path)}, tmp_path / "repo", fetch=tampered)
+    assert where is None
+    assert victim.file in problem and "sha256" in problem
+    assert "python tests/support/fetch_upstream.py" in problem
+
+
+def test_without_network_one_clear_message_names_the_one_command(tmp_path):
+    def offline(url):
+        raise fu.FetchError("<urlopen error [Errno -3] Temporary failure in name resolution> after 5 attempt(s)")
+    where, problem = fu.ensure({"HOME": str(tmp_path)}, tmp_path / "repo", fetch=offline)
+    assert where is None
+    assert problem.count("python tests/support/fetch_upstream.py") == 1
+    assert re.search(r"fetching \d+ of \d+ files failed \(first: charts/\S+ \(from https://\S+\): <urlopen error", problem), problem
+    where, problem = fu.ensure({"HOME": str(tmp_path), "AGENTPLANE_FETCH_UPSTREAM": "0"}, tmp_path / "repo",
+                               fetch=offline)
+    assert where is None and "fetching" not in problem
+
+
+def test_the_suite_stops_with_that_one_message(tmp_path):
+    """The session hook (tests/conftest.py): no data and no download allowed -> one message, no test errors."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "AGENTPLANE_UPSTREAM": str(tmp_path / "nowhere"), "AGENTPLANE_FETCH_UPSTREAM": "0"}
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_prcomment.py"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+    output = done.stdout + done.stderr
+    assert done.returncode == 4, output
+    assert output.count("python tests/support/fetch_upstream.py") == 1, output
+    assert "UpstreamDataMissing" not in output and "passed" not in output

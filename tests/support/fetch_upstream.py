@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """Download the pinned upstream schema files the tests validate against.
 
-Usage: ``python tests/support/fetch_upstream.py DEST`` then run the tests with
-``AGENTPLANE_UPSTREAM=DEST``.
+Usage: ``python tests/support/fetch_upstream.py`` (into the cache the tests look in,
+``~/.cache/agentplane/upstream/<digest>``; ``$XDG_CACHE_HOME`` is honoured), or
+``python tests/support/fetch_upstream.py DEST`` and run the tests with ``AGENTPLANE_UPSTREAM=DEST``.
+The test suite runs this itself when it finds no data (tests/conftest.py); a file whose sha256
+differs from ``upstream-sha256.txt`` is refused.
 
 The repository holds no upstream content, only references: ``upstream-sources.tsv`` beside this
 script names, for every file of the upstream data directory (see ``upstream.py``), the GitHub
@@ -25,6 +28,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
+import hashlib
 import json
 import os
 import re
@@ -40,6 +44,8 @@ import yaml
 
 #: The manifest: one row per file of the upstream data directory.
 MANIFEST = Path(__file__).resolve().with_name("upstream-sources.tsv")
+#: sha256 of every written file, `sha256sum` format.
+CHECKSUMS = Path(__file__).resolve().with_name("upstream-sha256.txt")
 MANIFEST_COLUMNS = ("file", "repository", "ref", "path", "selector")
 RAW_BASE = "https://raw.githubusercontent.com"
 
@@ -283,9 +289,49 @@ def _write_atomically(path: Path, data: bytes) -> None:
     os.replace(handle.name, path)
 
 
-def fetch_all(sources: Sequence[Source], dest: Path, *, fetch: Callable[[str], bytes]) -> list[str]:
+def parse_checksums(text: str) -> dict[str, str]:
+    """`sha256sum` lines ("<64 hex>  <file>"); '#' comments and blank lines ignored."""
+    out: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        match = re.fullmatch(r"([0-9a-f]{64})  (\S+)", line)
+        if not match:
+            raise ManifestError(f"checksums line {number}: expected '<sha256>  <file>'")
+        out[match[2]] = match[1]
+    return out
+
+
+def load_checksums(path: Path = CHECKSUMS) -> dict[str, str]:
+    return parse_checksums(path.read_text(encoding="utf-8"))
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def default_cache_dir(environ: dict[str, str] | None = None) -> Path:
+    """~/.cache/agentplane/upstream/<digest of the manifest and checksums>: a pin bump gets a new directory."""
+    environ = dict(os.environ) if environ is None else environ
+    base = Path(environ.get("XDG_CACHE_HOME") or Path(environ.get("HOME") or Path.home()) / ".cache")
+    digest = sha256(MANIFEST.read_bytes() + CHECKSUMS.read_bytes())[:16]
+    return base / "agentplane" / "upstream" / digest
+
+
+def complete(root: Path, sources: Sequence[Source], checksums: dict[str, str]) -> bool:
+    """Whether every source's file is under `root` with its recorded checksum."""
+    for source in sources:
+        path = destination(root, source)
+        if not path.is_file() or sha256(path.read_bytes()) != checksums.get(source.file):
+            return False
+    return True
+
+
+def fetch_all(sources: Sequence[Source], dest: Path, *, fetch: Callable[[str], bytes],
+              checksums: dict[str, str] | None = None) -> list[str]:
     """Download, transform, verify and write every source; errors (one per failing file) are
-    collected so one run reports all of them. A URL shared by several files is fetched once."""
+    collected so one run reports all of them. A URL shared by several files is fetched once.
+    With `checksums`, a file whose sha256 differs (or that has none recorded) is refused."""
     cache: dict[str, bytes] = {}
     errors: list[str] = []
     for source in sources:
@@ -294,6 +340,9 @@ def fetch_all(sources: Sequence[Source], dest: Path, *, fetch: Callable[[str], b
                 cache[source.url] = fetch(source.url)
             data = transform(source, cache[source.url])
             verify(source, data)
+            if checksums is not None and sha256(data) != checksums.get(source.file):
+                raise ValueError(f"sha256 {sha256(data)} is not the recorded "
+                                 f"{checksums.get(source.file, '(none recorded)')}")
         except (FetchError, ValueError, UnicodeDecodeError, yaml.YAMLError) as error:
             errors.append(f"{source.file} (from {source.url}): {error}")
             continue
@@ -301,9 +350,50 @@ def fetch_all(sources: Sequence[Source], dest: Path, *, fetch: Callable[[str], b
     return errors
 
 
+FETCH_COMMAND = "python tests/support/fetch_upstream.py"
+
+
+def ensure(environ: dict[str, str], repo_root: Path, *, fetch: Callable[[str], bytes] | None = None,
+           log: Callable[[str], None] = lambda message: None) -> tuple[Path | None, str]:
+    """Where the tests find the pinned upstream data: (directory, "") or (None, one clear message).
+
+    1. ``$AGENTPLANE_UPSTREAM`` when set; 2. ``<repo>/../shared/upstream`` when it exists;
+    3. the checksummed cache (:func:`default_cache_dir`), filled by downloading the pinned
+    files unless ``AGENTPLANE_FETCH_UPSTREAM=0`` (a directory named by 1. is filled the same way).
+    """
+    sources, checksums = load_manifest(), load_checksums()
+    explicit = environ.get("AGENTPLANE_UPSTREAM")
+    shared = (repo_root / ".." / "shared" / "upstream").resolve()
+    if explicit:
+        target = Path(explicit).expanduser().resolve()
+        if (target / "crds").is_dir() and (target / "charts").is_dir():
+            return target, ""
+    elif (shared / "crds").is_dir() and (shared / "charts").is_dir():
+        return shared, ""
+    else:
+        target = default_cache_dir(environ)
+        if complete(target, sources, checksums):
+            return target, ""
+    how = (f"run once, with internet access:  {FETCH_COMMAND}"
+           + (f" {target}" if explicit else "")
+           + f"\n(it downloads {len(sources)} pinned files from raw.githubusercontent.com, checks their sha256 "
+           f"and caches them in {target}; or set AGENTPLANE_UPSTREAM to a directory holding them)")
+    if environ.get("AGENTPLANE_FETCH_UPSTREAM") == "0":
+        return None, f"the tests need the pinned upstream schema data, and {target} does not hold it; {how}"
+    log(f"fetching the pinned upstream schema data ({len(sources)} files) into {target} (once; cached)")
+    errors = fetch_all(sources, target, fetch=fetch or download, checksums=checksums)
+    if errors:
+        return None, (f"the tests need the pinned upstream schema data, and fetching {len(errors)} of "
+                      f"{len(sources)} files failed (first: {errors[0]}); {how}")
+    return target, ""
+
+
 def main(argv: Iterable[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("dest", type=Path, help="directory to write (becomes AGENTPLANE_UPSTREAM)")
+    parser.add_argument("dest", type=Path, nargs="?",
+                        help="directory to write (becomes AGENTPLANE_UPSTREAM; default: the cache the tests use)")
+    parser.add_argument("--write-checksums", action="store_true",
+                        help="record the sha256 of the files in DEST into upstream-sha256.txt (after a pin bump)")
     parser.add_argument("--manifest", type=Path, default=MANIFEST, help="default: %(default)s")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default: %(default)s)")
     parser.add_argument("--retries", type=int, default=4, help="retries per file (default: %(default)s)")
@@ -314,9 +404,16 @@ def main(argv: Iterable[str] | None = None) -> int:
     except (ManifestError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    dest = args.dest.expanduser().resolve()
+    dest = (args.dest or default_cache_dir()).expanduser().resolve()
+    if args.write_checksums:
+        header = [line for line in CHECKSUMS.read_text(encoding="utf-8").splitlines() if line.startswith("#")]
+        rows = [f"{sha256(destination(dest, s).read_bytes())}  {s.file}" for s in sources]
+        CHECKSUMS.write_text("\n".join(header + rows) + "\n", encoding="utf-8")
+        print(f"recorded {len(rows)} checksums in {CHECKSUMS}")
+        return 0
     print(f"fetching {len(sources)} upstream files into {dest}")
-    errors = fetch_all(sources, dest, fetch=lambda url: download(url, timeout=args.timeout, retries=args.retries))
+    errors = fetch_all(sources, dest, fetch=lambda url: download(url, timeout=args.timeout, retries=args.retries),
+                       checksums=load_checksums())
     if errors:
         print(f"error: {len(errors)} of {len(sources)} upstream files failed:", file=sys.stderr)
         for error in errors:
