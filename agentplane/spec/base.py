@@ -22,6 +22,8 @@ class StrictModel(BaseModel):
         populate_by_name=True,
         alias_generator=to_camel,
         str_strip_whitespace=False,
+        # A field's docstring is its description: docs/configuration.md and the JSON Schema read it.
+        use_attribute_docstrings=True,
     )
 
 

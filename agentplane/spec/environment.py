@@ -54,7 +54,9 @@ def egress_covers(allowed: str, requested: str) -> bool:
 
 class ClusterConfig(StrictModel):
     context: str | None = Field(default=None, min_length=1)
+    """Kubeconfig context of this stack's cluster. Default: the kubeconfig's current context."""
     kubeconfig: str | None = Field(default=None, min_length=1)
+    """Kubeconfig file. Default: the ambient one ($KUBECONFIG or ~/.kube/config)."""
 
 
 # A model name is a segment of the gateway's route path /llm/<team>/<model> and of a CEL
@@ -74,16 +76,24 @@ def _model_name(value: str) -> str:
 
 class Model(StrictModel):
     name: Annotated[str, Field(strict=True), AfterValidator(_model_name)]
+    """The provider's model name, e.g. gpt-4o-mini."""
     provider: ModelProvider
+    """The provider agentgateway fronts it with."""
 
 
 class Tier(StrictModel):
     name: DnsLabel
+    """The tier's name (a DNS label); team files and promotions name it."""
     quota: Quota
+    """The ceiling of a team's ResourceQuota at this tier (`{cpu, memory, pods}`)."""
     egress: bool = Field(strict=True)
+    """Whether agents at this tier may reach the external domains their team lists."""
     models: tuple[str, ...] = ()
+    """Models (of `agentplane:models`) agents at this tier may call."""
     provenance: Literal["audit", "enforce"]
+    """`audit` reports pods whose images fail verification; `enforce` rejects them."""
     daily_token_budget: TokenBudget
+    """A team's default daily token budget at this tier, and the ceiling of what it may ask for."""
 
 
 class ContainerDefaults(StrictModel):
@@ -122,26 +132,43 @@ def _reserved_namespace(value: str) -> str:
 class TenancyConfig(StrictModel):
     # Kubernetes sees OIDC groups with the API server's --oidc-groups-prefix; RoleBindings must match it.
     group_prefix: Annotated[str, Field(strict=True), AfterValidator(_group_prefix)] = ""
+    """Prepended to group names in RoleBindings: match the API server's `--oidc-groups-prefix`."""
     container_defaults: ContainerDefaults = ContainerDefaults()
+    """LimitRange defaults of each tenant namespace (`cpuRequest`, `memoryRequest`, `cpuLimit`, `memoryLimit`), capped at the quota. Default: `100m`/`128Mi` requests, `500m`/`512Mi` limits."""
     # Names no team may take as its namespace, besides the platform's own (always reserved).
     reserved_namespaces: tuple[Annotated[str, Field(strict=True), AfterValidator(_reserved_namespace)], ...] = DEFAULT_RESERVED_NAMESPACES
+    """Namespaces no team may be named like (a trailing `*` is a prefix), besides the platform's own. Default: `default`, `kube-*`, `local-path-storage`, the platform's and common distributions' add-on namespaces."""
 
 
 class EnvironmentConfig(StrictModel):
     cluster: ClusterConfig = ClusterConfig()
+    """The cluster of this stack, passed to the stack's one explicit Kubernetes provider. Default: the ambient kubeconfig's current context."""
     protect: bool = Field(default=False, strict=True)
+    """Protect namespaces, CRD-bearing releases and databases from deletion."""
     models: tuple[Model, ...] = ()
+    """Models approved in this environment."""
     egress: tuple[EgressPattern, ...] = ()
+    """External domains teams may ask for: `api.github.com` or `*.stripe.com` (no scheme, port, path, or bare `*`)."""
     tiers: tuple[Tier, ...] = Field(min_length=1)
+    """The promotion tiers, lowest first (at least one); see the tier table below."""
     tenancy: TenancyConfig = TenancyConfig()
+    """Tenant namespaces: RoleBinding group prefix and container defaults."""
     certificates: CertificatesConfig = CertificatesConfig()
+    """cert-manager and the platform CA; see [certificates](#agentplanecertificates)."""
     identity: IdentityConfig = IdentityConfig()
+    """Keycloak and its database; see [identity](#agentplaneidentity)."""
     spire: SpireConfig = SpireConfig()
+    """SPIRE workload identity; see [spire](#agentplanespire)."""
     gateway: GatewayConfig = GatewayConfig()
+    """agentgateway: providers, budgets, listeners; see [gateway](#agentplanegateway)."""
     telemetry: TelemetryConfig = TelemetryConfig()
+    """The OpenTelemetry operator and collector; see [telemetry](#agentplanetelemetry)."""
     provenance: ProvenanceConfig = ProvenanceConfig()
+    """Image signature and SLSA provenance verification; see [provenance](#agentplaneprovenance)."""
     images: ImagesConfig = ImagesConfig()
+    """Digests of images the charts run by tag; see [images](#agentplaneimages)."""
     adopt: AdoptConfig = AdoptConfig()
+    """Cluster-wide pieces the cluster already runs (Gateway API CRDs, cert-manager); see [adopt](#agentplaneadopt)."""
 
     def tier(self, name: str) -> Tier | None:
         return next((t for t in self.tiers if t.name == name), None)

@@ -1,0 +1,54 @@
+"""The generated configuration reference: current, complete, and failing loudly when a field has no docs."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from pydantic import Field
+
+from agentplane import reference
+from agentplane.spec.base import StrictModel
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_generated_tables_in_the_docs_are_current():
+    stale = [page for page in reference.pages()
+             if reference.render_page((ROOT / page).read_text(), page) != (ROOT / page).read_text()]
+    assert stale == [], f"run `python -m agentplane.reference --write`: {stale} are stale"
+
+
+@pytest.mark.parametrize("name", sorted(reference.TABLES))
+def test_every_field_of_a_documented_model_has_a_row(name):
+    page, model, prefix, _ = reference.TABLES[name]
+    text = (ROOT / page).read_text()
+    block = text.split(f"<!-- generated: {name} -->", 1)[1].split(f"<!-- end generated: {name} -->", 1)[0]
+    keys = re.findall(r"^\| `([^`]+)` \|", block, re.M)
+    assert keys and len(keys) == len(model.model_fields)
+    assert all(key.startswith(prefix) for key in keys)
+
+
+def test_the_hand_written_prose_around_the_tables_stays():
+    text = (ROOT / "docs" / "configuration.md").read_text()
+    assert "Durations are Go durations" in text and "## `agentplane:provenance`" in text
+
+
+def test_a_field_without_a_docstring_fails_the_generation():
+    class Undocumented(StrictModel):
+        documented: int = 1
+        """Has its docs."""
+        bare: bool = Field(default=False)
+
+    with pytest.raises(reference.MissingDoc, match="bare"):
+        reference.rows(Undocumented, "", ("key", "type", "default", "meaning"))
+
+
+def test_a_stated_default_replaces_the_declared_one():
+    class Computed(StrictModel):
+        url: str | None = None
+        """Where it is. Default: `https://<hostname>`."""
+
+    [row] = reference.rows(Computed, "x.", ("key", "type", "default", "meaning"))
+    assert row == ["`x.url`", "string", "`https://<hostname>`", "Where it is."]
