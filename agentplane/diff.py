@@ -59,17 +59,22 @@ class DiffResult:
     new_review: dict[str, Any] | None
     review_note: str = ""
     team_changes: list[review.TeamChange] = field(default_factory=list)
+    # The new side is no plan at all: the stack's file is deleted. Merging destroys nothing
+    # (tearing a stack down is a deliberate `pulumi destroy`), so nothing is blocked.
+    stack_removed: bool = False
 
     @property
     def blocked_teams(self) -> list[str]:
         """Teams whose protected objects this change deletes (from the summary or the resources)."""
+        if self.stack_removed:
+            return []
         teams = set(review.protected_removals(self.team_changes))
         teams |= {c.team for c in self.changes if c.action == "removed" and c.protect and c.team != PLATFORM}
         return sorted(teams)
 
     @property
     def blocked_platform(self) -> bool:
-        return any(c.action == "removed" and c.protect and c.team == PLATFORM for c in self.changes)
+        return not self.stack_removed and any(c.action == "removed" and c.protect and c.team == PLATFORM for c in self.changes)
 
 
 def load_plan(plan_dir: Path) -> dict[str, Any]:
@@ -237,7 +242,7 @@ def diff_plans(old_doc: dict[str, Any] | None, new_doc: dict[str, Any] | None) -
     if (old_doc and old_review is None) or (new_doc and new_review is None):
         note = ("A plan written by an older agentplane holds no review summary; the summary below "
                 "compares only the side(s) that have one.")
-    result = DiffResult(stack, changes, old_review, new_review, note)
+    result = DiffResult(stack, changes, old_review, new_review, note, stack_removed=bool(old_doc) and not new_doc)
     if old_review is not None or new_review is not None:
         result.team_changes = review.compare_summaries(old_review, new_review)
     return result

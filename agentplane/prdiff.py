@@ -461,7 +461,7 @@ def exit_code(results: Sequence[StackResult]) -> int:
 def blocked_teams(result: StackResult) -> list[str]:
     from agentplane.summary import compare_summaries, protected_removals
 
-    if result.old_review is None:
+    if result.old_review is None or not result.in_head:  # a deleted stack file destroys nothing
         return []
     return protected_removals(compare_summaries(result.old_review, result.new_review))
 

@@ -346,3 +346,14 @@ def test_module_entry_point_prints_the_version():
     done = subprocess.run([sys.executable, "-m", "agentplane", "--version"], capture_output=True, text=True,
                           cwd=ROOT, check=False)
     assert done.returncode == 0 and done.stdout.startswith("agentplane ")
+
+
+def test_deleting_a_whole_stack_file_is_not_blocked(tmp_path, capsys):
+    """Merging a deleted stack file destroys nothing; tearing a stack down is a deliberate `pulumi destroy`."""
+    review = {"stack": "prod", "protect": True, "teams": {"payments": {
+        "tier": "production", "agents": {}, "protected": True, "offboard": False}}}
+    old = write_plan_dir(tmp_path / "old", "prod", [resource("ns", "payments", cm("ns", "payments", {}), protect=True)],
+                         teams={"payments": {}}, review=review)
+    (tmp_path / "empty").mkdir()
+    assert main(["diff", str(old), str(tmp_path / "empty")]) == 0
+    assert "BLOCKED" not in capsys.readouterr().out
