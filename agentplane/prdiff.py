@@ -322,8 +322,6 @@ def _compare_stack(stack: str, in_base: bool, in_head: bool, checkouts: dict[str
     if code not in (0, DIFF_BLOCKED):
         failures.append(Failure("diff", _display(command, workdir), _shorten(output, workdir)))
         return StackResult(stack, in_base, in_head, failures=tuple(failures), **common)
-    if code == DIFF_BLOCKED:
-        output = output.split("\n\x00stderr\x00\n")[0]
     return StackResult(stack, in_base, in_head, diff=output, failures=tuple(failures),
                        blocked=code == DIFF_BLOCKED, **common)
 
@@ -369,8 +367,8 @@ def _run(command: list[str], checkout: Path) -> tuple[int, str]:
         return 124, f"{partial}\n(timed out after {COMMAND_TIMEOUT_SECONDS} s)"
     if done.returncode == 0:
         return 0, done.stdout
-    if done.returncode == DIFF_BLOCKED:  # stdout is the diff; stderr the reason, kept apart
-        return done.returncode, done.stdout + "\n\x00stderr\x00\n" + done.stderr
+    if done.returncode == DIFF_BLOCKED and command[3:4] == ["diff"]:
+        return done.returncode, done.stdout  # the diff, which states the block itself
     return done.returncode, "\n".join(s for s in (done.stdout.rstrip(), done.stderr.rstrip()) if s)
 
 
