@@ -24,10 +24,14 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticUndefined
 
 from agentplane.spec.environment import EnvironmentConfig, TenancyConfig, Tier
+from agentplane.spec.sections.spire import SpireConfig
 from agentplane.spec.team import Agent, TeamFile
 
-# name -> (page, model, key prefix, columns)
+PIECE = ("key", "default", "meaning")
+# name -> (page, model, key prefix, columns). A table with the columns of PIECE flattens
+# nested sections into dotted keys (`rootCa.duration`, `tiers.<tier>.jwtSvidTtl`).
 TABLES: dict[str, tuple[str, type[BaseModel], str, tuple[str, ...]]] = {
+    "spire": ("docs/configuration.md", SpireConfig, "", PIECE),
     "environment": ("docs/configuration.md", EnvironmentConfig, "agentplane:", ("key", "type", "default", "meaning")),
     "tier": ("docs/configuration.md", Tier, "", ("key", "type", "default", "meaning")),
     "tenancy": ("docs/configuration.md", TenancyConfig, "agentplane:tenancy.", ("key", "type", "default", "meaning")),
@@ -80,7 +84,55 @@ def _default(field) -> str:
     return f"`{value}`"
 
 
+def _nested(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
+    """(the section model a field holds, whether it is a map of them); (None, False) for a plain value."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is typing.Annotated:
+        return _nested(args[0])
+    if origin is dict and isinstance(args[1], type) and issubclass(args[1], BaseModel):
+        return args[1], True
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation, False
+    return None, False
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if isinstance(value, (tuple, list)):
+        return f"`{list(value)}`"
+    return f"`{value}`"
+
+
+def flat_rows(model: type[BaseModel], prefix: str = "", defaults: BaseModel | None = None) -> list[list[str]]:
+    """[key, default, meaning] per leaf; a section's default values come from its default instance."""
+    out = []
+    for name, field in model.model_fields.items():
+        key = f"{prefix}{to_camel(name)}"
+        sub, is_map = _nested(field.annotation)
+        if sub is not None and not field.is_required():
+            if is_map:
+                out += flat_rows(sub, f"{key}.<{name.rstrip('s')}>.")
+                continue
+            instance = getattr(defaults, name) if defaults is not None else field.get_default(call_default_factory=True)
+            if isinstance(instance, BaseModel):
+                out += flat_rows(sub, f"{key}.", instance)
+                continue
+        if not (field.description or "").strip():
+            raise MissingDoc(f"{model.__module__}.{model.__name__}: no docstring for {name}")
+        meaning = " ".join(field.description.split())
+        default = _shown(getattr(defaults, name)) if defaults is not None else _default(field)
+        if m := _DEFAULT.search(meaning):
+            default, meaning = m["text"].rstrip("."), meaning[:m.start()].rstrip()
+        out.append([f"`{key}`", default, meaning])
+    return out
+
+
 def rows(model: type[BaseModel], prefix: str, columns: tuple[str, ...]) -> list[list[str]]:
+    if columns == PIECE:
+        return flat_rows(model, prefix)
     out = []
     missing = [n for n, f in model.model_fields.items() if not (f.description or "").strip()]
     if missing:
@@ -101,7 +153,8 @@ def rows(model: type[BaseModel], prefix: str, columns: tuple[str, ...]) -> list[
 def table(name: str) -> str:
     _, model, prefix, columns = TABLES[name]
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(cell.replace("|", "\\|") if i != 1 else cell for i, cell in enumerate(r)) + " |"
+    typed = columns[1] == "type"  # the type column holds its own escaped `|`
+    lines += ["| " + " | ".join(cell if typed and i == 1 else cell.replace("|", "\\|") for i, cell in enumerate(r)) + " |"
               for r in rows(model, prefix, columns)]
     return "\n".join(lines) + "\n"
 

@@ -59,16 +59,21 @@ class CaSubject(StrictModel):
 
     # ISO 3166 "ZZ": unknown or unspecified country.
     country: Annotated[str, Field(strict=True, pattern=r"^[A-Z]{2}$")] = "ZZ"
+    """Subject country of SPIRE's own signing CA (informational). Default: `ZZ` (ISO 3166 "unspecified")."""
     organization: Annotated[str, Field(strict=True, min_length=1, max_length=64)] = "agentplane"
+    """Subject organization of SPIRE's signing CA."""
     # Absent: the trust domain.
     common_name: Annotated[str, Field(strict=True, min_length=1, max_length=64)] | None = None
+    """Subject common name of SPIRE's signing CA. Default: the trust domain."""
 
 
 class SvidTtl(StrictModel):
     """Upper bounds on the lifetime of the SVIDs a tier's agents get (Go durations)."""
 
     x509_svid_ttl: GoDuration | None = None
+    """Per-tier override of `x509SvidTtl`; the tier must be one of `agentplane:tiers`. Default: `x509SvidTtl`."""
     jwt_svid_ttl: GoDuration | None = None
+    """Per-tier override of `jwtSvidTtl`. Default: `jwtSvidTtl`."""
 
 
 class SpireConfig(StrictModel):
@@ -76,12 +81,16 @@ class SpireConfig(StrictModel):
     # do), so environments never share a name and can federate by name later. Other pieces
     # (the gateway's SPIFFE callers) read this field as is.
     trust_domain: TrustDomain = "agentplane.local"
+    """The SPIFFE trust domain: lowercase letters, digits, `.`, `-`, `_`; no `spiffe://`. A trust domain names one trust root, so give every environment its own (the example stacks use `dev.agentplane.local`, `staging.agentplane.example.com`, `prod.agentplane.example.com`): environments then never share a name and can later federate by name. Changing it re-issues every SVID."""
     # Name of this cluster in SPIRE's Kubernetes node attestation. Absent: the stack name.
     cluster_name: ClusterName | None = None
+    """This cluster's name in SPIRE's Kubernetes node attestation. Default: the stack name."""
     # Defaults for every tier: SPIRE's own defaults for X.509-SVIDs, and short-lived JWT-SVIDs
     # because agents present them as bearer tokens.
     x509_svid_ttl: GoDuration = "1h"
+    """Upper bound on an agent's X.509-SVID lifetime, every tier."""
     jwt_svid_ttl: GoDuration = "5m"
+    """Upper bound on a JWT-SVID's lifetime (short: agents send them as bearer tokens)."""
     # Per-tier overrides, keyed by tier name (agentplane:tiers).
     tiers: dict[DnsLabel, SvidTtl] = {}
     ca_subject: CaSubject = CaSubject()
