@@ -39,7 +39,7 @@ class TeamFile(StrictModel):
     name: TeamName
     """Equals the file name; lowercase ASCII letters, digits and `-`, a letter first, at most 40 characters; not `default`, `kube-*`, `agentplane-*`, a platform namespace or one of `agentplane:tenancy.reservedNamespaces`."""
     owners: tuple[GroupName, ...] = Field(min_length=1)
-    """The team's groups bound to `agentplane-tenant-owner` in the namespace (at least one). Tokens and RoleBindings carry them by path, `/<team>/<group>`, so they never clash with another team's, an admin or a `system:` group; a group name still belongs to one team, and no team is named like a group or an `adminGroups` entry."""
+    """The team's groups bound to `agentplane-tenant-owner` in the namespace ([what it grants](components/tenants.md#rbac)), at least one. Tokens and RoleBindings carry them by path, `/<team>/<group>`, so they never clash with another team's, an admin or a `system:` group; a group name still belongs to one team, and no team is named like a group or an `adminGroups` entry."""
     members: tuple[GroupName, ...] = ()
     """Groups bound to `agentplane-tenant-member` in the namespace (same rules)."""
     environments: dict[str, TeamEnvironment] = Field(min_length=1)
