@@ -85,7 +85,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         except ConfigError as exc:
             results.append({"stack": stack, "valid": False, "errors": _issues_json(exc), "warnings": []})
             if not args.json:
-                print(f"{stack}: invalid", file=sys.stderr)
+                if len(stacks) > 1:  # one stack: the report alone, exactly what `plan` prints
+                    print(f"{stack}: invalid", file=sys.stderr)
                 _report(exc)
             continue
         warnings = [*spec.warnings, *ineffective_settings(spec)]

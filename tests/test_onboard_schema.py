@@ -60,11 +60,12 @@ def test_unknown_environment_names_the_known_ones_and_writes_nothing(project, ca
 
 
 def test_owner_text_cannot_inject_yaml(project, capsys):
-    assert main(["onboard", "ledger", "--owner", "admins]\nmembers: [everyone"]) == 1
+    # Refused as a usage error before anything is written (a group is a strict name).
+    assert main(["onboard", "ledger", "--owner", "admins]\nmembers: [everyone"]) == 2
     assert not (project / "stacks/teams/ledger.yaml").exists()
-    assert main(["onboard", "ledger", "--owner", "ops:admins#1"]) == 0
+    assert main(["onboard", "ledger", "--owner", "ledger-admins"]) == 0
     doc = yaml.safe_load((project / "stacks/teams/ledger.yaml").read_text())
-    assert doc["owners"] == ["ops:admins#1"] and doc["members"] == []
+    assert doc["owners"] == ["ledger-admins"] and doc["members"] == []
 
 
 def test_docs_onboarding_example_names_a_team_that_does_not_exist():

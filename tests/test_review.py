@@ -169,7 +169,7 @@ def test_review_summary_of_a_promotion_and_a_budget_change(project, capsys):
 
     def promote(doc):
         doc["agents"][0]["promote"]["dev"] = "restricted"  # invoice-triage: standard -> restricted
-        doc["dailyTokenBudget"] = 3_000_000
+        doc["dailyTokenBudget"] = 1_500_000
     edit_yaml(project / "stacks/teams/payments.yaml", promote)
     assert main(["plan", "--stack", "dev", "--out", "new"]) == 0
     capsys.readouterr()
@@ -177,7 +177,7 @@ def test_review_summary_of_a_promotion_and_a_budget_change(project, capsys):
     out = capsys.readouterr().out
     summary = out.split("#### Review summary `dev`")[1].split("<!-- agentplane:review:end -->")[0]
     assert "**team `payments`**: changed" in summary
-    assert "daily token budget: 2,000,000 → 3,000,000" in summary
+    assert "daily token budget: 2,000,000 → 1,500,000" in summary
     assert "agent `invoice-triage`: tier: standard (promoted) → restricted (promoted)" in summary
     assert "models: −gpt-4o" in summary and "egress: −api.stripe.com" in summary
     assert "team `research`" not in summary and "team `support`" not in summary
@@ -260,7 +260,7 @@ def test_catalog_from_the_configuration(project, capsys):
     keyed = {(r["stack"], r["team"], r["agent"]): r for r in rows}
     triage = keyed[("prod", "payments", "invoice-triage")]
     assert triage["tier"] == "production (promoted)" and triage["provenance"] == "enforce"
-    assert triage["egress"] == ["api.stripe.com"] and triage["access"] == ["payments-devs"]
+    assert triage["egress"] == ["api.stripe.com"] and triage["access"] == ["/payments/payments-devs"]
     drafter = keyed[("dev", "payments", "refund-drafter")]
     assert drafter["egress"] == [] and drafter["budget"] == 200000
     assert {s for s, _, _ in keyed} == {"dev", "staging", "prod"}
