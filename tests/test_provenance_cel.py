@@ -28,6 +28,7 @@ import pytest
 from agentplane import namespaces
 from agentplane.builders import provenance as build
 from agentplane.spec.sections.provenance import SLSA_PROVENANCE_V1
+from tests.support.admission_match import Attributes, UnknownField, closed, match_resources
 from tests.support.plans import example_plan, kubernetes_objects
 
 STACK = "staging"
@@ -72,24 +73,6 @@ def namespace_labels() -> dict[str, dict[str, str]]:
     return found
 
 
-def selector_matches(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
-    if not selector:
-        return True
-    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
-        return False
-    for expression in selector.get("matchExpressions") or []:
-        key, operator, values = expression["key"], expression["operator"], expression.get("values") or []
-        if operator == "In" and labels.get(key) not in values:
-            return False
-        if operator == "NotIn" and key in labels and labels[key] in values:
-            return False
-        if operator == "Exists" and key not in labels:
-            return False
-        if operator == "DoesNotExist" and key in labels:
-            return False
-    return True
-
-
 @dataclass
 class Request:
     operation: str
@@ -103,51 +86,106 @@ class Request:
     old_object: dict | None = None
     sub_resource: str = ""
 
-    def as_cel(self) -> dict:
+    @property
+    def name(self) -> str:
         obj = self.object if self.object is not None else self.old_object
+        return ((obj or {}).get("metadata") or {}).get("name", "")
+
+    def as_cel(self) -> dict:
         return {
             "operation": self.operation,
             "namespace": self.namespace,
-            "name": ((obj or {}).get("metadata") or {}).get("name", ""),
+            "name": self.name,
             "kind": {"group": self.group, "version": self.version, "kind": self.kind},
             "resource": {"group": self.group, "version": self.version, "resource": self.resource},
             "subResource": self.sub_resource,
             "userInfo": dict(self.user),
         }
 
+    def attributes(self) -> Attributes:
+        return Attributes(self.operation, self.group, self.version, self.resource, self.namespace, self.object,
+                          self.old_object, self.sub_resource, self.name, namespace_labels())
+
 
 def rules_match(spec: Mapping[str, Any], request: Request) -> bool:
-    """A webhook rule (admissionregistration/v1 RuleWithOperations): group, version, operation,
-    and resource (`pods/ephemeralcontainers` names a subresource; `*` is every resource, not
-    their subresources; `*/*` every resource and subresource)."""
-    resource = f"{request.resource}/{request.sub_resource}" if request.sub_resource else request.resource
+    """matchConstraints as Kyverno matches them (tests/support/admission_match.py: namespace and
+    object selectors, excludeResourceRules, resourceRules with resourceNames; cited there)."""
+    return match_resources(spec["matchConstraints"], request.attributes())
 
-    def resource_hit(rule_resources: list[str]) -> bool:
-        if resource in rule_resources:
-            return True
-        if request.sub_resource:
-            return "*/*" in rule_resources or f"{request.resource}/*" in rule_resources or f"*/{request.sub_resource}" in rule_resources
-        return "*" in rule_resources
 
-    def hit(rule: Mapping[str, Any]) -> bool:
-        return (
-            (request.group in rule["apiGroups"] or "*" in rule["apiGroups"])
-            and (request.version in rule["apiVersions"] or "*" in rule["apiVersions"])
-            and resource_hit(rule["resources"])
-            and request.operation in rule["operations"]
-        )
+# Every spec field of the three kinds at kyverno/kyverno@v1.19.0:config/crds/policies.kyverno.io/
+# policies.kyverno.io_{validating,mutating,imagevalidating}policies.yaml, with what the harness
+# does with it. A field not listed (auditAnnotations, credentials, images, targetMatchConstraints,
+# targetMatchConditions, ...) fails the test that hands such a policy to the harness.
+_COMMON = {"matchConstraints", "matchConditions", "variables", "failurePolicy", "evaluation", "autogen",
+           "webhookConfiguration"}
+SPEC_FIELDS = {
+    "ValidatingPolicy": _COMMON | {"validations", "validationActions"},
+    "ImageValidatingPolicy": _COMMON | {"validations", "validationActions", "matchImageReferences", "attestors",
+                                        "attestations", "validationConfigurations"},
+    "MutatingPolicy": _COMMON | {"mutations", "reinvocationPolicy"},
+}
+_EVALUATION = {"ValidatingPolicy": {"admission", "background"}, "ImageValidatingPolicy": {"admission", "background"},
+               "MutatingPolicy": {"admission", "background", "mutateExisting"}}
+VALIDATION_ACTIONS = {"Deny", "Audit", "Warn"}
 
-    constraints = spec["matchConstraints"]
-    if not any(hit(rule) for rule in constraints["resourceRules"]):
+
+def can_autogen(match: Mapping[str, Any]) -> bool:
+    selector = match.get("objectSelector") or {}
+    if selector.get("matchLabels") or selector.get("matchExpressions") or match.get("excludeResourceRules"):
         return False
-    if request.kind == "Namespace":  # a Namespace is matched on its own labels
-        labels = {**((request.object or request.old_object)["metadata"].get("labels") or {}),
-                  "kubernetes.io/metadata.name": request.namespace}
-    elif request.namespace:
-        labels = namespace_labels()[request.namespace]
-    else:  # cluster-scoped: the namespaceSelector does not apply
-        return True
-    return selector_matches(constraints.get("namespaceSelector"), labels)
+    rules = match.get("resourceRules") or []
+    if len(rules) != 1 or rules[0].get("resourceNames"):
+        return False
+    return rules[0]["apiGroups"] == [""] and rules[0]["apiVersions"] == ["v1"] and rules[0]["resources"] == ["pods"]
+
+
+def check_policy(policy_obj: Mapping[str, Any]) -> None:
+    """Reject what the harness would otherwise silently ignore (UnknownField names the field)."""
+    kind, name = policy_obj["kind"], policy_obj["metadata"]["name"]
+    if kind not in SPEC_FIELDS:
+        raise UnknownField(f"{kind} {name}: kind not modelled")
+    spec, where = policy_obj["spec"], f"{kind} {name}.spec"
+    closed(spec, SPEC_FIELDS[kind], where)
+    if spec.get("failurePolicy", "Fail") not in ("Fail", "Ignore"):
+        raise UnknownField(f"{where}.failurePolicy: {spec['failurePolicy']!r}")
+    evaluation = spec.get("evaluation") or {}
+    closed(evaluation, _EVALUATION[kind], f"{where}.evaluation")
+    for key, value in evaluation.items():
+        closed(value, {"enabled"}, f"{where}.evaluation.{key}")
+    # background scans and mutateExisting act outside admission; the harness judges admission
+    # requests only, so those two are interpreted as "not this harness's concern" and admission
+    # disabled means nothing is judged at admission (run() returns not matched).
+    closed(spec.get("webhookConfiguration") or {}, {"timeoutSeconds"}, f"{where}.webhookConfiguration")
+    autogen = spec.get("autogen")
+    if autogen is not None:
+        closed(autogen, {"podControllers"}, f"{where}.autogen")
+        closed(autogen["podControllers"], {"controllers"}, f"{where}.autogen.podControllers")
+    # Kyverno generates rules for Deployments, Jobs, ... from a policy that CanAutoGen accepts
+    # (exactly one rule, group "", version v1, resource pods, no names, no exclusions, no
+    # objectSelector: kyverno/kyverno@v1.19.0:pkg/cel/autogen/support.go), for every controller
+    # unless podControllers.controllers is set (pkg/cel/policies/vpol/autogen/autogen.go: nil
+    # means all). Those generated rules are not modelled, so such a policy must name none.
+    if can_autogen(spec["matchConstraints"]) and (autogen is None or autogen["podControllers"].get("controllers") != []):
+        raise UnknownField(f"{where}.autogen: pod-controller rules are generated, the harness does not model them")
+    if kind == "MutatingPolicy":
+        if spec.get("reinvocationPolicy") not in ("Never", "IfNeeded"):
+            raise UnknownField(f"{where}.reinvocationPolicy: {spec.get('reinvocationPolicy')!r} (Never or IfNeeded)")
+        for mutation in spec["mutations"]:
+            closed(mutation, {"patchType", "applyConfiguration"}, f"{where}.mutations[]")
+            if mutation["patchType"] != "ApplyConfiguration":
+                raise UnknownField(f"{where}.mutations[].patchType {mutation['patchType']!r} not modelled")
+            closed(mutation["applyConfiguration"], {"expression"}, f"{where}.mutations[].applyConfiguration")
+    else:
+        actions = spec.get("validationActions") or []
+        if not actions or set(actions) - VALIDATION_ACTIONS:
+            raise UnknownField(f"{where}.validationActions: {actions!r} (one or more of {sorted(VALIDATION_ACTIONS)})")
+        for validation in spec.get("validations") or []:
+            closed(validation, {"expression", "message", "messageExpression", "reason"}, f"{where}.validations[]")
+    for condition in spec.get("matchConditions") or []:
+        closed(condition, {"name", "expression"}, f"{where}.matchConditions[]")
+    for variable in spec.get("variables") or []:
+        closed(variable, {"name", "expression"}, f"{where}.variables[]")
 
 
 def evaluate(expression: str, activation: Mapping[str, Any], functions: Mapping[str, Callable] | None = None) -> Any:
@@ -165,10 +203,18 @@ class Outcome:
     matched: bool
     failures: list[str] = field(default_factory=list)
     variables: dict[str, Any] = field(default_factory=dict)
+    actions: tuple[str, ...] = ()
 
     @property
     def denied(self) -> bool:
+        """A validation failed (what the request then meets depends on `actions`)."""
         return self.matched and bool(self.failures)
+
+    @property
+    def refused(self) -> bool:
+        """The API server refuses the request: a validation failed and the policy's
+        validationActions include Deny (Audit reports, Warn warns, both admit)."""
+        return self.denied and "Deny" in self.actions
 
     @property
     def passed(self) -> bool:
@@ -180,13 +226,24 @@ def run(policy_obj: Mapping[str, Any], request: Request, *, extra: Mapping[str, 
         functions: Mapping[str, Callable] | None = None) -> Outcome:
     """What Kyverno decides for one policy: not matched, or the message of the first failed
     validation (validations run in order, so a later one may rely on an earlier one: the
-    provenance rules read an attestation only after it was verified)."""
+    provenance rules read an attestation only after it was verified).
+
+    Order, from kyverno/kyverno@v1.19.0:pkg/cel/policies/vpol/compiler/policy.go (match
+    conditions, then variables lazily, then validations in order, stopping at the first that
+    fails) on top of pkg/cel/matching/matcher.go (matchConstraints). A match condition that is
+    false means not matched; one that errors is a test failure here (the request would meet
+    failurePolicy), never a silent pass."""
+    check_policy(policy_obj)
     spec = policy_obj["spec"]
+    if not ((spec.get("evaluation") or {}).get("admission") or {}).get("enabled", True):
+        return Outcome(matched=False)
     if not rules_match(spec, request):
         return Outcome(matched=False)
     activation = {"object": request.object, "oldObject": request.old_object, "request": request.as_cel(), **(extra or {})}
     for condition in spec.get("matchConditions") or []:
-        if evaluate(condition["expression"], activation, functions) is not True:
+        result = evaluate(condition["expression"], activation, functions)
+        assert isinstance(result, bool), f"matchCondition {condition['name']} returned {result!r}, not a bool"
+        if not result:
             return Outcome(matched=False)
     variables: dict[str, Any] = {}
     for variable in spec.get("variables") or []:
@@ -203,7 +260,7 @@ def run(policy_obj: Mapping[str, Any], request: Request, *, extra: Mapping[str, 
                 assert isinstance(message, str) and "\n" not in message
             failures.append(message)
             break  # Kyverno reports the first failed validation (and never evaluates the rest)
-    return Outcome(matched=True, failures=failures, variables=variables)
+    return Outcome(matched=True, failures=failures, variables=variables, actions=tuple(spec.get("validationActions") or ()))
 
 
 def mutate(pod_request: Request) -> dict:
@@ -522,7 +579,12 @@ def verify(mode: str, obj: dict, calls: list | None = None, *, injected: tuple[s
     OpenTelemetry operator's init containers), which `mutateDigest` therefore never pins."""
     ivpol = ivpol or policy("ImageValidatingPolicy", build.provenance_policy_name(mode))
     spec = ivpol["spec"]
+    for reference in spec["matchImageReferences"]:  # `expression` references are not modelled
+        closed(reference, {"glob"}, "matchImageReferences[]")
+    closed(spec.get("validationConfigurations") or {}, {"verifyDigest", "mutateDigest", "required"},
+           "validationConfigurations")
     globs = [m["glob"] for m in spec["matchImageReferences"]]
+    assert globs, "an ImageValidatingPolicy without image references verifies nothing"
     images = {
         key: [c["image"] for c in obj["spec"].get(key, []) if any(fnmatch.fnmatchcase(c["image"], g) for g in globs)]
         for key in ("containers", "initContainers", "ephemeralContainers")
