@@ -128,7 +128,9 @@ def write_requests(obj: dict, verb: str, who: Subject) -> list[Request]:
     """The admission requests a write of `obj` becomes (patch and update are UPDATE at admission;
     a changed object may also try to drop the platform-owned label on the way)."""
     group, version, resource = gvr(obj)
-    namespace = obj["metadata"].get("namespace", "")
+    # The API server sets a Namespace's own name as the namespace of requests for it
+    # (kubernetes/apiserver@v0.34.10:pkg/admission/plugin/webhook/predicates/rules/rules.go scope()).
+    namespace = obj["metadata"]["name"] if obj["kind"] == "Namespace" else obj["metadata"].get("namespace", "")
     base = dict(group=group, version=version, resource=resource, kind=obj["kind"], namespace=namespace,
                 username=who.username, groups=who.groups, name=obj["metadata"]["name"])
     if verb == "create":

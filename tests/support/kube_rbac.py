@@ -11,13 +11,15 @@ What it mirrors, from kubernetes/kubernetes@v1.34.11 (the version infra/kind-clu
   to system:authenticated, system:unauthenticated or system:serviceaccounts and the aggregated
   roles admin/edit/view with their aggregate-to-* sources;
 * ClusterRole aggregation: a ClusterRole with an aggregationRule holds the rules of every
-  ClusterRole whose labels match one of its selectors
+  ClusterRole whose labels match one of its label selectors (matchLabels and matchExpressions,
+  tests/support/admission_match.py)
   (pkg/controller/clusterroleaggregation/clusterroleaggregation_controller.go);
 * rule matching: a rule grants a request when its apiGroups, resources (`*` is every resource
   and subresource, `*/<sub>` that subresource of every resource, anything else exactly
   `<resource>` or `<resource>/<sub>`) and verbs (`*` any) match, and resourceNames, when
-  present, name the object (pkg/apis/rbac/v1/evaluation_helpers.go: VerbMatches,
-  APIGroupMatches, ResourceMatches, ResourceNameMatches);
+  present, name the object; a non-resource rule grants a path that equals one of its
+  nonResourceURLs, or starts with one ending in `*` (pkg/apis/rbac/v1/evaluation_helpers.go:
+  VerbMatches, APIGroupMatches, ResourceMatches, ResourceNameMatches, NonResourceURLMatches);
 * a RoleBinding grants its role's rules in its own namespace only; a ClusterRoleBinding
   everywhere (pkg/registry/rbac/validation/rule.go VisitRulesFor).
 
@@ -30,6 +32,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from tests.support.admission_match import UnknownField, selector_matches
 
 WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
 ESCALATION_VERBS = ("impersonate", "bind", "escalate")
@@ -329,13 +333,27 @@ class Subject:
 def _check_fields(obj: Mapping[str, Any], allowed: set[str], what: str) -> None:
     unknown = set(obj) - allowed
     if unknown:
-        raise ValueError(f"{what}: fields the RBAC model does not know: {sorted(unknown)}")
+        raise UnknownField(f"{what}: fields the RBAC model does not know: {sorted(unknown)}")
+
+
+def _check_rule(rule: Mapping[str, Any], what: str, namespaced: bool) -> None:
+    """A rule names resources or non-resource URLs, never both, and a Role's rules never URLs
+    (kubernetes/kubernetes@v1.34.11:pkg/apis/rbac/validation/validation.go ValidatePolicyRule)."""
+    _check_fields(rule, _RULE_FIELDS, what)
+    if not rule.get("verbs"):
+        raise UnknownField(f"{what}: verbs must not be empty")
+    if rule.get("nonResourceURLs"):
+        if namespaced:
+            raise UnknownField(f"{what}: namespaced rules cannot apply to non-resource URLs")
+        if rule.get("resources") or rule.get("apiGroups") or rule.get("resourceNames"):
+            raise UnknownField(f"{what}: rules cannot apply to both regular resources and non-resource URLs")
+    elif not rule.get("resources") or not rule.get("apiGroups"):
+        raise UnknownField(f"{what}: resource rules must supply at least one api group and one resource")
 
 
 def _rule_matches(rule: Mapping[str, Any], group: str, resource: str, verb: str, name: str | None) -> bool:
-    _check_fields(rule, _RULE_FIELDS, "rule")
-    if "nonResourceURLs" in rule:
-        return False  # this model asks about resources only
+    if rule.get("nonResourceURLs"):
+        return False  # a URL rule grants no resource (ResourceMatches over an empty resources list)
     verbs, groups, resources = rule.get("verbs") or [], rule.get("apiGroups") or [], rule.get("resources") or []
     if "*" not in verbs and verb not in verbs:
         return False
@@ -348,13 +366,21 @@ def _rule_matches(rule: Mapping[str, Any], group: str, resource: str, verb: str,
     return not names or (name is not None and name in names)
 
 
+def _url_matches(rule: Mapping[str, Any], verb: str, path: str) -> bool:
+    """NonResourceURLMatches: `*` every path, an exact path, or a prefix ending in `*`."""
+    urls, verbs = rule.get("nonResourceURLs") or [], rule.get("verbs") or []
+    if "*" not in verbs and verb not in verbs:
+        return False
+    return any(url == "*" or url == path or (url.endswith("*") and path.startswith(url.rstrip("*"))) for url in urls)
+
+
 class Cluster:
     """The bootstrap roles and bindings above, plus the platform's rendered RBAC objects."""
 
     def __init__(self, objects: Iterable[Mapping[str, Any]]):
         self.cluster_roles: dict[str, dict] = {
             name: {"metadata": {"name": name, "labels": role["labels"]}, "rules": role["rules"],
-                   "aggregate_from": role["aggregate_from"]}
+                   "aggregate_from": [{"matchLabels": labels} for labels in role["aggregate_from"]]}
             for name, role in BOOTSTRAP_CLUSTER_ROLES.items()
         }
         self.roles: dict[tuple[str, str], dict] = {}
@@ -366,17 +392,30 @@ class Cluster:
         for obj in objects:
             kind = obj["kind"]
             if kind == "ClusterRole":
-                _check_fields(obj, _ROLE_FIELDS, f"ClusterRole {obj['metadata']['name']}")
-                selectors = [s["matchLabels"] for s in (obj.get("aggregationRule") or {}).get("clusterRoleSelectors", [])]
+                where = f"ClusterRole {obj['metadata']['name']}"
+                _check_fields(obj, _ROLE_FIELDS, where)
+                for rule in obj.get("rules") or []:
+                    _check_rule(rule, f"{where} rule", namespaced=False)
+                _check_fields(obj.get("aggregationRule") or {}, {"clusterRoleSelectors"}, f"{where}.aggregationRule")
+                selectors = list((obj.get("aggregationRule") or {}).get("clusterRoleSelectors", []))
+                for selector in selectors:
+                    _check_fields(selector, {"matchLabels", "matchExpressions"}, f"{where}.aggregationRule selector")
                 self.cluster_roles[obj["metadata"]["name"]] = {"metadata": obj["metadata"], "rules": obj.get("rules") or [],
                                                               "aggregate_from": selectors}
             elif kind == "Role":
                 _check_fields(obj, _ROLE_FIELDS - {"aggregationRule"}, f"Role {obj['metadata']['name']}")
+                for rule in obj.get("rules") or []:
+                    _check_rule(rule, f"Role {obj['metadata']['name']} rule", namespaced=True)
                 self.roles[(obj["metadata"]["namespace"], obj["metadata"]["name"])] = obj
             elif kind in ("RoleBinding", "ClusterRoleBinding"):
                 _check_fields(obj, _BINDING_FIELDS, f"{kind} {obj['metadata']['name']}")
+                _check_fields(obj["roleRef"], {"apiGroup", "kind", "name"}, f"{kind} {obj['metadata']['name']}.roleRef")
                 for subject in obj.get("subjects") or []:
                     _check_fields(subject, _SUBJECT_FIELDS, f"{kind} {obj['metadata']['name']} subject")
+                    if subject["kind"] not in ("User", "Group", "ServiceAccount"):
+                        raise UnknownField(f"{kind} {obj['metadata']['name']}: subject kind {subject['kind']!r}")
+                    if subject["kind"] == "ServiceAccount" and not subject.get("namespace"):
+                        raise UnknownField(f"{kind} {obj['metadata']['name']}: a ServiceAccount subject needs its namespace")
                 self.bindings.append((obj["metadata"]["namespace"] if kind == "RoleBinding" else None, obj))
 
     def cluster_role_rules(self, name: str) -> list[dict]:
@@ -389,7 +428,7 @@ class Cluster:
         if role["aggregate_from"]:
             for other_name, other in self.cluster_roles.items():
                 labels = other["metadata"].get("labels") or {}
-                if other_name != name and any(all(labels.get(k) == v for k, v in selector.items())
+                if other_name != name and any(selector_matches(selector, labels, f"ClusterRole {name} aggregation")
                                               for selector in role["aggregate_from"]):
                     rules += self.cluster_role_rules(other_name)
         return rules
@@ -425,6 +464,10 @@ class Cluster:
             else:
                 raise ValueError(f"roleRef kind the RBAC model does not know: {ref['kind']}")
         return rules
+
+    def allows_url(self, who: Subject, verb: str, path: str) -> bool:
+        """A non-resource request (GET /metrics, /healthz, ...): cluster-wide bindings only."""
+        return any(_url_matches(rule, verb, path) for rule in self.rules_for(who, ""))
 
     def allows(self, who: Subject, verb: str, group: str, resource: str, namespace: str, name: str | None = None) -> bool:
         return any(_rule_matches(rule, group, resource, verb, name) for rule in self.rules_for(who, namespace))

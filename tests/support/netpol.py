@@ -1,7 +1,7 @@
 """Kubernetes NetworkPolicy semantics, for reachability matrices over the rendered plans.
 
-What it mirrors (k8s.io/api@v0.34.11 networking/v1/types.go, the staging copy of
-kubernetes/kubernetes@v1.34.11, NetworkPolicySpec, NetworkPolicyPeer, NetworkPolicyPort):
+What it mirrors (kubernetes/api@v0.34.10:networking/v1/types.go, the newest 1.34 tag of the
+staging repository checked; kind runs v1.34.11; NetworkPolicySpec, NetworkPolicyPeer, NetworkPolicyPort):
 * a pod is isolated for ingress (egress) when some policy of its namespace selects it and lists
   Ingress (Egress) in policyTypes; an isolated pod admits exactly what the union of those
   policies' rules allows, a pod that is not isolated admits everything (policies add up);
@@ -10,7 +10,10 @@ kubernetes/kubernetes@v1.34.11, NetworkPolicySpec, NetworkPolicyPeer, NetworkPol
   podSelector means pods of the policy's own namespace, with only a namespaceSelector every pod
   of the namespaces it selects, with both the selected pods of the selected namespaces;
 * a port matches by number and protocol (TCP when absent), up to endPort when set.
-Closed world: ipBlock peers, named ports and unknown fields are errors (the plans use none;
+Label selectors: tests/support/admission_match.py (kubernetes/apimachinery LabelSelectorAsSelector).
+Closed world (UnknownField): ipBlock peers, named ports, an endPort without a numeric port or
+below it, a protocol other than TCP/UDP/SCTP, a policyType other than Ingress/Egress and unknown
+fields are errors (the plans use none;
 a pod IP inside an ipBlock would need the cluster's addressing, which this model does not have).
 """
 
@@ -20,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tests.support.vap import selector_matches
+from tests.support.admission_match import UnknownField, selector_matches
 
 _SPEC = {"podSelector", "policyTypes", "ingress", "egress"}
 _RULE = {"from", "to", "ports"}
@@ -52,7 +55,7 @@ def pod(namespace: str, name: str, labels: Mapping[str, str], ports: Iterable[in
 def _closed(obj: Mapping[str, Any], allowed: set[str], what: str) -> None:
     unknown = set(obj) - allowed
     if unknown:
-        raise ValueError(f"{what}: fields the NetworkPolicy model does not know: {sorted(unknown)}")
+        raise UnknownField(f"{what}: fields the NetworkPolicy model does not know: {sorted(unknown)}")
 
 
 class Network:
@@ -70,9 +73,17 @@ class Network:
                     for peer in rule.get("from" if direction == "ingress" else "to") or []:
                         _closed(peer, _PEER, f"NetworkPolicy {policy['metadata']['name']} peer")
                     for port in rule.get("ports") or []:
-                        _closed(port, _PORT, f"NetworkPolicy {policy['metadata']['name']} port")
-                        if not isinstance(port.get("port", 0), int):
-                            raise ValueError(f"NetworkPolicy {policy['metadata']['name']}: named ports are not modelled")
+                        where = f"NetworkPolicy {policy['metadata']['name']} port {port}"
+                        _closed(port, _PORT, where)
+                        if port.get("protocol", "TCP") not in ("TCP", "UDP", "SCTP"):
+                            raise UnknownField(f"{where}: protocol must be TCP, UDP or SCTP")
+                        if not isinstance(port.get("port", 0), int) or isinstance(port.get("port"), bool):
+                            raise UnknownField(f"{where}: named ports are not modelled (pods here carry numbers only)")
+                        if "endPort" in port and ("port" not in port or port["endPort"] < port["port"]):
+                            raise UnknownField(f"{where}: endPort needs a numeric port not above it (the API server rejects it)")
+            types = spec.get("policyTypes")
+            if types is not None and (not types or set(types) - {"Ingress", "Egress"}):
+                raise UnknownField(f"NetworkPolicy {policy['metadata']['name']}: policyTypes {types!r}")
 
     def _selecting(self, target: Pod, policy_type: str) -> list[Mapping[str, Any]]:
         return [

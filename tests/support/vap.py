@@ -1,20 +1,20 @@
 """A ValidatingAdmissionPolicy as the API server applies it, for tests where no API server runs.
 
-What it mirrors, from Kubernetes v1.34 (k8s.io/api@v0.34.11 and k8s.io/apiserver@v0.34.11, the
-staging copies of kubernetes/kubernetes@v1.34.11):
-* matching: a request matches when a resourceRule matches its group, version, operation and
-  resource (`*` every resource but no subresource, `<resource>/*` its subresources, `*/*`
-  everything), the rule's scope fits, and the namespaceSelector matches the labels of the
-  request's namespace (of the object itself for a Namespace); excludeResourceRules win
-  (api admissionregistration/v1/types.go Rule, MatchResources; apiserver
-  pkg/admission/plugin/policy/matching/matching.go);
-* then every matchCondition must be true (pkg/admission/plugin/webhook/matchconditions);
-* then variables in order, then validations; a false validation fails the request where a
-  binding of the policy lists Deny in validationActions (Warn and Audit admit it)
-  (pkg/admission/plugin/policy/validating/dispatcher.go).
+What it mirrors, from Kubernetes 1.34 (kind runs v1.34.11; kubernetes/apiserver@v0.34.10 is the
+newest 1.34 tag of the staging repository checked, these files unchanged across the patches):
+* matching: matchConstraints through tests/support/admission_match.py (namespaceSelector, on the
+  Namespace's own labels for a CREATE/UPDATE of a Namespace; objectSelector; excludeResourceRules
+  win; resourceRules with scope, subresources and resourceNames), which cites
+  kubernetes/apiserver@v0.34.10:pkg/admission/plugin/policy/matching/matching.go and the rule,
+  namespace and object predicates under pkg/admission/plugin/webhook/predicates/;
+* then every matchCondition must be true
+  (kubernetes/apiserver@v0.34.10:pkg/admission/plugin/webhook/matchconditions/matcher.go);
+* then variables in order, then every validation (all failures are collected); a failure refuses
+  the request where a binding of the policy lists Deny in validationActions (Warn and Audit
+  admit it) (kubernetes/apiserver@v0.34.10:pkg/admission/plugin/policy/validating/dispatcher.go).
 CEL runs on the `common-expression-language` package. Closed world: a policy or binding field
-the model does not know (paramKind, auditAnnotations, a binding's matchResources or paramRef)
-is an error.
+the model does not know (paramKind, auditAnnotations, a binding's matchResources or paramRef),
+or a value outside its enum, raises UnknownField.
 """
 
 from __future__ import annotations
@@ -26,40 +26,17 @@ from typing import Any
 import cel
 import cel.stdlib
 
+from tests.support.admission_match import Attributes, UnknownField, closed, match_resources, selector_matches
+
+__all__ = ["Decision", "Request", "decide", "selector_matches"]
+
 _POLICY_SPEC = {"failurePolicy", "matchConstraints", "matchConditions", "variables", "validations"}
-_CONSTRAINTS = {"namespaceSelector", "resourceRules", "excludeResourceRules"}
-_RULE = {"apiGroups", "apiVersions", "operations", "resources", "scope"}
 _BINDING_SPEC = {"policyName", "validationActions"}
+VALIDATION_ACTIONS = {"Deny", "Warn", "Audit"}
 
 
 def _closed(obj: Mapping[str, Any], allowed: set[str], what: str) -> None:
-    unknown = set(obj) - allowed
-    if unknown:
-        raise ValueError(f"{what}: fields the admission model does not know: {sorted(unknown)}")
-
-
-def selector_matches(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
-    """A LabelSelector; an absent or empty one matches everything."""
-    if not selector:
-        return True
-    _closed(selector, {"matchLabels", "matchExpressions"}, "namespaceSelector")
-    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
-        return False
-    for expression in selector.get("matchExpressions") or []:
-        key, operator, values = expression["key"], expression["operator"], expression.get("values") or []
-        if operator == "In":
-            ok = labels.get(key) in values
-        elif operator == "NotIn":
-            ok = not (key in labels and labels[key] in values)
-        elif operator == "Exists":
-            ok = key in labels
-        elif operator == "DoesNotExist":
-            ok = key not in labels
-        else:
-            raise ValueError(f"selector operator the admission model does not know: {operator}")
-        if not ok:
-            return False
-    return True
+    closed(obj, allowed, f"{what} (admission model)")
 
 
 @dataclass
@@ -92,26 +69,6 @@ class Request:
         }
 
 
-def _rule_matches(rule: Mapping[str, Any], request: Request) -> bool:
-    _closed(rule, _RULE, "resourceRule")
-    resources = rule.get("resources") or []
-    if request.sub_resource:
-        combined = f"{request.resource}/{request.sub_resource}"
-        resource_ok = (combined in resources or "*/*" in resources or f"{request.resource}/*" in resources
-                       or f"*/{request.sub_resource}" in resources)
-    else:
-        resource_ok = request.resource in resources or "*" in resources or "*/*" in resources
-    scope = rule.get("scope", "*")
-    scope_ok = scope == "*" or (scope == "Namespaced") == bool(request.namespace)
-    return (
-        resource_ok
-        and scope_ok
-        and (request.group in rule.get("apiGroups", []) or "*" in rule.get("apiGroups", []))
-        and (request.version in rule.get("apiVersions", []) or "*" in rule.get("apiVersions", []))
-        and (request.operation in rule.get("operations", []) or "*" in rule.get("operations", []))
-    )
-
-
 def evaluate(expression: str, activation: Mapping[str, Any]) -> Any:
     context = cel.Context()
     cel.stdlib.add_stdlib_to_context(context)
@@ -132,21 +89,25 @@ def decide(policy: Mapping[str, Any], bindings: list[Mapping[str, Any]], request
     """What the API server does with `request` under `policy` and its `bindings`."""
     spec = policy["spec"]
     _closed(spec, _POLICY_SPEC, f"ValidatingAdmissionPolicy {policy['metadata']['name']}")
+    if spec.get("failurePolicy", "Fail") not in ("Fail", "Ignore"):
+        raise UnknownField(f"ValidatingAdmissionPolicy {policy['metadata']['name']}.failurePolicy: {spec['failurePolicy']!r}")
+    for entry_key, allowed in (("matchConditions", {"name", "expression"}), ("variables", {"name", "expression"}),
+                               ("validations", {"expression", "message", "messageExpression", "reason"})):
+        for entry in spec.get(entry_key) or []:
+            _closed(entry, allowed, f"ValidatingAdmissionPolicy {policy['metadata']['name']}.{entry_key}[]")
     constraints = spec["matchConstraints"]
-    _closed(constraints, _CONSTRAINTS, "matchConstraints")
     own = [b for b in bindings if b["spec"]["policyName"] == policy["metadata"]["name"]]
     for binding in own:
         _closed(binding["spec"], _BINDING_SPEC, f"ValidatingAdmissionPolicyBinding {binding['metadata']['name']}")
+        actions = binding["spec"]["validationActions"]
+        if not actions or set(actions) - VALIDATION_ACTIONS:
+            raise UnknownField(f"ValidatingAdmissionPolicyBinding {binding['metadata']['name']}.validationActions: {actions!r}")
     if not own:
         return Decision(matched=False)  # a policy without a binding does nothing
-    if not any(_rule_matches(rule, request) for rule in constraints.get("resourceRules") or []):
+    attributes = Attributes(request.operation, request.group, request.version, request.resource, request.namespace,
+                            request.object, request.old_object, request.sub_resource, request.name, namespace_labels)
+    if not match_resources(constraints, attributes, f"ValidatingAdmissionPolicy {policy['metadata']['name']}.matchConstraints"):
         return Decision(matched=False)
-    if any(_rule_matches(rule, request) for rule in constraints.get("excludeResourceRules") or []):
-        return Decision(matched=False)
-    if request.namespace:
-        labels = {**namespace_labels[request.namespace], "kubernetes.io/metadata.name": request.namespace}
-        if not selector_matches(constraints.get("namespaceSelector"), labels):
-            return Decision(matched=False)
     activation: dict[str, Any] = {"object": request.object, "oldObject": request.old_object, "request": request.as_cel()}
     for condition in spec.get("matchConditions") or []:
         result = evaluate(condition["expression"], activation)
