@@ -323,8 +323,12 @@ def _compile_pattern(pattern: str) -> Callable[[str], Any]:
     if _re2 is not None:
         try:
             return _re2.compile(pattern).search
-        except Exception:  # noqa: BLE001 - RE2 rejects some Python-only syntax; fall back
-            pass
+        except _re2.error as exc:
+            # The API server compiles every schema pattern with Go's RE2 when the CRD is written
+            # and refuses the CRD when it fails (kubernetes/apiextensions-apiserver@v0.34.10:
+            # pkg/apiserver/schema/validation.go, "must be a valid regular expression"): such
+            # a pattern cannot be in a served CRD, so it is not emulated.
+            raise ValueError(f"schema pattern {pattern!r} is not RE2 syntax: {exc}") from exc
     return re.compile(pattern).search
 
 
@@ -441,12 +445,18 @@ def _cel_context() -> cel.Context:
     return context
 
 
+# What the `cel` library raises when an expression fails at run time (missing key, index out
+# of range, division by zero, a function rejecting its argument, no such overload); a bug in
+# this module (AttributeError, AssertionError, ...) is not among them and is never swallowed.
+CEL_RUNTIME_ERRORS = (RuntimeError, KeyError, IndexError, ZeroDivisionError, TypeError, ValueError, OverflowError)
+
+
 @functools.lru_cache(maxsize=None)
 def _compile_rule(rule: str) -> Any:
     """A compiled program, or the compile error message (cached either way)."""
     try:
         return cel.compile(rule)
-    except Exception as exc:  # noqa: BLE001 - any parser failure means "cannot evaluate"
+    except ValueError as exc:  # the library's parse error ("Failed to parse expression ...")
         return f"compile error: {exc}"
 
 
@@ -561,7 +571,11 @@ def _rule_message(spec: Mapping[str, Any], value: Any) -> str:
             context.add_variable("self", value)
             try:
                 message = program.execute(context)
-            except Exception:  # noqa: BLE001 - fall back to the static message
+            except CEL_RUNTIME_ERRORS:
+                # A messageExpression that fails at run time falls back to `message`
+                # (kubernetes/apiextensions-apiserver@v0.34.10:pkg/apiserver/schema/cel/
+                # validation.go: "messageExpression evaluation failed" is logged and
+                # ruleMessageOrDefault reported).
                 message = None
             if isinstance(message, str) and message.strip():
                 return message
