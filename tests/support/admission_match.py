@@ -18,7 +18,8 @@ What it mirrors (Kubernetes 1.34, the minor infra/kind-cluster.yaml runs; v0.34.
   Namespaced excludes the namespaces resource, Cluster includes it;
 * MatchResources: kubernetes/apiserver@v0.34.10:pkg/admission/plugin/policy/matching/matching.go
   Matcher.Matches, and Kyverno's copy kyverno/kyverno@v1.19.0:pkg/cel/matching/matcher.go
-  (namespaceSelector, then objectSelector, then excludeResourceRules win, then resourceRules;
+  (namespaceSelector, then objectSelector, then excludeResourceRules win, then resourceRules; a
+  namespace that cannot be looked up is an error only for a request the rules select;
   no resourceRules matches every resource; a rule with resourceNames matches only those names,
   or an unnamed CREATE whose generateName starts with one);
 * namespace labels: kyverno/kyverno@v1.19.0:pkg/cel/matching/predicates/namespace/matcher.go
@@ -51,6 +52,10 @@ _MATCH_RESOURCES = {"namespaceSelector", "objectSelector", "resourceRules", "exc
 
 class UnknownField(AssertionError):
     """A field or value a model of an upstream component does not interpret."""
+
+
+class MissingNamespace(UnknownField):
+    """The request's namespace is not known: the API server answers 404 when the rules select it."""
 
 
 def closed(obj: Mapping[str, Any], allowed: set[str], what: str) -> None:
@@ -168,7 +173,7 @@ def _namespace_labels(attr: Attributes) -> Mapping[str, str]:
     if attr.resource == "namespaces" and not attr.sub_resource and attr.operation in ("CREATE", "UPDATE"):
         return ((attr.object or {}).get("metadata") or {}).get("labels") or {}
     if attr.namespace not in attr.namespace_labels:
-        raise UnknownField(f"namespace {attr.namespace!r} is not in the model's namespace list (the API server answers 404)")
+        raise MissingNamespace(f"namespace {attr.namespace!r} is not in the model's namespace list (the API server answers 404)")
     return {**attr.namespace_labels[attr.namespace], NAME_LABEL: attr.namespace}
 
 
@@ -182,9 +187,15 @@ def match_resources(constraints: Mapping[str, Any], attr: Attributes, what: str 
         raise UnknownField(f"{what}.matchPolicy Equivalent on a rule naming versions of a group that serves several "
                            "needs discovery data the model does not have; set matchPolicy: Exact or apiVersions: ['*']")
     namespace_selector = constraints.get("namespaceSelector")
-    if attr.namespace or attr.resource == "namespaces":
-        if namespace_selector and not selector_matches(namespace_selector, _namespace_labels(attr), f"{what}.namespaceSelector"):
-            return False
+    namespace_error: UnknownField | None = None
+    if namespace_selector and (attr.namespace or attr.resource == "namespaces"):
+        try:
+            labels = _namespace_labels(attr)
+        except MissingNamespace as error:  # reported only if the rules select the request
+            namespace_error = error
+        else:
+            if not selector_matches(namespace_selector, labels, f"{what}.namespaceSelector"):
+                return False
     object_selector = constraints.get("objectSelector")
     if object_selector:
         hit = any(obj is not None and selector_matches(object_selector, (obj.get("metadata") or {}).get("labels") or {},
@@ -194,9 +205,11 @@ def match_resources(constraints: Mapping[str, Any], attr: Attributes, what: str 
             return False
     if _named_rules_match(constraints.get("excludeResourceRules") or [], attr, f"{what}.excludeResourceRules"):
         return False
-    if not constraints.get("resourceRules"):
-        return True
-    return _named_rules_match(constraints["resourceRules"], attr, f"{what}.resourceRules")
+    if constraints.get("resourceRules") and not _named_rules_match(constraints["resourceRules"], attr, f"{what}.resourceRules"):
+        return False
+    if namespace_error is not None:
+        raise namespace_error
+    return True
 
 
 # Groups with one served version in Kubernetes 1.34 (and the CRD groups the platform matches,

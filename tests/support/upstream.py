@@ -57,7 +57,6 @@ import os
 import re
 import urllib.parse
 import uuid
-import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -1012,11 +1011,10 @@ def validate_object(obj: dict) -> list[str]:
             state = "not defined" if crd_version is None else "not served"
             return report([("apiVersion", f"version {version!r} is {state} by CRD {crd.name} (served: {', '.join(served)})")])
         if crd_version.deprecated:
-            warnings.warn(
-                f"{api_version} {kind} is deprecated: {crd_version.deprecation_warning or 'see the CRD'}",
-                DeprecationWarning,
-                stacklevel=2,
-            )
+            # The API server serves it with a Warning header; the platform must not render a
+            # version its pinned CRD already deprecates, so here that is an error, not a warning.
+            return report([("apiVersion", f"{api_version} {kind} is deprecated: "
+                                          f"{crd_version.deprecation_warning or 'see the CRD'}")])
         defaulted = copy.deepcopy(dict(obj))
         body_schema = {k: v for k, v in (crd_version.schema.get("properties") or {}).items() if k != "metadata"}
         _apply_defaults(defaulted, {"properties": body_schema})
