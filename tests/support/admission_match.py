@@ -14,7 +14,8 @@ What it mirrors (Kubernetes 1.34, the minor infra/kind-cluster.yaml runs; v0.34.
 * one rule: kubernetes/apiserver@v0.34.10:pkg/admission/plugin/webhook/predicates/rules/rules.go
   Matcher.Matches = scope && operation && group && version && resource; `*` in a list matches
   anything; a resource entry splits at the first `/` and `*` in either part matches that part
-  only (so `*` alone never matches a subresource, `pods/*` every subresource of pods); scope
+  whatever it is, the empty subresource included (so `*` alone never matches a subresource,
+  `pods/*` matches pods and every subresource of pods); scope
   Namespaced excludes the namespaces resource, Cluster includes it;
 * MatchResources: kubernetes/apiserver@v0.34.10:pkg/admission/plugin/policy/matching/matching.go
   Matcher.Matches, and Kyverno's copy kyverno/kyverno@v1.19.0:pkg/cel/matching/matcher.go
