@@ -20,6 +20,7 @@ from agentplane.builders import gateway_budget as budget
 from agentplane.builders import gateway_team as build_team
 from agentplane.spec.load import load_from_files
 from tests.support import agentgateway as agw
+from tests.support.cel_errors import CEL_RUNTIME_ERRORS
 from tests.support.plans import ROOT, example_plan, resources_of
 
 
@@ -180,7 +181,9 @@ class BudgetedCalls:
             assert descriptor["unit"] == "Tokens"
             try:
                 out.append([(e["name"], evaluate(e["expression"], jwt=jwt)) for e in descriptor["entries"]])
-            except Exception:  # noqa: BLE001 - agentgateway drops a descriptor it cannot evaluate
+            except CEL_RUNTIME_ERRORS:
+                # a descriptor whose expression fails is dropped (agentgateway/agentgateway@v1.4.1:
+                # crates/agentgateway/src/http/remoteratelimit.rs build_request, eval_descriptor)
                 continue
         return out
 
@@ -196,7 +199,9 @@ class BudgetedCalls:
 def _denial_header(expression: str, response: dict) -> str | None:
     try:
         return evaluate(expression, response=response)
-    except Exception:  # noqa: BLE001 - the expression fails: agentgateway removes the header
+    except CEL_RUNTIME_ERRORS:
+        # a failed `set` expression yields no value and the header is not set
+        # (agentgateway/agentgateway@v1.4.1:crates/agentgateway/src/http/transformation_cel.rs exec_header)
         return None
 
 

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 import cel
 import cel.stdlib
 
+from tests.support.cel_errors import CEL_PARSE_ERROR, CEL_RUNTIME_ERRORS
+
 UPSTREAM = "agentgateway/agentgateway@v1.4.1"
 
 # The top-level CEL variables agentgateway knows (crates/agentgateway/src/cel/mod.rs, attributes_for).
@@ -152,7 +154,7 @@ def evaluate(expression: str, phase: str, **variables):
                 value = evaluate(arg, phase, **variables)
             except UnknownField:
                 raise
-            except Exception as e:  # noqa: BLE001 - CEL evaluation errors: coalesce skips the argument
+            except CEL_RUNTIME_ERRORS as e:  # coalesce skips an argument that fails to evaluate
                 error = e
                 continue
             if value is not None:
@@ -180,7 +182,7 @@ def evaluates_true(expression: str, phase: str, **variables) -> bool:
         return evaluate(expression, phase, **variables) is True
     except UnknownField:
         raise
-    except Exception:  # noqa: BLE001 - CEL evaluation errors (missing key, no such overload) only
+    except CEL_RUNTIME_ERRORS:  # an evaluation error is false (eval_bool maps eval(expr) errors to false)
         return False
 
 
@@ -190,7 +192,7 @@ def try_evaluate(expression: str, phase: str, **variables):
         return True, evaluate(expression, phase, **variables)
     except UnknownField:
         raise
-    except Exception:  # noqa: BLE001 - CEL evaluation errors only; UnknownField is re-raised above
+    except CEL_RUNTIME_ERRORS:  # UnknownField (an AssertionError) is re-raised above
         return False, None
 
 
@@ -723,6 +725,6 @@ def expressions(objects: list[dict]) -> list[tuple[str, str, str]]:
 def compiles(expression: str) -> bool:
     try:
         cel.compile(expression)
-    except Exception:  # noqa: BLE001 - any parse error means the expression is not valid CEL
+    except CEL_PARSE_ERROR:
         return False
     return True

@@ -70,6 +70,8 @@ from jsonschema import Draft202012Validator, FormatChecker, ValidationError
 from jsonschema.exceptions import best_match
 from referencing import Registry, Resource
 
+from tests.support.cel_errors import CEL_PARSE_ERROR, CEL_RUNTIME_ERRORS
+
 try:  # The API server matches `pattern` with Go's RE2; google-re2 gives the same semantics.
     import re2 as _re2
 except ImportError:  # pragma: no cover - fall back to Python's `re`
@@ -444,18 +446,12 @@ def _cel_context() -> cel.Context:
     return context
 
 
-# What the `cel` library raises when an expression fails at run time (missing key, index out
-# of range, division by zero, a function rejecting its argument, no such overload); a bug in
-# this module (AttributeError, AssertionError, ...) is not among them and is never swallowed.
-CEL_RUNTIME_ERRORS = (RuntimeError, KeyError, IndexError, ZeroDivisionError, TypeError, ValueError, OverflowError)
-
-
 @functools.lru_cache(maxsize=None)
 def _compile_rule(rule: str) -> Any:
     """A compiled program, or the compile error message (cached either way)."""
     try:
         return cel.compile(rule)
-    except ValueError as exc:  # the library's parse error ("Failed to parse expression ...")
+    except CEL_PARSE_ERROR as exc:  # "Failed to parse expression ..."
         return f"compile error: {exc}"
 
 
