@@ -20,6 +20,7 @@ from agentplane.errors import ConfigError
 from agentplane.quantity import parse_quantity
 from agentplane.spec.load import validate_environment
 from agentplane.spec.sections import resilience
+from tests.support.admission_match import selector_matches
 from tests.support.plans import ROOT, STACKS, example_plan, stack_document
 from tests.support.upstream import validate_objects
 
@@ -30,27 +31,13 @@ def test_there_is_a_protected_example_stack() -> None:
     assert PROTECTED_STACKS == ("prod",)
 
 
-# --- label selectors (k8s.io/apimachinery/pkg/labels: matchLabels AND matchExpressions) -------------
+# --- label selectors (tests/support/admission_match.py, kubernetes/apimachinery@v0.34.10 pkg/labels) -------------
 
 
 def selects(selector: dict, labels: dict[str, str]) -> bool:
     """Whether a LabelSelector selects an object with `labels` (closed-world: unknown keys fail)."""
-    assert set(selector) <= {"matchLabels", "matchExpressions"}, selector
     assert selector, "an empty selector selects everything: never what a PDB or affinity means here"
-    if any(labels.get(k) != v for k, v in selector.get("matchLabels", {}).items()):
-        return False
-    for expr in selector.get("matchExpressions", []):
-        key, op, values = expr["key"], expr["operator"], expr.get("values", [])
-        if op == "In" and labels.get(key) not in values:
-            return False
-        if op == "NotIn" and key in labels and labels[key] in values:
-            return False
-        if op == "Exists" and key not in labels:
-            return False
-        if op == "DoesNotExist" and key in labels:
-            return False
-        assert op in ("In", "NotIn", "Exists", "DoesNotExist"), op
-    return True
+    return selector_matches(selector, labels, "label selector")
 
 
 def test_selects_is_an_and_of_every_requirement() -> None:

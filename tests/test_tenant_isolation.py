@@ -372,12 +372,15 @@ def test_guard_lets_platform_admins_and_namespace_clean_up_through():
 
 
 def test_guard_does_not_reach_platform_namespaces_or_cluster_scope():
+    checked = set()
     for o in objects("dev"):
         namespace = o["metadata"].get("namespace", "")
         if namespace in tenant_namespaces("dev"):
             continue
         for request in write_requests(o, "delete", TENANT_OWNER):
+            checked.add("cluster" if not namespace else "platform")
             assert not judge(request).matched, (o["kind"], o["metadata"]["name"])
+    assert checked == {"cluster", "platform"}, checked
 
 
 def test_guard_is_enforced_by_the_api_server_and_fails_closed():

@@ -134,20 +134,26 @@ def test_namespaced_objects_depend_on_their_namespace() -> None:
 
 @pytest.mark.parametrize("stack,protected", [("dev", False), ("staging", False), ("prod", True)])
 def test_namespaces_are_protected_only_in_protected_environments(stack: str, protected: bool) -> None:
+    namespaces_seen = 0
     for r in resources_of(example_plan(stack), component="tenants"):
         if r["inputs"].get("kind") == "Namespace":
+            namespaces_seen += 1
             assert r["protect"] is protected and r["retainOnDelete"] is protected, r["urn"]
         elif "kind" in r["inputs"]:
             assert r["protect"] is False  # deleted with the namespace; protecting them adds nothing
+    assert namespaces_seen, "the plan has no tenant namespaces: the test checked nothing"
 
 
 def test_offboarding_lifts_protection_for_that_team_only() -> None:
     text = (ROOT / "stacks/teams/support.yaml").read_text() + "offboard: true\n"
     doc = plan_with_teams("prod", add={"support.yaml": text})
+    teams_seen = set()
     for r in resources_of(doc, component="tenants"):
         if r["inputs"].get("kind") == "Namespace":
+            teams_seen.add(r["team"])
             expected = r["team"] != "support"
             assert r["protect"] is expected and r["retainOnDelete"] is expected, r["urn"]
+    assert "support" in teams_seen and len(teams_seen) > 1, teams_seen
 
 
 def test_every_kubernetes_resource_uses_the_explicit_provider() -> None:

@@ -13,6 +13,7 @@ from agentplane.spec.environment import EnvironmentConfig
 from agentplane.spec.load import env_config_from_stack_document, load_from_files, validate_environment
 from agentplane.spec.platform import LABEL_AGENT, LABEL_TIER
 from agentplane.spec.sections import spire as spire_section
+from tests.support.admission_match import selector_matches
 from tests.support.plans import ROOT, STACKS, example_plan, plan_with_teams, resources_of
 from tests.support.upstream import validate_chart_values, validate_objects
 
@@ -43,20 +44,9 @@ def _cluster_spiffe_ids(stack: str) -> list[dict]:
 
 
 def _selects(selector: dict, labels: dict[str, str]) -> bool:
-    """A Kubernetes label selector, evaluated on a label set."""
-    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
-        return False
-    for expression in selector.get("matchExpressions") or []:
-        key, operator, values = expression["key"], expression["operator"], expression.get("values", [])
-        ok = {
-            "Exists": key in labels,
-            "DoesNotExist": key not in labels,
-            "In": labels.get(key) in values,
-            "NotIn": key not in labels or labels[key] not in values,
-        }[operator]
-        if not ok:
-            return False
-    return True
+    """A Kubernetes label selector, evaluated on a label set (closed-world: an unknown key or
+    operator fails; tests/support/admission_match.py cites kubernetes/apimachinery)."""
+    return selector_matches(selector, labels, "ClusterSPIFFEID selector")
 
 
 def _render(template: str, fields: dict[str, str]) -> str:
