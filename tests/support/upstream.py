@@ -1156,7 +1156,9 @@ def _subcharts(root: Path, label: str, parent: _Chart) -> dict[str, _Subchart]:
 
 
 def _coalesce(base: Any, override: Any) -> Any:
-    """Helm's merge of user values over defaults: maps merge, null deletes, the rest replaces."""
+    """Helm's merge of user values over defaults: maps merge, null deletes, the rest replaces
+    (helm/helm@v3.19.0:pkg/chartutil/coalesce.go coalesceTablesFullKey: a user value of null
+    deletes the chart's key, a table merges into a table, anything else wins over the default)."""
     if not isinstance(base, Mapping) or not isinstance(override, Mapping):
         return override
     merged = dict(base)
