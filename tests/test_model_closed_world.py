@@ -351,3 +351,16 @@ def test_collector_model_rejects_an_unknown_field_and_component():
     assert any("keepalive" in p and "unknown field" in p for p in problems), problems
     config["receivers"]["zipkin"] = {}
     assert any("zipkin" in p for p in collector_model.config_problems(config))
+
+
+def test_collector_routing_model_rejects_what_it_does_not_interpret():
+    config = {"connectors": {"routing/traces": {"default_pipelines": ["traces/platform"],
+                                                 "table": [{"context": "resource", "condition": 'attributes["team"] == "a"', "pipelines": ["p"]}]}}}
+    with pytest.raises(AssertionError, match="error_mode 'propagate'"):
+        collector_model._route(config, "routing/traces", {})
+    config["connectors"]["routing/traces"]["error_mode"] = "ignore"
+    assert collector_model._route(config, "routing/traces", {"team": "a"}) == ["p"]
+    assert collector_model._route(config, "routing/traces", {"team": "b"}) == ["traces/platform"]
+    config["connectors"]["routing/traces"]["table"] = [{"context": "resource", "statement": "route()", "pipelines": ["p"]}]
+    with pytest.raises(AssertionError, match="statement"):
+        collector_model._route(config, "routing/traces", {})

@@ -384,7 +384,14 @@ def _route(config: dict, router: str, resource: dict) -> list[str]:
     out, so only the FIRST matching route gets it; an evaluation error counts as no match;
     whatever is left goes to `default_pipelines`."""
     settings = config["connectors"][router]
+    # The default error_mode is propagate (the whole batch fails on an evaluation error); only
+    # ignore/silent make an error "no match", which is what this model implements.
+    if settings.get("error_mode", "propagate") not in ("ignore", "silent"):
+        raise AssertionError(f"{router}: error_mode {settings.get('error_mode', 'propagate')!r} is not modelled (ignore, silent)")
+    assert settings["table"], f"{router}: an empty routing table routes nothing"
     for route in settings["table"]:
+        if "statement" in route or "condition" not in route:
+            raise AssertionError(f"{router}: route {route} is not modelled (only `condition` routes are)")
         assert route.get("context") == "resource" and route.get("action", "move") == "move", route
         if evaluate(route["condition"], resource):
             return route["pipelines"]
