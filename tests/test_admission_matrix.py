@@ -285,6 +285,10 @@ def test_good_object_admitted_and_bad_object_refused(key, target):
         assert k.run(policy_obj, good).matched, "the mutation must reach the good pod"
         stored = mutated(policy_obj, good)
         assert stored != good.object, "the good pod is mutated"
+        # reinvocationPolicy IfNeeded runs the mutation again on its own output when another
+        # mutation changed the object; checked for both values so switching to IfNeeded is safe.
+        assert policy_obj["spec"]["reinvocationPolicy"] in ("Never", "IfNeeded")
+        assert mutated(policy_obj, _with(good, object=copy.deepcopy(stored))) == stored
         spoiled = mutated(policy_obj, bad)
         if policy_obj["metadata"]["name"] == build.POLICY_AGENT_LABELS:
             # the tenant's own tier label is never overwritten; the ValidatingPolicy refuses it
