@@ -9,8 +9,9 @@ unless the entry carries ``equivalent: <reason>`` (a written argument that the c
     python tests/mutation/run.py --only ID ...   # some mutants
     python tests/mutation/run.py --changed-since origin/main   # mutants of files changed since REF
 
-Each mutant first runs the test files it lists under ``tests`` (a fast kill), and only if those
-pass, the whole suite. Results go to ``build/mutation/report.json``. The working tree is never
+The unmutated copy runs the whole suite first and must pass (else the run stops: every mutant
+would look killed). Each mutant then runs the test files it lists under ``tests`` (a fast kill),
+and only if those pass, the whole suite. Results go to ``build/mutation/report.json``. The working tree is never
 modified: the tracked files are copied once to a scratch directory, mutated and restored there.
 """
 
@@ -31,6 +32,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 MUTANTS = Path(__file__).with_name("mutants.yaml")
+LIST_CHECK = "tests/test_mutation_list.py"
 FIELDS = {"id", "file", "find", "replace", "why", "tests", "equivalent"}
 
 
@@ -47,6 +49,10 @@ class Mutant:
 
 class MutantListError(Exception):
     """The list does not match the code (a stale or ambiguous mutant): fix the list, never skip."""
+
+
+class BaselineFailed(Exception):
+    """The suite fails without any mutant: results would be meaningless."""
 
 
 def load_mutants(path: Path = MUTANTS, root: Path = ROOT) -> list[Mutant]:
@@ -97,15 +103,12 @@ def scratch_copy(dest: Path) -> None:
             shutil.copy2(source, dest / name)
 
 
-def upstream_dir() -> str:
-    """The tests find the pinned upstream data beside the checkout; the scratch copy is elsewhere."""
-    explicit = os.environ.get("AGENTPLANE_UPSTREAM")
-    return explicit or str((ROOT / ".." / "shared" / "upstream").resolve())
-
-
 def pytest_fails(scratch: Path, args: list[str]) -> tuple[bool, str]:
-    env = {**os.environ, "AGENTPLANE_UPSTREAM": upstream_dir(), "PYTHONDONTWRITEBYTECODE": "1"}
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *args],
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    # The list's own consistency check fails whenever a mutant is applied (its text is gone):
+    # it must never be what kills a mutant.
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
+                           f"--ignore={LIST_CHECK}", *args],
                           cwd=scratch, env=env, capture_output=True, text=True)
     failed = [line for line in proc.stdout.splitlines() if line.startswith(("FAILED", "ERROR"))]
     if proc.returncode in (0, 1):
@@ -117,9 +120,15 @@ def pytest_fails(scratch: Path, args: list[str]) -> tuple[bool, str]:
 
 def run(mutants: list[Mutant]) -> list[dict]:
     results = []
-    with tempfile.TemporaryDirectory(prefix="agentplane-mutation-") as tmp:
+    # Beside the checkout, so that the scratch copy finds what the checkout finds there
+    # (the pinned upstream data in ../shared).
+    with tempfile.TemporaryDirectory(prefix=".agentplane-mutation-", dir=ROOT.parent) as tmp:
         scratch = Path(tmp)
         scratch_copy(scratch)
+        # The unmutated copy must pass the whole suite, or every mutant would look killed.
+        baseline_failed, by = pytest_fails(scratch, [])
+        if baseline_failed:
+            raise BaselineFailed(f"the unmutated suite fails in the scratch copy: {by}")
         for mutant in mutants:
             target = scratch / mutant.file
             original = target.read_text(encoding="utf-8")
@@ -162,7 +171,11 @@ def main(argv: list[str] | None = None) -> int:
         if not mutants:
             print(f"no mutant touches a file changed since {args.changed_since}")
             return 0
-    results = run(mutants)
+    try:
+        results = run(mutants)
+    except BaselineFailed as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     args.report.parent.mkdir(parents=True, exist_ok=True)
     args.report.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     survivors = [r["id"] for r in results if not r["killed"] and not r["equivalent"]]
