@@ -239,13 +239,14 @@ def _run_loop_with_fake_kubectl(tmp_path, cluster: dict) -> list[str]:
     record = tmp_path / "kubectl-args"
     fake = tmp_path / "bin" / "kubectl"
     fake.parent.mkdir()
-    fake.write_text(f'#!/bin/sh\nfor a in "$@"; do printf "%s\\n" "$a"; done > {record}\n')
+    # Written aside and renamed: the record appears whole or not at all.
+    fake.write_text(f'#!/bin/sh\nfor a in "$@"; do printf "%s\\n" "$a"; done > {record}.part && mv {record}.part {record}\n')
     fake.chmod(0o755)
     argv = admin_tunnel.port_forward_loop(8443, admin_tunnel.kubectl_target({"config": {"agentplane:cluster": cluster}}))
     env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}"}
     process = subprocess.Popen(argv, env=env, cwd=tmp_path, start_new_session=True)
     try:
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 120  # generous: a loaded machine starts processes slowly
         while not record.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
     finally:
