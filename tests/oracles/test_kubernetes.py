@@ -173,20 +173,27 @@ def _wait_policies_ready(client: Client, objects: list[dict[str, Any]], timeout:
 
 
 def _tenant_subjects(plan: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """team -> {namespace, owners, members, agents (ServiceAccount names)} from the plan and team files."""
+    """team -> {namespace, owners, members, agents}: the groups as the plan's RoleBindings name them
+    (with any configured prefix), sorted into owners and members by the team file."""
     files = team_files()
     teams = plan["teams"]
     assert teams, "the plan has no teams"
+    objects = kubernetes_objects(plan)
     subjects = {}
     for team, info in teams.items():
+        namespace = info["namespace"]
         spec = files[team]
-        subjects[team] = {
-            "namespace": info["namespace"],
-            "owners": list(spec.get("owners") or []),
-            "members": list(spec.get("members") or []),
-            "agents": sorted(info["agents"]),
-        }
-        assert subjects[team]["owners"], f"team {team} has no owners"
+        roles = {"owners": [], "members": []}
+        bound = [s["name"] for o in objects if o["kind"] == "RoleBinding" and o["metadata"].get("namespace") == namespace
+                 for s in o.get("subjects", []) if s["kind"] == "Group"]
+        assert bound, f"the plan binds no group in {namespace}"
+        for group in bound:
+            # The team file's name for it: the longest one the bound name ends with (a prefix may be configured).
+            matches = [(len(g), role) for role in roles for g in spec.get(role) or [] if group.endswith(g)]
+            assert matches, f"group {group} bound in {namespace} is neither an owner nor a member in team file {team}"
+            roles[max(matches)[1]].append(group)
+        subjects[team] = {"namespace": namespace, **roles, "agents": sorted(info["agents"])}
+        assert subjects[team]["owners"], f"team {team} has no owners bound"
     return subjects
 
 
@@ -259,9 +266,13 @@ def test_rbac_matrix(applied, oracle_record) -> None:
             # In their own namespace: see and run workloads.
             for verb, group, resource in (("list", "", "pods"), ("create", "apps", "deployments"), ("get", "", "configmaps")):
                 expect(True, user, groups, verb, group, resource, namespace, why=why + ", own namespace")
-            # Granting access inside the namespace is the owners' alone.
-            expect(role == "owner", user, groups, "create", "rbac.authorization.k8s.io", "rolebindings", namespace,
-                   why=why + ", own namespace: only owners grant access")
+            # Members never grant access, nor does anyone in a team grant roles it does not hold.
+            if role == "member":
+                expect(False, user, groups, "create", "rbac.authorization.k8s.io", "rolebindings", namespace,
+                       why=why + ", own namespace: members grant no access")
+            for verb in ("bind", "escalate"):
+                expect(False, user, groups, verb, "rbac.authorization.k8s.io", "clusterroles", namespace, "cluster-admin",
+                       why=why + ", own namespace: no binding of roles beyond their own")
             # The quota and limits the platform sets are not theirs to change.
             for resource in ("resourcequotas", "limitranges"):
                 for verb in ("create", "update", "delete"):
