@@ -48,6 +48,7 @@ COLLECTOR_VERSION = "v0.158.0"
 COLLECTOR_VERSION_OVERRIDES = {
     "github.com/open-telemetry/opentelemetry-collector-contrib/connector/routingconnector": "v0.157.0",
 }
+# signaltometricsconnector and extension/storage are served at v0.158.0 (refused at v0.157.0).
 
 WRAPPER_MODULE = "agentplane.invalid/oracles"
 
@@ -204,26 +205,39 @@ def _staging_version(kubernetes_version: str) -> Callable[[str], str]:
 
 # The collector components the generated config uses; tests/oracles/test_collector.py asserts this
 # list covers every component of every shipped stack's config, so a new component fails loudly.
+CONTRIB = "github.com/open-telemetry/opentelemetry-collector-contrib"
 COLLECTOR_COMPONENTS: dict[str, tuple[tuple[str, str], ...]] = {
-    "receivers": (("otlpreceiver", "go.opentelemetry.io/collector/receiver/otlpreceiver"),),
-    "processors": (
-        ("batchprocessor", "go.opentelemetry.io/collector/processor/batchprocessor"),
-        ("memorylimiterprocessor", "go.opentelemetry.io/collector/processor/memorylimiterprocessor"),
-        ("groupbyattrsprocessor", "github.com/open-telemetry/opentelemetry-collector-contrib/processor/groupbyattrsprocessor"),
-        ("k8sattributesprocessor", "github.com/open-telemetry/opentelemetry-collector-contrib/processor/k8sattributesprocessor"),
-        ("resourceprocessor", "github.com/open-telemetry/opentelemetry-collector-contrib/processor/resourceprocessor"),
+    "receivers": (
+        ("otlpreceiver", "go.opentelemetry.io/collector/receiver/otlpreceiver"),
+        ("prometheusreceiver", f"{CONTRIB}/receiver/prometheusreceiver"),
     ),
-    "connectors": (("routingconnector", "github.com/open-telemetry/opentelemetry-collector-contrib/connector/routingconnector"),),
+    "processors": (
+        ("memorylimiterprocessor", "go.opentelemetry.io/collector/processor/memorylimiterprocessor"),
+        ("groupbyattrsprocessor", f"{CONTRIB}/processor/groupbyattrsprocessor"),
+        ("k8sattributesprocessor", f"{CONTRIB}/processor/k8sattributesprocessor"),
+        ("resourceprocessor", f"{CONTRIB}/processor/resourceprocessor"),
+    ),
+    "connectors": (
+        ("routingconnector", f"{CONTRIB}/connector/routingconnector"),
+        ("signaltometricsconnector", f"{CONTRIB}/connector/signaltometricsconnector"),
+    ),
     # otlp (gRPC) besides otlp_http: a team's telemetry backend may speak either protocol.
     # file: only for the routing checks, which rewrite every exporter to a file exporter.
     "exporters": (
         ("otlpexporter", "go.opentelemetry.io/collector/exporter/otlpexporter"),
         ("otlphttpexporter", "go.opentelemetry.io/collector/exporter/otlphttpexporter"),
         ("debugexporter", "go.opentelemetry.io/collector/exporter/debugexporter"),
-        ("fileexporter", "github.com/open-telemetry/opentelemetry-collector-contrib/exporter/fileexporter"),
+        ("fileexporter", f"{CONTRIB}/exporter/fileexporter"),
     ),
-    "extensions": (("healthcheckextension", "github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckextension"),),
+    "extensions": (
+        ("healthcheckextension", f"{CONTRIB}/extension/healthcheckextension"),
+        ("bearertokenauthextension", f"{CONTRIB}/extension/bearertokenauthextension"),
+        ("filestorage", f"{CONTRIB}/extension/storage/filestorage"),
+    ),
 }
+# Packages that are not their module's root.
+COLLECTOR_MODULE_OF = {f"{CONTRIB}/extension/storage/filestorage": f"{CONTRIB}/extension/storage"}
+
 
 def _collector_files() -> dict[str, str]:
     imports = []
@@ -275,7 +289,8 @@ def _collector_requires() -> tuple[tuple[str, str], ...]:
     modules = {"go.opentelemetry.io/collector/otelcol": COLLECTOR_VERSION}
     for components in COLLECTOR_COMPONENTS.values():
         for _alias, package in components:
-            modules[package] = COLLECTOR_VERSION_OVERRIDES.get(package, COLLECTOR_VERSION)
+            module = COLLECTOR_MODULE_OF.get(package, package)
+            modules[module] = COLLECTOR_VERSION_OVERRIDES.get(module, COLLECTOR_VERSION)
     return tuple(sorted(modules.items()))
 
 

@@ -3,7 +3,8 @@
 Started envtest-style: generated CA, serving and admin client certificates (openssl), generated
 service-account keys, ``--authorization-mode=RBAC``. kube-controller-manager runs only the
 controllers the checks need: ``clusterrole-aggregation`` (fills the aggregated ``admin``/``edit``/
-``view`` ClusterRoles that tenant RoleBindings reference) and ``namespace``.
+``view`` ClusterRoles), ``namespace`` (deletes a namespace's content) and ``serviceaccount``
+(each namespace's ``default`` ServiceAccount, which pod admission requires).
 The client speaks plain HTTPS with the standard library (no kubectl, no client package).
 """
 
@@ -234,7 +235,7 @@ def start_cluster(workdir: Path, etcd: Path, apiserver: Path, controller_manager
             kcm_log = workdir / "kube-controller-manager.log"
             processes.append(subprocess.Popen(
                 [str(controller_manager), f"--kubeconfig={kubeconfig}", "--leader-elect=false",
-                 "--controllers=clusterrole-aggregation,namespace", "--secure-port=0", "--v=1"],
+                 "--controllers=clusterrole-aggregation,namespace,serviceaccount", "--secure-port=0", "--v=1"],
                 stdout=kcm_log.open("w"), stderr=subprocess.STDOUT))
 
             def edit_aggregated() -> bool:
