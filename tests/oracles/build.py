@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import fcntl
 import json
 import os
 import re
@@ -328,6 +329,16 @@ def build(oracle: Oracle, *, go_p: int | None = None, log_stream=sys.stderr) -> 
         return oracle.directory
     go = go_binary()
     directory = oracle.directory
+    directory.mkdir(parents=True, exist_ok=True)
+    with (directory / "build.lock").open("w") as lock:
+        # One build per oracle at a time (parallel test runs, CI and a developer's shell).
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if oracle.built:
+            return directory
+        return _build_locked(oracle, go, directory, go_p, log_stream)
+
+
+def _build_locked(oracle: Oracle, go: str, directory: Path, go_p: int | None, log_stream) -> Path:
     wrapper = directory / "wrapper"
     if wrapper.exists():
         shutil.rmtree(wrapper)
