@@ -100,7 +100,12 @@ class Client:
             except ValueError:
                 parsed = text
             raise ApiError(error.code, parsed, f"{method} {path}") from None
-        return json.loads(text) if text else {}
+        if not text:
+            return {}
+        try:
+            return json.loads(text)
+        except ValueError:  # /readyz and friends answer in plain text
+            return {"text": text}
 
     # --- discovery: kind -> REST path -------------------------------------------------------
     def resource_for(self, api_version: str, kind: str) -> dict[str, Any]:
@@ -212,7 +217,9 @@ def start_cluster(workdir: Path, etcd: Path, apiserver: Path, controller_manager
              f"--client-ca-file={pki['ca.crt']}", "--authorization-mode=RBAC",
              f"--service-account-key-file={pki['sa.pub']}", f"--service-account-signing-key-file={pki['sa.key']}",
              "--service-account-issuer=https://kubernetes.default.svc", "--service-cluster-ip-range=10.0.0.0/24",
-             "--allow-privileged=true", f"--cert-dir={workdir / 'cert-dir'}", "--v=1"],
+             "--allow-privileged=true", f"--cert-dir={workdir / 'cert-dir'}", "--v=1",
+             # The kubernetes Service's endpoint would be 127.0.0.1, which Endpoints refuse (as envtest does).
+             "--endpoint-reconciler-type=none"],
             stdout=api_log.open("w"), stderr=subprocess.STDOUT))
         context = ssl.create_default_context(cafile=str(pki["ca.crt"]))
         context.load_cert_chain(str(pki["admin.crt"]), str(pki["admin.key"]))
@@ -227,8 +234,7 @@ def start_cluster(workdir: Path, etcd: Path, apiserver: Path, controller_manager
         client.kubeconfig = kubeconfig
 
         def api_ready() -> bool:
-            client.request("GET", "/readyz")
-            return True
+            return client.request("GET", "/readyz").get("text", "").strip() == "ok"
         _wait(api_ready, "kube-apiserver", processes[1], api_log)
 
         if controller_manager is not None:
