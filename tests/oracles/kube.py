@@ -10,12 +10,12 @@ The client speaks plain HTTPS with the standard library (no kubectl, no client p
 
 from __future__ import annotations
 
+import http.client
 import json
 import socket
 import ssl
 import subprocess
 import time
-import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
@@ -80,26 +80,34 @@ class Client:
 
     def request(self, method: str, path: str, body: Any = None, content_type: str = "application/json",
                 query: dict[str, str] | None = None) -> dict[str, Any]:
-        url = self.server + path + ("?" + urllib.parse.urlencode(query) if query else "")
+        target = path + ("?" + urllib.parse.urlencode(query) if query else "")
         data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
-        req = urllib.request.Request(url, data=data, method=method)
-        req.add_header("Accept", "application/json")
-        if data is not None:
-            req.add_header("Content-Type", content_type)
-        if self.impersonate_user:
-            req.add_header("Impersonate-User", self.impersonate_user)
-            for group in self.impersonate_groups:
-                req.add_header("Impersonate-Group", group)
+        parsed_server = urllib.parse.urlsplit(self.server)
+        connection = http.client.HTTPSConnection(parsed_server.hostname, parsed_server.port, context=self.context, timeout=60)
         try:
-            with urllib.request.urlopen(req, context=self.context, timeout=60) as response:
-                text = response.read().decode()
-        except urllib.error.HTTPError as error:
-            text = error.read().decode()
+            # http.client, not urllib: impersonating several groups takes one Impersonate-Group
+            # header per group, and urllib keeps only the last header of a name.
+            connection.putrequest(method, target)
+            connection.putheader("Accept", "application/json")
+            if data is not None:
+                connection.putheader("Content-Type", content_type)
+                connection.putheader("Content-Length", str(len(data)))
+            if self.impersonate_user:
+                connection.putheader("Impersonate-User", self.impersonate_user)
+                for group in self.impersonate_groups:
+                    connection.putheader("Impersonate-Group", group)
+            connection.endheaders(data)
+            response = connection.getresponse()
+            text = response.read().decode()
+            status = response.status
+        finally:
+            connection.close()
+        if status >= 400:
             try:
                 parsed: dict[str, Any] | str = json.loads(text)
             except ValueError:
                 parsed = text
-            raise ApiError(error.code, parsed, f"{method} {path}") from None
+            raise ApiError(status, parsed, f"{method} {path}")
         if not text:
             return {}
         try:

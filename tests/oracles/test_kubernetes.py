@@ -321,6 +321,10 @@ def test_platform_objects_in_tenant_namespaces_resist_tenant_writes(applied, ora
         for group_name in [*info["owners"], *info["members"]]:
             user, groups = _group_identity(group_name)
             tenant = client.as_user(user, groups)
+            # Control: the same identity may write its own objects there, so a refusal below is
+            # the platform's doing, not a broken impersonation.
+            tenant.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "oracle-control", "namespace": namespace},
+                          "data": {"k": "v"}}, dry_run=True, manager=f"tenant-{team}")
             for obj in owned:
                 for action in ("delete", "label"):
                     checked += 1
