@@ -60,6 +60,7 @@ def kube_cluster() -> Iterator[Client]:
     with tempfile.TemporaryDirectory(prefix="agentplane-kube-") as tmp:
         cluster = start_cluster(
             Path(tmp), etcd.binary("etcd"), kubernetes.binary("kube-apiserver"), kubernetes.binary("kube-controller-manager"))
+        record("etcd", "stores the oracle API server's state", True)
         try:
             yield cluster.client
         finally:
