@@ -239,7 +239,13 @@ def run(policy_obj: Mapping[str, Any], request: Request, *, extra: Mapping[str, 
         return Outcome(matched=False)
     if not rules_match(spec, request):
         return Outcome(matched=False)
-    activation = {"object": request.object, "oldObject": request.old_object, "request": request.as_cel(), **(extra or {})}
+    # Kyverno 1.19 hands CEL an empty map, not null, for the object a request lacks (oldObject on
+    # CREATE, object on DELETE): its engine passes &unstructured.Unstructured{} to the admission
+    # attributes (kyverno/kyverno@v1.19.0:pkg/cel/policies/vpol/engine/engine.go, ExtractResources),
+    # which kyverno/sdk's ObjectToResolveVal converts to {} (extensions/cel/utils/convert.go).
+    activation = {"object": request.object if request.object is not None else {},
+                  "oldObject": request.old_object if request.old_object is not None else {},
+                  "request": request.as_cel(), **(extra or {})}
     for condition in spec.get("matchConditions") or []:
         result = evaluate(condition["expression"], activation, functions)
         assert isinstance(result, bool), f"matchCondition {condition['name']} returned {result!r}, not a bool"

@@ -85,7 +85,13 @@ def _pod(w: World, service_account: str, labels: dict[str, str], namespace: str 
 
 
 def _platform_issuer(w: World, policy: dict[str, Any]) -> str:
-    text = yaml.safe_dump(policy["spec"])
+    def strings(value: Any) -> list[str]:
+        if isinstance(value, dict):
+            return [t for v in value.values() for t in strings(v)]
+        if isinstance(value, list):
+            return [t for v in value for t in strings(v)]
+        return [value] if isinstance(value, str) else []
+    text = "\n".join(strings(policy["spec"]))  # the CEL expressions, where the issuer is a string literal
     names = [o["metadata"]["name"] for o in kubernetes_objects(w.plan) if o["kind"] == "ClusterIssuer" and f'"{o["metadata"]["name"]}"' in text]
     assert len(names) == 1, f"the platform-CA policy names ClusterIssuers {names}; expected exactly one"
     return names[0]
