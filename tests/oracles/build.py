@@ -49,7 +49,7 @@ COLLECTOR_VERSION = "v0.158.0"
 COLLECTOR_VERSION_OVERRIDES = {
     "github.com/open-telemetry/opentelemetry-collector-contrib/connector/routingconnector": "v0.157.0",
 }
-# signaltometricsconnector and extension/storage are served at v0.158.0 (refused at v0.157.0).
+# signaltometricsconnector and extension/storage/filestorage are served at v0.158.0 (not at v0.157.0).
 
 WRAPPER_MODULE = "agentplane.invalid/oracles"
 
@@ -236,8 +236,8 @@ COLLECTOR_COMPONENTS: dict[str, tuple[tuple[str, str], ...]] = {
         ("filestorage", f"{CONTRIB}/extension/storage/filestorage"),
     ),
 }
-# Packages that are not their module's root.
-COLLECTOR_MODULE_OF = {f"{CONTRIB}/extension/storage/filestorage": f"{CONTRIB}/extension/storage"}
+# Packages that are not their module's root (none at 0.158: filestorage is its own module there).
+COLLECTOR_MODULE_OF: dict[str, str] = {}
 
 
 def _collector_files() -> dict[str, str]:
