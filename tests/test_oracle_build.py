@@ -83,7 +83,7 @@ def test_unknown_oracle_name_is_refused_with_the_known_names(capsys) -> None:
 
 
 def test_oracle_fixture_skips_without_go_and_fails_when_required(tmp_path, monkeypatch) -> None:
-    from tests.oracles import conftest
+    from tests.oracles import harness as conftest
 
     monkeypatch.setenv("AGENTPLANE_ORACLE_CACHE", str(tmp_path))
     monkeypatch.setenv("PATH", str(tmp_path))

@@ -8,44 +8,14 @@ Go or a failed build is an error.
 
 from __future__ import annotations
 
-import json
-import os
 import tempfile
-from collections import defaultdict
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 import pytest
 
-from tests.oracles import build
+from tests.oracles.harness import built, record, write_summary
 from tests.oracles.kube import Client, start_cluster
-from tests.support.plans import ROOT
-
-REQUIRED_ENV = "AGENTPLANE_ORACLES_REQUIRED"
-SUMMARY = ROOT / "build" / "oracles" / "summary.json"
-
-# oracle name -> {"version", "checks": {check: {"passed": n, "failed": n}}}
-_RESULTS: dict[str, dict[str, Any]] = defaultdict(lambda: {"checks": defaultdict(lambda: {"passed": 0, "failed": 0})})
-
-
-def built(name: str) -> build.Oracle:
-    """The oracle, built (or reused from the cache); skip without Go unless required."""
-    oracle = build.ORACLES[name]
-    try:
-        build.build(oracle)
-    except build.GoMissing as error:
-        if os.environ.get(REQUIRED_ENV) == "1":
-            pytest.fail(f"{error} ({REQUIRED_ENV}=1: a missing Go is a broken run here)", pytrace=False)
-        pytest.skip(str(error))
-    except build.OracleBuildError as error:
-        pytest.fail(f"building oracle {name} failed: {error}", pytrace=False)
-    _RESULTS[name]["version"] = oracle.version
-    _RESULTS[name]["build_seconds"] = build.build_info(oracle).get("seconds")
-    return oracle
-
-
-def record(oracle: str, check: str, passed: bool) -> None:
-    _RESULTS[oracle]["checks"][check]["passed" if passed else "failed"] += 1
 
 
 @pytest.fixture(scope="session")
@@ -68,17 +38,4 @@ def kube_cluster() -> Iterator[Client]:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if not _RESULTS:
-        return
-    SUMMARY.parent.mkdir(parents=True, exist_ok=True)
-    summary = {
-        name: {
-            "version": result.get("version"),
-            "build_seconds": result.get("build_seconds"),
-            "checks": {check: dict(counts) for check, counts in sorted(result["checks"].items())},
-            "passed": sum(c["passed"] for c in result["checks"].values()),
-            "failed": sum(c["failed"] for c in result["checks"].values()),
-        }
-        for name, result in sorted(_RESULTS.items())
-    }
-    SUMMARY.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    write_summary()

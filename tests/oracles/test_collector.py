@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.oracles.conftest import built
+from tests.oracles.harness import built
 from tests.oracles.kube import ApiError, Client, free_port
 from tests.support.plans import STACKS, example_plan, kubernetes_objects
 

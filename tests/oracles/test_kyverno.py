@@ -19,7 +19,7 @@ from typing import Any, Callable
 import pytest
 import yaml
 
-from tests.oracles.conftest import built
+from tests.oracles.harness import built
 from tests.support.plans import ROOT, STACKS, example_plan, kubernetes_objects
 
 pytestmark = pytest.mark.oracle
