@@ -71,9 +71,36 @@ def test_distribution_has_every_component_the_configs_use(otelcol: Path, oracle_
     assert not missing, "the collector distribution lacks: " + ", ".join(missing) + " (add it to COLLECTOR_COMPONENTS in tests/oracles/build.py)"
 
 
+def collectors(stack: str) -> list[dict[str, Any]]:
+    found = [o for o in kubernetes_objects(example_plan(stack)) if o["kind"] == "OpenTelemetryCollector"]
+    assert found, f"{stack}: the plan has no OpenTelemetryCollector"
+    return found
+
+
+def localized(collector: dict[str, Any], directory: Path) -> dict[str, Any]:
+    """The config with each directory an extension needs (file_storage) moved under ``directory``,
+    after checking the collector's pod mounts a volume there (otherwise the queue would sit on the
+    container's read-only root filesystem)."""
+    config = copy.deepcopy(collector["spec"]["config"])
+    mounts = [m["mountPath"] for m in collector["spec"].get("volumeMounts", [])]
+    for name, extension in (config.get("extensions") or {}).items():
+        if not isinstance(extension, dict) or "directory" not in extension:
+            continue
+        path = extension["directory"]
+        assert any(path == m or path.startswith(m.rstrip("/") + "/") for m in mounts), \
+            f"extension {name}: directory {path} is on no volume the collector mounts ({mounts})"
+        local = directory / name.replace("/", "-")
+        local.mkdir(parents=True, exist_ok=True)
+        extension["directory"] = str(local)
+        if isinstance(extension.get("compaction"), dict) and "directory" in extension["compaction"]:
+            extension["compaction"]["directory"] = str(local)
+    return config
+
+
 @pytest.mark.parametrize("stack", STACKS)
 def test_collector_validates_the_generated_config(otelcol: Path, oracle_record, tmp_path: Path, stack: str) -> None:
-    for index, config in enumerate(collector_configs(stack)):
+    for index, collector in enumerate(collectors(stack)):
+        config = localized(collector, tmp_path / f"dirs-{index}")
         path = _write(config, tmp_path / f"config-{index}.yaml")
         proc = subprocess.run([str(otelcol), "validate", f"--config=file:{path}"], capture_output=True, text=True, timeout=120)
         oracle_record(ORACLE, "otelcol validate of each stack's config", proc.returncode == 0)
@@ -142,12 +169,6 @@ def runnable(config: dict[str, Any], out: Path) -> tuple[dict[str, Any], dict[st
             extension["endpoint"] = f"127.0.0.1:{free_port()}"
         if "filename" in extension:  # bearertokenauth: the token the gateway presents
             extension["filename"] = str(token_file)
-        if "directory" in extension:  # file_storage
-            directory = out / name.replace("/", "-")
-            directory.mkdir()
-            extension["directory"] = str(directory)
-            if "compaction" in extension:
-                extension["compaction"]["directory"] = str(directory)
     ports: dict[str, tuple[int, bool]] = {}
     for name, receiver in config["receivers"].items():
         if name.split("/", 1)[0] != "otlp":
@@ -204,7 +225,7 @@ def markers_in(path: Path) -> set[str]:
     return set(re.findall(r"oracle-m[0-9]+-[a-z]+", path.read_text(encoding="utf-8"))) if path.exists() else set()
 
 
-def _register_pod(client: Client, namespace: str, name: str, ip: str, labels: dict[str, str]) -> None:
+def _register_pod(client: Client, namespace: str, name: str, ip: str, labels: dict[str, str]) -> dict[str, Any]:
     """A pod the API server admits in a restricted namespace, with ``ip`` as its address."""
     pod = {
         "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": namespace, "labels": labels},
@@ -224,6 +245,24 @@ def _register_pod(client: Client, namespace: str, name: str, ip: str, labels: di
     client.request("PATCH", client.path_for(pod) + "/status",
                    {"status": {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}]}},
                    "application/merge-patch+json")
+    return pod
+
+
+def _unregister_pods(client: Client, pods: list[dict[str, Any]]) -> None:
+    """Remove the check's pods: the next stack reuses their addresses."""
+    for pod in pods:
+        client.request("DELETE", client.path_for(pod), {"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0})
+    for pod in pods:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                client.get(pod)
+            except ApiError as error:
+                if error.status == 404:
+                    break
+                raise
+            assert time.monotonic() < deadline, f"pod {pod['metadata']['name']} not deleted"
+            time.sleep(0.2)
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -235,18 +274,20 @@ def test_collector_routes_each_tenant_only_to_its_own_pipeline(otelcol: Path, ku
         kube_cluster.apply(namespace, manager="oracle")
     gateway_namespaces = sorted({o["metadata"]["namespace"] for o in objects if o["kind"] == "Gateway"})
     assert len(gateway_namespaces) == 1, f"{stack}: Gateways in {gateway_namespaces}"
-    for index, source in enumerate(collector_configs(stack)):
+    for index, collector in enumerate(collectors(stack)):
+        source = localized(collector, tmp_path / f"dirs-{index}")
         attribute, routes = tenant_routes(source)
         teams = {t: info for t, info in plan["teams"].items() if info["agents"]}
         tenants = sorted(t for t in routes["traces"] if t in teams)[:2]
         assert len(tenants) == 2, f"{stack}: the check needs two routed tenants with agents, has {tenants}"
         senders = {}
+        pods = []
         for tenant, ip in zip(tenants, WORKLOAD_IPS):
             agent = sorted(teams[tenant]["agents"])[0]
             name = f"oracle-{stack}-{index}-{agent}"
-            _register_pod(kube_cluster, teams[tenant]["namespace"], name, ip, {"agentplane.io/agent": agent})
+            pods.append(_register_pod(kube_cluster, teams[tenant]["namespace"], name, ip, {"agentplane.io/agent": agent}))
             senders[tenant] = ip
-        _register_pod(kube_cluster, gateway_namespaces[0], f"oracle-{stack}-{index}-gateway", GATEWAY_IP, {"app": "gateway"})
+        pods.append(_register_pod(kube_cluster, gateway_namespaces[0], f"oracle-{stack}-{index}-gateway", GATEWAY_IP, {"app": "gateway"}))
 
         out = tmp_path / f"collector-{index}"
         out.mkdir()
@@ -298,6 +339,7 @@ def test_collector_routes_each_tenant_only_to_its_own_pipeline(otelcol: Path, ku
         finally:
             process.terminate()
             process.wait(timeout=30)
+            _unregister_pods(kube_cluster, pods)
 
         tenant_of_exporter = {e: (signal, tenant) for signal, by_tenant in routes.items() for tenant, es in by_tenant.items() for e in es}
         reached: dict[str, set[str]] = {marker: set() for marker in expected}
