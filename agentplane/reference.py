@@ -24,19 +24,39 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticUndefined
 
 from agentplane.spec.environment import EnvironmentConfig, TenancyConfig, Tier
+from agentplane.spec.sections.adopt import AdoptConfig
+from agentplane.spec.sections.certificates import CertificatesConfig
+from agentplane.spec.sections.gateway import GatewayConfig
+from agentplane.spec.sections.identity import IdentityConfig
+from agentplane.spec.sections.images import ImagesConfig
+from agentplane.spec.sections.provenance import ProvenanceConfig
 from agentplane.spec.sections.spire import SpireConfig
+from agentplane.spec.sections.telemetry import TelemetryConfig
 from agentplane.spec.team import Agent, TeamFile
 
 PIECE = ("key", "default", "meaning")
 # name -> (page, model, key prefix, columns). A table with the columns of PIECE flattens
 # nested sections into dotted keys (`rootCa.duration`, `tiers.<tier>.jwtSvidTtl`).
 TABLES: dict[str, tuple[str, type[BaseModel], str, tuple[str, ...]]] = {
+    "certificates": ("docs/configuration.md", CertificatesConfig, "", PIECE),
+    "images": ("docs/configuration.md", ImagesConfig, "", PIECE),
+    "adopt": ("docs/configuration.md", AdoptConfig, "", PIECE),
     "spire": ("docs/configuration.md", SpireConfig, "", PIECE),
+    "identity": ("docs/configuration.md", IdentityConfig, "", PIECE),
+    "gateway": ("docs/configuration.md", GatewayConfig, "", PIECE),
+    "telemetry": ("docs/configuration.md", TelemetryConfig, "", PIECE),
+    "provenance": ("docs/configuration.md", ProvenanceConfig, "", PIECE),
     "environment": ("docs/configuration.md", EnvironmentConfig, "agentplane:", ("key", "type", "default", "meaning")),
     "tier": ("docs/configuration.md", Tier, "", ("key", "type", "default", "meaning")),
     "tenancy": ("docs/configuration.md", TenancyConfig, "agentplane:tenancy.", ("key", "type", "default", "meaning")),
     "team": ("docs/teams.md", TeamFile, "", ("field", "type", "required", "meaning")),
     "agent": ("docs/teams.md", Agent, "agents[].", ("field", "type", "required", "meaning")),
+}
+# Keys of a PIECE table shown as one row (their own docstring states the shape) instead of
+# one row per nested key: where the nested keys would repeat or say less than the whole.
+LEAVES: dict[str, frozenset[str]] = {
+    "gateway": frozenset({"guardrails.all", "guardrails.tiers", "providerKeys", "providerOptions"}),
+    "telemetry": frozenset({"collector.resources"}),
 }
 _BLOCK = "<!-- generated: {name} -->\n{body}<!-- end generated: {name} -->"
 _DEFAULT = re.compile(r"\s*Default: (?P<text>[^\n]*?)\s*$")
@@ -106,19 +126,21 @@ def _shown(value: Any) -> str:
     return f"`{value}`"
 
 
-def flat_rows(model: type[BaseModel], prefix: str = "", defaults: BaseModel | None = None) -> list[list[str]]:
-    """[key, default, meaning] per leaf; a section's default values come from its default instance."""
+def flat_rows(model: type[BaseModel], prefix: str = "", defaults: BaseModel | None = None,
+              leaves: frozenset[str] = frozenset()) -> list[list[str]]:
+    """[key, default, meaning] per leaf; a section's default values come from its default instance.
+    A key in `leaves` is one row even when it holds a section."""
     out = []
     for name, field in model.model_fields.items():
         key = f"{prefix}{to_camel(name)}"
         sub, is_map = _nested(field.annotation)
-        if sub is not None and not field.is_required():
+        if sub is not None and not field.is_required() and key not in leaves:
             if is_map:
-                out += flat_rows(sub, f"{key}.<{name.rstrip('s')}>.")
+                out += flat_rows(sub, f"{key}.<{name.rstrip('s')}>.", leaves=leaves)
                 continue
             instance = getattr(defaults, name) if defaults is not None else field.get_default(call_default_factory=True)
             if isinstance(instance, BaseModel):
-                out += flat_rows(sub, f"{key}.", instance)
+                out += flat_rows(sub, f"{key}.", instance, leaves)
                 continue
         if not (field.description or "").strip():
             raise MissingDoc(f"{model.__module__}.{model.__name__}: no docstring for {name}")
@@ -130,9 +152,9 @@ def flat_rows(model: type[BaseModel], prefix: str = "", defaults: BaseModel | No
     return out
 
 
-def rows(model: type[BaseModel], prefix: str, columns: tuple[str, ...]) -> list[list[str]]:
+def rows(model: type[BaseModel], prefix: str, columns: tuple[str, ...], leaves: frozenset[str] = frozenset()) -> list[list[str]]:
     if columns == PIECE:
-        return flat_rows(model, prefix)
+        return flat_rows(model, prefix, leaves=leaves)
     out = []
     missing = [n for n, f in model.model_fields.items() if not (f.description or "").strip()]
     if missing:
@@ -155,7 +177,7 @@ def table(name: str) -> str:
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     typed = columns[1] == "type"  # the type column holds its own escaped `|`
     lines += ["| " + " | ".join(cell if typed and i == 1 else cell.replace("|", "\\|") for i, cell in enumerate(r)) + " |"
-              for r in rows(model, prefix, columns)]
+              for r in rows(model, prefix, columns, LEAVES.get(name, frozenset()))]
     return "\n".join(lines) + "\n"
 
 

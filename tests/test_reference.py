@@ -64,3 +64,12 @@ def test_a_stated_default_replaces_the_declared_one():
 
     [row] = reference.rows(Computed, "x.", ("key", "type", "default", "meaning"))
     assert row == ["`x.url`", "string", "`https://<hostname>`", "Where it is."]
+
+
+def test_every_table_of_the_configuration_page_is_generated():
+    text = (ROOT / "docs" / "configuration.md").read_text()
+    outside = re.sub(r"<!-- generated: (\S+) -->\n.*?<!-- end generated: \1 -->", "", text, flags=re.S)
+    assert "<!-- generated:" in text
+    assert not re.search(r"^\|", outside, re.M), "a hand-written table on docs/configuration.md: generate it"
+    sections = re.findall(r"^## `agentplane:(\w+)`", text, re.M)
+    assert sections and all(name in reference.TABLES for name in sections)

@@ -97,10 +97,14 @@ class RootCa(StrictModel):
 
     # Absent: "agentplane <stack> root CA".
     common_name: Annotated[str, Field(strict=True, min_length=1, max_length=64)] | None = None
+    """Subject common name of the root (at most 64 characters). Default: `agentplane <stack> root CA`."""
     organization: Annotated[str, Field(strict=True, min_length=1, max_length=64)] = "agentplane"
+    """Subject organization of the root."""
     duration: GoDuration = "87600h"  # 10 years: a root is replaced deliberately, not routinely
+    """Lifetime of the root (`87600h` is 10 years): at least `1h`, whole hours (pulumi-tls counts hours)."""
     # A year of overlap to distribute the renewed root before the old one expires.
     renew_before: GoDuration = "8760h"
+    """Re-sign the root (same key) at the first `pulumi up` this long before expiry (`8760h` is 1 year): whole hours, shorter than `duration`."""
 
     @model_validator(mode="after")
     def _renewal_fits(self) -> "RootCa":
@@ -147,10 +151,14 @@ class AcmeIssuer(StrictModel):
     controller), for hostnames browsers and CI must trust without the platform CA."""
 
     name: DnsLabel
+    """The ClusterIssuer's name; `identity.tls.issuer` names it."""
     email: Annotated[str, Field(strict=True), AfterValidator(_email)]
+    """The ACME account's contact email."""
     server: Annotated[str, Field(strict=True), AfterValidator(_https_url)] = LETSENCRYPT_DIRECTORY
+    """The ACME directory (`https://`)."""
     # The IngressClass that serves the HTTP-01 challenge (the one Keycloak's Ingress uses).
     ingress_class_name: Annotated[str, Field(strict=True, min_length=1)]
+    """The IngressClass that serves the HTTP-01 challenge (the one Keycloak's Ingress uses)."""
 
     @model_validator(mode="after")
     def _not_the_platform_ca(self) -> "AcmeIssuer":
@@ -161,11 +169,15 @@ class AcmeIssuer(StrictModel):
 
 class CertificatesConfig(StrictModel):
     chart: pinned_chart(CERT_MANAGER_CHART) = CERT_MANAGER_CHART  # type: ignore[valid-type]
+    """The cert-manager chart; only `repository` may change (a mirror)."""
     root_ca: RootCa = RootCa()
+    """The platform's root CA, created by Pulumi (pulumi-tls) and renewed with the same key."""
     # cert-manager's webhook admits every Certificate and Issuer write. Absent: 2 where
     # `protect: true`, else 1 (resilience.py).
     webhook_replicas: int | None = Field(default=None, strict=True, ge=1, le=10)
+    """cert-manager webhook replicas (with a PodDisruptionBudget); a protected stack refuses 1. Default: `2` where `protect: true`, else `1`."""
     acme: AcmeIssuer | None = None
+    """An ACME ClusterIssuer the program creates (HTTP-01 through that IngressClass), for public hostnames: `{name, email, ingressClassName, server}`, `server` by default `https://acme-v02.api.letsencrypt.org/directory`. Name it in `identity.tls.issuer`."""
 
     def issuers(self) -> tuple[str, ...]:
         """The ClusterIssuers the program creates: what a certificate may name."""

@@ -95,10 +95,13 @@ class ProviderOptions(StrictModel):
 
     # azureopenai: the resource endpoint, e.g. my-resource.openai.azure.com
     endpoint: DnsName | None = None
+    """azureopenai (required): the resource endpoint, e.g. `my-resource.openai.azure.com`."""
     # bedrock, vertexai: the cloud region
     region: str | None = Field(default=None, min_length=1)
+    """bedrock (required), vertexai: the cloud region."""
     # vertexai: the Google Cloud project
     project_id: str | None = Field(default=None, min_length=1)
+    """vertexai (required): the Google Cloud project."""
 
 
 # Which providers authenticate with an API key from `providerKeys`, and which need options.
@@ -118,16 +121,21 @@ class BudgetService(StrictModel):
     image: PinnedImage = (
         "docker.io/envoyproxy/ratelimit:1e50889b@sha256:5bb3741fd6709bab1d498eae1a5807faa2113b712dfb236fb76c04a00871ffc9"
     )
+    """The rate-limit service image, pinned by digest (`<repo>:<tag>@sha256:<digest>`)."""
     redis_image: PinnedImage = (
         "docker.io/library/redis:7.4.5-alpine@sha256:bb186d083732f669da90be8b0f975a37812b15e913465bb14d845db72a4e3e08"
     )
+    """The counters' Redis image, pinned by digest (`<repo>:<tag>@sha256:<digest>`)."""
     # Absent: 2 where `protect: true`, else 1 (resilience.py).
     replicas: int | None = Field(default=None, strict=True, ge=1, le=10)
+    """Rate-limit service replicas (they share Redis); a protected stack refuses 1. Default: `2` where `protect: true`, else `1`."""
     # FailClosed: when the budget cannot be checked, inference is refused with a 500 (a budget
     # that fails open is no budget). FailOpen keeps models reachable, unmetered, during a
     # budget-service or store outage. docs/faults.md says what clients see either way.
     failure_mode: Literal["FailClosed", "FailOpen"] = "FailClosed"
+    """When the budget cannot be checked: `FailClosed` refuses model calls (500 `rate limit failed`), `FailOpen` lets them through unmetered ([faults](faults.md#what-clients-see-when-the-budget-service-cannot-answer))."""
     store: BudgetStore = BudgetStore()
+    """The Redis that holds the day's token counters."""
 
 
 class PublicHttps(StrictModel):
@@ -142,8 +150,10 @@ class PublicHttps(StrictModel):
     # LoadBalancer: a cloud load balancer. NodePort: `httpsNodePort` on every node (a local
     # cluster maps it to the host). ClusterIP: not published (bring your own ingress).
     type: Literal["LoadBalancer", "NodePort", "ClusterIP"] = "LoadBalancer"
+    """How the HTTPS listener (and only it) is published outside the cluster: `LoadBalancer`, `NodePort` or `ClusterIP` (not published)."""
     # NodePort only: infra/kind-cluster.yaml maps host port 8443 to node port 30443.
     https_node_port: int | None = Field(default=None, strict=True, ge=30000, le=32767)
+    """With `NodePort` only, and then required (30000-32767); dev uses 30443, which `infra/kind-cluster.yaml` maps to `localhost:8443`."""
 
     @model_validator(mode="after")
     def _node_port_with_node_port_type(self) -> "PublicHttps":
@@ -245,39 +255,57 @@ class Guardrails(StrictModel):
     """
 
     all: GuardProfile = GuardProfile()
+    """Content-safety guards on every model route: `request` / `response`, each `{builtins: [Ssn, CreditCard, Email, PhoneNumber, CaSin], patterns: [<regex>], action: Reject|Mask (default Reject), webhook: {service, namespace, port, failureMode}}` ([gateway](components/gateway.md#content-safety-guardrails)). Default: none."""
     tiers: dict[str, GuardProfile] = {}
+    """`<tier>: {request, response}`: guards added for a tier; every higher tier inherits them. Default: none."""
     weaker_than_lower_tiers: tuple[str, ...] = ()
+    """Tiers that do not inherit the guards of the tiers below (the only way a higher tier is weaker)."""
 
 
 class GatewayConfig(StrictModel):
     # The HTTPS listener's host name; its certificate comes from the platform CA.
     hostname: DnsName = "gateway.localtest.me"
+    """Host name of the HTTPS listener and its certificate."""
     # A plain-HTTP listener for agents inside the cluster (tenant NetworkPolicies already
     # confine who can reach it); it is never published outside the cluster (see `publicHttps`).
     http_listener: bool = Field(default=True, strict=True)
+    """The plain-HTTP listener on port 80 for agents in the cluster; never published outside it (the proxy's own Service is ClusterIP)."""
     public_https: PublicHttps = PublicHttps()
+    """How the HTTPS listener is published."""
     guardrails: Guardrails = Guardrails()
+    """Content-safety guards on model routes."""
     gateway_api_manifest: HttpUrl = (
         "https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.6.1/standard-install.yaml"
     )
+    """The Gateway API standard CRDs manifest (override for a mirror)."""
     crds_chart: ChartSource = ChartSource(repository="oci://cr.agentgateway.dev/charts", chart="agentgateway-crds", version="v1.4.1")
+    """The agentgateway CRDs chart source (override for a mirror)."""
     chart: ChartSource = ChartSource(repository="oci://cr.agentgateway.dev/charts", chart="agentgateway", version="v1.4.1")
+    """The agentgateway chart source (override for a mirror)."""
     # Absent: 2 where `protect: true`, else 1 (resilience.py).
     proxy_replicas: int | None = Field(default=None, strict=True, ge=1, le=20)
+    """Proxy replicas; a protected stack refuses 1 ([faults](faults.md#availability-in-protected-environments)). Default: `2` where `protect: true`, else `1`."""
     # Provider API keys, `{openai: {secure: ...}}` in a stack file. They become a Secret in
     # the gateway namespace only; no team namespace ever holds one.
     provider_keys: dict[str, Secret] = {}
+    """`<provider>: secret`: API key per provider, set with `pulumi config set --secret --path 'agentplane:gateway.providerKeys.openai' <key>`; only for `openai`, `anthropic`, `gemini`, `azureopenai`. A provider used by `agentplane:models` without a key is a warning in `plan` and an error in `pulumi up`."""
     provider_options: dict[str, ProviderOptions] = {}
+    """`<provider>: {endpoint, region, projectId}`: `endpoint` (azureopenai, required), `region` (bedrock, required; vertexai), `projectId` (vertexai, required). bedrock and vertexai use the gateway's cloud identity instead of a key."""
     # Where the gateway fetches the realm's signing keys; absent: <issuer>/protocol/openid-connect/certs.
     jwks_url: HttpUrl | None = None
+    """Where the proxy reads the realm's signing keys (https: verified against public roots). Default: `<issuer>/protocol/openid-connect/certs`."""
     # SPIRE's OIDC discovery issuer; when set, JWT-SVIDs (sub = the agent's SPIFFE ID) are
     # accepted as well as Keycloak tokens. Its keys are read from <issuer>/keys.
     spiffe_issuer: HttpUrl | None = None
+    """SPIRE OIDC discovery issuer; set, the gateway also accepts JWT-SVIDs (keys from `<issuer>/keys`)."""
     # Each agent serves HTTP on Service <agent>:<agentPort> in its team namespace.
     agent_port: int = Field(default=8080, strict=True, ge=1, le=65535)
+    """Port of every agent's Service."""
     budget: BudgetService = BudgetService()
+    """The rate-limit service that keeps daily token budgets."""
     # Share of new traces the gateway starts (0.0-1.0) when telemetry is installed.
     trace_sampling: float = Field(default=1.0, ge=0.0, le=1.0)
+    """Share of new traces the gateway starts (0.0-1.0) when telemetry is installed."""
 
     @field_validator("provider_keys", "provider_options")
     @classmethod

@@ -118,7 +118,9 @@ class IdentityCharts(StrictModel):
     """Chart sources; only `repository` may change (an air-gapped mirror), versions are pinned."""
 
     keycloakx: pinned_chart(KEYCLOAKX_CHART) = KEYCLOAKX_CHART  # type: ignore[valid-type]
+    """The keycloakx chart; only `repository` may change (a mirror)."""
     cloudnative_pg: pinned_chart(CLOUDNATIVE_PG_CHART) = CLOUDNATIVE_PG_CHART  # type: ignore[valid-type]
+    """The CloudNativePG chart; only `repository` may change (a mirror)."""
 
 
 class DatabaseConfig(StrictModel):
@@ -126,22 +128,32 @@ class DatabaseConfig(StrictModel):
 
     # Absent: 1 where `protect: false`, 3 (a primary and two standbys) where `protect: true`.
     instances: Instances | None = None
+    """Postgres instances (a primary and standbys); at least 1. Default: `1`, or `3` where `protect: true`."""
     storage_size: Quantity = "5Gi"
+    """Volume size of each instance (a quantity)."""
     storage_class: Annotated[str, Field(strict=True, min_length=1)] | None = None
+    """StorageClass of the volumes. Default: the cluster's default."""
     # Absent: the PostgreSQL image the pinned operator (CloudNativePG 1.30.0) defaults to.
     image_name: Annotated[str, Field(strict=True, min_length=1)] | None = None
+    """PostgreSQL image (pin it to control major upgrades); by digest where `protect: true`. Default: the operator's default."""
     cpu: Quantity = "250m"
+    """CPU per Postgres instance."""
     memory: Quantity = "512Mi"
+    """Memory per Postgres instance."""
     # Scheduled backups to an object store; required where `protect: true` (resilience.py).
     backup: DatabaseBackup | None = None
+    """`{enabled, destinationPath: s3://…, endpointUrl, retention: 30d, schedule: '0 0 3 * * *', s3: {accessKeyId (secret), secretAccessKey (secret), region, inheritFromIamRole}}`; `{enabled: false}` states there are none ([faults](faults.md#keycloak-database-backups)). Default: none; required where `protect: true`."""
 
 
 class ServiceConfig(StrictModel):
     """How Keycloak's Service is exposed. Node ports apply to NodePort and LoadBalancer only."""
 
     type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = "NodePort"
+    """`ClusterIP`, `NodePort` or `LoadBalancer`."""
     http_node_port: NodePort | None = KIND_HTTP_NODE_PORT
+    """Node port of the HTTP listener (NodePort/LoadBalancer only; 30000-32767; `null` for none). Needs `httpEnabled`."""
     https_node_port: NodePort | None = None
+    """Node port of the HTTPS listener."""
 
     @model_validator(mode="after")
     def _distinct(self) -> "ServiceConfig":
@@ -154,8 +166,11 @@ class IngressConfig(StrictModel):
     """An Ingress for the public hostname (TLS with the Keycloak certificate, to the HTTPS port)."""
 
     enabled: bool = Field(default=False, strict=True)
+    """An Ingress for `hostname` (paths `/realms/`, `/resources/`, `/.well-known/` only) with TLS from `keycloak-tls` (or `keycloak-public-tls` with an ACME issuer), to the Service's HTTPS port (tell your controller the backend speaks HTTPS, e.g. `nginx.ingress.kubernetes.io/backend-protocol: HTTPS`). Keycloak then trusts `X-Forwarded-*` headers."""
     class_name: Annotated[str, Field(strict=True, min_length=1)] | None = None
+    """The Ingress's IngressClass."""
     annotations: dict[str, str] = {}
+    """Annotations of the Ingress."""
 
 
 class TlsConfig(StrictModel):
@@ -164,12 +179,16 @@ class TlsConfig(StrictModel):
     # `certificates.acme` for a hostname browsers must trust. Nothing else: see
     # certificates.check_environment.
     issuer: Annotated[str, Field(strict=True, min_length=1)] = PLATFORM_CA_ISSUER
+    """The ClusterIssuer that certifies the public hostname: `platform-ca`, or the name of `certificates.acme` (then the Ingress serves a public certificate for `hostname`; Keycloak itself keeps its `platform-ca` one). Any other name is an error: the program would not create it."""
 
 
 class KeycloakSize(StrictModel):
     replicas: Instances = 1
+    """Keycloak pods. The chart's default anti-affinity puts replicas on different nodes."""
     cpu: Quantity = "500m"
+    """CPU per Keycloak pod."""
     memory: Quantity = "1Gi"
+    """Memory per Keycloak pod (request and limit)."""
 
 
 class ExistingKeycloak(StrictModel):
@@ -180,14 +199,21 @@ class ExistingKeycloak(StrictModel):
     """
 
     url: Annotated[str, Field(strict=True, min_length=1)]
+    """The existing Keycloak's base URL (with `/auth` for old installations); `https://`, or `http://` only with `insecure: true`."""
     # The realm the admin credentials belong to (not the platform realm, see `identity.realm`).
     realm: AdminRealmName = "master"
+    """The realm the login uses (not the platform realm)."""
     client_id: Annotated[str, Field(strict=True, min_length=1)] = "admin-cli"
+    """The client the login uses."""
     admin_username: Annotated[str, Field(strict=True, min_length=1)] | None = None
+    """With `adminPassword`: one of the two logins."""
     admin_password: Secret | None = None
+    """A secret; with `adminUsername`: one of the two logins."""
     client_secret: Secret | None = None
+    """A secret: the other login."""
     # Allows an http:// URL (a local test Keycloak). Never for a shared environment.
     insecure: bool = Field(default=False, strict=True)
+    """Allows an `http://` URL (a local test Keycloak); never for a shared environment."""
 
     @model_validator(mode="after")
     def _consistent(self) -> "ExistingKeycloak":
@@ -219,23 +245,36 @@ class ExistingKeycloak(StrictModel):
 class IdentityConfig(StrictModel):
     # The public DNS name of Keycloak: its hostname setting, certificate and Ingress host.
     hostname: DnsName = "keycloak.localtest.me"
+    """Keycloak's public DNS name: its `hostname` setting, certificate and Ingress host. A DNS name (lowercase, no scheme, port or path)."""
     # Where clients reach Keycloak, when that is not https://<hostname> (a port, or plain http on
     # a local cluster). Token issuers (`iss`) carry this URL. Its host must be `hostname`.
     public_url: Annotated[str, Field(strict=True, min_length=1)] | None = None
+    """Where clients reach Keycloak when that is another port or plain http (a local cluster). It is every token's issuer base: `iss` = `<publicUrl>/realms/<realm>`. Its host must be `hostname`; no path. Default: `https://<hostname>`."""
     # Where `pulumi up` (the Keycloak provider) reaches Keycloak; absent: the public URL.
     provider_url: Annotated[str, Field(strict=True, min_length=1)] | None = None
+    """Where `pulumi up` (the Keycloak provider) reaches the admin API. The Ingress does not publish `/admin/`, so shared stacks set Keycloak's in-cluster Service, `https://keycloak-http.agentplane-identity.svc:8443`, which CI reaches through `python -m agentplane.admin_tunnel` ([operations](operations.md#the-realms-admin-api-is-not-public)). An `https` URL must use a name on Keycloak's certificate (`hostname` or the Service's names) and, for the tunnel, an explicit port of 1024 or above. Default: `publicUrl`."""
     realm: RealmName = "agentplane"
+    """The platform realm (not `master`)."""
     # The `aud` every agent token carries, so the gateway accepts it.
     gateway_audience: Audience = "agentplane-gateway"
+    """The audience every agent token carries, so the gateway accepts it."""
     # Keycloak's plain-HTTP listener (the kind cluster maps it); HTTPS on 8443 is always on.
     http_enabled: bool = Field(default=True, strict=True)
+    """Keycloak's plain-HTTP listener (port 8080, Service port 80). HTTPS on 8443 is always on. Turn it off wherever traffic leaves a laptop."""
     tls: TlsConfig = TlsConfig()
+    """Keycloak's public certificate."""
     service: ServiceConfig = ServiceConfig()
+    """Keycloak's Service."""
     ingress: IngressConfig = IngressConfig()
+    """Keycloak's Ingress."""
     keycloak: KeycloakSize = KeycloakSize()
+    """Keycloak's pods."""
     database: DatabaseConfig = DatabaseConfig()
+    """Keycloak's Postgres (CloudNativePG)."""
     charts: IdentityCharts = IdentityCharts()
+    """Chart mirrors; chart names and versions are pinned."""
     existing: ExistingKeycloak | None = None
+    """An existing Keycloak the program configures instead of installing one: `{url, realm (master), clientId (admin-cli), adminUsername + adminPassword (secret) or clientSecret (secret), insecure}`. Default: none."""
 
     @model_validator(mode="after")
     def _consistent(self) -> "IdentityConfig":

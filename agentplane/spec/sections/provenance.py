@@ -86,14 +86,18 @@ class KeylessIdentity(StrictModel):
     """A cosign keyless (Fulcio) signing identity: the OIDC issuer and the certificate subject."""
 
     issuer: HttpsUrl
+    """The OIDC issuer of the signing certificate (`https://`)."""
     subject_reg_exp: SubjectRegExp
+    """The certificate subject, as a regular expression anchored at both ends (`^…$`)."""
 
 
 class Signer(StrictModel):
     """Exactly one of `keyless` or `publicKey`."""
 
     keyless: KeylessIdentity | None = None
+    """A cosign keyless (Fulcio) identity."""
     public_key: PublicKeyPem | None = None
+    """A cosign public key (PEM)."""
 
     @model_validator(mode="after")
     def _exactly_one(self) -> "Signer":
@@ -105,27 +109,37 @@ class Signer(StrictModel):
 class ProvenanceConfig(StrictModel):
     # Identities allowed to sign agent images and their provenance attestations.
     signers: tuple[Signer, ...] = ()
+    """`{keyless: {issuer, subjectRegExp}}` or `{publicKey: <PEM>}`. `subjectRegExp` must be anchored (`^…$`). Empty: `plan` warns and `pulumi up` refuses; a tier with `provenance: enforce` and no signers is a validation error (every pod would be rejected)."""
     # SLSA provenance `runDetails.builder.id` values accepted; a trailing `*` is a prefix match.
     builders: tuple[BuilderId, ...] = ()
+    """Accepted SLSA `runDetails.builder.id`s; a trailing `*` is a prefix. Required with `signers`."""
     # Source repositories a provenance attestation may name; `https://github.com/acme/*` = an org.
     source_repositories: tuple[SourceRepository, ...] = ()
+    """Accepted source repositories (`https://…`); `https://github.com/acme/*` accepts an organisation (the prefix must end in `/`). Required with `signers`."""
     # Image references verified (Kyverno globs); anything else in a tenant pod is not checked.
     images: tuple[ImageGlob, ...] = ("*",)
+    """Kyverno globs of the images verified."""
     # Image prefixes the platform itself injects into agent pods (e.g. OpenTelemetry
     # auto-instrumentation init containers); they are not signed by the tenants' CI.
     exempt_images: tuple[ImagePrefix, ...] = ()
+    """Image prefixes the platform injects and that are not verified (prefer full references with a digest)."""
     # Ambient registry credentials Kyverno uses to read signatures of private images
     # (e.g. `github` for private ghcr.io images); public registries need none.
     registry_providers: tuple[Literal["default", "amazon", "azure", "google", "github"], ...] = ()
+    """Ambient registry credentials for Kyverno (`default`, `amazon`, `azure`, `google`, `github`)."""
     # Groups (as Kubernetes sees them, with any OIDC prefix) that may change platform-owned
     # labels, Kyverno policies and policy exceptions. The identity `pulumi up` runs as must be
     # in one of them (or in system:masters).
     admin_groups: tuple[KubernetesGroup, ...] = Field(default=("platform-admins",), min_length=1)
+    """Groups (as Kubernetes sees them, OIDC prefix included) exempt from the guardrails. Add the group of the deploy identity."""
     # PolicyExceptions are honoured only in the Kyverno namespace, which only admins can write.
     policy_exceptions: bool = Field(default=True, strict=True)
+    """Honour PolicyExceptions in the `kyverno` namespace only; `false` ignores them everywhere."""
     # Kyverno admission controller replicas; default 3 where `agentplane:protect`, else 1.
     replicas: int | None = Field(default=None, ge=1, le=15, strict=True)
+    """Kyverno admission controller replicas (the other controllers run 2 when this is above 1). Default: `3` where `agentplane:protect`, else `1`."""
     chart: ChartSource = KYVERNO_CHART
+    """The Kyverno chart source, e.g. an air-gapped mirror."""
 
     @model_validator(mode="after")
     def _complete(self) -> "ProvenanceConfig":

@@ -76,10 +76,13 @@ class BudgetStore(StrictModel):
     """
 
     storage_size: Quantity = "1Gi"
+    """The counters' Redis volume (an append-only file); at least 3 × `maxMemoryMib` + 64Mi ([faults](faults.md#token-budgets-durability-day-boundary-loss-window))."""
     storage_class: Annotated[str, Field(strict=True, min_length=1)] | None = None
+    """StorageClass of that volume. Default: the cluster's default."""
     # Redis' `maxmemory`: a counter is ~100 bytes per team or agent per day; the pod's memory
     # limit is this plus headroom for the append-only file rewrite.
     max_memory_mib: int = Field(default=192, strict=True, ge=16, le=16384)
+    """Redis' `maxmemory` in MiB, with `noeviction`: a full Redis refuses writes and never forgets a counter."""
 
     @model_validator(mode="after")
     def _volume_holds_the_append_only_files(self) -> "BudgetStore":

@@ -118,17 +118,23 @@ def _check_headers(endpoint: str | None, headers: dict) -> None:
 
 class ContainerImage(StrictModel):
     repository: Annotated[str, Field(strict=True, pattern=_IMAGE_REPOSITORY.pattern)]
+    """The image repository."""
     tag: Annotated[str, Field(strict=True, pattern=_IMAGE_TAG.pattern)]
+    """The image tag, pinned by digest (`<tag>@sha256:<digest>`); keep the operator's version."""
 
 
 class ResourceAmounts(StrictModel):
     cpu: Quantity
+    """CPU (a quantity)."""
     memory: Quantity
+    """Memory (a quantity)."""
 
 
 class CollectorResources(StrictModel):
     requests: ResourceAmounts = ResourceAmounts(cpu="200m", memory="256Mi")
+    """Requests per replica."""
     limits: ResourceAmounts = ResourceAmounts(cpu="1", memory="1Gi")
+    """Limits per replica; `memory_limiter` works from the memory limit."""
 
 
 _STORAGE_CLASS = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
@@ -143,9 +149,12 @@ class QueueSettings(StrictModel):
     """
 
     volume_size: Quantity = "16Gi"
+    """Each replica's queue volume; must hold 1.5 × `perDestination` per destination, plus one more for compaction (checked when planning). A StatefulSet's volume size cannot be changed in place."""
     per_destination: Quantity = "256Mi"
+    """Persistent sending queue per backend destination and replica (at least `1Mi`); see [maximum loss](components/telemetry.md#when-a-backend-is-down-queues-retries-and-the-maximum-loss)."""
     # The StorageClass of each collector pod's queue volume; null: the cluster's default class.
     storage_class: Annotated[str, Field(strict=True, pattern=_STORAGE_CLASS.pattern)] | None = None
+    """StorageClass of the queue volumes. Default: the cluster's default."""
 
     @model_validator(mode="after")
     def _queue_fits_the_volume(self) -> "QueueSettings":
@@ -168,8 +177,11 @@ class CollectorSettings(StrictModel):
     """The gateway collector StatefulSet every tenant namespace sends OTLP to."""
 
     replicas: int = Field(default=2, strict=True, ge=1, le=20)
+    """Gateway collector replicas (1–20); a protected stack refuses 1."""
     resources: CollectorResources = CollectorResources()
+    """Per replica: `{requests: {cpu, memory}, limits: {cpu, memory}}`; `memory_limiter` works from the memory limit. Default: requests `200m`/`256Mi`, limits `1`/`1Gi`."""
     queue: QueueSettings = QueueSettings()
+    """The persistent sending queues."""
 
 
 class _OtlpDestination(StrictModel):
@@ -193,12 +205,16 @@ class Backend(_OtlpDestination):
     """The environment's default OTLP backend, shared by teams that name none (e.g. Tempo/Mimir/Loki)."""
 
     protocol: Protocol = "http"
+    """OTLP over `http` or `grpc`."""
     endpoint: OtlpEndpoint
+    """The backend's OTLP endpoint."""
     # Sent with each team's data, value = team name; Grafana's multi-tenant backends read X-Scope-OrgID.
     # null: one backend tenant for everyone, told apart only by the `agentplane.tenant` attribute.
     tenant_header: HeaderName | None = "X-Scope-OrgID"
+    """Sent with each team's data, value = the team name (Grafana's multi-tenant backends read `X-Scope-OrgID`); null: one backend tenant for everyone."""
     # Credentials for the platform backend, e.g. {Authorization: {secure: ...}}.
     headers: dict[HeaderName, Secret] = {}
+    """Credentials for the backend: `{name: secret}`."""
 
     @model_validator(mode="after")
     def _tenant_header_is_platform_owned(self) -> "Backend":
@@ -211,8 +227,10 @@ class Sampler(StrictModel):
     """What the injected SDKs sample (the operator's Instrumentation `spec.sampler`)."""
 
     type: SamplerType = "parentbased_traceidratio"
+    """The SDK sampler: `always_on`, `always_off`, `traceidratio`, `parentbased_always_on`, `parentbased_always_off` or `parentbased_traceidratio`."""
     # Fraction of new traces kept, for the *traceidratio samplers.
     ratio: float | None = Field(default=1.0, strict=True, ge=0.0, le=1.0)
+    """Share of new traces kept, for the `*traceidratio` samplers."""
 
     @model_validator(mode="after")
     def _ratio_only_for_ratio_samplers(self) -> "Sampler":
@@ -227,15 +245,21 @@ class Sampler(StrictModel):
 
 class TelemetryConfig(StrictModel):
     chart: ChartSource = OPERATOR_CHART
+    """The operator chart (override for a mirror)."""
     collector_image: ContainerImage = ContainerImage(repository=COLLECTOR_REPOSITORY, tag=f"{COLLECTOR_VERSION}@{COLLECTOR_DIGEST}")
+    """The collector image, pinned by digest."""
     collector: CollectorSettings = CollectorSettings()
+    """The gateway collector every tenant namespace sends OTLP to."""
     # Absent: teams without their own endpoint, and the platform pipeline, go to the collector's
     # `debug` exporter (counts in the collector log, no payloads): nothing leaves the cluster.
     default_backend: Backend | None = None
+    """`{endpoint, protocol: http|grpc (http), tenantHeader (X-Scope-OrgID, null for none), headers: {name: secret}}`. Default: none (the collector's `debug` exporter: nothing leaves the cluster)."""
     sampler: Sampler = Sampler()
+    """What the injected SDKs sample."""
     # team -> key -> secret header value; what a team file's `telemetry.headers` values name.
     # Set with: pulumi config set --secret --path 'agentplane:telemetry.tenantHeaders.<team>.<key>' <value>
     tenant_headers: dict[TeamName, dict[SecretKey, Secret]] = {}
+    """`<team>: {<key>: secret}`: the values team files' `telemetry.headers` name."""
 
     def missing_for_deploy(self) -> list[str]:
         """Secret header values the offline plan cannot decrypt; `pulumi up` must have them."""
