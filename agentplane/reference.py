@@ -55,8 +55,9 @@ TABLES: dict[str, tuple[str, type[BaseModel], str, tuple[str, ...]]] = {
 # Keys of a PIECE table shown as one row (their own docstring states the shape) instead of
 # one row per nested key: where the nested keys would repeat or say less than the whole.
 LEAVES: dict[str, frozenset[str]] = {
-    "gateway": frozenset({"guardrails.all", "guardrails.tiers", "providerKeys", "providerOptions"}),
-    "telemetry": frozenset({"collector.resources"}),
+    "gateway": frozenset({"guardrails.all", "guardrails.tiers", "providerKeys", "providerOptions", "crdsChart", "chart"}),
+    "telemetry": frozenset({"chart", "collector.resources"}),
+    "provenance": frozenset({"chart"}),
 }
 _BLOCK = "<!-- generated: {name} -->\n{body}<!-- end generated: {name} -->"
 _DEFAULT = re.compile(r"\s*Default: (?P<text>[^\n]*?)\s*$")
@@ -123,6 +124,8 @@ def _shown(value: Any) -> str:
         return f"`{str(value).lower()}`"
     if isinstance(value, (tuple, list)):
         return f"`{list(value)}`"
+    if isinstance(value, BaseModel):
+        return "`{" + ", ".join(f"{to_camel(k)}: {v}" for k, v in value.model_dump().items()) + "}`"
     return f"`{value}`"
 
 
@@ -145,7 +148,8 @@ def flat_rows(model: type[BaseModel], prefix: str = "", defaults: BaseModel | No
         if not (field.description or "").strip():
             raise MissingDoc(f"{model.__module__}.{model.__name__}: no docstring for {name}")
         meaning = " ".join(field.description.split())
-        default = _shown(getattr(defaults, name)) if defaults is not None else _default(field)
+        value = getattr(defaults, name) if defaults is not None else field.get_default(call_default_factory=True)
+        default = _shown(value) if defaults is not None or isinstance(value, BaseModel) else _default(field)
         if m := _DEFAULT.search(meaning):
             default, meaning = m["text"].rstrip("."), meaning[:m.start()].rstrip()
         out.append([f"`{key}`", default, meaning])

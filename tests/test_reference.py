@@ -73,3 +73,12 @@ def test_every_table_of_the_configuration_page_is_generated():
     assert not re.search(r"^\|", outside, re.M), "a hand-written table on docs/configuration.md: generate it"
     sections = re.findall(r"^## `agentplane:(\w+)`", text, re.M)
     assert sections and all(name in reference.TABLES for name in sections)
+
+
+def test_a_section_shown_whole_states_its_default_from_the_model():
+    from agentplane.spec.sections.gateway import GatewayConfig
+
+    rows = {r[0]: r for r in reference.rows(*reference.TABLES["gateway"][1:], reference.LEAVES["gateway"])}
+    chart = GatewayConfig().chart
+    assert f"version: {chart.version}" in rows["`chart`"][1]
+    assert "`guardrails.all`" in rows and not any(k.startswith("`guardrails.all.") for k in rows)

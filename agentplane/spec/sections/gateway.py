@@ -279,9 +279,9 @@ class GatewayConfig(StrictModel):
     )
     """The Gateway API standard CRDs manifest (override for a mirror)."""
     crds_chart: ChartSource = ChartSource(repository="oci://cr.agentgateway.dev/charts", chart="agentgateway-crds", version="v1.4.1")
-    """The agentgateway CRDs chart source (override for a mirror)."""
+    """The agentgateway CRDs chart: `{repository, chart, version}`, all three when set (a mirror)."""
     chart: ChartSource = ChartSource(repository="oci://cr.agentgateway.dev/charts", chart="agentgateway", version="v1.4.1")
-    """The agentgateway chart source (override for a mirror)."""
+    """The agentgateway chart: `{repository, chart, version}`, all three when set (a mirror)."""
     # Absent: 2 where `protect: true`, else 1 (resilience.py).
     proxy_replicas: int | None = Field(default=None, strict=True, ge=1, le=20)
     """Proxy replicas; a protected stack refuses 1 ([faults](faults.md#availability-in-protected-environments)). Default: `2` where `protect: true`, else `1`."""

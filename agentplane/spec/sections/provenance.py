@@ -139,7 +139,7 @@ class ProvenanceConfig(StrictModel):
     replicas: int | None = Field(default=None, ge=1, le=15, strict=True)
     """Kyverno admission controller replicas (the other controllers run 2 when this is above 1). Default: `3` where `agentplane:protect`, else `1`."""
     chart: ChartSource = KYVERNO_CHART
-    """The Kyverno chart source, e.g. an air-gapped mirror."""
+    """The Kyverno chart: `{repository, chart, version}`, all three when set (e.g. an air-gapped mirror)."""
 
     @model_validator(mode="after")
     def _complete(self) -> "ProvenanceConfig":

@@ -245,7 +245,7 @@ class Sampler(StrictModel):
 
 class TelemetryConfig(StrictModel):
     chart: ChartSource = OPERATOR_CHART
-    """The operator chart (override for a mirror)."""
+    """The OpenTelemetry operator chart: `{repository, chart, version}`, all three when set (a mirror)."""
     collector_image: ContainerImage = ContainerImage(repository=COLLECTOR_REPOSITORY, tag=f"{COLLECTOR_VERSION}@{COLLECTOR_DIGEST}")
     """The collector image, pinned by digest."""
     collector: CollectorSettings = CollectorSettings()
