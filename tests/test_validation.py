@@ -258,3 +258,43 @@ def test_an_undecryptable_secret_deploys_only_the_stand_in() -> None:
 
     assert Secret.model_validate({"secure": "AAEAA..."}, context={"source": "file"}).deploy_value == SECRET_STAND_IN
     assert Secret.model_validate("decrypted", context={"source": "engine"}).deploy_value == "decrypted"
+
+
+def test_structural_errors_and_other_sections_cross_checks_come_in_one_run(workspace: Path) -> None:
+    stack = workspace / "stacks" / "Pulumi.dev.yaml"
+    text = stack.read_text()
+    # An unknown field in `gateway`, and a tier whose budget is below the one under it.
+    old_gateway, old_budget = "  agentplane:gateway:\n", "      provenance: enforce\n      dailyTokenBudget: 2000000"
+    assert old_gateway in text and old_budget in text, "the case no longer matches the example stack; update it"
+    text = text.replace(old_gateway, old_gateway + "    hostnmae: gw.example.com\n", 1)
+    stack.write_text(text.replace(old_budget, "      provenance: enforce\n      dailyTokenBudget: 1000", 1))
+    errors = _errors(workspace)
+    assert any(e.startswith("stacks/Pulumi.dev.yaml: agentplane:gateway.hostnmae: unknown field") for e in errors), errors
+    assert any(e.startswith("stacks/Pulumi.dev.yaml: agentplane:tiers[2].dailyTokenBudget: 1000 is less than 2000000")
+               for e in errors), errors
+
+
+def test_a_cross_check_reading_a_malformed_section_is_not_run(workspace: Path) -> None:
+    # spire.tiers names an unknown tier (spire's cross-check) while `tiers` itself is malformed:
+    # the check would need the tiers, so only the structural error is reported, nothing guessed.
+    stack = workspace / "stacks" / "Pulumi.dev.yaml"
+    text = stack.read_text()
+    old_spire, old_tier = "    trustDomain: dev.agentplane.local\n", "      provenance: audit\n      dailyTokenBudget: 100000"
+    assert old_spire in text and old_tier in text
+    text = text.replace(old_spire, old_spire + "    tiers: {producton: {x509SvidTtl: 30m}}\n", 1)
+    stack.write_text(text.replace(old_tier, "      provenance: strict\n      dailyTokenBudget: 100000", 1))
+    errors = _errors(workspace)
+    assert any(": agentplane:tiers[0].provenance:" in e for e in errors), errors
+    assert not any("spire.tiers" in e for e in errors), errors
+
+
+def test_a_well_formed_sections_cross_check_runs_beside_a_malformed_one(workspace: Path) -> None:
+    stack = workspace / "stacks" / "Pulumi.dev.yaml"
+    text = stack.read_text()
+    old_spire = "    trustDomain: dev.agentplane.local\n"
+    assert old_spire in text
+    text = text.replace(old_spire, old_spire + "    tiers: {producton: {x509SvidTtl: 30m}}\n", 1)
+    stack.write_text(text.replace("  agentplane:protect: false\n", "  agentplane:protect: maybe\n", 1))
+    errors = _errors(workspace)
+    assert any(": agentplane:protect: must be true or false" in e for e in errors), errors
+    assert any(": agentplane:spire.tiers.producton: unknown tier 'producton'" in e for e in errors), errors

@@ -13,14 +13,14 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ValidationError, create_model
 
 from agentplane import safeyaml
 from agentplane.errors import ConfigError, ConfigIssue, field_path
 from agentplane.namespaces import reserved_reason
 from agentplane.quantity import parse_quantity
 from agentplane.spec import untrusted
-from agentplane.spec.base import Secret, group_path, team_group_path
+from agentplane.spec.base import Secret, StrictModel, group_path, team_group_path
 from agentplane.spec.environment import EnvironmentConfig, Tier, egress_covers
 from agentplane.spec.sections.gateway import AGENT_REFERENCE, GROUP_REFERENCE, McpServer, resolve_access
 from agentplane.spec.platform import AgentSpec, PlatformSpec, TeamSpec
@@ -191,15 +191,19 @@ def pydantic_issues(exc: ValidationError, model: type[BaseModel], file: str) -> 
     return issues
 
 
-def _check_environment(env: EnvironmentConfig) -> list[tuple[str, str]]:
-    """Cross-field rules of the stack config, each with the field it is about."""
+def _duplicates(field: str, names: list[str]) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
-    for field, names in (("models", [m.name for m in env.models]), ("tiers", [t.name for t in env.tiers]), ("egress", list(env.egress))):
-        seen: set[str] = set()
-        for i, name in enumerate(names):
-            if name in seen:
-                problems.append((f"{field}[{i}]", f"{name!r} appears more than once"))
-            seen.add(name)
+    seen: set[str] = set()
+    for i, name in enumerate(names):
+        if name in seen:
+            problems.append((f"{field}[{i}]", f"{name!r} appears more than once"))
+        seen.add(name)
+    return problems
+
+
+def _check_tier_models(env: EnvironmentConfig) -> list[tuple[str, str]]:
+    """A tier's models are approved models of the environment, each named once."""
+    problems: list[tuple[str, str]] = []
     approved = [m.name for m in env.models]
     for i, tier in enumerate(env.tiers):
         seen_models: set[str] = set()
@@ -209,7 +213,6 @@ def _check_environment(env: EnvironmentConfig) -> list[tuple[str, str]]:
             if model in seen_models:
                 problems.append((f"tiers[{i}].models[{j}]", f"{model!r} appears more than once"))
             seen_models.add(model)
-    problems += _check_tiers_monotone(env)
     return problems
 
 
@@ -268,16 +271,80 @@ def validate_environment(raw: dict[str, Any], file: str, *, source: str) -> Envi
     try:
         env = EnvironmentConfig.model_validate(raw, context={"source": source})
     except ValidationError as exc:
-        raise ConfigError([issue(i.field, i.message) for i in pydantic_issues(exc, EnvironmentConfig, file)]) from None
-    problems = _check_environment(env)
-    # Each platform piece may check its own settings against the rest of the environment.
-    for section in SECTION_MODULES:
-        check = getattr(section, "check_environment", None)
-        if check is not None:
-            problems += check(env)
+        # The structural errors, and in the same run the cross-checks of every section that is
+        # itself well formed; a check that reads a malformed section is not run.
+        structural = [issue(i.field, i.message) for i in pydantic_issues(exc, EnvironmentConfig, file)]
+        crossed = _cross_checks(_well_formed_sections(raw, exc, source)) if isinstance(raw, dict) else []
+        raise ConfigError(structural + [issue(field, message) for field, message in crossed]) from None
+    problems = _cross_checks(env)
     if problems:
         raise ConfigError([issue(field, message) for field, message in problems])
     return env
+
+
+# The environment-level cross-checks of load.py; each platform piece adds its own
+# `check_environment` (SECTION_MODULES).
+ENVIRONMENT_CHECKS = (
+    lambda env: _duplicates("models", [m.name for m in env.models]),
+    lambda env: _duplicates("tiers", [t.name for t in env.tiers]),
+    lambda env: _duplicates("egress", list(env.egress)),
+    _check_tier_models,
+    _check_tiers_monotone,
+)
+
+
+class _MalformedSection(Exception):
+    """A cross-check read a top-level section that failed validation."""
+
+
+class _Malformed:
+    """Stands for a top-level section that failed validation: any use of it raises
+    _MalformedSection, so no check reasons about a value that was never validated."""
+
+    __slots__ = ("_section",)
+
+    def __init__(self, section: str) -> None:
+        object.__setattr__(self, "_section", section)
+
+    def _refuse(self, *_args: Any, **_kwargs: Any) -> Any:
+        raise _MalformedSection(self._section)
+
+    __getattr__ = __iter__ = __len__ = __bool__ = __contains__ = __getitem__ = _refuse
+    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = __hash__ = __str__ = __format__ = __index__ = _refuse  # type: ignore[assignment]
+
+
+def _well_formed_sections(raw: dict[str, Any], exc: ValidationError, source: str) -> EnvironmentConfig:
+    """The environment with each top-level section that validates on its own; the others are
+    _Malformed stand-ins (never defaults), and absent ones take their declared default."""
+    failed = {error["loc"][0] for error in exc.errors(include_url=False) if error["loc"]}
+    values: dict[str, Any] = {}
+    for name, field in EnvironmentConfig.model_fields.items():
+        key = field.alias or name
+        if key in failed or name in failed:
+            values[name] = _Malformed(key)
+        elif key in raw:
+            one = _ONE_SECTION[name].model_validate({key: raw[key]}, context={"source": source})
+            values[name] = getattr(one, name)
+    return EnvironmentConfig.model_construct(**values)
+
+
+# One model per top-level field, with that field exactly as EnvironmentConfig declares it.
+_ONE_SECTION: dict[str, type[BaseModel]] = {
+    name: create_model(f"Only{name.title()}", __base__=StrictModel, **{name: (field.annotation, field)})
+    for name, field in EnvironmentConfig.model_fields.items()
+}
+
+
+def _cross_checks(env: EnvironmentConfig) -> list[tuple[str, str]]:
+    checks = [*ENVIRONMENT_CHECKS, *(s.check_environment for s in SECTION_MODULES if hasattr(s, "check_environment"))]
+    assert checks
+    problems: list[tuple[str, str]] = []
+    for check in checks:
+        try:
+            problems += check(env)
+        except _MalformedSection:
+            continue  # it reads a section whose own errors are reported above
+    return problems
 
 
 def _check_team(team: TeamFile, file: str, stem: str, env: EnvironmentConfig, stack: str, known_envs: set[str]) -> list[ConfigIssue]:
