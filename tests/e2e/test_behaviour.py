@@ -344,6 +344,7 @@ def token():
 
 bearer = token() if any(r.get("token_header") for r in requests) else None
 for r in requests:
+    time.sleep(r.get("delay", 0))
     headers = dict(r.get("headers", {}))
     if r.get("token_header"):
         headers[r["token_header"]] = "Bearer " + bearer
@@ -358,7 +359,6 @@ for r in requests:
         status, got, text = refused.code, dict(refused.headers.items()), refused.read()
     result = {"status": status, "headers": {k.lower(): v for k, v in got.items()}, "body": text.decode("utf-8", "replace")}
     print(RESULT_MARKER + json.dumps(result), flush=True)
-    time.sleep(r.get("pause", 0))
 '''
 RESULT_MARKER = "E2E-RESULT "
 
@@ -622,6 +622,10 @@ def test_derived_names_exist_in_the_dev_plan():
             assert name in accounts
     assert owners_group(plan, TEAM_A).endswith(a.owners[0])
     assert default_deny_name(plan, TEAM_A)
+
+    # The gateway writes a span per request (the gateway telemetry case reads them).
+    (frontend,) = [o for o in plan_objects(plan, "AgentgatewayPolicy", namespaces.GATEWAY) if o["metadata"]["name"] == gw.FRONTEND_POLICY]
+    assert frontend["spec"]["frontend"]["tracing"]["backendRef"]["name"] == gw.OTLP_BACKEND
 
     (certificate,) = [c for c in plan_objects(plan, "Certificate", namespaces.IDENTITY) if c["spec"]["secretName"] == d.ca_secret]
     assert certificate["spec"]["issuerRef"]["kind"] == "ClusterIssuer"
@@ -923,7 +927,9 @@ def test_workload_telemetry_reaches_its_own_team_only(behaviour):
     d = behaviour
     marker = f"e2e-span-{uuid.uuid4().hex}"
     span = otlp_span(marker, uuid.uuid4().hex, claimed_tenant=TEAM_B)
-    (answer,) = run_client(TEAM_A, CALLER, [{"url": d.collector_traces_url, "method": "POST", "json": span}])
+    # The delay lets the collector's pod watch learn the client pod's IP, which is all it
+    # identifies the sender by.
+    (answer,) = run_client(TEAM_A, CALLER, [{"url": d.collector_traces_url, "method": "POST", "json": span, "delay": 10}])
     assert answer["status"] == 200, answer
     log_a, log_b = wait_for_marker(marker)
     assert marker not in log_b, f"team {TEAM_A}'s span reached team {TEAM_B}'s backend"
