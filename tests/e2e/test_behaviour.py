@@ -217,7 +217,7 @@ def derive() -> Derived:
     assert spender.models, f"agent {TEAM_A}/{SPENDER} may use no model"
     return Derived(
         gateway_url=f"http://{gw.GATEWAY_NAME}.{namespaces.GATEWAY}.svc.cluster.local:{gw.HTTP_PORT}",
-        token_header="authorization",
+        token_header="authorization",  # agentgateway's JWT location unless a policy names another
         egress_token_header=gw.EGRESS_TOKEN_HEADER,
         denial_header=gw.DENIAL_HEADER,
         caller_header=gw.CALLER_HEADER,
@@ -237,6 +237,26 @@ def derive() -> Derived:
         ca_secret=idp.TLS_SECRET,
         collector_traces_url=f"{telemetry.WORKLOAD_OTLP_HTTP_ENDPOINT}/v1/traces",
     )
+
+
+# What the refusals say, as the cluster cases expect them (docs/components/gateway.md
+# "What a refusal looks like"); test_expected_refusals_are_what_the_gateway_is_configured_to_answer
+# checks them against the plan's gateway policies.
+MODEL_NOT_APPROVED = "model_not_approved"
+EGRESS_DENIED = "egress_denied"
+
+
+def approved_models_text(d: Derived) -> str:
+    return "approved models: " + ", ".join(d.outsider_models)
+
+
+def egress_refusal_fragments() -> list[str]:
+    a = team(TEAM_A)
+    return [f"team {a.name}", *a.egress]
+
+
+def budget_fragment() -> str:
+    return f"agent {TEAM_A}/{SPENDER}: {SPENDER_BUDGET} tokens/day"
 
 
 def owners_group(plan: dict, team_name: str) -> str:
@@ -645,6 +665,19 @@ def test_derived_names_exist_in_the_dev_plan():
     assert agents == {SPENDER: SPENDER_BUDGET}
 
 
+def test_expected_refusals_are_what_the_gateway_is_configured_to_answer():
+    """The texts the cluster cases expect are in team A's gateway policies (so a changed message
+    fails here, offline, before it fails on a cluster)."""
+    plan, d = probe_plan(), derive()
+    policies = [o for o in plan_objects(plan, "AgentgatewayPolicy", namespaces.GATEWAY)
+                if o["metadata"].get("labels", {}).get("agentplane.io/tenant") == TEAM_A]
+    assert policies
+    text = json.dumps(policies)
+    for expected in (MODEL_NOT_APPROVED, f"{TEAM_A}/{OUTSIDER}", approved_models_text(d),
+                     EGRESS_DENIED, *egress_refusal_fragments(), budget_fragment(), budget.REMAINING_HEADER):
+        assert expected in text, expected
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -814,10 +847,10 @@ def test_egress_to_an_unlisted_host_is_refused(behaviour):
     d, a = behaviour, team(TEAM_A)
     (answer,) = run_client(TEAM_A, CALLER, [{"url": d.gateway_url + d.unlisted_egress_path, "token_header": d.egress_token_header}])
     assert answer["status"] == 403, answer
-    assert answer["headers"].get(d.denial_header) == "egress_denied", answer
+    assert answer["headers"].get(d.denial_header) == EGRESS_DENIED, answer
     error = error_of(answer)
-    assert error["type"] == "egress_denied"
-    assert f"team {a.name}" in error["message"] and all(h in error["message"] for h in a.egress), error
+    assert error["type"] == EGRESS_DENIED
+    assert all(fragment in error["message"] for fragment in egress_refusal_fragments()), error
 
 
 @pytest.mark.e2e
@@ -833,6 +866,8 @@ def test_agent_call_passes_for_a_listed_caller_with_its_identity_not_its_token(b
 
 @pytest.mark.e2e
 def test_agent_call_is_refused_for_an_unlisted_caller(behaviour):
+    """agentgateway's own refusal: 403 `authorization failed`
+    (agentgateway/agentgateway@v1.4.1:crates/agentgateway/src/proxy/mod.rs ProxyError::AuthorizationFailed)."""
     d = behaviour
     (answer,) = run_client(TEAM_A, OUTSIDER, [{"url": d.gateway_url + d.callee_path, "token_header": d.token_header}])
     assert answer["status"] == 403, answer
@@ -847,10 +882,10 @@ def test_unapproved_model_is_refused_naming_the_approved_models(behaviour):
     (answer,) = run_client(TEAM_A, OUTSIDER, [{"url": d.gateway_url + d.unapproved_model_path, "method": "POST",
                                                "json": body, "token_header": d.token_header}])
     assert answer["status"] == 403, answer
-    assert answer["headers"].get(d.denial_header) == "model_not_approved", answer
+    assert answer["headers"].get(d.denial_header) == MODEL_NOT_APPROVED, answer
     error = error_of(answer)
-    assert error["type"] == "model_not_approved"
-    assert error["message"].endswith("approved models: " + ", ".join(d.outsider_models)), error
+    assert error["type"] == MODEL_NOT_APPROVED
+    assert error["message"].endswith(approved_models_text(d)), error
     assert d.unapproved_model in error["message"] and f"{TEAM_A}/{OUTSIDER}" in error["message"], error
 
 
@@ -881,7 +916,7 @@ def test_budget_spent_answers_429(behaviour):
         assert refused["status"] == 429, refused
         assert refused["headers"].get(d.budget_remaining_header) == "0", refused
         assert refused["headers"].get(d.denial_header, "").startswith("budget exceeded"), refused
-        assert f"agent {TEAM_A}/{SPENDER}: {SPENDER_BUDGET} tokens/day" in refused["headers"][d.denial_header]
+        assert budget_fragment() in refused["headers"][d.denial_header], refused
         assert STUB_COMPLETION_ID not in refused["body"]
     finally:
         undo = {"spec": {"ai": {"provider": {"host": None, "port": None}}}}
