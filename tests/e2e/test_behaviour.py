@@ -190,6 +190,7 @@ class Derived:
     egress_token_header: str
     denial_header: str
     caller_header: str
+    caller_kind_header: str
     listed_egress_path: str
     unlisted_egress_path: str
     callee_path: str
@@ -197,11 +198,14 @@ class Derived:
     caller_identity: str
     unapproved_model: str
     unapproved_model_path: str
+    outsider_model_path: str
     outsider_models: tuple[str, ...]
     spender_model: str
     spender_model_path: str
     spender_model_backend: str
     budget_remaining_header: str
+    budget_limit_header: str
+    should_retry_header: str
     oidc_secret_keys: tuple[str, ...]
     ca_secret: str
     collector_traces_url: str
@@ -215,12 +219,14 @@ def derive() -> Derived:
     unapproved = [m for m in a.models if m not in outsider.models]
     assert unapproved, f"every model of team {TEAM_A} is approved for its lowest-tier agent; no model to refuse"
     assert spender.models, f"agent {TEAM_A}/{SPENDER} may use no model"
+    assert outsider.models, f"agent {TEAM_A}/{OUTSIDER} may use no model"
     return Derived(
         gateway_url=f"http://{gw.GATEWAY_NAME}.{namespaces.GATEWAY}.svc.cluster.local:{gw.HTTP_PORT}",
         token_header="authorization",  # agentgateway's JWT location unless a policy names another
         egress_token_header=gw.EGRESS_TOKEN_HEADER,
         denial_header=gw.DENIAL_HEADER,
         caller_header=gw.CALLER_HEADER,
+        caller_kind_header=gw.CALLER_KIND_HEADER,
         listed_egress_path=f"{routes.egress_prefix(a)}/{a.egress[0]}/",
         unlisted_egress_path=f"{routes.egress_prefix(a)}/{UNLISTED_HOST}/",
         callee_path=f"{routes.agent_prefix(a, CALLEE)}/echo",
@@ -228,11 +234,14 @@ def derive() -> Derived:
         caller_identity=agent_client_id(TEAM_A, CALLER),
         unapproved_model=unapproved[0],
         unapproved_model_path=routes.model_prefix(a, unapproved[0]) + CHAT_PATH,
+        outsider_model_path=routes.model_prefix(a, outsider.models[0]) + CHAT_PATH,
         outsider_models=outsider.models,
         spender_model=spender.models[0],
         spender_model_path=routes.model_prefix(a, spender.models[0]) + CHAT_PATH,
         spender_model_backend=gw.model_backend_name(spender.models[0]),
         budget_remaining_header=budget.REMAINING_HEADER,
+        budget_limit_header=budget.LIMIT_HEADER,
+        should_retry_header=budget.SHOULD_RETRY_HEADER,
         oidc_secret_keys=(realm.SECRET_CLIENT_ID, realm.SECRET_CLIENT_SECRET, realm.SECRET_TOKEN_URL),
         ca_secret=idp.TLS_SECRET,
         collector_traces_url=f"{telemetry.WORKLOAD_OTLP_HTTP_ENDPOINT}/v1/traces",
@@ -244,6 +253,9 @@ def derive() -> Derived:
 # checks them against the plan's gateway policies.
 MODEL_NOT_APPROVED = "model_not_approved"
 EGRESS_DENIED = "egress_denied"
+BODY_MODEL_REFUSAL = "the model named in the request body"
+# What the gateway says an agent is, in the caller-kind header.
+AGENT_KIND = "agent"
 
 
 def approved_models_text(d: Derived) -> str:
@@ -673,9 +685,12 @@ def test_expected_refusals_are_what_the_gateway_is_configured_to_answer():
                 if o["metadata"].get("labels", {}).get("agentplane.io/tenant") == TEAM_A]
     assert policies
     text = json.dumps(policies)
-    for expected in (MODEL_NOT_APPROVED, f"{TEAM_A}/{OUTSIDER}", approved_models_text(d),
-                     EGRESS_DENIED, *egress_refusal_fragments(), budget_fragment(), budget.REMAINING_HEADER):
+    for expected in (MODEL_NOT_APPROVED, f"{TEAM_A}/{OUTSIDER}", approved_models_text(d), BODY_MODEL_REFUSAL,
+                     EGRESS_DENIED, *egress_refusal_fragments(), budget_fragment(), d.budget_remaining_header,
+                     d.should_retry_header, d.caller_kind_header):
         assert expected in text, expected
+    # The caller-kind header's value for an agent's client.
+    assert json.dumps(AGENT_KIND) in gw.CALLER_KIND
 
 
 def _free_port() -> int:
@@ -830,10 +845,9 @@ def error_of(result: dict) -> dict:
 
 
 @pytest.mark.e2e
-@pytest.mark.xfail(strict=True, reason=(
-    "exact egress hosts are refused: the route's URL rewrite runs before the direct-response "
-    "check that reads request.path (agentgateway v1.4.1 apply_request_policies); the fixed egress design is not on main"))
 def test_egress_to_a_listed_host_passes(behaviour):
+    """The exact-host rule strips `/egress/<team>/<host>` before the direct-response check, which
+    therefore reads the path as asked (docs/components/gateway.md "An external service")."""
     d = behaviour
     (answer,) = run_client(TEAM_A, CALLER, [{"url": d.gateway_url + d.listed_egress_path, "token_header": d.egress_token_header}])
     assert d.denial_header not in answer["headers"], answer
@@ -861,6 +875,7 @@ def test_agent_call_passes_for_a_listed_caller_with_its_identity_not_its_token(b
     received = json.loads(answer["body"])
     assert received["stub"] == "echo" and received["path"] == "/echo", received
     assert received["headers"].get(d.caller_header) == d.caller_identity, received["headers"]
+    assert received["headers"].get(d.caller_kind_header) == AGENT_KIND, received["headers"]
     assert "authorization" not in received["headers"], "the callee received the caller's token"
 
 
@@ -890,6 +905,20 @@ def test_unapproved_model_is_refused_naming_the_approved_models(behaviour):
 
 
 @pytest.mark.e2e
+def test_body_naming_another_model_is_refused_naming_the_approved_models(behaviour):
+    """On a route the agent may use, a body asking for another model is refused, not swapped."""
+    d = behaviour
+    body = {"model": d.unapproved_model, "messages": [{"role": "user", "content": "hello"}]}
+    (answer,) = run_client(TEAM_A, OUTSIDER, [{"url": d.gateway_url + d.outsider_model_path, "method": "POST",
+                                               "json": body, "token_header": d.token_header}])
+    assert answer["status"] == 403, answer
+    assert answer["headers"].get(d.denial_header) == MODEL_NOT_APPROVED, answer
+    error = error_of(answer)
+    assert error["type"] == MODEL_NOT_APPROVED
+    assert error["message"].startswith(BODY_MODEL_REFUSAL) and error["message"].endswith(approved_models_text(d)), error
+
+
+@pytest.mark.e2e
 def test_budget_spent_answers_429(behaviour):
     """Point the model's backend at the stub (agentgateway v1.4.1: a host override connects in
     plain HTTP and keeps the path, crates/agentgateway/src/types/agent_xds.rs
@@ -913,11 +942,14 @@ def test_budget_spent_answers_429(behaviour):
             assert time.monotonic() < deadline, f"the model backend never reached the stub: {answer}"
             time.sleep(5)
         (refused,) = run_client(TEAM_A, SPENDER, [call])
+        # As the client sees it (docs/components/gateway.md "The budget 429 has no body").
         assert refused["status"] == 429, refused
+        assert refused["body"] == "", refused
         assert refused["headers"].get(d.budget_remaining_header) == "0", refused
+        assert refused["headers"].get(d.budget_limit_header), refused
+        assert refused["headers"].get(d.should_retry_header) == "false", refused
         assert refused["headers"].get(d.denial_header, "").startswith("budget exceeded"), refused
         assert budget_fragment() in refused["headers"][d.denial_header], refused
-        assert STUB_COMPLETION_ID not in refused["body"]
     finally:
         undo = {"spec": {"ai": {"provider": {"host": None, "port": None}}}}
         kubectl("patch", "agentgatewaybackend", d.spender_model_backend, "-n", namespaces.GATEWAY, "--type=merge",
