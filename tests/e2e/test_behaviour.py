@@ -26,7 +26,6 @@ On a cluster it needs docker, kind, kubectl and pulumi (see tests/e2e/conftest.p
 
 from __future__ import annotations
 
-import base64
 import functools
 import json
 import os
@@ -47,10 +46,10 @@ import pytest
 import yaml
 
 from agentplane import namespaces
+from agentplane.builders import certificates
 from agentplane.builders import gateway as gw
 from agentplane.builders import gateway_budget as budget
 from agentplane.builders import gateway_team as routes
-from agentplane.builders import identity as idp
 from agentplane.builders import realm
 from agentplane.builders import telemetry
 from agentplane.spec.base import agent_client_id
@@ -85,11 +84,7 @@ MODEL_STUB = "model-stub"
 STUB_PORT = 8080
 OTLP_HTTP_PORT = 4318
 OTLP_SINKS = {TEAM_A: "otlp-sink-alpha", TEAM_B: "otlp-sink-beta"}
-CA_CONFIGMAP = "e2e-platform-ca"
-CA_MOUNT = "/etc/e2e-ca"
-# cert-manager writes the issuing CA next to the key pair (cert-manager/cert-manager@v1.21.0:
-# pkg/apis/meta/v1/types.go TLSCAKey).
-CA_KEY = "ca.crt"
+CA_MOUNT = "/etc/agentplane-ca"
 
 # The OpenAI chat-completions path under a model route (docs/components/gateway.md "A model").
 CHAT_PATH = "/v1/chat/completions"
@@ -207,7 +202,6 @@ class Derived:
     budget_limit_header: str
     should_retry_header: str
     oidc_secret_keys: tuple[str, ...]
-    ca_secret: str
     collector_traces_url: str
 
 
@@ -243,7 +237,6 @@ def derive() -> Derived:
         budget_limit_header=budget.LIMIT_HEADER,
         should_retry_header=budget.SHOULD_RETRY_HEADER,
         oidc_secret_keys=(realm.SECRET_CLIENT_ID, realm.SECRET_CLIENT_SECRET, realm.SECRET_TOKEN_URL),
-        ca_secret=idp.TLS_SECRET,
         collector_traces_url=f"{telemetry.WORKLOAD_OTLP_HTTP_ENDPOINT}/v1/traces",
     )
 
@@ -513,21 +506,14 @@ def callee_objects() -> list[dict]:
     return [_deployment(CALLEE, a.namespace, pod, telemetry.opt_out_annotations()), _service(CALLEE, a.namespace, port)]
 
 
-def ca_configmap(namespace: str, ca_pem: str) -> dict:
-    return {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": CA_CONFIGMAP, "namespace": namespace, "labels": _labels(CA_CONFIGMAP)},
-        "data": {CA_KEY: ca_pem},
-    }
-
-
 def client_pod(name: str, team_name: str, agent_name: str, requests: list[dict]) -> dict:
     """A one-shot pod running as the agent's ServiceAccount, with the agent's OIDC Secret."""
     t = team(team_name)
     container = _restricted_container("client", STUB_IMAGE, ["python3", "-c", CLIENT, json.dumps(requests)])
     container["envFrom"] = [{"secretRef": {"name": realm.client_secret_name(agent(team_name, agent_name))}}]
-    container["env"].append({"name": "E2E_CA_FILE", "value": f"{CA_MOUNT}/{CA_KEY}"})
+    # The platform root, which the platform puts in every tenant namespace (Keycloak's in-cluster
+    # HTTPS endpoint, OIDC_TOKEN_URL, is signed under it).
+    container["env"].append({"name": "E2E_CA_FILE", "value": f"{CA_MOUNT}/{certificates.CA_BUNDLE_KEY}"})
     container["volumeMounts"] = [{"name": "platform-ca", "mountPath": CA_MOUNT, "readOnly": True}]
     return {
         "apiVersion": "v1",
@@ -544,7 +530,7 @@ def client_pod(name: str, team_name: str, agent_name: str, requests: list[dict])
             "restartPolicy": "Never",
             "securityContext": _pod_security(RUN_AS),
             "containers": [container],
-            "volumes": [{"name": "platform-ca", "configMap": {"name": CA_CONFIGMAP}}],
+            "volumes": [{"name": "platform-ca", "configMap": {"name": certificates.CA_BUNDLE}}],
         },
     }
 
@@ -601,10 +587,9 @@ def test_stub_manifests_match_the_kubernetes_schema():
     objects = [
         *sink_objects(),
         *callee_objects(),
-        ca_configmap(team(TEAM_A).namespace, "-----BEGIN CERTIFICATE-----\n"),
         client_pod("e2e-client-probe", TEAM_A, CALLER, [{"url": d.gateway_url + d.callee_path, "token_header": d.token_header}]),
     ]
-    assert len(objects) >= 10
+    assert len(objects) >= 9
     assert validate_objects(objects) == []
 
 
@@ -659,8 +644,9 @@ def test_derived_names_exist_in_the_dev_plan():
     (frontend,) = [o for o in plan_objects(plan, "AgentgatewayPolicy", namespaces.GATEWAY) if o["metadata"]["name"] == gw.FRONTEND_POLICY]
     assert frontend["spec"]["frontend"]["tracing"]["backendRef"]["name"] == gw.OTLP_BACKEND
 
-    (certificate,) = [c for c in plan_objects(plan, "Certificate", namespaces.IDENTITY) if c["spec"]["secretName"] == d.ca_secret]
-    assert certificate["spec"]["issuerRef"]["kind"] == "ClusterIssuer"
+    for t in (a, b):  # the client pods trust the platform root from here
+        (bundle,) = [c for c in plan_objects(plan, "ConfigMap", t.namespace) if c["metadata"]["name"] == certificates.CA_BUNDLE]
+        assert certificates.CA_BUNDLE_KEY in bundle["data"]
 
     (collector,) = plan_objects(plan, "OpenTelemetryCollector", telemetry.NAMESPACE)
     exporters = collector["spec"]["config"]["exporters"]
@@ -791,13 +777,6 @@ def wait_rolled_out(namespace: str, names: list[str]) -> None:
         kubectl("rollout", "status", f"deployment/{name}", "-n", namespace, "--timeout=300s", timeout=330)
 
 
-def platform_ca() -> str:
-    encoded = kubectl("get", "secret", derive().ca_secret, "-n", namespaces.IDENTITY,
-                      "-o", "jsonpath={.data." + CA_KEY.replace(".", "\\.") + "}").stdout.strip()
-    assert encoded, f"secret {derive().ca_secret} in {namespaces.IDENTITY} has no {CA_KEY}"
-    return base64.b64decode(encoded).decode()
-
-
 @pytest.fixture(scope="module")
 def behaviour(platform):
     """The sinks, the two probe teams (applied with infra/up) and the callee; team files removed afterwards."""
@@ -810,8 +789,6 @@ def behaviour(platform):
         for path, text in paths.items():
             path.write_text(text, encoding="utf-8")
         sh("infra/up", timeout=UP_TIMEOUT, env=INFRA_UP_ENV)
-        ca = platform_ca()
-        apply([ca_configmap(team(t).namespace, ca) for t in (TEAM_A, TEAM_B)])
         apply(callee_objects())
         wait_rolled_out(SINKS_NAMESPACE, [o["metadata"]["name"] for o in sinks if o["kind"] == "Deployment"])
         wait_rolled_out(team(TEAM_A).namespace, [CALLEE])
@@ -858,7 +835,7 @@ def test_egress_to_a_listed_host_passes(behaviour):
 
 @pytest.mark.e2e
 def test_egress_to_an_unlisted_host_is_refused(behaviour):
-    d, a = behaviour, team(TEAM_A)
+    d = behaviour
     (answer,) = run_client(TEAM_A, CALLER, [{"url": d.gateway_url + d.unlisted_egress_path, "token_header": d.egress_token_header}])
     assert answer["status"] == 403, answer
     assert answer["headers"].get(d.denial_header) == EGRESS_DENIED, answer
@@ -957,10 +934,8 @@ def test_budget_spent_answers_429(behaviour):
 
 
 @pytest.mark.e2e
-@pytest.mark.xfail(strict=True, reason=(
-    "team owners are bound to the built-in `admin` ClusterRole, which may delete NetworkPolicies, "
-    "and no admission policy refuses it; tenant RBAC without NetworkPolicy writes is not on main"))
 def test_team_owner_cannot_delete_default_deny(behaviour):
+    """The owners' RoleBinding grants a role without NetworkPolicy writes (docs/components/tenants.md)."""
     plan = probe_plan()
     ns, policy, group = team(TEAM_A).namespace, default_deny_name(plan, TEAM_A), owners_group(plan, TEAM_A)
     as_owner = ("--as", f"{TEAM_A}-owner", "--as-group", group)
