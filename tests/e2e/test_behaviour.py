@@ -51,7 +51,7 @@ from agentplane.builders import gateway as gw
 from agentplane.builders import gateway_budget as budget
 from agentplane.builders import gateway_team as routes
 from agentplane.builders import realm
-from agentplane.builders import telemetry
+from agentplane.builders import telemetry, tenants
 from agentplane.spec.base import agent_client_id
 from agentplane.spec.load import load_from_files
 from agentplane.spec.platform import PlatformSpec, TeamSpec
@@ -77,13 +77,14 @@ SPENDER_BUDGET = 10      # tokens/day; one stub answer (STUB_USAGE) crosses it
 STUB_USAGE = {"prompt_tokens": 20, "completion_tokens": 12}
 STUB_COMPLETION_ID = "chatcmpl-e2e-stub"
 
-# Not a team namespace: the gateway (model calls) and the telemetry collector (exports)
-# reach it, and tenants do not need to.
-SINKS_NAMESPACE = "e2e-sinks"
+# Not a team namespace: only the gateway calls the stub model there.
+STUBS_NAMESPACE = "e2e-stubs"
 MODEL_STUB = "model-stub"
 STUB_PORT = 8080
+# Each team's own OTLP backend, a Service in the team's namespace: the only in-cluster
+# endpoint a team file may name (agentplane/spec/addresses.py).
+OTLP_SINK = "otlp-sink"
 OTLP_HTTP_PORT = 4318
-OTLP_SINKS = {TEAM_A: "otlp-sink-alpha", TEAM_B: "otlp-sink-beta"}
 CA_MOUNT = "/etc/agentplane-ca"
 
 # The OpenAI chat-completions path under a model route (docs/components/gateway.md "A model").
@@ -119,8 +120,9 @@ def listed_host(config: dict) -> str:
     return hosts[0]
 
 
-def sink_endpoint(team: str) -> str:
-    return f"http://{OTLP_SINKS[team]}.{SINKS_NAMESPACE}.svc:{OTLP_HTTP_PORT}"
+def sink_endpoint(team_name: str) -> str:
+    # A team's namespace is named after the team (TeamSpec.namespace; checked offline).
+    return f"http://{OTLP_SINK}.{team_name}.svc:{OTLP_HTTP_PORT}"
 
 
 def team_documents() -> dict[str, dict]:
@@ -265,16 +267,18 @@ def budget_fragment() -> str:
 
 
 def owners_group(plan: dict, team_name: str) -> str:
-    """The Kubernetes group the team's owners are bound by, read from the plan's RoleBindings."""
+    """The Kubernetes group the team's owners are bound by: the subject of the owner-role
+    RoleBinding the builder makes, found in the plan's RoleBindings of the team namespace."""
     t = team(team_name)
-    wanted = probe_spec().env.tenancy.group_prefix + t.owners[0]
-    groups = [
-        s["name"]
-        for obj in plan_objects(plan, "RoleBinding", t.namespace)
-        for s in obj.get("subjects", [])
-        if s.get("kind") == "Group" and s.get("name") == wanted
-    ]
-    assert groups, f"no RoleBinding in {t.namespace} binds the owners group {wanted!r}"
+
+    def owner_groups(bindings: list[dict]) -> set[str]:
+        return {s["name"] for b in bindings if b["roleRef"]["name"] == tenants.ROLE_OWNER
+                for s in b.get("subjects", []) if s.get("kind") == "Group"}
+
+    built = owner_groups(tenants.role_bindings(t, probe_spec()))
+    planned = owner_groups(plan_objects(plan, "RoleBinding", t.namespace))
+    groups = sorted(built & planned)
+    assert groups, f"no RoleBinding in {t.namespace} binds the owners' group ({sorted(built)} built, {sorted(planned)} planned)"
     return groups[0]
 
 
@@ -452,13 +456,12 @@ def sink_collector_config() -> dict:
     }
 
 
-def sink_objects() -> list[dict]:
-    """The sinks namespace: the stub model and one OTLP backend per probe team."""
+def stub_objects() -> list[dict]:
+    """The stubs namespace and the stub model the budget case points a model backend at."""
     psa = {f"pod-security.kubernetes.io/{mode}": "restricted" for mode in ("enforce", "warn")}
-    collector_image = probe_spec().env.telemetry.collector_image
-    objects: list[dict] = [
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": SINKS_NAMESPACE, "labels": {**psa, **_labels(SINKS_NAMESPACE)}}},
-        _deployment(MODEL_STUB, SINKS_NAMESPACE, {
+    return [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": STUBS_NAMESPACE, "labels": {**psa, **_labels(STUBS_NAMESPACE)}}},
+        _deployment(MODEL_STUB, STUBS_NAMESPACE, {
             "automountServiceAccountToken": False,
             "securityContext": _pod_security(RUN_AS),
             "containers": [_restricted_container(
@@ -467,30 +470,55 @@ def sink_objects() -> list[dict]:
                 STUB_PORT,
             )],
         }),
-        _service(MODEL_STUB, SINKS_NAMESPACE, STUB_PORT),
+        _service(MODEL_STUB, STUBS_NAMESPACE, STUB_PORT),
     ]
-    for team_name, sink in sorted(OTLP_SINKS.items()):
-        objects += [
-            {
-                "apiVersion": "v1",
-                "kind": "ConfigMap",
-                "metadata": {"name": sink, "namespace": SINKS_NAMESPACE, "labels": _labels(sink)},
-                "data": {"config.yaml": yaml.safe_dump(sink_collector_config(), sort_keys=True)},
-            },
-            _deployment(sink, SINKS_NAMESPACE, {
-                "automountServiceAccountToken": False,
-                "securityContext": _pod_security(COLLECTOR_USER),
-                "containers": [{
-                    **_restricted_container("collector", f"{collector_image.repository}:{collector_image.tag}",
-                                            ["/otelcol-contrib", "--config=/conf/config.yaml"], OTLP_HTTP_PORT),
-                    "env": [],
-                    "volumeMounts": [{"name": "config", "mountPath": "/conf", "readOnly": True}],
+
+
+def sink_objects(team_name: str) -> list[dict]:
+    """A team's OTLP backend in its own namespace, and the one ingress the platform's collector
+    needs to reach it.
+
+    The tenant NetworkPolicies admit ingress from the gateway's proxy only, so without that
+    extra policy (written here as the cluster admin; tenants cannot write NetworkPolicies) the
+    collector could not deliver to the in-namespace endpoint the team file names."""
+    ns = team(team_name).namespace
+    collector_image = probe_spec().env.telemetry.collector_image
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": OTLP_SINK, "namespace": ns, "labels": _labels(OTLP_SINK)},
+            "data": {"config.yaml": yaml.safe_dump(sink_collector_config(), sort_keys=True)},
+        },
+        _deployment(OTLP_SINK, ns, {
+            "automountServiceAccountToken": False,
+            "securityContext": _pod_security(COLLECTOR_USER),
+            "containers": [{
+                **_restricted_container("collector", f"{collector_image.repository}:{collector_image.tag}",
+                                        ["/otelcol-contrib", "--config=/conf/config.yaml"], OTLP_HTTP_PORT),
+                "env": [],
+                "volumeMounts": [{"name": "config", "mountPath": "/conf", "readOnly": True}],
+            }],
+            "volumes": [{"name": "config", "configMap": {"name": OTLP_SINK}}],
+        }, telemetry.opt_out_annotations()),
+        _service(OTLP_SINK, ns, OTLP_HTTP_PORT),
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": f"e2e-collector-to-{OTLP_SINK}", "namespace": ns, "labels": _labels(OTLP_SINK)},
+            "spec": {
+                "podSelector": {"matchLabels": _labels(OTLP_SINK)},
+                "policyTypes": ["Ingress"],
+                "ingress": [{
+                    "from": [{
+                        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": telemetry.NAMESPACE}},
+                        "podSelector": {"matchLabels": dict(telemetry.COLLECTOR_POD_LABELS)},
+                    }],
+                    "ports": [{"protocol": "TCP", "port": OTLP_HTTP_PORT}],
                 }],
-                "volumes": [{"name": "config", "configMap": {"name": sink}}],
-            }),
-            _service(sink, SINKS_NAMESPACE, OTLP_HTTP_PORT),
-        ]
-    return objects
+            },
+        },
+    ]
 
 
 def callee_objects() -> list[dict]:
@@ -574,6 +602,7 @@ def test_probe_teams_are_what_the_cases_need():
     assert agent(TEAM_A, CALLEE).access == (f"agent:{TEAM_A}/{CALLER}",)
     assert agent(TEAM_A, SPENDER).daily_token_budget == SPENDER_BUDGET < sum(STUB_USAGE.values())
     assert a.telemetry.endpoint == sink_endpoint(TEAM_A) and b.telemetry.endpoint == sink_endpoint(TEAM_B)
+    assert (a.namespace, b.namespace) == (TEAM_A, TEAM_B)
     host = a.egress[0]
     assert UNLISTED_HOST not in a.egress and not any(
         p.startswith("*.") and UNLISTED_HOST.endswith(p[1:]) for p in a.egress), a.egress
@@ -585,7 +614,9 @@ def test_stub_manifests_match_the_kubernetes_schema():
 
     d = derive()
     objects = [
-        *sink_objects(),
+        *stub_objects(),
+        *sink_objects(TEAM_A),
+        *sink_objects(TEAM_B),
         *callee_objects(),
         client_pod("e2e-client-probe", TEAM_A, CALLER, [{"url": d.gateway_url + d.callee_path, "token_header": d.token_header}]),
     ]
@@ -594,7 +625,8 @@ def test_stub_manifests_match_the_kubernetes_schema():
 
 
 def test_stub_pods_run_as_restricted_non_root_without_api_tokens():
-    pods = [o["spec"]["template"]["spec"] for o in [*sink_objects(), *callee_objects()] if o["kind"] == "Deployment"]
+    objects = [*stub_objects(), *sink_objects(TEAM_A), *sink_objects(TEAM_B), *callee_objects()]
+    pods = [o["spec"]["template"]["spec"] for o in objects if o["kind"] == "Deployment"]
     pods.append(client_pod("p", TEAM_A, CALLER, [])["spec"])
     assert len(pods) == 5  # the model stub, two OTLP sinks, the callee, a client
     for pod in pods:
@@ -637,7 +669,7 @@ def test_derived_names_exist_in_the_dev_plan():
             secret = secrets[realm.client_secret_name(agent(t.name, name))]
             assert set(d.oidc_secret_keys) <= set(secret["stringData"])
             assert name in accounts
-    assert owners_group(plan, TEAM_A).endswith(a.owners[0])
+    assert owners_group(plan, TEAM_A)
     assert default_deny_name(plan, TEAM_A)
 
     # The gateway writes a span per request (the gateway telemetry case reads them).
@@ -779,19 +811,20 @@ def wait_rolled_out(namespace: str, names: list[str]) -> None:
 
 @pytest.fixture(scope="module")
 def behaviour(platform):
-    """The sinks, the two probe teams (applied with infra/up) and the callee; team files removed afterwards."""
+    """The stub model, the two probe teams (applied with infra/up), their OTLP backends and the
+    callee; team files removed afterwards."""
     paths = {ROOT / "stacks" / "teams" / name: text for name, text in team_files().items()}
     existing = [str(p) for p in paths if p.exists()]
     assert not existing, f"{existing} already exist; remove them before running the e2e tests"
     try:
-        sinks = sink_objects()
-        apply(sinks)
+        apply(stub_objects())
         for path, text in paths.items():
             path.write_text(text, encoding="utf-8")
         sh("infra/up", timeout=UP_TIMEOUT, env=INFRA_UP_ENV)
-        apply(callee_objects())
-        wait_rolled_out(SINKS_NAMESPACE, [o["metadata"]["name"] for o in sinks if o["kind"] == "Deployment"])
-        wait_rolled_out(team(TEAM_A).namespace, [CALLEE])
+        apply([*sink_objects(TEAM_A), *sink_objects(TEAM_B), *callee_objects()])
+        wait_rolled_out(STUBS_NAMESPACE, [MODEL_STUB])
+        wait_rolled_out(team(TEAM_A).namespace, [OTLP_SINK, CALLEE])
+        wait_rolled_out(team(TEAM_B).namespace, [OTLP_SINK])
         yield derive()
     finally:
         for path in paths:
@@ -902,7 +935,7 @@ def test_budget_spent_answers_429(behaviour):
     resolve_provider_connection, crates/agentgateway/src/llm/mod.rs set_default_path), spend
     the spender's budget, and the next call is refused."""
     d = behaviour
-    stub_host = f"{MODEL_STUB}.{SINKS_NAMESPACE}.svc.cluster.local"
+    stub_host = f"{MODEL_STUB}.{STUBS_NAMESPACE}.svc.cluster.local"
     patch = {"spec": {"ai": {"provider": {"host": stub_host, "port": STUB_PORT}}}}
     kubectl("patch", "agentgatewaybackend", d.spender_model_backend, "-n", namespaces.GATEWAY, "--type=merge", "-p", json.dumps(patch))
     call = {"url": d.gateway_url + d.spender_model_path, "method": "POST", "token_header": d.token_header,
@@ -948,7 +981,7 @@ def test_team_owner_cannot_delete_default_deny(behaviour):
 
 
 def sink_log(team_name: str) -> str:
-    return kubectl("logs", f"deployment/{OTLP_SINKS[team_name]}", "-n", SINKS_NAMESPACE, "--tail=-1").stdout
+    return kubectl("logs", f"deployment/{OTLP_SINK}", "-n", team(team_name).namespace, "--tail=-1").stdout
 
 
 def wait_for_marker(marker: str) -> tuple[str, str]:
