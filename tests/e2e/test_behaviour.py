@@ -56,9 +56,12 @@ from agentplane.spec.base import agent_client_id
 from agentplane.spec.load import load_from_files
 from agentplane.spec.platform import PlatformSpec, TeamSpec
 from tests.e2e.test_local_cluster import (  # noqa: F401  (platform: the module-scoped infra/up fixture)
+    CLUSTER_NAME,
+    INFRA_ARGS,
     INFRA_UP_ENV,
     KUBE_CONTEXT,
     ROOT,
+    STATE_DIR,
     UP_TIMEOUT,
     kubectl,
     platform,
@@ -809,6 +812,29 @@ def wait_rolled_out(namespace: str, names: list[str]) -> None:
         kubectl("rollout", "status", f"deployment/{name}", "-n", namespace, "--timeout=300s", timeout=330)
 
 
+def forget_state_of_a_deleted_cluster() -> None:
+    """This run's Pulumi state directory, once this run's cluster is gone.
+
+    `platform` is module-scoped and refuses to start where the run's state directory exists;
+    infra/down deletes the cluster but keeps the directory. Each e2e module brings its own
+    cluster up and down, so the directory another module left (same run, same name, cluster
+    already deleted) is removed before this module starts and after it ends. A directory whose
+    cluster still exists is never touched."""
+    if not STATE_DIR.exists():
+        return
+    clusters = sh("kind", "get", "clusters", timeout=60).stdout.split()
+    if CLUSTER_NAME not in clusters:
+        shutil.rmtree(STATE_DIR)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_cluster_per_module():
+    """Set up before `platform` and torn down after it (autouse fixtures of a scope come first)."""
+    forget_state_of_a_deleted_cluster()
+    yield
+    forget_state_of_a_deleted_cluster()
+
+
 @pytest.fixture(scope="module")
 def behaviour(platform):
     """The stub model, the two probe teams (applied with infra/up), their OTLP backends and the
@@ -820,7 +846,7 @@ def behaviour(platform):
         apply(stub_objects())
         for path, text in paths.items():
             path.write_text(text, encoding="utf-8")
-        sh("infra/up", timeout=UP_TIMEOUT, env=INFRA_UP_ENV)
+        sh("infra/up", *INFRA_ARGS, timeout=UP_TIMEOUT, env=INFRA_UP_ENV)
         apply([*sink_objects(TEAM_A), *sink_objects(TEAM_B), *callee_objects()])
         wait_rolled_out(STUBS_NAMESPACE, [MODEL_STUB])
         wait_rolled_out(team(TEAM_A).namespace, [OTLP_SINK, CALLEE])
