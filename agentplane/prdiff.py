@@ -146,12 +146,16 @@ def progress(message: str) -> None:
 
 @contextmanager
 def interruptible():
-    """SIGTERM (and SIGHUP) raise Interrupted like Ctrl-C does, so `finally` blocks run."""
+    """SIGINT, SIGTERM (and SIGHUP) raise Interrupted, so `finally` blocks run.
+
+    SIGINT is handled here too, not left to Python's KeyboardInterrupt: Python installs that only
+    when SIGINT is not ignored at start, and a process started in the background by a shell
+    inherits an ignored SIGINT; a signal sent to it on purpose must still clean up."""
     def handler(signum, _frame):
         raise Interrupted(signal.Signals(signum).name)
 
     previous = {}
-    for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+    for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
         if sig is not None:
             try:
                 previous[sig] = signal.signal(sig, handler)
