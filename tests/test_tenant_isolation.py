@@ -424,7 +424,8 @@ def platform_pods(stack: str) -> list[Pod]:
 
 
 def tenant_pods(stack: str) -> list[Pod]:
-    """Each agent's pod, an MCP server and a helper of each team: any pod a team runs."""
+    """Each agent's pod, an MCP server, a helper and a pod labelled like the gateway's proxy, of
+    each team: any pod a team runs."""
     spec = spec_of(stack)
     found = []
     for team in spec.teams:
@@ -433,6 +434,8 @@ def tenant_pods(stack: str) -> list[Pod]:
         lowest = {LABEL_TIER: spec.lowest_tier.name}
         found.append(pod(team.namespace, "mcp-server", {**lowest, "app": "crm-mcp"}, (8080, 3000)))
         found.append(pod(team.namespace, "helper", {**lowest, "app": "redis"}, (6379,)))
+        # Tenants choose their pods' labels: one of theirs may copy the gateway proxy's.
+        found.append(pod(team.namespace, "proxy-lookalike", {**lowest, **build.GATEWAY_PROXY_POD_LABELS}, (8080,)))
     assert found
     return found
 
