@@ -428,6 +428,19 @@ def test_k8s_attributes_can_read_what_it_extracts() -> None:
     assert build.collector(make_spec("dev"))["spec"]["serviceAccount"] == build.SERVICE_ACCOUNT
 
 
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_the_collector_attributes_records_only_once_it_knows_the_pods(stack) -> None:
+    """Without `wait_for_metadata`, k8s_attributes starts before its pod cache has synced
+    (open-telemetry/opentelemetry-collector-contrib@v0.158.0:processor/k8sattributesprocessor/processor.go,
+    Start): right after every rollout (each onboarding rolls the collector) a team's records
+    match no pod, carry no tenant and are lost to the team (they go to the platform pipeline)."""
+    config = build.collector(make_spec(stack))["spec"]["config"]
+    attributes = config["processors"]["k8s_attributes"]
+    assert attributes["wait_for_metadata"] is True
+    timeout = attributes["wait_for_metadata_timeout"]
+    assert re.fullmatch(r"[0-9]+s", timeout) and int(timeout[:-1]) > 0
+
+
 def test_operator_values_match_the_chart_and_pin_its_collector_version() -> None:
     spec = make_spec("dev")
     values = build.operator_values(spec)
