@@ -375,8 +375,8 @@ def write_plan(plan: Plan, out: Path) -> dict[str, str]:
     return files
 
 
-def summary(plan: Plan) -> str:
-    """A table per component and per team, for the terminal."""
+def resource_counts(plan: Plan) -> tuple[dict[str, int], dict[str, int]]:
+    """Registered resources per component and per team (`summary` and `summary_document`)."""
     by_urn = plan.by_urn()
     per_component: dict[str, int] = {}
     per_team: dict[str, int] = {}
@@ -387,6 +387,12 @@ def summary(plan: Plan) -> str:
         per_component[component] = per_component.get(component, 0) + 1
         if team := team_of(reg, by_urn):
             per_team[team] = per_team.get(team, 0) + 1
+    return per_component, per_team
+
+
+def summary(plan: Plan) -> str:
+    """A table per component and per team, for the terminal."""
+    per_component, per_team = resource_counts(plan)
     lines = [f"stack {plan.spec.stack}: {sum(per_component.values())} resources", "", f"{'component':<24}{'resources':>10}"]
     lines += [f"{name:<24}{count:>10}" for name, count in sorted(per_component.items())]
     lines += ["", f"{'team':<24}{'tier':<14}{'resources':>10}  agents (tier)"]
@@ -398,16 +404,7 @@ def summary(plan: Plan) -> str:
 
 def summary_document(plan: Plan) -> dict[str, Any]:
     """`plan --json`: resources per component and per team, and the per-team review summary."""
-    by_urn = plan.by_urn()
-    per_component: dict[str, int] = {}
-    per_team: dict[str, int] = {}
-    for reg in plan.registrations:
-        if not reg.custom:
-            continue
-        component = component_of(reg, by_urn)
-        per_component[component] = per_component.get(component, 0) + 1
-        if team := team_of(reg, by_urn):
-            per_team[team] = per_team.get(team, 0) + 1
+    per_component, per_team = resource_counts(plan)
     return {
         "stack": plan.spec.stack,
         "resources": sum(per_component.values()),
