@@ -20,7 +20,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from agentplane import namespaces, safeyaml
-from agentplane.builders.identity import KEYCLOAK_HTTPS_PORT, KEYCLOAK_SERVICE
+from agentplane.builders.identity.keycloak import KEYCLOAK_HTTPS_PORT, KEYCLOAK_SERVICE
 
 SERVICE_HOST = f"{KEYCLOAK_SERVICE}.{namespaces.IDENTITY}.svc"
 

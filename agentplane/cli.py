@@ -56,7 +56,7 @@ def _selected_stacks(args: argparse.Namespace) -> list[str]:
         return [args.stack]
     if args.config is not None:
         raise UsageError("--config names one stack's file; it cannot be combined with --all-stacks")
-    from agentplane.spec.load import known_environments
+    from agentplane.config.load import known_environments
 
     stacks = sorted(known_environments(STACKS_DIR))
     if not stacks:
@@ -154,7 +154,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 def cmd_catalog(args: argparse.Namespace) -> int:
     from agentplane import catalog
     from agentplane.builders.provenance import provenance_policy_name
-    from agentplane.spec.load import load_from_files
+    from agentplane.config.load import load_from_files
 
     try:
         stacks = _selected_stacks(args)
@@ -201,8 +201,8 @@ def cmd_onboard(args: argparse.Namespace) -> int:
     import os
 
     from agentplane.onboard import starter_team
-    from agentplane.spec.base import name_problem, team_name_problem
-    from agentplane.spec.load import load_from_files
+    from agentplane.config.base import name_problem, team_name_problem
+    from agentplane.config.load import load_from_files
 
     # The team name becomes a file name: check it before touching the file system, so
     # `onboard ../../x` or `onboard /etc/x` never writes outside the teams directory.
@@ -303,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "onboard" and not _known_environment(args.env, args.config):
         return EXIT_USAGE
     if args.command == "onboard" and args.tier is None:
-        from agentplane.spec.base import name_problem
+        from agentplane.config.base import name_problem
 
         if problem := name_problem(args.env):
             print(f"error: --env: {problem}", file=sys.stderr)
@@ -316,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _known_environment(env: str, config: Path | None) -> bool:
     """A team file may only name environments that have a stack config; say which exist."""
-    from agentplane.spec.load import known_environments
+    from agentplane.config.load import known_environments
 
     if config is not None or env in known_environments(STACKS_DIR):
         return True
@@ -329,7 +329,7 @@ def _known_environment(env: str, config: Path | None) -> bool:
 
 def _lowest_tier(env: str, config: Path | None) -> str | None:
     from agentplane import safeyaml
-    from agentplane.spec.load import env_config_from_stack_document, stack_config_path
+    from agentplane.config.load import env_config_from_stack_document, stack_config_path
 
     path = config or stack_config_path(Path.cwd(), env)
     try:

@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from agentplane.errors import ConfigIssue
-from agentplane.spec.platform import PlatformSpec, TeamSpec
+from agentplane.config.platform import PlatformSpec, TeamSpec
 
 # k8s.io/apimachinery/pkg/util/validation: IsDNS1123Label, IsDNS1123Subdomain, IsDNS1035Label,
 # IsValidLabelValue, IsQualifiedName (kubernetes/kubernetes@v1.34.0:staging/src/k8s.io/apimachinery/pkg/util/validation/validation.go).

@@ -13,7 +13,7 @@ REDACTED = "[redacted]"
 
 
 def redact(text: str) -> str:
-    from agentplane.spec.untrusted import credential_spans
+    from agentplane.config.untrusted import credential_spans
 
     text = _USERINFO.sub(rf"\1{REDACTED}@", text)
     text = _QUERY.sub(rf"\1?{REDACTED}", text)

@@ -7,7 +7,7 @@ team file promotes them). That is valid, and a no-op: `validate` says so instead
 
 from __future__ import annotations
 
-from agentplane.spec.platform import PlatformSpec
+from agentplane.config.platform import PlatformSpec
 
 
 def ineffective_settings(spec: PlatformSpec) -> list[str]:

@@ -19,7 +19,7 @@ PLATFORM_NAMESPACES = (
 )
 # Names a team may never use as its namespace, whatever the stack config says: the cluster's
 # own and the platform's. Operators add their cluster's namespaces in
-# `agentplane:tenancy.reservedNamespaces` (defaults in spec/environment.py).
+# `agentplane:tenancy.reservedNamespaces` (defaults in config/environment.py).
 RESERVED_NAMES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease", "agentplane", *PLATFORM_NAMESPACES})
 RESERVED_PREFIXES = ("kube-", "agentplane-")
 

@@ -22,10 +22,10 @@ import yaml
 
 from agentplane import safeyaml
 from agentplane.errors import ConfigError, ConfigIssue
-from agentplane.spec.base import SECRET_STAND_IN
-from agentplane.spec.load import display, env_config_from_stack_document, stack_config_path
+from agentplane.config.base import SECRET_STAND_IN
+from agentplane.config.load import display, env_config_from_stack_document, stack_config_path
 from agentplane.summary import summarize
-from agentplane.spec.platform import PlatformSpec
+from agentplane.config.platform import PlatformSpec
 
 PROJECT = "agentplane"
 REDACTED = "[secret]"
@@ -36,7 +36,6 @@ _SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 _RESOURCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e"
 _OUTPUT_SIG = "d0e6a833031e9bbcd3f4e8bde6ca49a4"
 _UNKNOWN_VALUE = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
-TEAM_COMPONENT_PREFIX = "agentplane:team:"
 
 
 @dataclass(frozen=True)
@@ -51,6 +50,10 @@ class Registration:
     depends_on: tuple[str, ...]
     provider: str
     inputs: dict[str, Any]
+    # The aliases the program declared, as the engine receives them: a URN, or a spec whose empty
+    # fields mean "as now" (a renamed component's earlier type). The engine extends them to the
+    # children (tests/support/pulumi_engine.py), so `pulumi up` moves state instead of replacing.
+    aliases: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass
@@ -103,6 +106,16 @@ def _redact_kubernetes_secret(inputs: dict[str, Any]) -> dict[str, Any]:
     return inputs
 
 
+ALIAS_SPEC_FIELDS = ("name", "type", "stack", "project", "parentUrn", "noParent")
+
+
+def _alias_spec(alias) -> dict[str, Any]:
+    """One alias of a RegisterResource request as plain data: {"urn": ...} or the spec's set fields."""
+    if alias.WhichOneof("alias") == "urn":
+        return {"urn": alias.urn}
+    return {name: getattr(alias.spec, name) for name in ALIAS_SPEC_FIELDS if getattr(alias.spec, name)}
+
+
 def _make_monitor_class():
     from google.protobuf import json_format
     from pulumi.runtime import mocks
@@ -136,10 +149,11 @@ def _make_monitor_class():
             self.thread_loops.clear()
 
         def make_urn(self, parent: str, type_: str, name: str) -> str:
-            # Like the real engine: the root stack's type is not part of its children's URNs.
+            # As the engine makes them (pulumi/pulumi@v3.272.0 pkg/resource/deploy/deployment.go,
+            # generateURN): a child's type is its parent's whole qualified type, `$`, its own type;
+            # the root stack's type is left out. (The stock mock keeps only the parent's last type.)
             if parent and "::pulumi:pulumi:Stack::" not in parent:
-                parent_type = parent.split("::")[2].split("$")[-1]
-                type_ = f"{parent_type}${type_}"
+                type_ = f"{parent.split('::')[2]}${type_}"
             return "urn:pulumi:" + "::".join([self.stack, PROJECT, type_, name])
 
         def RegisterResource(self, request):  # noqa: N802 - gRPC method name
@@ -159,6 +173,7 @@ def _make_monitor_class():
                 depends_on=tuple(sorted(set(request.dependencies))),
                 provider=request.provider.split("::")[-2] if request.provider else "",
                 inputs=_redact_kubernetes_secret(inputs),
+                aliases=tuple(_alias_spec(alias) for alias in request.aliases),
             )
             with self.lock:
                 self.registrations.append(registration)
@@ -246,7 +261,7 @@ def run_program(stack: str, *, config: Path | None = None, teams: Path | None = 
     so whatever `plan` refuses, `validate` refuses, with the same file and field."""
     from agentplane import program
     from agentplane.derived import check_plan
-    from agentplane.spec.load import load_from_files
+    from agentplane.config.load import load_from_files
 
     from components.kube import duplicates_reported_after_run
 
@@ -295,7 +310,8 @@ def component_of(reg: Registration, by_urn: dict[str, Registration]) -> str:
 def team_of(reg: Registration, by_urn: dict[str, Registration]) -> str | None:
     current: Registration | None = reg
     while current is not None:
-        if current.type.startswith(TEAM_COMPONENT_PREFIX) and "team" in current.inputs:
+        # A team's part of a piece is a component whose one input is its team (components/*).
+        if not current.custom and "team" in current.inputs:
             return current.inputs["team"]
         current = by_urn.get(current.parent)
     return None
@@ -338,6 +354,10 @@ def plan_document(plan: Plan) -> dict[str, Any]:
                 "inputs": reg.inputs,
             }
         )
+        if reg.aliases and not reg.custom:
+            # A renamed component's earlier type, for reviewers. (Provider SDKs add type aliases
+            # of their own to many custom resources; they are recorded but not shown.)
+            resources[-1]["aliases"] = list(reg.aliases)
     teams = {
         t.name: {"namespace": t.namespace, "tier": t.tier.name, "agents": {a.name: a.tier.name for a in t.agents}}
         for t in plan.spec.teams

@@ -340,7 +340,7 @@ def _review(plan_dir: Path, checkout: Path, stack: str) -> dict | None:
     if isinstance(doc, dict) and isinstance(doc.get("review"), dict):
         return doc["review"]
     from agentplane.errors import ConfigError
-    from agentplane.spec.load import load_from_files
+    from agentplane.config.load import load_from_files
     from agentplane.summary import summarize
 
     try:

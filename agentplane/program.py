@@ -9,8 +9,8 @@ import pulumi
 from pulumi.runtime import config as runtime_config
 
 from agentplane.errors import ConfigError
-from agentplane.spec.load import STACKS_DIR, TEAMS_DIR, build_spec, env_config_from_engine, known_environments, read_team_documents
-from agentplane.spec.platform import PlatformSpec
+from agentplane.config.load import STACKS_DIR, TEAMS_DIR, build_spec, env_config_from_engine, known_environments, read_team_documents
+from agentplane.config.platform import PlatformSpec
 
 TEAMS_DIR_ENV = "AGENTPLANE_TEAMS_DIR"
 
@@ -38,8 +38,8 @@ def load_from_engine(stack: str, teams_dir: Path, config_label: str, known_envs:
 def define_platform(spec: PlatformSpec) -> dict[str, pulumi.ComponentResource]:
     """Every platform piece, in dependency order. Imported lazily: tests set mocks first."""
     from components.certificates import Certificates
-    from components.gateway import Gateway
-    from components.identity import Identity
+    from components.gateway.platform import Gateway
+    from components.identity.platform import Identity
     from components.kube import kubernetes_provider, start_run
     from components.provenance import Provenance
     from components.telemetry import Telemetry

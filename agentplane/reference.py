@@ -23,16 +23,16 @@ from pydantic import BaseModel
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticUndefined
 
-from agentplane.spec.environment import EnvironmentConfig, TenancyConfig, Tier
-from agentplane.spec.sections.adopt import AdoptConfig
-from agentplane.spec.sections.certificates import CertificatesConfig
-from agentplane.spec.sections.gateway import GatewayConfig
-from agentplane.spec.sections.identity import IdentityConfig
-from agentplane.spec.sections.images import ImagesConfig
-from agentplane.spec.sections.provenance import ProvenanceConfig
-from agentplane.spec.sections.spire import SpireConfig
-from agentplane.spec.sections.telemetry import TelemetryConfig
-from agentplane.spec.team import Agent, TeamFile
+from agentplane.config.environment import EnvironmentConfig, TenancyConfig, Tier
+from agentplane.config.sections.adopt import AdoptConfig
+from agentplane.config.sections.certificates import CertificatesConfig
+from agentplane.config.sections.gateway import GatewayConfig
+from agentplane.config.sections.identity import IdentityConfig
+from agentplane.config.sections.images import ImagesConfig
+from agentplane.config.sections.provenance import ProvenanceConfig
+from agentplane.config.sections.workload_identity import SpireConfig
+from agentplane.config.sections.telemetry import TelemetryConfig
+from agentplane.config.team import Agent, TeamFile
 
 PIECE = ("key", "default", "meaning")
 # name -> (page, model, key prefix, columns). A table with the columns of PIECE flattens

@@ -22,14 +22,14 @@ SCHEMA_ID = "https://agentplane.dev/schemas/team.schema.json"
 
 
 def team_schema() -> dict[str, Any]:
-    from agentplane.spec.team import TeamFile
+    from agentplane.config.team import TeamFile
 
     body = TeamFile.model_json_schema(by_alias=True, mode="validation")
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,
         "description": "An agentplane team file (stacks/teams/<team>.yaml). Generated from "
-                       "agentplane/spec/team.py by `python -m agentplane.schema --write`; do not edit.",
+                       "agentplane/config/team.py by `python -m agentplane.schema --write`; do not edit.",
         **{k: v for k, v in body.items() if k != "description"},
     }
 

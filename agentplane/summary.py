@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from agentplane.spec.platform import AgentSpec, PlatformSpec, TeamSpec
+from agentplane.config.platform import AgentSpec, PlatformSpec, TeamSpec
 
 # Shown in this order; the keys of a team's and an agent's entry.
 TEAM_FIELDS = ("tier", "quota", "models", "egress", "budget", "owners", "members", "provenance",

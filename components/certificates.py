@@ -9,9 +9,9 @@ import pulumi_tls as tls
 from agentplane import namespaces
 from agentplane.builders import certificates as build
 from agentplane.builders.releases import release_policy
-from agentplane.spec.platform import PlatformSpec
-from agentplane.spec.sections.certificates import PLATFORM_CA_ISSUER
-from agentplane.spec.sections.charts import ChartSource
+from agentplane.config.platform import PlatformSpec
+from agentplane.config.sections.certificates import PLATFORM_CA_ISSUER
+from agentplane.config.sections.charts import ChartSource
 from components.kube import chart_location, platform_namespace, register
 
 # Chart values the CertManager component takes as typed arguments (chart key -> SDK argument).

@@ -9,8 +9,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from agentplane.builders.releases import release_policy
-from agentplane.spec.platform import PlatformSpec
-from agentplane.spec.sections.charts import ChartSource
+from agentplane.config.platform import PlatformSpec
+from agentplane.config.sections.charts import ChartSource
 
 # API group -> pulumi_kubernetes module holding its typed resources. Kinds outside these are
 # registered as CustomResource (their CRDs come from the charts this program installs).
@@ -168,3 +168,11 @@ def helm_release(
         max_history=10,
         opts=opts,
     )
+
+
+def renamed_from(*earlier_types: str) -> pulumi.ResourceOptions:
+    """Options for a component whose type token was renamed: an alias per earlier type. Children
+    inherit their parent's aliases, so `pulumi up` on a stack made before the rename moves the
+    component and everything under it to the new URNs instead of replacing them
+    (tests/test_urn_stability.py holds every URN the shipped stacks had)."""
+    return pulumi.ResourceOptions(aliases=[pulumi.Alias(type_=earlier) for earlier in earlier_types])

@@ -6,7 +6,7 @@ import pulumi
 
 from agentplane import namespaces
 from agentplane.builders import provenance as build
-from agentplane.spec.platform import PlatformSpec
+from agentplane.config.platform import PlatformSpec
 from components.kube import helm_release, platform_namespace, register
 
 

@@ -6,11 +6,12 @@ import pulumi
 import pulumi_random as random
 
 from agentplane.builders import telemetry as build
-from agentplane.spec.platform import PlatformSpec, TeamSpec
-from components.kube import helm_release, platform_namespace, register
+from agentplane.config.platform import PlatformSpec, TeamSpec
+from components.kube import helm_release, platform_namespace, register, renamed_from
 from components.tenants import Tenants
 
-TEAM_COMPONENT = "agentplane:team:Telemetry"
+# Type tokens are agentplane:<piece>:<class>; this one was agentplane:team:Telemetry.
+TEAM_COMPONENT = "agentplane:telemetry:TeamTelemetry"
 
 
 def _register_secret(prefix: str, obj: dict, opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
@@ -18,7 +19,7 @@ def _register_secret(prefix: str, obj: dict, opts: pulumi.ResourceOptions) -> pu
     return register(prefix, {**obj, "stringData": pulumi.Output.secret(obj["stringData"])}, opts)
 
 
-class TenantTelemetry(pulumi.ComponentResource):
+class TeamTelemetry(pulumi.ComponentResource):
     """One team's telemetry objects: its Instrumentation and, for its own backend, its header Secret."""
 
     def __init__(
@@ -31,7 +32,7 @@ class TenantTelemetry(pulumi.ComponentResource):
         operator: pulumi.Resource,
         opts: pulumi.ResourceOptions,
     ):
-        super().__init__(TEAM_COMPONENT, name, {"team": team.name}, opts)
+        super().__init__(TEAM_COMPONENT, name, {"team": team.name}, pulumi.ResourceOptions.merge(opts, renamed_from("agentplane:team:Telemetry")))
         # The operator's CRDs and webhook must exist before an Instrumentation is accepted.
         self.instrumentation = register(
             name,
@@ -46,7 +47,7 @@ class TenantTelemetry(pulumi.ComponentResource):
 
 
 class Telemetry(pulumi.ComponentResource):
-    """Everything under `agentplane-telemetry`, plus one TenantTelemetry per team.
+    """Everything under `agentplane-telemetry`, plus one TeamTelemetry per team.
 
     For the gateway: `otlp_grpc_endpoint` / `otlp_http_endpoint` receive the agent gateway's
     own traces and access logs, only with `gateway_token` as a bearer token; each span or log
@@ -88,7 +89,7 @@ class Telemetry(pulumi.ComponentResource):
             secrets.append(_register_secret(name, platform_secret, in_namespace))
 
         self.teams = {
-            team.name: TenantTelemetry(
+            team.name: TeamTelemetry(
                 f"{name}-{team.name}",
                 team,
                 spec,

@@ -6,10 +6,11 @@ import pulumi
 
 from agentplane.builders import certificates as certificates_build
 from agentplane.builders import tenants as build
-from agentplane.spec.platform import PlatformSpec, TeamSpec
-from components.kube import register
+from agentplane.config.platform import PlatformSpec, TeamSpec
+from components.kube import register, renamed_from
 
-TEAM_COMPONENT = "agentplane:team:Tenant"
+# Type tokens are agentplane:<piece>:<class>; this one was agentplane:team:Tenant.
+TEAM_COMPONENT = "agentplane:tenants:Tenant"
 
 
 class Tenant(pulumi.ComponentResource):
@@ -18,7 +19,7 @@ class Tenant(pulumi.ComponentResource):
     def __init__(
         self, name: str, team: TeamSpec, spec: PlatformSpec, opts: pulumi.ResourceOptions, *, ca_certificate: pulumi.Input[str] | None = None
     ):
-        super().__init__(TEAM_COMPONENT, name, {"team": team.name}, opts)
+        super().__init__(TEAM_COMPONENT, name, {"team": team.name}, pulumi.ResourceOptions.merge(opts, renamed_from("agentplane:team:Tenant")))
         namespace_obj, *namespaced = build.tenant_objects(team, spec)
         # Protected environments keep namespaces (and the data in them) when a team file is
         # deleted by accident: `pulumi up` fails instead. Offboarding lifts this on purpose.

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pulumi
 
 from agentplane import namespaces
-from agentplane.builders import spire as build
-from agentplane.spec.platform import PlatformSpec
+from agentplane.builders import workload_identity as build
+from agentplane.config.platform import PlatformSpec
 from components.kube import helm_release, platform_namespace, register
 
 

@@ -11,9 +11,9 @@ import pytest
 
 from agentplane import namespaces, safeyaml
 from agentplane.errors import ConfigError
-from agentplane.spec.load import env_config_from_stack_document, validate_environment
-from agentplane.spec.sections.certificates import PLATFORM_CA_ISSUER, CertificatesConfig, parse_go_duration
-from agentplane.spec.sections.charts import ChartSource
+from agentplane.config.load import env_config_from_stack_document, validate_environment
+from agentplane.config.sections.certificates import PLATFORM_CA_ISSUER, CertificatesConfig, parse_go_duration
+from agentplane.config.sections.charts import ChartSource
 from components.certificates import _TYPED_ARGUMENTS, _helm_options
 from tests.support.plans import ROOT, STACKS, example_plan, resources_of
 from tests.support.upstream import upstream_dir, validate_chart_values, validate_objects

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 import pytest
 import yaml
 
-from agentplane.builders import gateway as gw
-from agentplane.builders import gateway_budget as budget
-from agentplane.builders import identity as idb
+from agentplane.builders.gateway import platform as gw
+from agentplane.builders.gateway import token_budgets as budget
+from agentplane.builders.identity import keycloak as idb
 from agentplane.errors import ConfigError
 from agentplane.quantity import parse_quantity
-from agentplane.spec.load import validate_environment
-from agentplane.spec.sections import resilience
+from agentplane.config.load import validate_environment
+from agentplane.config.sections import resilience
 from tests.support.admission_match import selector_matches
 from tests.support.plans import ROOT, STACKS, example_plan, stack_document
 from tests.support.upstream import validate_objects
@@ -344,7 +344,7 @@ def test_budget_service_exports_the_redis_error_counter() -> None:
 
 
 def _spec(stack: str):
-    from agentplane.spec.load import load_from_files
+    from agentplane.config.load import load_from_files
 
     return load_from_files(stack, root=ROOT)
 
@@ -405,7 +405,7 @@ def test_prod_backs_up_keycloak_with_secret_credentials_and_retention() -> None:
 
 
 def test_backup_credentials_secret_holds_pulumi_secrets_only() -> None:
-    from agentplane.spec.sections.resilience import DatabaseBackup
+    from agentplane.config.sections.resilience import DatabaseBackup
 
     backup = DatabaseBackup.model_validate({"enabled": True, "destinationPath": "s3://backups/keycloak", "s3": {"region": "eu-west-1"}})
     secret = idb.backup_credentials(backup, "<secret id>", "<secret key>")

@@ -11,13 +11,13 @@ import pytest
 import yaml
 
 from agentplane import admin_tunnel
-from agentplane.builders import gateway as gateway_build
-from agentplane.builders import identity as identity_build
+from agentplane.builders.gateway import platform as gateway_build
+from agentplane.builders.identity import keycloak as identity_build
 from agentplane.builders.certificates import CA_BUNDLE, CA_BUNDLE_KEY
 from agentplane.builders.releases import DEPLOY_JOB_TIMEOUT, POSTGRES_READY_TIMEOUT, RELEASES, first_install_bound, release_policy
 from agentplane.plan import plan_document, run_program
-from agentplane.spec.load import load_from_files
-from agentplane.spec.sections.identity import KEYCLOAK_IMAGE, KEYCLOAK_VERSION
+from agentplane.config.load import load_from_files
+from agentplane.config.sections.identity import KEYCLOAK_IMAGE, KEYCLOAK_VERSION
 from policies.pack import checks
 from tests.support.plans import ROOT, STACKS, engine_config_for_up, example_plan, run_as_pulumi_up, stack_document
 from tests.support.upstream import upstream_dir, validate_objects
@@ -140,7 +140,7 @@ def test_unprotected_stacks_may_run_the_chart_image() -> None:
 @pytest.mark.parametrize("digest", ["26.5.6", "sha256:" + "AB" * 32, "sha256:abc", "sha512:" + "ab" * 64, "@sha256:" + "ab" * 32])
 def test_a_digest_that_is_not_one_is_an_error_naming_the_field(digest: str) -> None:
     from agentplane.errors import ConfigError
-    from agentplane.spec.load import env_config_from_stack_document, validate_environment
+    from agentplane.config.load import env_config_from_stack_document, validate_environment
 
     raw = env_config_from_stack_document(stack_document("prod", images={"keycloak": digest}), "stacks/Pulumi.prod.yaml")
     with pytest.raises(ConfigError) as info:
@@ -151,7 +151,7 @@ def test_a_digest_that_is_not_one_is_an_error_naming_the_field(digest: str) -> N
 
 def test_a_protected_postgres_image_by_tag_is_refused() -> None:
     from agentplane.errors import ConfigError
-    from agentplane.spec.load import env_config_from_stack_document, validate_environment
+    from agentplane.config.load import env_config_from_stack_document, validate_environment
 
     prod = yaml.safe_load((ROOT / "stacks" / "Pulumi.prod.yaml").read_text())["config"]["agentplane:identity"]
     for image, ok in (("ghcr.io/cloudnative-pg/postgresql:18.1", False), (f"ghcr.io/cloudnative-pg/postgresql:18.1@{TEST_DIGEST}", True)):

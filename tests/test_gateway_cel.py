@@ -15,10 +15,10 @@ import cel.stdlib
 import pytest
 import yaml
 
-from agentplane.builders import gateway as build
-from agentplane.builders import gateway_budget as budget
-from agentplane.builders import gateway_team as build_team
-from agentplane.spec.load import load_from_files
+from agentplane.builders.gateway import platform as build
+from agentplane.builders.gateway import token_budgets as budget
+from agentplane.builders.gateway import team as build_team
+from agentplane.config.load import load_from_files
 from tests.support import agentgateway as agw
 from tests.support.cel_errors import CEL_RUNTIME_ERRORS
 from tests.support.plans import ROOT, example_plan, resources_of
@@ -34,7 +34,7 @@ def evaluate(expression: str, **variables):
 
 def agent_token(team: str, agent: str, **claims) -> dict:
     """Claims of a Keycloak client-credentials token of an agent's client. Its service-account
-    user is in the team group, and the groups mapper emits full paths (builders/realm.py)."""
+    user is in the team group, and the groups mapper emits full paths (builders/identity/realm.py)."""
     return {"iss": "https://issuer", "aud": ["agentplane-gateway"], "azp": f"{team}.{agent}", "sub": "uuid", "groups": [f"/{team}"], **claims}
 
 

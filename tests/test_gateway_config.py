@@ -9,9 +9,9 @@ import pytest
 import yaml
 
 from agentplane.errors import ConfigError
-from agentplane.spec.environment import EnvironmentConfig
-from agentplane.spec.load import load_from_files
-from agentplane.spec.sections import gateway as section
+from agentplane.config.environment import EnvironmentConfig
+from agentplane.config.load import load_from_files
+from agentplane.config.sections import gateway as section
 from tests.support.plans import ROOT
 
 TEAM = {

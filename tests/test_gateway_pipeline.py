@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agentplane.builders import gateway as build
-from agentplane.builders import gateway_budget as budget
-from agentplane.builders import gateway_guardrails as guardrails
-from agentplane.builders import gateway_team as build_team
+from agentplane.builders.gateway import platform as build
+from agentplane.builders.gateway import token_budgets as budget
+from agentplane.builders.gateway import guardrails as guardrails
+from agentplane.builders.gateway import team as build_team
 from agentplane.errors import ConfigError
-from agentplane.spec.environment import egress_covers
-from agentplane.spec.load import load_from_files
+from agentplane.config.environment import egress_covers
+from agentplane.config.load import load_from_files
 from tests.support import agentgateway as agw
 from tests.support.plans import ROOT, example_plan, resources_of
 
@@ -47,7 +47,7 @@ TOKENS = {
     "invoice-triage": agent("payments", "invoice-triage"),
     "refund-drafter": agent("payments", "refund-drafter"),
     "paper-summarizer": agent("research", "paper-summarizer"),
-    # Groups by their full path, as the realm's groups mapper emits them (builders/realm.py).
+    # Groups by their full path, as the realm's groups mapper emits them (builders/identity/realm.py).
     "alice": person("alice", "/support/support-leads"),
     "bob": person("bob", "/support/support-engineers"),
     "payments-dev": person("dana", "/payments/payments-devs"),

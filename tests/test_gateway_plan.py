@@ -6,15 +6,15 @@ import pytest
 import yaml
 
 from agentplane import namespaces
-from agentplane.builders import gateway as build
-from agentplane.builders import gateway_budget as budget
+from agentplane.builders.gateway import platform as build
+from agentplane.builders.gateway import token_budgets as budget
 from agentplane.plan import REDACTED
 from tests.support.plans import ROOT, STACKS, by_urn, example_plan, plan_with_teams, resources_of
 from tests.support.upstream import validate_chart_values, validate_objects
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 CONFIG_FILE = "kubernetes:yaml/v2:ConfigFile"
-TEAM_COMPONENT = "agentplane:team:Gateway"
+TEAM_COMPONENT = "agentplane:gateway:TeamGateway"
 
 NEW_TEAM = """\
 name: acme

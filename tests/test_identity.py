@@ -8,10 +8,10 @@ import re
 import pytest
 import yaml
 
-from agentplane.builders import identity as build
+from agentplane.builders.identity import keycloak as build
 from agentplane.plan import PLACEHOLDER, REDACTED, plan_document, run_program
 from agentplane.errors import ConfigError
-from agentplane.spec.load import build_spec, env_config_from_stack_document, load_from_files, validate_environment
+from agentplane.config.load import build_spec, env_config_from_stack_document, load_from_files, validate_environment
 from tests.support.plans import ROOT, STACKS, by_urn, example_plan, resources_of
 from tests.support.upstream import validate_chart_values, validate_objects
 

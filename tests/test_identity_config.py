@@ -6,8 +6,8 @@ import pytest
 import yaml
 
 from agentplane.errors import ConfigError
-from agentplane.spec.load import build_spec, env_config_from_stack_document, validate_environment
-from agentplane.spec.sections.identity import IdentityConfig
+from agentplane.config.load import build_spec, env_config_from_stack_document, validate_environment
+from agentplane.config.sections.identity import IdentityConfig
 from tests.support.plans import ROOT
 
 DEV_FILE = "stacks/Pulumi.dev.yaml"
@@ -181,7 +181,7 @@ def test_a_provider_url_on_keycloaks_certificate_is_accepted(identity: dict) -> 
 
 
 def test_every_accepted_service_name_is_on_keycloaks_certificate() -> None:
-    from agentplane.builders.identity import certificate_dns_names
-    from agentplane.spec.sections.identity import keycloak_service_hosts
+    from agentplane.builders.identity.keycloak import certificate_dns_names
+    from agentplane.config.sections.identity import keycloak_service_hosts
 
     assert set(keycloak_service_hosts()) <= set(certificate_dns_names(IdentityConfig()))

@@ -86,7 +86,7 @@ def test_local_state_stays_out_of_git():
 
 
 def test_infra_up_knows_a_variable_for_every_provider_with_a_key():
-    from agentplane.spec.sections.gateway import PROVIDERS_WITH_KEYS
+    from agentplane.config.sections.gateway import PROVIDERS_WITH_KEYS
 
     script = (ROOT / "infra" / "up").read_text()
     mapped = dict(re.findall(r"^\s+([a-z]+)\) echo ([A-Z_]+) ;;$", script, re.M))

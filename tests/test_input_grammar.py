@@ -11,9 +11,9 @@ from decimal import Decimal
 import pytest
 
 from agentplane.quantity import parse_quantity
-from agentplane.spec import untrusted
-from agentplane.spec.addresses import url_problem
-from agentplane.spec.base import group_path, name_problem
+from agentplane.config import untrusted
+from agentplane.config.addresses import url_problem
+from agentplane.config.base import group_path, name_problem
 
 
 @pytest.mark.parametrize(

@@ -47,8 +47,10 @@ def chart_free_form() -> dict[str, tuple[str, ...]]:
     so the exception sits next to the values and says why there.
     """
     merged: dict[str, tuple[str, ...]] = {}
-    for module in pkgutil.iter_modules(agentplane.builders.__path__):
-        declared = getattr(importlib.import_module(f"agentplane.builders.{module.name}"), "CHART_FREE_FORM", {})
+    modules = [m.name for m in pkgutil.walk_packages(agentplane.builders.__path__, "agentplane.builders.")]
+    assert modules, "no builder modules found"
+    for name in modules:
+        declared = getattr(importlib.import_module(name), "CHART_FREE_FORM", {})
         for chart, paths in declared.items():
             merged[chart] = merged.get(chart, ()) + tuple(paths)
     return merged

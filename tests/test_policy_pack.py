@@ -13,7 +13,7 @@ from pulumi_policy import PolicyResource, PolicyResourceOptions, StackValidation
 from pulumi_policy.policy import PolicyCustomTimeouts
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
-from agentplane.spec.load import load_from_files
+from agentplane.config.load import load_from_files
 from policies.pack import checks, crossguard
 from tests.support.plans import ROOT, STACKS, example_plan
 

@@ -7,8 +7,8 @@ import json
 import pulumi
 import pytest
 
-from agentplane.spec import load as spec_load
-from agentplane.spec.load import env_config_from_engine, env_config_from_stack_document
+from agentplane.config import load as spec_load
+from agentplane.config.load import env_config_from_engine, env_config_from_stack_document
 from tests.support.plans import ROOT, engine_config_for_up, run_as_pulumi_up, stack_document
 
 

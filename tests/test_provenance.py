@@ -15,8 +15,8 @@ from pydantic import ValidationError
 from agentplane import namespaces
 from agentplane.builders import provenance as build
 from agentplane.errors import ConfigError
-from agentplane.spec.load import build_spec, load_from_files
-from agentplane.spec.sections.provenance import KYVERNO_CHART, ProvenanceConfig
+from agentplane.config.load import build_spec, load_from_files
+from agentplane.config.sections.provenance import KYVERNO_CHART, ProvenanceConfig
 from policies import render
 from tests.support.plans import ROOT, STACKS, example_plan, kubernetes_objects, resources_of
 from tests.support.upstream import upstream_dir, validate_chart_values, validate_objects
@@ -397,7 +397,7 @@ def test_kyverno_mutates_pods_before_the_opentelemetry_operator_decides_to_injec
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_the_platform_ca_policy_names_the_platform_ca_issuer(stack):
-    from agentplane.spec.sections.certificates import PLATFORM_CA_ISSUER
+    from agentplane.config.sections.certificates import PLATFORM_CA_ISSUER
 
     (validation,) = [o for o in kubernetes_objects(example_plan(stack)) if o["metadata"]["name"] == build.POLICY_PLATFORM_CA]
     assert f"variables.issuerName in [\"{PLATFORM_CA_ISSUER}\"]" in validation["spec"]["validations"][0]["expression"]

@@ -27,7 +27,7 @@ import pytest
 
 from agentplane import namespaces
 from agentplane.builders import provenance as build
-from agentplane.spec.sections.provenance import SLSA_PROVENANCE_V1
+from agentplane.config.sections.provenance import SLSA_PROVENANCE_V1
 from tests.support.admission_match import Attributes, UnknownField, closed, match_resources
 from tests.support.plans import example_plan, kubernetes_objects
 
@@ -668,7 +668,7 @@ def test_the_tier_does_not_depend_on_the_pod_label_or_webhook_order():
 
 
 def example_plan_spec_tiers():
-    from agentplane.spec.load import load_from_files
+    from agentplane.config.load import load_from_files
     from tests.support.plans import ROOT
 
     return load_from_files(STACK, root=ROOT).env.tiers
@@ -732,7 +732,7 @@ def test_an_exact_source_repository_matches_its_git_dependency_at_any_ref():
     # signing example in docs/components/provenance.md does; a look-alike repository still fails.
     from dataclasses import replace
 
-    from agentplane.spec.load import load_from_files
+    from agentplane.config.load import load_from_files
     from tests.support.plans import ROOT
 
     spec = load_from_files(STACK, root=ROOT)
@@ -825,7 +825,7 @@ def test_a_signed_image_by_tag_passes_in_every_mode():
 
 
 def test_attestors_come_from_the_signers_and_the_attestation_is_slsa_provenance():
-    from agentplane.spec.load import load_from_files
+    from agentplane.config.load import load_from_files
     from tests.support.plans import ROOT
 
     signers = load_from_files(STACK, root=ROOT).env.provenance.signers
@@ -945,7 +945,7 @@ def test_ingresses_with_other_or_no_issuers_are_admitted(annotations):
 
 def _ca_policy_with_acme() -> dict:
     """The policy as a stack with `certificates.acme` (name letsencrypt) renders it."""
-    from agentplane.spec.load import build_spec, env_config_from_stack_document
+    from agentplane.config.load import build_spec, env_config_from_stack_document
     from tests.support.plans import ROOT, stack_document
 
     raw = env_config_from_stack_document(

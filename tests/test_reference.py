@@ -9,7 +9,7 @@ import pytest
 from pydantic import Field
 
 from agentplane import reference
-from agentplane.spec.base import StrictModel
+from agentplane.config.base import StrictModel
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,7 +35,7 @@ def test_every_field_of_a_documented_model_has_a_row(name):
 
 
 def test_sections_are_flattened_with_their_pinned_defaults():
-    from agentplane.spec.sections.spire import SPIRE_CHART
+    from agentplane.config.sections.workload_identity import SPIRE_CHART
 
     rows = {r[0]: r for r in reference.rows(*reference.TABLES["spire"][1:])}
     assert rows["`chart.version`"][1] == f"`{SPIRE_CHART.version}`"
@@ -76,7 +76,7 @@ def test_every_table_of_the_configuration_page_is_generated():
 
 
 def test_a_section_shown_whole_states_its_default_from_the_model():
-    from agentplane.spec.sections.gateway import GatewayConfig
+    from agentplane.config.sections.gateway import GatewayConfig
 
     rows = {r[0]: r for r in reference.rows(*reference.TABLES["gateway"][1:], reference.LEAVES["gateway"])}
     chart = GatewayConfig().chart

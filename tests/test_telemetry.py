@@ -20,10 +20,10 @@ from agentplane.builders import telemetry as build
 from agentplane.builders import tenants as tenant_build
 from agentplane.errors import ConfigError
 from agentplane.quantity import parse_quantity
-from agentplane.spec.base import SECRET_STAND_IN
-from agentplane.spec.load import build_spec, env_config_from_stack_document, read_team_documents
-from agentplane.spec.platform import LABEL_AGENT, LABEL_TENANT, LABEL_TIER, PlatformSpec
-from agentplane.spec.sections.telemetry import TeamTelemetry, TelemetryConfig, queue_destinations
+from agentplane.config.base import SECRET_STAND_IN
+from agentplane.config.load import build_spec, env_config_from_stack_document, read_team_documents
+from agentplane.config.platform import LABEL_AGENT, LABEL_TENANT, LABEL_TIER, PlatformSpec
+from agentplane.config.sections.telemetry import TeamTelemetryConfig, TelemetryConfig, queue_destinations
 from tests.support import collector_model as model
 from tests.support.plans import ROOT, STACKS
 from tests.support.upstream import upstream_dir, validate_chart_values, validate_objects
@@ -662,7 +662,7 @@ def test_decrypted_header_values_land_only_in_the_secret() -> None:
     [
         ({"endpoint": "otlp.example.com:4318"}, "telemetry.endpoint", "not an endpoint URL"),
         ({"endpoint": "ftp://otlp.example.com"}, "telemetry.endpoint", "not an endpoint URL"),
-        # Team files never hold '@', '?', spaces or '$' (spec/untrusted.py): refused without echo.
+        # Team files never hold '@', '?', spaces or '$' (config/untrusted.py): refused without echo.
         ({"endpoint": "https://user:pw@otlp.example.com"}, "telemetry.endpoint", "contains '@'"),
         ({"endpoint": "https://otlp.example.com/?api_key=abc"}, "telemetry.endpoint", "contains '?'"),
         ({"endpoint": "http://tempo.observability.svc:4318"}, "telemetry.endpoint", "outside the team's own namespace"),
@@ -710,7 +710,7 @@ def test_a_team_cannot_use_another_teams_header_secret() -> None:
 
 
 def test_team_telemetry_model_defaults() -> None:
-    own = TeamTelemetry.model_validate({"endpoint": "https://otlp.example.com"})
+    own = TeamTelemetryConfig.model_validate({"endpoint": "https://otlp.example.com"})
     assert (own.protocol, own.headers) == ("http", {})
     assert TelemetryConfig().default_backend is None
 

@@ -17,7 +17,7 @@ from tests.support.upstream import validate_chart_values, validate_objects
 RELEASE = "kubernetes:helm.sh/v3:Release"
 INSTRUMENTATION = "kubernetes:opentelemetry.io/v1alpha1:Instrumentation"
 COLLECTOR = "kubernetes:opentelemetry.io/v1beta1:OpenTelemetryCollector"
-TEAM_COMPONENT = "agentplane:team:Telemetry"
+TEAM_COMPONENT = "agentplane:telemetry:TeamTelemetry"
 
 NEW_TEAM = """\
 name: tracing-lab

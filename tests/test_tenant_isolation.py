@@ -19,9 +19,9 @@ import pytest
 from agentplane import namespaces
 from agentplane.builders import telemetry
 from agentplane.builders import tenants as build
-from agentplane.builders.identity import KEYCLOAK_POD_LABELS
-from agentplane.spec.load import load_from_files
-from agentplane.spec.platform import LABEL_AGENT, LABEL_PLATFORM_OWNED, LABEL_TIER
+from agentplane.builders.identity.keycloak import KEYCLOAK_POD_LABELS
+from agentplane.config.load import load_from_files
+from agentplane.config.platform import LABEL_AGENT, LABEL_PLATFORM_OWNED, LABEL_TIER
 from tests.support.kube_rbac import ESCALATION_VERBS, WRITE_VERBS, Cluster, Subject
 from tests.support.netpol import Network, Pod, pod
 from tests.support.plans import ROOT, STACKS, example_plan, kubernetes_objects

@@ -7,8 +7,8 @@ import pytest
 from agentplane import namespaces
 from agentplane.builders import tenants as build
 from agentplane.quantity import parse_quantity
-from agentplane.spec.load import load_from_files
-from agentplane.spec.platform import LABEL_TENANT, LABEL_TIER
+from agentplane.config.load import load_from_files
+from agentplane.config.platform import LABEL_TENANT, LABEL_TIER
 from tests.support.plans import ROOT, STACKS, example_plan, plan_with_teams, resources_of
 
 
@@ -52,7 +52,7 @@ def test_limit_range_defaults_fit_inside_small_quotas() -> None:
 def test_limit_range_default_is_capped_by_a_tiny_quota(dev_spec) -> None:
     from dataclasses import replace
 
-    from agentplane.spec.base import Quota
+    from agentplane.config.base import Quota
 
     team = replace(dev_spec.team("research"), quota=Quota(cpu="200m", memory="256Mi", pods="2"))
     limits = build.limit_range(team, dev_spec)["spec"]["limits"][0]
@@ -175,7 +175,7 @@ def test_child_names_are_prefixed_with_their_component() -> None:
 
 
 def test_offboarding_is_labelled_on_the_namespace() -> None:
-    from agentplane.spec.platform import LABEL_OFFBOARDING
+    from agentplane.config.platform import LABEL_OFFBOARDING
 
     text = (ROOT / "stacks/teams/support.yaml").read_text() + "offboard: true\n"
     doc = plan_with_teams("prod", add={"support.yaml": text})

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from agentplane.errors import ConfigError
-from agentplane.spec.load import load_from_files
+from agentplane.config.load import load_from_files
 from tests.support.plans import ROOT
 
 GOOD_TEAM = {
@@ -205,7 +205,7 @@ def test_only_yaml_files_are_team_files(workspace: Path) -> None:
 def test_plain_text_secret_in_a_file_is_refused() -> None:
     from pydantic import ValidationError
 
-    from agentplane.spec.base import Secret, StrictModel
+    from agentplane.config.base import Secret, StrictModel
 
     class Holder(StrictModel):
         password: Secret
@@ -254,7 +254,7 @@ def test_other_teams_groups_are_granted_by_team_and_group(workspace: Path) -> No
 
 
 def test_an_undecryptable_secret_deploys_only_the_stand_in() -> None:
-    from agentplane.spec.base import SECRET_STAND_IN, Secret
+    from agentplane.config.base import SECRET_STAND_IN, Secret
 
     assert Secret.model_validate({"secure": "AAEAA..."}, context={"source": "file"}).deploy_value == SECRET_STAND_IN
     assert Secret.model_validate("decrypted", context={"source": "engine"}).deploy_value == "decrypted"

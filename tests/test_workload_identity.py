@@ -7,12 +7,12 @@ import re
 import pytest
 
 from agentplane import namespaces, safeyaml
-from agentplane.builders import spire as build
+from agentplane.builders import workload_identity as build
 from agentplane.errors import ConfigError
-from agentplane.spec.environment import EnvironmentConfig
-from agentplane.spec.load import env_config_from_stack_document, load_from_files, validate_environment
-from agentplane.spec.platform import LABEL_AGENT, LABEL_TIER
-from agentplane.spec.sections import spire as spire_section
+from agentplane.config.environment import EnvironmentConfig
+from agentplane.config.load import env_config_from_stack_document, load_from_files, validate_environment
+from agentplane.config.platform import LABEL_AGENT, LABEL_TIER
+from agentplane.config.sections import workload_identity as spire_section
 from tests.support.admission_match import selector_matches
 from tests.support.plans import ROOT, STACKS, example_plan, plan_with_teams, resources_of
 from tests.support.upstream import validate_chart_values, validate_objects

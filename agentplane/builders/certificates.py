@@ -12,9 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from agentplane import namespaces
-from agentplane.spec.platform import LABEL_MANAGED_BY, LABEL_PLATFORM_OWNED, MANAGED_BY, PlatformSpec
-from agentplane.spec.sections.certificates import PLATFORM_CA_ISSUER, root_ca_common_name, whole_hours
-from agentplane.spec.sections.resilience import cert_manager_webhook_replicas
+from agentplane.config.platform import LABEL_MANAGED_BY, LABEL_PLATFORM_OWNED, MANAGED_BY, PlatformSpec
+from agentplane.config.sections.certificates import PLATFORM_CA_ISSUER, root_ca_common_name, whole_hours
+from agentplane.config.sections.resilience import cert_manager_webhook_replicas
 
 Obj = dict
 

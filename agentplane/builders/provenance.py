@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from agentplane import namespaces
 from agentplane.builders import telemetry
-from agentplane.spec.platform import LABEL_AGENT, LABEL_MANAGED_BY, LABEL_TENANT, LABEL_TIER, MANAGED_BY, PlatformSpec
-from agentplane.spec.sections.certificates import PLATFORM_CA_ISSUER
-from agentplane.spec.sections.provenance import SLSA_PROVENANCE_V1, ProvenanceConfig
-from agentplane.spec.sections.resilience import kyverno_admission_replicas
+from agentplane.config.platform import LABEL_AGENT, LABEL_MANAGED_BY, LABEL_TENANT, LABEL_TIER, MANAGED_BY, PlatformSpec
+from agentplane.config.sections.certificates import PLATFORM_CA_ISSUER
+from agentplane.config.sections.provenance import SLSA_PROVENANCE_V1, ProvenanceConfig
+from agentplane.config.sections.resilience import kyverno_admission_replicas
 from policies.render import render
 
 Obj = dict

@@ -20,7 +20,7 @@ Pure functions of the spec returning plain dicts. How a signal finds its tenant:
 from __future__ import annotations
 
 from agentplane import namespaces
-from agentplane.spec.platform import (
+from agentplane.config.platform import (
     LABEL_AGENT,
     LABEL_MANAGED_BY,
     LABEL_PLATFORM_OWNED,
@@ -30,7 +30,7 @@ from agentplane.spec.platform import (
     PlatformSpec,
     TeamSpec,
 )
-from agentplane.spec.sections.telemetry import QUEUE_FILE_HEADROOM, Backend, QueueSettings
+from agentplane.config.sections.telemetry import QUEUE_FILE_HEADROOM, Backend, QueueSettings
 
 Obj = dict
 

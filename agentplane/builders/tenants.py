@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from agentplane import namespaces
 from agentplane.builders import provenance, telemetry
-from agentplane.builders.gateway import GATEWAY_NAME
-from agentplane.builders.identity import KEYCLOAK_POD_LABELS
+from agentplane.builders.gateway.platform import GATEWAY_NAME
+from agentplane.builders.identity.keycloak import KEYCLOAK_POD_LABELS
 from agentplane.quantity import parse_quantity
 from policies.render import render
-from agentplane.spec.platform import (
+from agentplane.config.platform import (
     LABEL_AGENT,
     LABEL_MANAGED_BY,
     LABEL_OFFBOARDING,

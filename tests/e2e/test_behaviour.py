@@ -47,14 +47,14 @@ import yaml
 
 from agentplane import namespaces
 from agentplane.builders import certificates
-from agentplane.builders import gateway as gw
-from agentplane.builders import gateway_budget as budget
-from agentplane.builders import gateway_team as routes
-from agentplane.builders import realm
+from agentplane.builders.gateway import platform as gw
+from agentplane.builders.gateway import token_budgets as budget
+from agentplane.builders.gateway import team as routes
+from agentplane.builders.identity import realm
 from agentplane.builders import telemetry, tenants
-from agentplane.spec.base import agent_client_id
-from agentplane.spec.load import load_from_files
-from agentplane.spec.platform import PlatformSpec, TeamSpec
+from agentplane.config.base import agent_client_id
+from agentplane.config.load import load_from_files
+from agentplane.config.platform import PlatformSpec, TeamSpec
 from tests.e2e.test_local_cluster import (  # noqa: F401  (platform: the module-scoped infra/up fixture)
     CLUSTER_NAME,
     INFRA_ARGS,
@@ -85,7 +85,7 @@ STUBS_NAMESPACE = "e2e-stubs"
 MODEL_STUB = "model-stub"
 STUB_PORT = 8080
 # Each team's own OTLP backend, a Service in the team's namespace: the only in-cluster
-# endpoint a team file may name (agentplane/spec/addresses.py).
+# endpoint a team file may name (agentplane/config/addresses.py).
 OTLP_SINK = "otlp-sink"
 OTLP_HTTP_PORT = 4318
 CA_MOUNT = "/etc/agentplane-ca"

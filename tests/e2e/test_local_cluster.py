@@ -187,7 +187,7 @@ def test_team_owners_cannot_touch_what_isolates_them(probe_team):
     owner (impersonated) may run workloads but not change its NetworkPolicies, and not delete its
     agent's ServiceAccount (RBAC lets owners write ServiceAccounts; the guard refuses platform
     ones). Server-side dry runs: admission runs, nothing is stored."""
-    from agentplane.spec.load import load_from_files
+    from agentplane.config.load import load_from_files
 
     namespace = kubectl("get", "namespaces", "-l", f"{TENANT_LABEL}={probe_team}",
                         "-o", "jsonpath={.items[0].metadata.name}").stdout.strip()
@@ -246,7 +246,7 @@ def test_unsigned_image_is_rejected_in_an_enforce_tier(probe_team):
 
 # --------------------------------------------------------------------------- faults (docs/faults.md)
 
-RATELIMIT_HTTP_PORT = 8080  # agentplane/builders/gateway_budget.py HTTP_PORT: the service's /json endpoint
+RATELIMIT_HTTP_PORT = 8080  # agentplane/builders/gateway/token_budgets.py HTTP_PORT: the service's /json endpoint
 BUDGET_STORE_POD = "agentplane-ratelimit-redis-0"
 
 

@@ -12,17 +12,23 @@ import pytest
 import yaml
 
 from agentplane import program
-from agentplane.plan import _engine_config, is_kubernetes_object, plan_document, run_program, run_under_mocks
-from agentplane.spec.load import env_config_from_stack_document
+from agentplane.plan import Plan, _engine_config, is_kubernetes_object, plan_document, run_program, run_under_mocks
+from agentplane.config.load import env_config_from_stack_document
 
 ROOT = Path(__file__).resolve().parents[2]
 STACKS = ("dev", "staging", "prod")
 
 
 @functools.lru_cache(maxsize=None)
+def example_run(stack: str) -> Plan:
+    """The offline plan of an example stack, every registration as the engine received it. Cached: read-only."""
+    return run_program(stack, root=ROOT)
+
+
+@functools.lru_cache(maxsize=None)
 def example_plan(stack: str) -> dict[str, Any]:
     """plan.json of an example stack, as `agentplane plan` writes it. Cached: treat as read-only."""
-    return plan_document(run_program(stack, root=ROOT))
+    return plan_document(example_run(stack))
 
 
 def plan_with_teams(stack: str, add: dict[str, str] | None = None, remove: tuple[str, ...] = ()) -> dict[str, Any]:

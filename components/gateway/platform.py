@@ -1,0 +1,133 @@
+"""Gateway: agentgateway on Gateway API; models, MCP tools and egress with budgets and access control."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from agentplane import namespaces
+from agentplane.builders.gateway import platform as build
+from agentplane.config.platform import PlatformSpec, TeamSpec
+from components.certificates import Certificates
+from components.identity.platform import Identity
+from components.kube import helm_release, platform_namespace, register
+from components.gateway.team import TeamGateway
+from components.gateway.token_budgets import TokenBudgets
+from components.telemetry import Telemetry
+from components.tenants import Tenants
+
+class Gateway(pulumi.ComponentResource):
+    def __init__(
+        self,
+        name: str,
+        spec: PlatformSpec,
+        certificates: Certificates,
+        identity: Identity,
+        tenants: Tenants,
+        telemetry: Telemetry,
+        opts: pulumi.ResourceOptions,
+    ):
+        super().__init__("agentplane:index:Gateway", name, None, opts)
+        config = spec.env.gateway
+        ident = build.identity(spec, identity.issuer_url, getattr(identity, "audience", None))
+        # The telemetry piece exposes its collector's OTLP/gRPC endpoint once it lands.
+        otlp_endpoint = getattr(telemetry, "otlp_grpc_endpoint", None)
+        keep = pulumi.ResourceOptions(protect=spec.protect, retain_on_delete=spec.protect)
+
+        self.namespace = platform_namespace(name, namespaces.GATEWAY, spec, pulumi.ResourceOptions(parent=self))
+        in_namespace = [self.namespace]
+
+        # CRDs first and protected: deleting a CRD deletes every object of its kind.
+        # The agentgateway-crds chart holds only agentgateway.dev; Gateway API's standard CRDs
+        # come from that project's pinned release manifest.
+        gateway_api: list[pulumi.Resource] = []
+        if spec.env.adopt.gateway_api_crds:
+            pulumi.log.info(spec.env.adopt.messages()[0])
+        else:
+            gateway_api.append(
+                k8s.yaml.v2.ConfigFile(
+                    f"{name}-gateway-api-crds",
+                    file=config.gateway_api_manifest,
+                    opts=pulumi.ResourceOptions.merge(keep, pulumi.ResourceOptions(parent=self)),
+                )
+            )
+        crds = helm_release(
+            f"{name}-agentgateway-crds",
+            config.crds_chart,
+            namespaces.GATEWAY,
+            {},
+            pulumi.ResourceOptions.merge(keep, pulumi.ResourceOptions(parent=self, depends_on=in_namespace)),
+        )
+        controller = helm_release(
+            f"{name}-agentgateway",
+            config.chart,
+            namespaces.GATEWAY,
+            build.controller_values(spec),
+            pulumi.ResourceOptions(parent=self, depends_on=[*in_namespace, crds, *gateway_api]),
+        )
+        with_crds = [*in_namespace, crds, *gateway_api, controller]
+
+        # The platform root, for the JWKS backend when Keycloak's endpoint is platform-CA signed.
+        trust = (
+            [certificates.ca_bundle(name, namespaces.GATEWAY, pulumi.ResourceOptions(parent=self, depends_on=in_namespace))]
+            if ident.jwks_ca is not None
+            else []
+        )
+        self.resources: dict[tuple[str, str], pulumi.Resource] = {}
+        for obj in build.platform_objects(spec, ident, certificates.issuer_name, otlp_endpoint):
+            depends_on = list(with_crds)
+            if obj["kind"] == "AgentgatewayBackend":
+                depends_on += trust
+            if obj["kind"] == "Certificate" and certificates.ca_issuer is not None:
+                depends_on.append(certificates.ca_issuer)
+            if obj["kind"] == "Secret" and obj["metadata"]["name"] == build.OTLP_TOKEN_SECRET:
+                # The collector's token for its gateway-only port, from the telemetry piece.
+                obj = {**obj, "stringData": {"Authorization": telemetry.gateway_token}}
+            elif obj["kind"] == "Secret":
+                obj = self._with_key(obj, spec)
+                if obj is None:
+                    continue
+            self.resources[(obj["kind"], obj["metadata"]["name"])] = register(
+                name, obj, pulumi.ResourceOptions(parent=self, depends_on=depends_on)
+            )
+        self.gateway = self.resources[("Gateway", build.GATEWAY_NAME)]
+
+        self.budgets = TokenBudgets(f"{name}-budgets", spec, in_namespace, pulumi.ResourceOptions(parent=self))
+
+        # What every team's routes and policies refer to: the Gateway, the signing-key backends,
+        # the model backends and the budget service.
+        shared = [
+            *with_crds,
+            *(r for (kind, _), r in self.resources.items() if kind in ("Gateway", "AgentgatewayBackend")),
+            self.budgets.service,
+        ]
+        self.teams = {
+            team.name: TeamGateway(
+                f"{name}-{team.name}",
+                team,
+                spec,
+                ident,
+                # Offboarding removes the team's routes before its namespace goes.
+                [*shared, tenants.teams[team.name].namespace],
+                pulumi.ResourceOptions(parent=self),
+            )
+            for team in spec.teams
+        }
+        self.hostname = config.hostname
+        self.register_outputs(
+            {
+                "hostname": config.hostname,
+                "inClusterUrl": f"http://{build.GATEWAY_NAME}.{namespaces.GATEWAY}.svc.cluster.local" if config.http_listener else None,
+                "teams": sorted(self.teams),
+            }
+        )
+
+    @staticmethod
+    def _with_key(obj: dict, spec: PlatformSpec) -> dict | None:
+        """A provider Secret with its key as a Pulumi secret; none when no key is configured, so
+        nothing fake is ever deployed (the missing key is reported before `pulumi up`)."""
+        provider = obj["metadata"]["name"].removeprefix("provider-")
+        key = spec.env.gateway.provider_keys.get(provider)
+        if key is None:
+            return None
+        return {**obj, "stringData": {"Authorization": pulumi.Output.secret(key.deploy_value)}}
