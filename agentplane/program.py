@@ -37,27 +37,50 @@ def load_from_engine(stack: str, teams_dir: Path, config_label: str, known_envs:
 
 def define_platform(spec: PlatformSpec) -> dict[str, pulumi.ComponentResource]:
     """Every platform piece, in dependency order. Imported lazily: tests set mocks first."""
-    from components.certificates import Certificates
-    from components.gateway.platform import Gateway
-    from components.identity.platform import Identity
+    from components.certificates import Certificates, CertificatesArgs
+    from components.gateway.platform import Gateway, GatewayArgs
+    from components.identity.platform import Identity, IdentityArgs
     from components.kube import kubernetes_provider, start_run
-    from components.provenance import Provenance
-    from components.telemetry import Telemetry
-    from components.tenants import Tenants
-    from components.workload_identity import WorkloadIdentity
+    from components.provenance import Provenance, ProvenanceArgs
+    from components.telemetry import Telemetry, TelemetryArgs
+    from components.tenants import Tenants, TenantsArgs
+    from components.workload_identity import WorkloadIdentity, WorkloadIdentityArgs
 
     start_run()
     provider = kubernetes_provider(spec)
     base = pulumi.ResourceOptions(providers={"kubernetes": provider})
     # The platform root first: every tenant namespace gets its certificate. Then the tenant
     # namespaces: identity, telemetry and gateway put per-team objects into them.
-    certificates = Certificates("certificates", spec, base)
-    tenants = Tenants("tenants", spec, base, ca_certificate=certificates.root_ca_pem)
-    identity = Identity("identity", spec, certificates, tenants, base)
-    workload_identity = WorkloadIdentity("workload-identity", spec, base)
-    telemetry = Telemetry("telemetry", spec, tenants, base)
-    gateway = Gateway("gateway", spec, certificates, identity, tenants, telemetry, base)
-    provenance = Provenance("provenance", spec, base)
+    certificates = Certificates("certificates", CertificatesArgs(spec), base)
+    tenants = Tenants("tenants", TenantsArgs(spec, ca_certificate=certificates.root_ca_pem), base)
+    identity = Identity(
+        "identity",
+        IdentityArgs(
+            spec,
+            root_ca_pem=certificates.root_ca_pem,
+            issuer_dependencies=certificates.issuer_dependencies,
+            tenant_namespaces=tenants.team_namespaces,
+        ),
+        base,
+    )
+    workload_identity = WorkloadIdentity("workload-identity", WorkloadIdentityArgs(spec), base)
+    telemetry = Telemetry("telemetry", TelemetryArgs(spec, tenant_namespaces=tenants.team_namespaces), base)
+    gateway = Gateway(
+        "gateway",
+        GatewayArgs(
+            spec,
+            issuer_url=identity.issuer_url,
+            audience=identity.audience,
+            issuer_name=certificates.issuer_name,
+            ca_issuer=certificates.ca_issuer,
+            root_ca_pem=certificates.root_ca_pem,
+            otlp_grpc_endpoint=telemetry.otlp_grpc_endpoint,
+            otlp_token=telemetry.gateway_token,
+            tenant_namespaces=tenants.team_namespaces,
+        ),
+        base,
+    )
+    provenance = Provenance("provenance", ProvenanceArgs(spec), base)
     pulumi.export("teams", {t.name: {"namespace": t.namespace, "tier": t.tier.name} for t in spec.teams})
     # The platform root (public): what anything outside the cluster trusts platform TLS with.
     pulumi.export("platformCaCertificate", certificates.root_ca_pem)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pulumi
 import pulumi_kubernetes_cert_manager as cert_manager
 import pulumi_tls as tls
@@ -42,19 +44,39 @@ def _helm_options(source: ChartSource, values: dict) -> cert_manager.ReleaseArgs
     )
 
 
-class Certificates(pulumi.ComponentResource):
-    """`root_ca_pem` is the platform root certificate (public): what clients of platform TLS trust.
-    `ready` is what any Certificate waits for (cert-manager, when the program installs it)."""
+@dataclass(frozen=True)
+class CertificatesArgs:
+    spec: PlatformSpec
 
-    def __init__(self, name: str, spec: PlatformSpec, opts: pulumi.ResourceOptions):
+
+class Certificates(pulumi.ComponentResource):
+    """cert-manager (unless adopted), the platform root CA and the ClusterIssuers."""
+
+    issuer_name: str
+    """The platform CA's ClusterIssuer: what platform certificates are issued by."""
+    cert_manager: cert_manager.CertManager | None
+    """The cert-manager release; None when an installed cert-manager is adopted."""
+    ready: list[pulumi.Resource]
+    """What any Certificate waits for: cert-manager's namespace and release, when the program installs them."""
+    root_ca_pem: pulumi.Output[str]
+    """The platform root certificate (public): what clients of platform TLS trust."""
+    ca_issuer: pulumi.Resource
+    """The platform CA's ClusterIssuer resource, what every user of the CA depends on."""
+    issuers: dict[str, pulumi.Resource]
+    """Every ClusterIssuer by name (the platform CA, and ACME when configured)."""
+    issuer_dependencies: dict[str, list[pulumi.Resource]]
+    """Per ClusterIssuer name, what a Certificate from it waits for: `ready` and that ClusterIssuer."""
+
+    def __init__(self, name: str, args: CertificatesArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("agentplane:index:Certificates", name, None, opts)
+        spec = args.spec
         self.issuer_name = PLATFORM_CA_ISSUER
         # The CA and the CRDs are what every TLS certificate in the platform hangs on.
         keep = {"protect": spec.protect, "retain_on_delete": spec.protect}
         child = pulumi.ResourceOptions(parent=self)
 
-        self.cert_manager: pulumi.Resource | None = None
-        self.ready: list[pulumi.Resource] = []
+        self.cert_manager = None
+        self.ready = []
         if spec.env.adopt.cert_manager is None:
             # cert-manager's pods meet the `restricted` Pod Security level (the chart sets
             # non-root, no privilege escalation, all capabilities dropped, RuntimeDefault seccomp).
@@ -100,30 +122,23 @@ class Certificates(pulumi.ComponentResource):
             # on, stays protected; a new certificate over it is harmless.
             opts=pulumi.ResourceOptions(parent=self),
         )
-        self.root_ca_pem: pulumi.Output[str] = root.cert_pem
+        self.root_ca_pem = root.cert_pem
         secret = register(
             name,
             build.root_ca_secret(spec, root.cert_pem, pulumi.Output.secret(key.private_key_pem)),
             pulumi.ResourceOptions(parent=self, depends_on=list(self.ready), **keep),
         )
         # What every user of the CA depends on explicitly (the ClusterIssuer resource).
-        self.ca_issuer: pulumi.Resource = register(
+        self.ca_issuer = register(
             name, build.platform_ca_issuer(), pulumi.ResourceOptions(parent=self, depends_on=[*self.ready, secret], **keep)
         )
-        self.issuers: dict[str, pulumi.Resource] = {PLATFORM_CA_ISSUER: self.ca_issuer}
+        self.issuers = {PLATFORM_CA_ISSUER: self.ca_issuer}
         acme = build.acme_issuer(spec)
         if acme is not None:
             self.issuers[acme["metadata"]["name"]] = register(
                 name, acme, pulumi.ResourceOptions(parent=self, depends_on=list(self.ready))
             )
+        self.issuer_dependencies = {issuer: [*self.ready, resource] for issuer, resource in self.issuers.items()}
         self.register_outputs(
             {"issuer": self.issuer_name, "rootCaSecret": f"{build.ca_namespace(spec)}/{build.ROOT_CA_SECRET}", "rootCaCertificate": root.cert_pem}
         )
-
-    def issuer_dependencies(self, issuer: str) -> list[pulumi.Resource]:
-        """What a Certificate from `issuer` waits for: cert-manager and that ClusterIssuer."""
-        return [*self.ready, self.issuers[issuer]]
-
-    def ca_bundle(self, prefix: str, namespace: str, opts: pulumi.ResourceOptions) -> pulumi.Resource:
-        """The root certificate as ConfigMap `agentplane-ca-bundle` (key ca.crt) in `namespace`."""
-        return register(prefix, build.ca_bundle(namespace, self.root_ca_pem), opts)

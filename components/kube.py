@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+from typing import cast
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -109,7 +110,7 @@ PLATFORM_LABEL = "agentplane.io/platform"
 
 def platform_namespace(
     prefix: str, name: str, spec: PlatformSpec, opts: pulumi.ResourceOptions, *, pod_security: str = "restricted"
-) -> pulumi.CustomResource:
+) -> k8s.core.v1.Namespace:
     """A namespace the platform itself runs in. Protected where data lives (`protect: true`).
 
     `pod_security` is the Pod Security level the piece needs (node agents such as SPIRE's
@@ -118,11 +119,8 @@ def platform_namespace(
     labels = {PLATFORM_LABEL: "true", "app.kubernetes.io/managed-by": "agentplane"}
     labels |= {f"pod-security.kubernetes.io/{mode}": pod_security for mode in ("enforce", "audit", "warn")}
     obj = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
-    return register(
-        prefix,
-        obj,
-        pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=spec.protect, retain_on_delete=spec.protect)),
-    )
+    keep = pulumi.ResourceOptions(protect=spec.protect, retain_on_delete=spec.protect)
+    return cast(k8s.core.v1.Namespace, register(prefix, obj, pulumi.ResourceOptions.merge(opts, keep)))
 
 
 def chart_location(source: ChartSource) -> tuple[str, str | None]:

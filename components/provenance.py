@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pulumi
 
 from agentplane import namespaces
 from agentplane.builders import provenance as build
 from agentplane.config.platform import PlatformSpec
 from components.kube import helm_release, platform_namespace, register
+
+
+@dataclass(frozen=True)
+class ProvenanceArgs:
+    spec: PlatformSpec
 
 
 class Provenance(pulumi.ComponentResource):
@@ -17,7 +24,13 @@ class Provenance(pulumi.ComponentResource):
     team files), so they do not wait for the tenant objects.
     """
 
-    def __init__(self, name: str, spec: PlatformSpec, opts: pulumi.ResourceOptions):
+    kyverno: pulumi.Resource
+    """The Kyverno Helm release (it carries the policies.kyverno.io CRDs)."""
+    policies: dict[str, pulumi.Resource]
+    """Every platform policy, by `<kind>/<name>`."""
+
+    def __init__(self, name: str, args: ProvenanceArgs, opts: pulumi.ResourceOptions | None = None):
+        spec = args.spec
         super().__init__("agentplane:index:Provenance", name, None, opts)
 
         # Kyverno's pods meet `restricted` (non-root, read-only root, all capabilities dropped,
@@ -38,7 +51,7 @@ class Provenance(pulumi.ComponentResource):
             release_name="kyverno",
         )
 
-        self.policies: dict[str, pulumi.Resource] = {}
+        self.policies = {}
         for obj in build.policy_objects(spec):
             resource = register(name, obj, pulumi.ResourceOptions(parent=self, depends_on=[self.kyverno]))
             self.policies[f"{obj['kind']}/{obj['metadata']['name']}"] = resource

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pulumi
 
 from agentplane import namespaces
@@ -10,11 +12,26 @@ from agentplane.config.platform import PlatformSpec
 from components.kube import helm_release, platform_namespace, register
 
 
+@dataclass(frozen=True)
+class WorkloadIdentityArgs:
+    spec: PlatformSpec
+
+
 class WorkloadIdentity(pulumi.ComponentResource):
     """SPIRE keeps its own signing CA rather than chaining to the platform CA (see
     docs/components/workload-identity.md), so nothing here waits for Certificates."""
 
-    def __init__(self, name: str, spec: PlatformSpec, opts: pulumi.ResourceOptions):
+    crds: pulumi.Resource
+    """The spire-crds Helm release."""
+    spire: pulumi.Resource
+    """The spire Helm release (server, agents, CSI driver, controller manager)."""
+    cluster_spiffe_ids: dict[str, pulumi.Resource]
+    """One ClusterSPIFFEID per tier, by name."""
+    trust_domain: str
+    """The SPIFFE trust domain."""
+
+    def __init__(self, name: str, args: WorkloadIdentityArgs, opts: pulumi.ResourceOptions | None = None):
+        spec = args.spec
         super().__init__("agentplane:index:WorkloadIdentity", name, None, opts)
         config = spec.env.spire
         # CRDs, the trust domain's signing keys and its registration datastore: losing them

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import pulumi
 
 from agentplane.builders.gateway import platform as build
@@ -13,20 +16,26 @@ from components.kube import register, renamed_from
 TEAM_COMPONENT = "agentplane:gateway:TeamGateway"
 
 
+@dataclass(frozen=True)
+class TeamGatewayArgs:
+    team: TeamSpec
+    spec: PlatformSpec
+    identity: build.Identity
+    """Who the gateway trusts (issuer, audience, SPIFFE), for the team's access policies."""
+    depends_on: Sequence[pulumi.Resource]
+    """What every object here waits for: the shared gateway objects and the team's namespace."""
+
+
 class TeamGateway(pulumi.ComponentResource):
     """One team's routes, backends and policies (in the gateway namespace, labelled with the team)."""
 
-    def __init__(
-        self,
-        name: str,
-        team: TeamSpec,
-        spec: PlatformSpec,
-        ident: build.Identity,
-        depends_on: list[pulumi.Resource],
-        opts: pulumi.ResourceOptions,
-    ):
+    resources: list[pulumi.Resource]
+    """The team's gateway objects."""
+
+    def __init__(self, name: str, args: TeamGatewayArgs, opts: pulumi.ResourceOptions | None = None):
+        team, spec = args.team, args.spec
         super().__init__(TEAM_COMPONENT, name, {"team": team.name}, pulumi.ResourceOptions.merge(opts, renamed_from("agentplane:team:Gateway")))
-        child = pulumi.ResourceOptions(parent=self, depends_on=depends_on)
-        objects = build_team.team_objects(team, spec, ident)
+        child = pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on))
+        objects = build_team.team_objects(team, spec, args.identity)
         self.resources = [register(name, obj, child) for obj in objects]
         self.register_outputs({"routes": sorted(o["metadata"]["name"] for o in objects if o["kind"] == "HTTPRoute")})

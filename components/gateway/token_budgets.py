@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import pulumi
 
 from agentplane.builders.gateway import token_budgets as build
@@ -9,15 +12,27 @@ from agentplane.config.platform import PlatformSpec
 from components.kube import register
 
 
+@dataclass(frozen=True)
+class TokenBudgetsArgs:
+    spec: PlatformSpec
+    depends_on: Sequence[pulumi.Resource]
+    """What every object here waits for: the gateway namespace."""
+
+
 class TokenBudgets(pulumi.ComponentResource):
-    """Deployments, Services, NetworkPolicies and the per-team budget ConfigMap.
+    """Deployments, Services, NetworkPolicies and the per-team budget ConfigMap."""
 
-    `depends_on` carries the gateway namespace; `self.service` is what gateway policies call.
-    """
+    resources: dict[tuple[str, str], pulumi.Resource]
+    """Every object, by (kind, name)."""
+    service: pulumi.Resource
+    """The ratelimit Service: what gateway policies call."""
+    config: pulumi.Resource
+    """The per-team budget ConfigMap."""
 
-    def __init__(self, name: str, spec: PlatformSpec, depends_on: list[pulumi.Resource], opts: pulumi.ResourceOptions):
+    def __init__(self, name: str, args: TokenBudgetsArgs, opts: pulumi.ResourceOptions | None = None):
+        spec = args.spec
         super().__init__("agentplane:gateway:TokenBudgets", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self, depends_on=depends_on)
+        child = pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on))
         self.resources = {(obj["kind"], obj["metadata"]["name"]): register(name, obj, child) for obj in build.service_objects(spec)}
         self.service = self.resources[("Service", build.SERVICE)]
         self.config = self.resources[("ConfigMap", build.CONFIG_MAP)]

@@ -2,29 +2,44 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
 import pulumi
 import pulumi_random as random
 
 from agentplane import namespaces
 from agentplane.builders.identity import keycloak as build
 from agentplane.config.platform import PlatformSpec
-from components.certificates import Certificates
-from components.identity.postgres import PASSWORD_LENGTH, Postgres
+from components.identity.postgres import PASSWORD_LENGTH
 from components.kube import helm_release, register
 
 
-class Keycloak(pulumi.ComponentResource):
-    """`release` is what the realm waits for; `admin_password` the provider's login (a secret)."""
+@dataclass(frozen=True)
+class KeycloakArgs:
+    spec: PlatformSpec
+    namespace: pulumi.Resource
+    """The identity namespace."""
+    issuer_dependencies: Mapping[str, Sequence[pulumi.Resource]]
+    """Per ClusterIssuer name, what a Certificate from it waits for (Certificates.issuer_dependencies)."""
+    database_cluster: pulumi.Resource
+    """The Postgres `Cluster` Keycloak stores its data in."""
+    database_credentials: pulumi.Resource
+    """The Secret with Keycloak's database login."""
 
-    def __init__(
-        self,
-        name: str,
-        spec: PlatformSpec,
-        namespace: pulumi.Resource,
-        certificates: Certificates,
-        database: Postgres,
-        opts: pulumi.ResourceOptions,
-    ):
+
+class Keycloak(pulumi.ComponentResource):
+    """Keycloak's admin credentials, its certificates and its Helm release."""
+
+    admin_username: str
+    """The bootstrap admin's user name: the provider's login."""
+    admin_password: pulumi.Output[str]
+    """The bootstrap admin's password (a secret)."""
+    release: pulumi.Resource
+    """The Helm release: what the realm waits for."""
+
+    def __init__(self, name: str, args: KeycloakArgs, opts: pulumi.ResourceOptions | None = None):
+        spec, namespace = args.spec, args.namespace
         super().__init__("agentplane:identity:Keycloak", name, None, opts)
         config = spec.env.identity
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
@@ -51,7 +66,7 @@ class Keycloak(pulumi.ComponentResource):
                 name,
                 obj,
                 pulumi.ResourceOptions(
-                    parent=self, depends_on=[namespace, *certificates.issuer_dependencies(obj["spec"]["issuerRef"]["name"])]
+                    parent=self, depends_on=[namespace, *args.issuer_dependencies[obj["spec"]["issuerRef"]["name"]]]
                 ),
             )
             for obj in certificate_objects
@@ -64,7 +79,8 @@ class Keycloak(pulumi.ComponentResource):
             build.keycloak_values(spec),
             # Postgres before Keycloak: the chart's pods need the database, its login and the certificate.
             pulumi.ResourceOptions(
-                parent=self, depends_on=[namespace, database.cluster, database.credentials, admin_secret, *certificates_]
+                parent=self,
+                depends_on=[namespace, args.database_cluster, args.database_credentials, admin_secret, *certificates_],
             ),
         )
         self.register_outputs({"publicUrl": build.public_url(config), "internalUrl": build.internal_url(config)})

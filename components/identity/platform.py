@@ -6,24 +6,52 @@ realm in it. With `identity.existing` only the realm is managed, in a Keycloak r
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
 import pulumi
 
 from agentplane import namespaces
 from agentplane.builders.identity import keycloak as build
 from agentplane.config.base import Secret
 from agentplane.config.platform import PlatformSpec
-from components.certificates import Certificates
-from components.identity.postgres import Postgres
-from components.identity.keycloak import Keycloak
+from components.identity.keycloak import Keycloak, KeycloakArgs
+from components.identity.postgres import Postgres, PostgresArgs
+from components.identity.realm import KeycloakLogin, Realm, RealmArgs
 from components.kube import platform_namespace
-from components.identity.realm import KeycloakLogin, Realm
-from components.tenants import Tenants
+
+
+@dataclass(frozen=True)
+class IdentityArgs:
+    spec: PlatformSpec
+    root_ca_pem: pulumi.Input[str]
+    """The platform root (Certificates.root_ca_pem), for the Keycloak provider."""
+    issuer_dependencies: Mapping[str, Sequence[pulumi.Resource]]
+    """Per ClusterIssuer name, what a Certificate from it waits for (Certificates.issuer_dependencies)."""
+    tenant_namespaces: Mapping[str, pulumi.Resource]
+    """Each team's namespace, by team name (Tenants.team_namespaces)."""
 
 
 class Identity(pulumi.ComponentResource):
-    """`issuer_url` is what token validators (the gateway) compare `iss` with; `jwks_url` where they fetch keys."""
+    """Keycloak with its Postgres (managed mode) and the platform realm."""
 
-    def __init__(self, name: str, spec: PlatformSpec, certificates: Certificates, tenants: Tenants, opts: pulumi.ResourceOptions):
+    issuer_url: str
+    """What token validators (the gateway) compare `iss` with."""
+    jwks_url: str
+    """Where token validators fetch the realm's signing keys."""
+    token_url: str
+    """The realm's token endpoint."""
+    audience: str
+    """The `aud` every agent token carries (identity.gatewayAudience)."""
+    database: Postgres | None
+    """Keycloak's database; None with `identity.existing`."""
+    keycloak: Keycloak | None
+    """Keycloak; None with `identity.existing`."""
+    realm: Realm
+    """The platform realm, its groups and agent clients."""
+
+    def __init__(self, name: str, args: IdentityArgs, opts: pulumi.ResourceOptions | None = None):
+        spec = args.spec
         super().__init__("agentplane:index:Identity", name, None, opts)
         config = spec.env.identity
         self.issuer_url = build.issuer_url(config)
@@ -32,12 +60,22 @@ class Identity(pulumi.ComponentResource):
         self.audience = config.gateway_audience
         child = pulumi.ResourceOptions(parent=self)
 
-        self.database: Postgres | None = None
-        self.keycloak: Keycloak | None = None
+        self.database = None
+        self.keycloak = None
         if config.existing is None:
             namespace = platform_namespace(name, namespaces.IDENTITY, spec, child)
-            self.database = Postgres(f"{name}-postgres", spec, namespace, child)
-            self.keycloak = Keycloak(f"{name}-keycloak", spec, namespace, certificates, self.database, child)
+            self.database = Postgres(f"{name}-postgres", PostgresArgs(spec, namespace), child)
+            self.keycloak = Keycloak(
+                f"{name}-keycloak",
+                KeycloakArgs(
+                    spec,
+                    namespace,
+                    issuer_dependencies=args.issuer_dependencies,
+                    database_cluster=self.database.cluster,
+                    database_credentials=self.database.credentials,
+                ),
+                child,
+            )
             login = KeycloakLogin(
                 realm="master", client_id="admin-cli",
                 username=self.keycloak.admin_username, password=self.keycloak.admin_password,
@@ -46,7 +84,11 @@ class Identity(pulumi.ComponentResource):
         else:
             login = _existing_login(spec)
             ready = []
-        self.realm = Realm(f"{name}-realm", spec, tenants, login, ready, child, root_ca=certificates.root_ca_pem)
+        self.realm = Realm(
+            f"{name}-realm",
+            RealmArgs(spec, login, ready, tenant_namespaces=args.tenant_namespaces, root_ca=args.root_ca_pem),
+            child,
+        )
         self.register_outputs({"issuerUrl": self.issuer_url, "jwksUrl": self.jwks_url, "audience": self.audience})
 
 

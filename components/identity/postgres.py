@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pulumi
 import pulumi_random as random
 
@@ -14,10 +16,25 @@ from components.kube import helm_release, platform_namespace, register
 PASSWORD_LENGTH = 32
 
 
-class Postgres(pulumi.ComponentResource):
-    """`cluster` is what Keycloak waits for; `credentials` the basic-auth Secret both sides read."""
+@dataclass(frozen=True)
+class PostgresArgs:
+    spec: PlatformSpec
+    namespace: pulumi.Resource
+    """The identity namespace, where the database and its Secrets live."""
 
-    def __init__(self, name: str, spec: PlatformSpec, namespace: pulumi.Resource, opts: pulumi.ResourceOptions):
+
+class Postgres(pulumi.ComponentResource):
+    """The CloudNativePG operator and Keycloak's database."""
+
+    operator: pulumi.Resource
+    """The CloudNativePG Helm release (its CRDs and webhooks)."""
+    credentials: pulumi.Resource
+    """The basic-auth Secret both the database and Keycloak read."""
+    cluster: pulumi.Resource
+    """The Postgres `Cluster`: what Keycloak waits for."""
+
+    def __init__(self, name: str, args: PostgresArgs, opts: pulumi.ResourceOptions | None = None):
+        spec, namespace = args.spec, args.namespace
         super().__init__("agentplane:identity:Postgres", name, None, opts)
         # Where data lives (and CRDs whose removal would delete every Cluster): kept in protected
         # environments, so an accidental change fails `pulumi up` instead of dropping the database.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -11,7 +12,6 @@ from agentplane.builders.identity import realm as build
 from agentplane.builders.identity.keycloak import provider_endpoint, served_by_platform_ca
 from agentplane.config.platform import PlatformSpec, TeamSpec
 from components.kube import register, renamed_from
-from components.tenants import Tenant, Tenants
 
 # Type tokens are agentplane:<piece>:<class>; this one was agentplane:team:RealmTeam.
 TEAM_COMPONENT = "agentplane:identity:TeamRealm"
@@ -60,22 +60,30 @@ def keycloak_provider(
     )
 
 
+@dataclass(frozen=True)
+class TeamRealmArgs:
+    team: TeamSpec
+    spec: PlatformSpec
+    realm_id: pulumi.Output[str]
+    """The realm's name, an output of the realm: everything here waits for the realm."""
+    provider: keycloak.Provider
+    """The Keycloak provider the realm was created with."""
+    tenant_namespace: pulumi.Resource
+    """The team's namespace, where its agents' client Secrets go."""
+
+
 class TeamRealm(pulumi.ComponentResource):
     """One team's part of the realm: its group, sub-groups, agent clients and their Secrets."""
 
-    def __init__(
-        self,
-        name: str,
-        team: TeamSpec,
-        spec: PlatformSpec,
-        realm: keycloak.Realm,
-        provider: keycloak.Provider,
-        tenant: Tenant,
-        opts: pulumi.ResourceOptions,
-    ):
+    group: keycloak.Group
+    """The team's group; the agents' service-account users are in it."""
+    clients: dict[str, keycloak.openid.Client]
+    """Each agent's OpenID client, by agent name."""
+
+    def __init__(self, name: str, args: TeamRealmArgs, opts: pulumi.ResourceOptions | None = None):
+        team, spec, realm_id = args.team, args.spec, args.realm_id
         super().__init__(TEAM_COMPONENT, name, {"team": team.name}, pulumi.ResourceOptions.merge(opts, renamed_from("agentplane:team:RealmTeam")))
-        in_keycloak = pulumi.ResourceOptions(parent=self, provider=provider)
-        realm_id = realm.realm  # the realm's name; an output, so everything here waits for the realm
+        in_keycloak = pulumi.ResourceOptions(parent=self, provider=args.provider)
 
         self.group = keycloak.Group(f"{name}-group", realm_id=realm_id, **build.team_group_args(team), opts=in_keycloak)
         for role, group in build.role_groups(team):
@@ -87,7 +95,7 @@ class TeamRealm(pulumi.ComponentResource):
                 opts=in_keycloak,
             )
 
-        self.clients: dict[str, keycloak.openid.Client] = {}
+        self.clients = {}
         for agent in team.agents:
             prefix = f"{name}-{agent.name}"
             client = keycloak.openid.Client(prefix, realm_id=realm_id, **build.client_args(team, agent), opts=in_keycloak)
@@ -109,29 +117,44 @@ class TeamRealm(pulumi.ComponentResource):
             register(
                 name,
                 build.client_secret_object(team, agent, spec, pulumi.Output.secret(client.client_secret)),
-                pulumi.ResourceOptions(parent=self, depends_on=[tenant.namespace]),
+                pulumi.ResourceOptions(parent=self, depends_on=[args.tenant_namespace]),
             )
             self.clients[agent.name] = client
         self.register_outputs({"group": team.name, "clients": sorted(build.client_id(team, a) for a in team.agents)})
 
 
-class Realm(pulumi.ComponentResource):
-    """The environment's realm. `ready` is what must exist before Keycloak answers (its Helm release)."""
+@dataclass(frozen=True)
+class RealmArgs:
+    spec: PlatformSpec
+    login: KeycloakLogin
+    """How the provider logs in to Keycloak."""
+    ready: Sequence[pulumi.Resource]
+    """What must exist before Keycloak answers (its Helm release); empty for an existing Keycloak."""
+    tenant_namespaces: Mapping[str, pulumi.Resource]
+    """Each team's namespace, by team name (Tenants.team_namespaces)."""
+    root_ca: pulumi.Input[str] | None = None
+    """The platform root, trusted by the provider when Keycloak's admin endpoint presents a platform-CA certificate."""
 
-    def __init__(
-        self,
-        name: str,
-        spec: PlatformSpec,
-        tenants: Tenants,
-        login: KeycloakLogin,
-        ready: list[pulumi.Resource],
-        opts: pulumi.ResourceOptions,
-        *,
-        root_ca: pulumi.Input[str] | None = None,
-    ):
+
+class Realm(pulumi.ComponentResource):
+    """The environment's realm, the provider that manages it, and one TeamRealm per team."""
+
+    provider: keycloak.Provider
+    """The explicit Keycloak provider every realm object is managed with."""
+    realm: keycloak.Realm
+    """The platform realm."""
+    teams: dict[str, TeamRealm]
+    """One TeamRealm per team, by team name."""
+
+    def __init__(self, name: str, args: RealmArgs, opts: pulumi.ResourceOptions | None = None):
+        spec, ready = args.spec, list(args.ready)
         super().__init__("agentplane:identity:Realm", name, None, opts)
         self.provider = keycloak_provider(
-            f"{name}-keycloak", spec, login, pulumi.ResourceOptions(parent=self, depends_on=ready), root_ca=root_ca
+            f"{name}-keycloak",
+            spec,
+            args.login,
+            pulumi.ResourceOptions(parent=self, depends_on=ready),
+            root_ca=args.root_ca,
         )
         self.realm = keycloak.Realm(
             f"{name}-realm",
@@ -148,7 +171,8 @@ class Realm(pulumi.ComponentResource):
         )
         self.teams = {
             team.name: TeamRealm(
-                f"{name}-{team.name}", team, spec, self.realm, self.provider, tenants.teams[team.name],
+                f"{name}-{team.name}",
+                TeamRealmArgs(team, spec, self.realm.realm, self.provider, args.tenant_namespaces[team.name]),
                 pulumi.ResourceOptions(parent=self),
             )
             for team in spec.teams
