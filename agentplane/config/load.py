@@ -24,16 +24,12 @@ from agentplane.config.base import Secret, StrictModel, group_path, team_group_p
 from agentplane.config.environment import EnvironmentConfig, Tier, egress_covers
 from agentplane.config.sections.gateway import AGENT_REFERENCE, GROUP_REFERENCE, McpServer, resolve_access
 from agentplane.config.platform import AgentSpec, PlatformSpec, TeamSpec
-from agentplane.config.sections import adopt, certificates, gateway, identity, images, provenance, resilience, telemetry, workload_identity
+from agentplane.config.sections import SECTIONS
 from agentplane.config.team import TeamFile
 
 CONFIG_NAMESPACE = "agentplane"
 STACKS_DIR = "stacks"
 TEAMS_DIR = "stacks/teams"
-# Modules that may define `check_team(team, env, stack)`, `check_environment(env)` and
-# `check_platform(env, teams of the stack)`, each returning [(field path, message)];
-# environment field paths are relative to `agentplane:`.
-SECTION_MODULES = (certificates, identity, workload_identity, gateway, telemetry, provenance, resilience, images, adopt)
 
 
 def stack_config_path(root: Path, stack: str) -> Path:
@@ -283,7 +279,7 @@ def validate_environment(raw: dict[str, Any], file: str, *, source: str) -> Envi
 
 
 # The environment-level cross-checks of load.py; each platform piece adds its own
-# `check_environment` (SECTION_MODULES).
+# `check_environment` (agentplane.config.sections.SECTIONS).
 ENVIRONMENT_CHECKS = (
     lambda env: _duplicates("models", [m.name for m in env.models]),
     lambda env: _duplicates("tiers", [t.name for t in env.tiers]),
@@ -336,7 +332,7 @@ _ONE_SECTION: dict[str, type[BaseModel]] = {
 
 
 def _cross_checks(env: EnvironmentConfig) -> list[tuple[str, str]]:
-    checks = [*ENVIRONMENT_CHECKS, *(s.check_environment for s in SECTION_MODULES if hasattr(s, "check_environment"))]
+    checks = [*ENVIRONMENT_CHECKS, *(s.check_environment for s in SECTIONS if s.check_environment is not None)]
     assert checks
     problems: list[tuple[str, str]] = []
     for check in checks:
@@ -422,10 +418,9 @@ def _check_team(team: TeamFile, file: str, stem: str, env: EnvironmentConfig, st
             if not any(egress_covers(allowed, pattern) for allowed in env.egress):
                 issue(f"egress[{i}]", f"{pattern!r} is not in the egress allowed in {stack} (allowed: {', '.join(env.egress) or 'none'})")
     # Each platform piece may check the team-file fields it owns against the environment.
-    for section in SECTION_MODULES:
-        check = getattr(section, "check_team", None)
-        if check is not None:
-            for field, message in check(team, env, stack):
+    for section in SECTIONS:
+        if section.check_team is not None:
+            for field, message in section.check_team(team, env, stack):
                 issue(field, message)
     return issues
 
@@ -495,18 +490,10 @@ def _secret_warnings(model: BaseModel, path: str) -> Iterable[str]:
 
 def _deploy_warnings(env: EnvironmentConfig) -> list[str]:
     warnings = list(_secret_warnings(env, CONFIG_NAMESPACE))
-    # Sections may declare what `pulumi up` needs that `plan` does not (e.g. credentials): as a
-    # method of their settings, or, when it depends on other keys, as `missing_for_deploy(env)`.
-    for name in type(env).model_fields:
-        section = getattr(env, name)
-        missing = getattr(section, "missing_for_deploy", None)
-        if callable(missing):
-            warnings += [f"{CONFIG_NAMESPACE}:{name}: {m}" for m in missing()]
-    for module in SECTION_MODULES:
-        missing = getattr(module, "missing_for_deploy", None)
-        if callable(missing):
-            section = module.__name__.rsplit(".", 1)[-1]
-            warnings += [f"{CONFIG_NAMESPACE}:{section}: {m}" for m in missing(env)]
+    # What `pulumi up` needs that `plan` does not (e.g. credentials), section by section.
+    for section in SECTIONS:
+        if section.missing_for_deploy is not None:
+            warnings += [f"{CONFIG_NAMESPACE}:{section.key}: {m}" for m in section.missing_for_deploy(env)]
     return warnings
 
 
@@ -651,10 +638,10 @@ def build_spec(
     )
     # Cross-checks of the environment against every team of this stack.
     deployed = [team for team, _ in teams if stack in team.environments]
-    for section in SECTION_MODULES:
-        check = getattr(section, "check_platform", None)
-        if check is not None:
-            issues += [ConfigIssue(env_file, f"{CONFIG_NAMESPACE}:{field}", message) for field, message in check(env, deployed)]
+    for section in SECTIONS:
+        if section.check_platform is not None:
+            problems = section.check_platform(env, deployed)
+            issues += [ConfigIssue(env_file, f"{CONFIG_NAMESPACE}:{field}", message) for field, message in problems]
     if issues:
         raise ConfigError(issues)
     return PlatformSpec(stack=stack, env=env, teams=resolved, warnings=tuple(_deploy_warnings(env)))

@@ -323,6 +323,11 @@ class IdentityConfig(StrictModel):
         return self.database.backup.missing_for_deploy() if self.database.backup is not None else []
 
 
+def missing_for_deploy(env: "EnvironmentConfig") -> list[str]:
+    """What the identity settings lack for `pulumi up` (IdentityConfig.missing_for_deploy)."""
+    return env.identity.missing_for_deploy()
+
+
 def check_team(team: "TeamFile", env: "EnvironmentConfig", stack: str) -> list[tuple[str, str]]:
     """Each team-file group becomes a Keycloak sub-group of the team: names must be unique in it."""
     problems: list[tuple[str, str]] = []

@@ -163,6 +163,11 @@ class ProvenanceConfig(StrictModel):
         return []
 
 
+def missing_for_deploy(env: "EnvironmentConfig") -> list[str]:
+    """What the provenance settings lack for `pulumi up` (ProvenanceConfig.missing_for_deploy)."""
+    return env.provenance.missing_for_deploy()
+
+
 def check_environment(env: "EnvironmentConfig") -> list[tuple[str, str]]:
     """Enforcing provenance without signers would reject every pod of those tiers: refuse it."""
     enforced = [t.name for t in env.tiers if t.provenance == "enforce"]

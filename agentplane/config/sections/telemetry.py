@@ -295,6 +295,11 @@ class TeamTelemetryConfig(_OtlpDestination):
 
 
 
+def missing_for_deploy(env: "EnvironmentConfig") -> list[str]:
+    """Secret header values `pulumi up` must be able to decrypt (TelemetryConfig.missing_for_deploy)."""
+    return env.telemetry.missing_for_deploy()
+
+
 def check_team(team: "TeamFile", env: "EnvironmentConfig", stack: str) -> list[tuple[str, str]]:
     """Every header a team file names must exist among that team's own secret header values."""
     if team.telemetry is None:
