@@ -56,7 +56,7 @@ def _selected_stacks(args: argparse.Namespace) -> list[str]:
         return [args.stack]
     if args.config is not None:
         raise UsageError("--config names one stack's file; it cannot be combined with --all-stacks")
-    from agentplane.config.load import known_environments
+    from agentplane.config.files import known_environments
 
     stacks = sorted(known_environments(STACKS_DIR))
     if not stacks:
@@ -316,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _known_environment(env: str, config: Path | None) -> bool:
     """A team file may only name environments that have a stack config; say which exist."""
-    from agentplane.config.load import known_environments
+    from agentplane.config.files import known_environments
 
     if config is not None or env in known_environments(STACKS_DIR):
         return True
@@ -329,7 +329,7 @@ def _known_environment(env: str, config: Path | None) -> bool:
 
 def _lowest_tier(env: str, config: Path | None) -> str | None:
     from agentplane import safeyaml
-    from agentplane.config.load import env_config_from_stack_document, stack_config_path
+    from agentplane.config.files import env_config_from_stack_document, stack_config_path
 
     path = config or stack_config_path(Path.cwd(), env)
     try:

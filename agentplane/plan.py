@@ -23,7 +23,8 @@ import yaml
 from agentplane import safeyaml
 from agentplane.errors import ConfigError, ConfigIssue
 from agentplane.config.base import SECRET_STAND_IN
-from agentplane.config.load import display, env_config_from_stack_document, stack_config_path
+from agentplane.config.files import env_config_from_stack_document, stack_config_path
+from agentplane.config.messages import display
 from agentplane.summary import summarize
 from agentplane.config.platform import PlatformSpec
 

@@ -9,7 +9,8 @@ import pulumi
 from pulumi.runtime import config as runtime_config
 
 from agentplane.errors import ConfigError
-from agentplane.config.load import STACKS_DIR, TEAMS_DIR, build_spec, env_config_from_engine, known_environments, read_team_documents
+from agentplane.config.files import STACKS_DIR, TEAMS_DIR, env_config_from_engine, known_environments, read_team_documents
+from agentplane.config.load import build_spec
 from agentplane.config.platform import PlatformSpec
 
 TEAMS_DIR_ENV = "AGENTPLANE_TEAMS_DIR"

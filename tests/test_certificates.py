@@ -11,7 +11,8 @@ import pytest
 
 from agentplane import namespaces, safeyaml
 from agentplane.errors import ConfigError
-from agentplane.config.load import env_config_from_stack_document, validate_environment
+from agentplane.config.files import env_config_from_stack_document
+from agentplane.config.load import validate_environment
 from agentplane.config.sections.certificates import PLATFORM_CA_ISSUER, CertificatesConfig, parse_go_duration
 from agentplane.config.sections.charts import ChartSource
 from components.certificates import _TYPED_ARGUMENTS, _helm_options

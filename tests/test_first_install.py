@@ -140,7 +140,8 @@ def test_unprotected_stacks_may_run_the_chart_image() -> None:
 @pytest.mark.parametrize("digest", ["26.5.6", "sha256:" + "AB" * 32, "sha256:abc", "sha512:" + "ab" * 64, "@sha256:" + "ab" * 32])
 def test_a_digest_that_is_not_one_is_an_error_naming_the_field(digest: str) -> None:
     from agentplane.errors import ConfigError
-    from agentplane.config.load import env_config_from_stack_document, validate_environment
+    from agentplane.config.files import env_config_from_stack_document
+    from agentplane.config.load import validate_environment
 
     raw = env_config_from_stack_document(stack_document("prod", images={"keycloak": digest}), "stacks/Pulumi.prod.yaml")
     with pytest.raises(ConfigError) as info:
@@ -151,7 +152,8 @@ def test_a_digest_that_is_not_one_is_an_error_naming_the_field(digest: str) -> N
 
 def test_a_protected_postgres_image_by_tag_is_refused() -> None:
     from agentplane.errors import ConfigError
-    from agentplane.config.load import env_config_from_stack_document, validate_environment
+    from agentplane.config.files import env_config_from_stack_document
+    from agentplane.config.load import validate_environment
 
     prod = yaml.safe_load((ROOT / "stacks" / "Pulumi.prod.yaml").read_text())["config"]["agentplane:identity"]
     for image, ok in (("ghcr.io/cloudnative-pg/postgresql:18.1", False), (f"ghcr.io/cloudnative-pg/postgresql:18.1@{TEST_DIGEST}", True)):

@@ -11,7 +11,8 @@ import yaml
 from agentplane.builders.identity import keycloak as build
 from agentplane.plan import PLACEHOLDER, REDACTED, plan_document, run_program
 from agentplane.errors import ConfigError
-from agentplane.config.load import build_spec, env_config_from_stack_document, load_from_files, validate_environment
+from agentplane.config.files import env_config_from_stack_document
+from agentplane.config.load import build_spec, load_from_files, validate_environment
 from tests.support.plans import ROOT, STACKS, by_urn, example_plan, resources_of
 from tests.support.upstream import validate_chart_values, validate_objects
 

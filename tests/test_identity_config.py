@@ -6,7 +6,8 @@ import pytest
 import yaml
 
 from agentplane.errors import ConfigError
-from agentplane.config.load import build_spec, env_config_from_stack_document, validate_environment
+from agentplane.config.files import env_config_from_stack_document
+from agentplane.config.load import build_spec, validate_environment
 from agentplane.config.sections.identity import IdentityConfig
 from tests.support.plans import ROOT
 

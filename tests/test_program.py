@@ -7,8 +7,8 @@ import json
 import pulumi
 import pytest
 
-from agentplane.config import load as spec_load
-from agentplane.config.load import env_config_from_engine, env_config_from_stack_document
+from agentplane.config import deploy as config_deploy
+from agentplane.config.files import env_config_from_engine, env_config_from_stack_document
 from tests.support.plans import ROOT, engine_config_for_up, run_as_pulumi_up, stack_document
 
 
@@ -80,7 +80,7 @@ def test_invalid_config_registers_nothing(monkeypatch: pytest.MonkeyPatch, monit
 
 def test_pulumi_up_refuses_what_only_the_plan_may_skip(monkeypatch: pytest.MonkeyPatch, monitors: list) -> None:
     """A setting `pulumi up` needs (e.g. a provider credential) is a warning in plan, an error in up."""
-    monkeypatch.setattr(spec_load, "_deploy_warnings", lambda env: ["agentplane:gateway: providerKeys.openai is not set"])
+    monkeypatch.setattr(config_deploy, "deploy_warnings", lambda env: ["agentplane:gateway: providerKeys.openai is not set"])
     with pytest.raises(pulumi.RunError, match="providerKeys.openai is not set"):
         _run_as_pulumi_up(_dev_engine_config(), monkeypatch)
     assert monitors[0].registrations == []
@@ -105,7 +105,7 @@ def test_pulumi_up_without_provider_keys_is_refused(monkeypatch: pytest.MonkeyPa
 def test_the_offline_plan_only_warns_about_them(monkeypatch: pytest.MonkeyPatch) -> None:
     from agentplane.plan import run_program
 
-    monkeypatch.setattr(spec_load, "_deploy_warnings", lambda env: ["agentplane:gateway: providerKeys.openai is not set"])
+    monkeypatch.setattr(config_deploy, "deploy_warnings", lambda env: ["agentplane:gateway: providerKeys.openai is not set"])
     plan = run_program("dev", root=ROOT)
     assert any("providerKeys.openai is not set" in w for w in plan.warnings)
     assert plan.registrations

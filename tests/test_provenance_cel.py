@@ -945,7 +945,8 @@ def test_ingresses_with_other_or_no_issuers_are_admitted(annotations):
 
 def _ca_policy_with_acme() -> dict:
     """The policy as a stack with `certificates.acme` (name letsencrypt) renders it."""
-    from agentplane.config.load import build_spec, env_config_from_stack_document
+    from agentplane.config.files import env_config_from_stack_document
+    from agentplane.config.load import build_spec
     from tests.support.plans import ROOT, stack_document
 
     raw = env_config_from_stack_document(

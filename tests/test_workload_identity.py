@@ -10,7 +10,8 @@ from agentplane import namespaces, safeyaml
 from agentplane.builders import workload_identity as build
 from agentplane.errors import ConfigError
 from agentplane.config.environment import EnvironmentConfig
-from agentplane.config.load import env_config_from_stack_document, load_from_files, validate_environment
+from agentplane.config.files import env_config_from_stack_document
+from agentplane.config.load import load_from_files, validate_environment
 from agentplane.config.platform import LABEL_AGENT, LABEL_TIER
 from agentplane.config.sections import workload_identity as spire_section
 from tests.support.admission_match import selector_matches

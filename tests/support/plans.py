@@ -13,7 +13,7 @@ import yaml
 
 from agentplane import program
 from agentplane.plan import Plan, _engine_config, is_kubernetes_object, plan_document, run_program, run_under_mocks
-from agentplane.config.load import env_config_from_stack_document
+from agentplane.config.files import env_config_from_stack_document
 
 ROOT = Path(__file__).resolve().parents[2]
 STACKS = ("dev", "staging", "prod")

@@ -33,7 +33,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from agentplane.config.sections import (
-    adopt,
     certificates,
     gateway,
     identity,
@@ -93,5 +92,5 @@ SECTIONS: tuple[Section, ...] = (
     # Replicas and backups of other pieces' settings (gateway.budget.store, identity.database.backup).
     Section("resilience", check_environment=resilience.check_environment),
     Section("images", check_environment=images.check_environment, missing_for_deploy=images.missing_for_deploy),
-    Section("adopt"),
+    Section("adopt"),  # no checks: its models validate themselves
 )

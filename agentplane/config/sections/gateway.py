@@ -482,5 +482,5 @@ def check_team(team: "TeamFile", env: "EnvironmentConfig", stack: str) -> list[t
                 if resolve_access(caller, team.name) not in admitted:
                     problems.append((f"mcpServers[{i}].tools[{j}].callers[{k}]", f"{caller!r} may not reach MCP server {server.name!r} (its access: {', '.join(sorted(entries)) or 'none'})"))
     # Whether `access` entries name existing teams, groups and agents is checked across all
-    # team files (spec.load._check_references).
+    # team files (config.checks.reference_issues).
     return problems
