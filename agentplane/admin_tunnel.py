@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from agentplane import namespaces, safeyaml
 from agentplane.builders.identity.keycloak import KEYCLOAK_HTTPS_PORT, KEYCLOAK_SERVICE
+from agentplane.config.files import stack_config_path
 
 SERVICE_HOST = f"{KEYCLOAK_SERVICE}.{namespaces.IDENTITY}.svc"
 
@@ -105,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stack", required=True)
     parser.add_argument("--check", action="store_true", help="only say what would be done")
     args = parser.parse_args(argv)
-    path = Path("stacks") / f"Pulumi.{args.stack}.yaml"
+    path = stack_config_path(Path(), args.stack)
     document = safeyaml.load_file(path)
     try:
         target = tunnel_target(document)

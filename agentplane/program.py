@@ -9,7 +9,7 @@ import pulumi
 from pulumi.runtime import config as runtime_config
 
 from agentplane.errors import ConfigError
-from agentplane.config.files import STACKS_DIR, TEAMS_DIR, env_config_from_engine, known_environments, read_team_documents
+from agentplane.config.files import TEAMS_DIR, env_config_from_engine, project_environments, read_team_documents, stack_config_path
 from agentplane.config.load import build_spec
 from agentplane.config.platform import PlatformSpec
 
@@ -111,9 +111,9 @@ def main(
     root = known_root or Path.cwd()
     stack = pulumi.get_stack()
     teams_dir = teams_dir or Path(os.environ.get(TEAMS_DIR_ENV, root / TEAMS_DIR))
-    config_label = config_label or f"{STACKS_DIR}/Pulumi.{stack}.yaml"
+    config_label = config_label or stack_config_path(Path(), stack).as_posix()
     try:
-        known_envs = known_environments(root / STACKS_DIR) | known_environments(config_dir or root / STACKS_DIR)
+        known_envs = project_environments(root, config_dir)
         spec = load_from_engine(stack, teams_dir, config_label, known_envs, root)
     except ConfigError as exc:
         if offline:
