@@ -20,10 +20,9 @@ from typing import Any
 
 import yaml
 
-from agentplane import safeyaml
 from agentplane.errors import ConfigError, ConfigIssue
 from agentplane.config.base import SECRET_STAND_IN
-from agentplane.config.files import env_config_from_stack_document, stack_config_path
+from agentplane.config.files import TEAMS_DIR, read_stack_config, stack_config_path
 from agentplane.config.messages import display
 from agentplane.summary import summarize
 from agentplane.config.platform import PlatformSpec
@@ -270,14 +269,9 @@ def run_program(stack: str, *, config: Path | None = None, teams: Path | None = 
     # The files as files first: what only a file can show (a plain-text secret, a symlink).
     load_from_files(stack, config, teams, root)
     config_path = config or stack_config_path(root, stack)
-    teams_dir = teams or root / "stacks" / "teams"
+    teams_dir = teams or root / TEAMS_DIR
     config_label = display(config_path, root)
-    try:
-        env_raw = env_config_from_stack_document(safeyaml.load_file(config_path), config_label)
-    except FileNotFoundError:
-        raise ConfigError([ConfigIssue(config_label, "", f"no config for stack {stack!r}: create it or pass --config")]) from None
-    except (safeyaml.UnsafeYAML, OSError) as exc:
-        raise ConfigError([ConfigIssue(config_label, "", str(exc))]) from None
+    env_raw = read_stack_config(config_path, stack, config_label)
     engine_config, secret_keys = _engine_config(env_raw)
 
     specs: list[PlatformSpec] = []
