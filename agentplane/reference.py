@@ -30,7 +30,7 @@ from agentplane.config.sections.gateway import GatewayConfig
 from agentplane.config.sections.identity import IdentityConfig
 from agentplane.config.sections.images import ImagesConfig
 from agentplane.config.sections.provenance import ProvenanceConfig
-from agentplane.config.sections.workload_identity import SpireConfig
+from agentplane.config.sections.workload_identity import WorkloadIdentityConfig
 from agentplane.config.sections.telemetry import TelemetryConfig
 from agentplane.config.team import Agent, TeamFile
 
@@ -41,7 +41,7 @@ TABLES: dict[str, tuple[str, type[BaseModel], str, tuple[str, ...]]] = {
     "certificates": ("docs/configuration.md", CertificatesConfig, "", PIECE),
     "images": ("docs/configuration.md", ImagesConfig, "", PIECE),
     "adopt": ("docs/configuration.md", AdoptConfig, "", PIECE),
-    "spire": ("docs/configuration.md", SpireConfig, "", PIECE),
+    "spire": ("docs/configuration.md", WorkloadIdentityConfig, "", PIECE),
     "identity": ("docs/configuration.md", IdentityConfig, "", PIECE),
     "gateway": ("docs/configuration.md", GatewayConfig, "", PIECE),
     "telemetry": ("docs/configuration.md", TelemetryConfig, "", PIECE),

@@ -15,7 +15,7 @@ from agentplane.config.sections.gateway import GatewayConfig
 from agentplane.config.sections.identity import IdentityConfig
 from agentplane.config.sections.images import ImagesConfig
 from agentplane.config.sections.provenance import ProvenanceConfig
-from agentplane.config.sections.workload_identity import SpireConfig
+from agentplane.config.sections.workload_identity import WorkloadIdentityConfig
 from agentplane.config.sections.telemetry import TelemetryConfig
 
 # The providers agentgateway's AgentgatewayBackend `spec.ai.provider` can front.
@@ -157,7 +157,7 @@ class EnvironmentConfig(StrictModel):
     """cert-manager and the platform CA; see [certificates](#agentplanecertificates)."""
     identity: IdentityConfig = IdentityConfig()
     """Keycloak and its database; see [identity](#agentplaneidentity)."""
-    spire: SpireConfig = SpireConfig()
+    spire: WorkloadIdentityConfig = WorkloadIdentityConfig()
     """SPIRE workload identity; see [spire](#agentplanespire)."""
     gateway: GatewayConfig = GatewayConfig()
     """agentgateway: providers, budgets, listeners; see [gateway](#agentplanegateway)."""

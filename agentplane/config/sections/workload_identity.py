@@ -1,4 +1,9 @@
-"""Environment settings for SPIRE workload identity (key `agentplane:spire`)."""
+"""Environment settings for workload identity, which SPIRE provides (key `agentplane:spire`).
+
+The piece is named workload identity everywhere (this module, builders, components) but its
+stack-config key stays `agentplane:spire` and EnvironmentConfig's field stays `spire`: every
+existing stack file sets that key, and renaming it would make each of them invalid.
+"""
 
 from __future__ import annotations
 
@@ -76,7 +81,9 @@ class SvidTtl(StrictModel):
     """Per-tier override of `jwtSvidTtl`. Default: `jwtSvidTtl`."""
 
 
-class SpireConfig(StrictModel):
+class WorkloadIdentityConfig(StrictModel):
+    """SPIRE, which gives every agent its SPIFFE identity (`agentplane:spire`)."""
+
     # A trust domain names one trust root: give every environment its own (the example stacks
     # do), so environments never share a name and can federate by name later. Other pieces
     # (the gateway's SPIFFE callers) read this field as is.
