@@ -20,7 +20,8 @@ from tests.support.plans import ROOT
 
 
 def _section_modules() -> list:
-    modules = [importlib.import_module(f"{sections.__name__}.{m.name}") for m in pkgutil.iter_modules(sections.__path__)]
+    names = [m.name for m in pkgutil.iter_modules(sections.__path__)]
+    modules = [importlib.import_module(f"{sections.__name__}.{name}") for name in names]
     assert len(modules) >= len(SECTIONS), modules
     return modules
 

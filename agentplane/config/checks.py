@@ -45,7 +45,10 @@ def _check_tier_models(env: EnvironmentConfig) -> list[tuple[str, str]]:
         seen_models: set[str] = set()
         for j, model in enumerate(tier.models):
             if model not in approved:
-                problems.append((f"tiers[{i}].models[{j}]", f"{model!r} is not in agentplane:models (approved: {', '.join(approved) or 'none'})"))
+                problems.append((
+                    f"tiers[{i}].models[{j}]",
+                    f"{model!r} is not in agentplane:models (approved: {', '.join(approved) or 'none'})",
+                ))
             if model in seen_models:
                 problems.append((f"tiers[{i}].models[{j}]", f"{model!r} appears more than once"))
             seen_models.add(model)
@@ -65,19 +68,29 @@ def _check_tiers_monotone(env: EnvironmentConfig) -> list[tuple[str, str]]:
     for i in range(1, len(env.tiers)):
         lower, tier = env.tiers[i - 1], env.tiers[i]
         where = f"tiers[{i}]"
-        why = f"tiers are listed lowest first; {tier.name!r} must allow at least what {lower.name!r} (tiers[{i - 1}]) allows"
+        why = (
+            f"tiers are listed lowest first; {tier.name!r} must allow at least what {lower.name!r} "
+            f"(tiers[{i - 1}]) allows"
+        )
         for dimension in ("cpu", "memory", "pods"):
             if parse_quantity(getattr(tier.quota, dimension)) < parse_quantity(getattr(lower.quota, dimension)):
-                problems.append((f"{where}.quota.{dimension}", f"{getattr(tier.quota, dimension)} is less than {getattr(lower.quota, dimension)}: {why}"))
+                asked, below = getattr(tier.quota, dimension), getattr(lower.quota, dimension)
+                problems.append((f"{where}.quota.{dimension}", f"{asked} is less than {below}: {why}"))
         missing = [m for m in lower.models if m not in tier.models]
         if missing:
             problems.append((f"{where}.models", f"lacks {', '.join(missing)}: {why}"))
         if lower.egress and not tier.egress:
             problems.append((f"{where}.egress", f"false while {lower.name!r} allows egress: {why}"))
         if tier.daily_token_budget < lower.daily_token_budget:
-            problems.append((f"{where}.dailyTokenBudget", f"{tier.daily_token_budget} is less than {lower.daily_token_budget}: {why}"))
+            problems.append((
+                f"{where}.dailyTokenBudget", f"{tier.daily_token_budget} is less than {lower.daily_token_budget}: {why}"
+            ))
         if PROVENANCE_STRICTNESS[tier.provenance] < PROVENANCE_STRICTNESS[lower.provenance]:
-            problems.append((f"{where}.provenance", f"{tier.provenance} is less strict than {lower.provenance}: higher tiers check provenance at least as strictly"))
+            problems.append((
+                f"{where}.provenance",
+                f"{tier.provenance} is less strict than {lower.provenance}: "
+                "higher tiers check provenance at least as strictly",
+            ))
     return problems
 
 
@@ -93,7 +106,11 @@ def plain_credentials(raw: Any, path: str = "") -> list[tuple[str, str]]:
         for i, item in enumerate(raw):
             found += plain_credentials(item, f"{path}[{i}]")
     elif isinstance(raw, str) and untrusted.looks_like_credential(raw):
-        found.append((path, "looks like a credential in plain text; set it with `pulumi config set --secret` so the file holds {secure: ...}"))
+        found.append((
+            path,
+            "looks like a credential in plain text; set it with `pulumi config set --secret` "
+            "so the file holds {secure: ...}",
+        ))
     return found
 
 
@@ -125,7 +142,8 @@ class _Malformed:
         raise _MalformedSection(self._section)
 
     __getattr__ = __iter__ = __len__ = __bool__ = __contains__ = __getitem__ = _refuse
-    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = __hash__ = __str__ = __format__ = __index__ = _refuse  # type: ignore[assignment]
+    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = _refuse  # type: ignore[assignment]
+    __hash__ = __str__ = __format__ = __index__ = _refuse  # type: ignore[assignment]
 
 
 def well_formed_sections(raw: dict[str, Any], exc: ValidationError, source: str) -> EnvironmentConfig:
@@ -167,7 +185,9 @@ def environment_problems(env: EnvironmentConfig) -> list[tuple[str, str]]:
 # --- team files ----------------------------------------------------------------------------
 
 
-def team_issues(team: TeamFile, file: str, stem: str, env: EnvironmentConfig, stack: str, known_envs: set[str]) -> list[ConfigIssue]:
+def team_issues(
+    team: TeamFile, file: str, stem: str, env: EnvironmentConfig, stack: str, known_envs: set[str]
+) -> list[ConfigIssue]:
     """A well-formed team file against the stack config: its name, duplicates, environments, its
     tier's ceilings (quota, budget, models, egress) and promotions, then each section's `check_team`."""
     issues: list[ConfigIssue] = []
@@ -203,12 +223,18 @@ def team_issues(team: TeamFile, file: str, stem: str, env: EnvironmentConfig, st
     if placement is not None:
         team_tier = env.tier(placement.tier)
         if team_tier is None:
-            issue(f"environments.{stack}.tier", f"unknown tier {placement.tier!r} in {stack} (tiers: {', '.join(tier_names)})")
+            issue(
+                f"environments.{stack}.tier",
+                f"unknown tier {placement.tier!r} in {stack} (tiers: {', '.join(tier_names)})",
+            )
         elif placement.quota is not None:
             for dimension in ("cpu", "memory", "pods"):
                 asked, ceiling = getattr(placement.quota, dimension), getattr(team_tier.quota, dimension)
                 if parse_quantity(asked) > parse_quantity(ceiling):
-                    issue(f"environments.{stack}.quota.{dimension}", f"{asked} exceeds the {team_tier.name} tier's ceiling of {ceiling}")
+                    issue(
+                        f"environments.{stack}.quota.{dimension}",
+                        f"{asked} exceeds the {team_tier.name} tier's ceiling of {ceiling}",
+                    )
 
     for i, agent in enumerate(team.agents):
         for env_name, tier_name in agent.promote.items():
@@ -216,33 +242,61 @@ def team_issues(team: TeamFile, file: str, stem: str, env: EnvironmentConfig, st
             if env_name not in known_envs:
                 issue(field, f"unknown environment {env_name!r} (known: {known})")
             elif env_name not in team.environments:
-                issue(field, f"the team is not in environment {env_name!r} (its environments: {', '.join(sorted(team.environments))})")
+                issue(
+                    field,
+                    f"the team is not in environment {env_name!r} "
+                    f"(its environments: {', '.join(sorted(team.environments))})",
+                )
             elif env_name == stack:
                 promoted = env.tier(tier_name)
                 if promoted is None:
                     issue(field, f"unknown tier {tier_name!r} in {stack} (tiers: {', '.join(tier_names)})")
                 elif team_tier is not None and env.tier_rank(tier_name) > env.tier_rank(team_tier.name):
-                    issue(field, f"{tier_name!r} is above the team's tier {team_tier.name!r} in {stack}; an agent can be promoted at most to its team's tier")
+                    issue(
+                        field,
+                        f"{tier_name!r} is above the team's tier {team_tier.name!r} in {stack}; "
+                        "an agent can be promoted at most to its team's tier",
+                    )
 
     if team_tier is not None:
         # The tier's budget is the team's ceiling, the team's its agents' ceiling.
         team_budget = team.daily_token_budget if team.daily_token_budget is not None else team_tier.daily_token_budget
         if team.daily_token_budget is not None and team.daily_token_budget > team_tier.daily_token_budget:
-            issue("dailyTokenBudget", f"{team.daily_token_budget} exceeds the {team_tier.name} tier's dailyTokenBudget of {team_tier.daily_token_budget} in {stack}")
+            issue(
+                "dailyTokenBudget",
+                f"{team.daily_token_budget} exceeds the {team_tier.name} tier's dailyTokenBudget of "
+                f"{team_tier.daily_token_budget} in {stack}",
+            )
         for i, agent in enumerate(team.agents):
             if agent.daily_token_budget is not None and agent.daily_token_budget > team_budget:
-                issue(f"agents[{i}].dailyTokenBudget", f"{agent.daily_token_budget} exceeds the team's daily token budget of {team_budget} in {stack}")
+                issue(
+                    f"agents[{i}].dailyTokenBudget",
+                    f"{agent.daily_token_budget} exceeds the team's daily token budget of {team_budget} in {stack}",
+                )
         approved = [m.name for m in env.models]
         for i, model in enumerate(team.models or ()):
             if model not in approved:
-                issue(f"models[{i}]", f"{model!r} is not approved in {stack} (approved: {', '.join(approved) or 'none'})")
+                issue(
+                    f"models[{i}]", f"{model!r} is not approved in {stack} (approved: {', '.join(approved) or 'none'})"
+                )
             elif model not in team_tier.models:
-                issue(f"models[{i}]", f"{model!r} is not allowed at tier {team_tier.name!r} (allowed: {', '.join(team_tier.models) or 'none'})")
+                issue(
+                    f"models[{i}]",
+                    f"{model!r} is not allowed at tier {team_tier.name!r} "
+                    f"(allowed: {', '.join(team_tier.models) or 'none'})",
+                )
         if team.egress and not team_tier.egress:
-            issue("egress", f"tier {team_tier.name!r} does not allow external egress in {stack}; remove egress or move the team to a tier that allows it")
+            issue(
+                "egress",
+                f"tier {team_tier.name!r} does not allow external egress in {stack}; "
+                "remove egress or move the team to a tier that allows it",
+            )
         for i, pattern in enumerate(team.egress):
             if not any(egress_covers(allowed, pattern) for allowed in env.egress):
-                issue(f"egress[{i}]", f"{pattern!r} is not in the egress allowed in {stack} (allowed: {', '.join(env.egress) or 'none'})")
+                issue(
+                    f"egress[{i}]",
+                    f"{pattern!r} is not in the egress allowed in {stack} (allowed: {', '.join(env.egress) or 'none'})",
+                )
     # Each platform piece may check the team-file fields it owns against the environment.
     for section in SECTIONS:
         if section.check_team is not None:
@@ -253,8 +307,14 @@ def team_issues(team: TeamFile, file: str, stem: str, env: EnvironmentConfig, st
 
 def _access_references(team: TeamFile) -> list[tuple[str, str]]:
     """(field, entry) of every `access` entry of a team file."""
-    refs = [(f"agents[{i}].access[{j}]", e) for i, agent in enumerate(team.agents) for j, e in enumerate(agent.access or ())]
-    refs += [(f"mcpServers[{i}].access[{j}]", e) for i, server in enumerate(team.mcp_servers) for j, e in enumerate(server.access or ())]
+    refs = [
+        (f"agents[{i}].access[{j}]", e) for i, agent in enumerate(team.agents) for j, e in enumerate(agent.access or ())
+    ]
+    refs += [
+        (f"mcpServers[{i}].access[{j}]", e)
+        for i, server in enumerate(team.mcp_servers)
+        for j, e in enumerate(server.access or ())
+    ]
     refs += [
         (f"mcpServers[{i}].tools[{j}].callers[{k}]", e)
         for i, server in enumerate(team.mcp_servers)
@@ -287,11 +347,16 @@ def reference_issues(teams: list[tuple[TeamFile, str]], env: EnvironmentConfig |
         if len(files) > 1:
             for file, field in places:
                 others = ", ".join(f for f in files if f != file)
-                issues.append(ConfigIssue(file, field, f"group {group!r} is also declared by {others}; a group name belongs to one team only"))
+                message = f"group {group!r} is also declared by {others}; a group name belongs to one team only"
+                issues.append(ConfigIssue(file, field, message))
     for team, file in teams:
         if team.name in declarations and declarations[team.name][0][0] != file:
             where, field = declarations[team.name][0]
-            issues.append(ConfigIssue(file, "name", f"{team.name!r} is also a group name ({field} in {where}); a team may not be named like another team's group"))
+            message = (
+                f"{team.name!r} is also a group name ({field} in {where}); "
+                "a team may not be named like another team's group"
+            )
+            issues.append(ConfigIssue(file, "name", message))
     for team, file in teams:
         for field, entry in _access_references(team):
             agent_ref = AGENT_REFERENCE.match(entry)
@@ -299,39 +364,64 @@ def reference_issues(teams: list[tuple[TeamFile, str]], env: EnvironmentConfig |
                 owner = by_name.get(agent_ref["team"])
                 agents = [a.name for a in owner.agents] if owner else []
                 if owner is None:
-                    issues.append(ConfigIssue(file, field, f"{entry!r}: there is no team {agent_ref['team']!r} (a team file of that name created later would inherit this access)"))
+                    issues.append(ConfigIssue(file, field, (
+                        f"{entry!r}: there is no team {agent_ref['team']!r} "
+                        "(a team file of that name created later would inherit this access)"
+                    )))
                 elif agent_ref["agent"] not in agents:
-                    issues.append(ConfigIssue(file, field, f"{entry!r}: team {owner.name} has no agent {agent_ref['agent']!r} (agents: {', '.join(agents) or 'none'})"))
+                    issues.append(ConfigIssue(file, field, (
+                        f"{entry!r}: team {owner.name} has no agent {agent_ref['agent']!r} "
+                        f"(agents: {', '.join(agents) or 'none'})"
+                    )))
                 continue
             group_ref = GROUP_REFERENCE.match(entry)
             assert group_ref is not None
             owner_name = group_ref["team"] or team.name
             owner = by_name.get(owner_name)
             if owner is None:
-                issues.append(ConfigIssue(file, field, f"{entry!r}: there is no team {owner_name!r} (a team file of that name created later would inherit this access)"))
+                issues.append(ConfigIssue(file, field, (
+                    f"{entry!r}: there is no team {owner_name!r} "
+                    "(a team file of that name created later would inherit this access)"
+                )))
                 continue
             declared = [*owner.owners, *owner.members]
             if group_ref["group"] not in declared:
                 hint = "" if group_ref["team"] else "; another team's group is written <team>/<group>"
-                issues.append(ConfigIssue(file, field, f"{entry!r}: team {owner.name} declares no group {group_ref['group']!r} (its owners and members: {', '.join(declared)}){hint}"))
+                issues.append(ConfigIssue(file, field, (
+                    f"{entry!r}: team {owner.name} declares no group {group_ref['group']!r} "
+                    f"(its owners and members: {', '.join(declared)}){hint}"
+                )))
     if env is not None:
         prefix = env.tenancy.group_prefix
         admin = set(env.provenance.admin_groups)
         leaves = {a.rpartition("/")[2].rpartition(":")[2].lower(): a for a in sorted(admin)}
         for team, file in teams:
             if team.name in leaves:
-                issues.append(ConfigIssue(file, "name", f"{team.name!r} is named like the admin group {leaves[team.name]!r} (agentplane:provenance.adminGroups); choose a name of the team's own"))
+                issues.append(ConfigIssue(file, "name", (
+                    f"{team.name!r} is named like the admin group {leaves[team.name]!r} "
+                    "(agentplane:provenance.adminGroups); choose a name of the team's own"
+                )))
             if prefix + team_group_path(team.name) in admin:
-                issues.append(ConfigIssue(file, "name", f"the team's group {prefix + team_group_path(team.name)!r} is in agentplane:provenance.adminGroups; a team's agents may not be platform admins"))
+                issues.append(ConfigIssue(file, "name", (
+                    f"the team's group {prefix + team_group_path(team.name)!r} is in "
+                    "agentplane:provenance.adminGroups; "
+                    "a team's agents may not be platform admins"
+                )))
             for role in ("owners", "members"):
                 for i, group in enumerate(getattr(team, role)):
                     # Tokens carry the path, so this is not a collision; but a sub-group named
                     # like an admin group reads as one to every person and tool that shows leaves.
                     lookalike = [a for a in sorted(admin) if group == a.rpartition("/")[2].rpartition(":")[2].lower()]
                     if lookalike:
-                        issues.append(ConfigIssue(file, f"{role}[{i}]", f"{group!r} is named like the admin group {lookalike[0]!r} (agentplane:provenance.adminGroups); choose a name of the team's own"))
+                        issues.append(ConfigIssue(file, f"{role}[{i}]", (
+                            f"{group!r} is named like the admin group {lookalike[0]!r} "
+                            "(agentplane:provenance.adminGroups); choose a name of the team's own"
+                        )))
                     if prefix + group_path(team.name, group) in admin:
-                        issues.append(ConfigIssue(file, f"{role}[{i}]", f"{prefix + group_path(team.name, group)!r} is in agentplane:provenance.adminGroups; a team group may not be a platform admin group"))
+                        issues.append(ConfigIssue(file, f"{role}[{i}]", (
+                            f"{prefix + group_path(team.name, group)!r} is in agentplane:provenance.adminGroups; "
+                            "a team group may not be a platform admin group"
+                        )))
     return issues
 
 

@@ -46,7 +46,8 @@ def read_stack_config(path: Path, stack: str, file: str) -> dict[str, Any]:
     try:
         doc = safeyaml.load_file(path)
     except FileNotFoundError:
-        raise ConfigError([ConfigIssue(file, "", f"no config for stack {stack!r}: create it or pass --config")]) from None
+        message = f"no config for stack {stack!r}: create it or pass --config"
+        raise ConfigError([ConfigIssue(file, "", message)]) from None
     except (safeyaml.UnsafeYAML, OSError) as exc:
         raise ConfigError([ConfigIssue(file, "", str(exc))]) from None
     return env_config_from_stack_document(doc, file)
@@ -97,7 +98,8 @@ def read_team_documents(teams_dir: Path, root: Path | None = None) -> tuple[list
         if path.name.startswith("."):
             continue  # .gitkeep and editor files; never read
         if path.is_symlink():
-            issues.append(ConfigIssue(file, "", "is a symbolic link; a team file must be a regular file in the teams directory"))
+            message = "is a symbolic link; a team file must be a regular file in the teams directory"
+            issues.append(ConfigIssue(file, "", message))
             continue
         if path.is_dir():
             issues.append(ConfigIssue(file, "", "is a directory; only <team>.yaml files belong in the teams directory"))

@@ -47,7 +47,9 @@ def validate_environment(raw: dict[str, Any], file: str, *, source: str) -> Envi
         # The structural errors, and in the same run the cross-checks of every section that is
         # itself well formed; a check that reads a malformed section is not run.
         structural = [issue(i.field, i.message) for i in pydantic_issues(exc, EnvironmentConfig, file)]
-        crossed = checks.environment_problems(checks.well_formed_sections(raw, exc, source)) if isinstance(raw, dict) else []
+        crossed: list[tuple[str, str]] = []
+        if isinstance(raw, dict):
+            crossed = checks.environment_problems(checks.well_formed_sections(raw, exc, source))
         raise ConfigError(structural + [issue(field, message) for field, message in crossed]) from None
     problems = checks.environment_problems(env)
     if problems:
@@ -83,7 +85,8 @@ def build_spec(
     for path, doc in team_docs:
         file = display(path, root)
         if not isinstance(doc, dict):
-            issues.append(ConfigIssue(file, "", f"the top level must be a mapping of team fields, not {type(doc).__name__}"))
+            message = f"the top level must be a mapping of team fields, not {type(doc).__name__}"
+            issues.append(ConfigIssue(file, "", message))
             continue
         # The alphabet of team files first: nothing outside it reaches a model or a message.
         if scanned := untrusted.scan(doc):
@@ -118,7 +121,9 @@ def build_spec(
     return PlatformSpec(stack=stack, env=env, teams=resolved, warnings=tuple(deploy.deploy_warnings(env)))
 
 
-def load_from_files(stack: str, config: Path | None = None, teams: Path | None = None, root: Path | None = None) -> PlatformSpec:
+def load_from_files(
+    stack: str, config: Path | None = None, teams: Path | None = None, root: Path | None = None
+) -> PlatformSpec:
     """What `agentplane validate` and `plan` read: the stack file and the teams directory."""
     root = root or Path.cwd()
     config_path = config or stack_config_path(root, stack)

@@ -21,7 +21,9 @@ def _resolved_server(server: McpServer, team: str) -> McpServer:
     if server.access is not None:
         update["access"] = tuple(resolve_access(e, team) for e in server.access)
     if server.tools is not None:
-        update["tools"] = tuple(g.model_copy(update={"callers": tuple(resolve_access(c, team) for c in g.callers)}) for g in server.tools)
+        update["tools"] = tuple(
+            g.model_copy(update={"callers": tuple(resolve_access(c, team) for c in g.callers)}) for g in server.tools
+        )
     return server.model_copy(update=update) if update else server
 
 
@@ -40,7 +42,9 @@ def resolve_team(team: TeamFile, file: str, env: EnvironmentConfig, stack: str) 
                 name=agent.name,
                 tier=agent_tier,
                 promoted=promoted_to is not None,
-                access=tuple(resolve_access(e, team.name) for e in (agent.access if agent.access is not None else team.owners)),
+                access=tuple(
+                    resolve_access(e, team.name) for e in (agent.access if agent.access is not None else team.owners)
+                ),
                 models=tuple(m for m in models if m in agent_tier.models),
                 egress=tuple(team.egress) if agent_tier.egress else (),
                 daily_token_budget=agent.daily_token_budget,

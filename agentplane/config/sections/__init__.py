@@ -82,7 +82,9 @@ SECTIONS: tuple[Section, ...] = (
         check_platform=telemetry.check_platform,
         missing_for_deploy=telemetry.missing_for_deploy,
     ),
-    Section("provenance", check_environment=provenance.check_environment, missing_for_deploy=provenance.missing_for_deploy),
+    Section(
+        "provenance", check_environment=provenance.check_environment, missing_for_deploy=provenance.missing_for_deploy
+    ),
     Section(
         "gateway",
         check_environment=gateway.check_environment,
