@@ -12,6 +12,7 @@ import pulumi_kubernetes as k8s
 from agentplane.builders.releases import release_policy
 from agentplane.config.platform import PlatformSpec
 from agentplane.config.sections.charts import ChartSource
+from agentplane.manifest import LABEL_PLATFORM, labels, metadata
 
 # API group -> pulumi_kubernetes module holding its typed resources. Kinds outside these are
 # registered as CustomResource (their CRDs come from the charts this program installs).
@@ -105,9 +106,6 @@ def register(prefix: str, obj: dict, opts: pulumi.ResourceOptions) -> pulumi.Cus
     return k8s.apiextensions.CustomResource(name, api_version=api_version, kind=kind, **fields, opts=opts)
 
 
-PLATFORM_LABEL = "agentplane.io/platform"
-
-
 def platform_namespace(
     prefix: str, name: str, spec: PlatformSpec, opts: pulumi.ResourceOptions, *, pod_security: str = "restricted"
 ) -> k8s.core.v1.Namespace:
@@ -116,9 +114,9 @@ def platform_namespace(
     `pod_security` is the Pod Security level the piece needs (node agents such as SPIRE's
     need `privileged`); say why wherever it is not `restricted`.
     """
-    labels = {PLATFORM_LABEL: "true", "app.kubernetes.io/managed-by": "agentplane"}
-    labels |= {f"pod-security.kubernetes.io/{mode}": pod_security for mode in ("enforce", "audit", "warn")}
-    obj = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
+    psa = {f"pod-security.kubernetes.io/{mode}": pod_security for mode in ("enforce", "audit", "warn")}
+    own = labels(extra={LABEL_PLATFORM: "true", **psa})
+    obj = {"apiVersion": "v1", "kind": "Namespace", "metadata": metadata(name, labels=own)}
     keep = pulumi.ResourceOptions(protect=spec.protect, retain_on_delete=spec.protect)
     return cast(k8s.core.v1.Namespace, register(prefix, obj, pulumi.ResourceOptions.merge(opts, keep)))
 

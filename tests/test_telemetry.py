@@ -23,7 +23,8 @@ from agentplane.quantity import parse_quantity
 from agentplane.config.base import SECRET_STAND_IN
 from agentplane.config.files import env_config_from_stack_document, read_team_documents
 from agentplane.config.load import build_spec
-from agentplane.config.platform import LABEL_AGENT, LABEL_TENANT, LABEL_TIER, PlatformSpec
+from agentplane.config.platform import PlatformSpec
+from agentplane.manifest import LABEL_AGENT, LABEL_TENANT, LABEL_TIER
 from agentplane.config.sections.telemetry import TeamTelemetryConfig, TelemetryConfig, queue_destinations
 from tests.support import collector_model as model
 from tests.support.plans import ROOT, STACKS

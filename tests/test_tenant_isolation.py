@@ -21,7 +21,7 @@ from agentplane.builders import telemetry
 from agentplane.builders import tenants as build
 from agentplane.builders.identity.keycloak import KEYCLOAK_POD_LABELS
 from agentplane.config.load import load_from_files
-from agentplane.config.platform import LABEL_AGENT, LABEL_PLATFORM_OWNED, LABEL_TIER
+from agentplane.manifest import LABEL_AGENT, LABEL_PLATFORM_OWNED, LABEL_TIER
 from tests.support.kube_rbac import ESCALATION_VERBS, WRITE_VERBS, Cluster, Subject
 from tests.support.netpol import Network, Pod, pod
 from tests.support.plans import ROOT, STACKS, example_plan, kubernetes_objects

@@ -8,7 +8,7 @@ from agentplane import namespaces
 from agentplane.builders import tenants as build
 from agentplane.quantity import parse_quantity
 from agentplane.config.load import load_from_files
-from agentplane.config.platform import LABEL_TENANT, LABEL_TIER
+from agentplane.manifest import LABEL_TENANT, LABEL_TIER
 from tests.support.plans import ROOT, STACKS, example_plan, plan_with_teams, resources_of
 
 
@@ -175,7 +175,7 @@ def test_child_names_are_prefixed_with_their_component() -> None:
 
 
 def test_offboarding_is_labelled_on_the_namespace() -> None:
-    from agentplane.config.platform import LABEL_OFFBOARDING
+    from agentplane.manifest import LABEL_OFFBOARDING
 
     text = (ROOT / "stacks/teams/support.yaml").read_text() + "offboard: true\n"
     doc = plan_with_teams("prod", add={"support.yaml": text})

@@ -12,7 +12,7 @@ from agentplane.errors import ConfigError
 from agentplane.config.environment import EnvironmentConfig
 from agentplane.config.files import env_config_from_stack_document
 from agentplane.config.load import load_from_files, validate_environment
-from agentplane.config.platform import LABEL_AGENT, LABEL_TIER
+from agentplane.manifest import LABEL_AGENT, LABEL_TIER
 from agentplane.config.sections import workload_identity as spire_section
 from tests.support.admission_match import selector_matches
 from tests.support.plans import ROOT, STACKS, example_plan, plan_with_teams, resources_of

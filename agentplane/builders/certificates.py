@@ -12,11 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from agentplane import namespaces
-from agentplane.config.platform import LABEL_MANAGED_BY, LABEL_PLATFORM_OWNED, MANAGED_BY, PlatformSpec
+from agentplane.config.platform import PlatformSpec
 from agentplane.config.sections.certificates import PLATFORM_CA_ISSUER, root_ca_common_name, whole_hours
 from agentplane.config.sections.resilience import cert_manager_webhook_replicas
-
-Obj = dict
+from agentplane.manifest import Obj, labels, metadata
 
 CERT_MANAGER_GROUP = "cert-manager.io"
 CERT_MANAGER_API = f"{CERT_MANAGER_GROUP}/v1"
@@ -32,13 +31,6 @@ CA_BUNDLE_KEY = "ca.crt"
 # (cert-manager/cert-manager@v1.21.0:deploy/charts/cert-manager/templates/webhook-deployment.yaml).
 RELEASE_NAME = "cert-manager"
 WEBHOOK_POD_SELECTOR = {"app.kubernetes.io/name": "webhook", "app.kubernetes.io/instance": RELEASE_NAME, "app.kubernetes.io/component": "webhook"}
-
-
-def _meta(name: str, namespace: str | None = None) -> dict:
-    meta: dict = {"name": name, "labels": {LABEL_MANAGED_BY: MANAGED_BY}}
-    if namespace:
-        meta["namespace"] = namespace
-    return meta
 
 
 def cert_manager_values(spec: PlatformSpec) -> dict:
@@ -98,7 +90,7 @@ def root_ca_secret(spec: PlatformSpec, certificate_pem: Any, private_key_pem: An
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": _meta(ROOT_CA_SECRET, ca_namespace(spec)),
+        "metadata": metadata(ROOT_CA_SECRET, ca_namespace(spec)),
         "type": "kubernetes.io/tls",
         "stringData": {"tls.crt": certificate_pem, "tls.key": private_key_pem, "ca.crt": certificate_pem},
     }
@@ -107,13 +99,11 @@ def root_ca_secret(spec: PlatformSpec, certificate_pem: Any, private_key_pem: An
 def ca_bundle(namespace: str, certificate_pem: Any) -> Obj:
     """The platform root as a ConfigMap `ca.crt`: the key agentgateway's caCertificateRefs read
     (agentgateway/agentgateway@v1.4.1:controller/pkg/agentgateway/remotehttp/ca_bundle.go)."""
-    metadata = _meta(CA_BUNDLE, namespace)
-    # In a tenant namespace the team reads it but may not replace it (the tenant guard).
-    metadata["labels"][LABEL_PLATFORM_OWNED] = "true"
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": metadata,
+        # In a tenant namespace the team reads it but may not replace it (the tenant guard).
+        "metadata": metadata(CA_BUNDLE, namespace, labels(platform_owned=True)),
         "data": {CA_BUNDLE_KEY: certificate_pem},
     }
 
@@ -126,7 +116,7 @@ def acme_issuer(spec: PlatformSpec) -> Obj | None:
     return {
         "apiVersion": CERT_MANAGER_API,
         "kind": "ClusterIssuer",
-        "metadata": _meta(acme.name),
+        "metadata": metadata(acme.name),
         "spec": {
             "acme": {
                 "server": acme.server,
@@ -143,7 +133,7 @@ def platform_ca_issuer() -> Obj:
     return {
         "apiVersion": CERT_MANAGER_API,
         "kind": "ClusterIssuer",
-        "metadata": _meta(PLATFORM_CA_ISSUER),
+        "metadata": metadata(PLATFORM_CA_ISSUER),
         # A CA ClusterIssuer reads its Secret from the cluster resource namespace (cert-manager's).
         "spec": {"ca": {"secretName": ROOT_CA_SECRET}},
     }
@@ -156,6 +146,6 @@ def webhook_disruption_budget() -> Obj:
     return {
         "apiVersion": "policy/v1",
         "kind": "PodDisruptionBudget",
-        "metadata": _meta("cert-manager-webhook", namespaces.CERT_MANAGER),
+        "metadata": metadata("cert-manager-webhook", namespaces.CERT_MANAGER),
         "spec": {"maxUnavailable": 1, "selector": {"matchLabels": dict(WEBHOOK_POD_SELECTOR)}},
     }

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from agentplane import namespaces
 from agentplane.builders import telemetry
-from agentplane.config.platform import LABEL_AGENT, LABEL_MANAGED_BY, LABEL_TENANT, LABEL_TIER, MANAGED_BY, PlatformSpec
+from agentplane.config.platform import PlatformSpec
 from agentplane.config.sections.certificates import PLATFORM_CA_ISSUER
 from agentplane.config.sections.provenance import SLSA_PROVENANCE_V1, ProvenanceConfig
 from agentplane.config.sections.resilience import kyverno_admission_replicas
+from agentplane.manifest import LABEL_AGENT, LABEL_TENANT, LABEL_TIER, Obj, labels
 from policies.render import render
-
-Obj = dict
 
 PLATFORM_PREFIX = "agentplane.io/"
 POD_SECURITY_PREFIX = "pod-security.kubernetes.io/"
@@ -159,7 +158,7 @@ def _split_patterns(patterns: tuple[str, ...], prefix: str = "") -> tuple[list[s
 
 def _common_context(spec: PlatformSpec) -> dict:
     return {
-        "labels": {LABEL_MANAGED_BY: MANAGED_BY},
+        "labels": labels(),
         "tier_label": LABEL_TIER,
         "agent_label": LABEL_AGENT,
         "platform_prefix": PLATFORM_PREFIX,

@@ -20,19 +20,18 @@ Pure functions of the spec returning plain dicts. How a signal finds its tenant:
 from __future__ import annotations
 
 from agentplane import namespaces
-from agentplane.config.platform import (
+from agentplane.config.platform import PlatformSpec, TeamSpec
+from agentplane.config.sections.telemetry import QUEUE_FILE_HEADROOM, Backend, QueueSettings
+from agentplane.manifest import (
     LABEL_AGENT,
-    LABEL_MANAGED_BY,
-    LABEL_PLATFORM_OWNED,
     LABEL_TENANT,
     LABEL_TIER,
-    MANAGED_BY,
-    PlatformSpec,
-    TeamSpec,
+    Obj,
+    labels,
+    metadata,
+    restricted_container,
+    restricted_pod,
 )
-from agentplane.config.sections.telemetry import QUEUE_FILE_HEADROOM, Backend, QueueSettings
-
-Obj = dict
 
 NAMESPACE = namespaces.TELEMETRY
 # Object names of the operator chart, whatever the release is called: some of its templates name
@@ -141,10 +140,6 @@ GATEWAY_OTLP_GRPC_ENDPOINT = f"http://{_host()}:{GATEWAY_GRPC_PORT}"
 GATEWAY_OTLP_HTTP_ENDPOINT = f"http://{_host()}:{GATEWAY_HTTP_PORT}"
 
 
-def _labels(extra: dict | None = None) -> dict:
-    return {LABEL_MANAGED_BY: MANAGED_BY, **(extra or {})}
-
-
 # --- annotations other pieces put on tenant namespaces and pods ----------------------------
 
 
@@ -202,12 +197,12 @@ def collector_rbac() -> list[Obj]:
         {
             "apiVersion": "v1",
             "kind": "ServiceAccount",
-            "metadata": {"name": SERVICE_ACCOUNT, "namespace": NAMESPACE, "labels": _labels()},
+            "metadata": metadata(SERVICE_ACCOUNT, NAMESPACE),
         },
         {
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "ClusterRole",
-            "metadata": {"name": K8S_ATTRIBUTES_ROLE, "labels": _labels()},
+            "metadata": metadata(K8S_ATTRIBUTES_ROLE),
             "rules": [
                 {"apiGroups": [""], "resources": ["pods", "namespaces"], "verbs": ["get", "watch", "list"]},
                 {"apiGroups": ["apps"], "resources": ["replicasets"], "verbs": ["get", "watch", "list"]},
@@ -216,7 +211,7 @@ def collector_rbac() -> list[Obj]:
         {
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "ClusterRoleBinding",
-            "metadata": {"name": K8S_ATTRIBUTES_ROLE, "labels": _labels()},
+            "metadata": metadata(K8S_ATTRIBUTES_ROLE),
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": K8S_ATTRIBUTES_ROLE},
             "subjects": [{"kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": NAMESPACE}],
         },
@@ -235,7 +230,7 @@ def collector_network_policy() -> Obj:
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
-        "metadata": {"name": f"{COLLECTOR_SERVICE}-ingress", "namespace": NAMESPACE, "labels": _labels()},
+        "metadata": metadata(f"{COLLECTOR_SERVICE}-ingress", NAMESPACE),
         "spec": {
             "podSelector": {"matchLabels": dict(COLLECTOR_POD_LABELS)},
             "policyTypes": ["Ingress"],
@@ -256,7 +251,7 @@ def gateway_token_secret(token: object) -> Obj:
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {"name": GATEWAY_TOKEN_SECRET, "namespace": NAMESPACE, "labels": _labels()},
+        "metadata": metadata(GATEWAY_TOKEN_SECRET, NAMESPACE),
         "type": "Opaque",
         "stringData": {GATEWAY_TOKEN_KEY: token},
     }
@@ -275,11 +270,11 @@ def _secret_file_name(header: str) -> str:
     return "".join(c if c.isalnum() or c in "-._" else "_" for c in header.lower())
 
 
-def _headers_secret(name: str, values: dict[str, str], labels: dict) -> Obj:
+def _headers_secret(name: str, values: dict[str, str], tenant: str | None) -> Obj:
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {"name": name, "namespace": NAMESPACE, "labels": _labels(labels)},
+        "metadata": metadata(name, NAMESPACE, labels(tenant=tenant)),
         "type": "Opaque",
         "stringData": values,
     }
@@ -293,7 +288,7 @@ def platform_headers_secret(spec: PlatformSpec) -> Obj | None:
     values = {
         _secret_file_name(header): secret.deploy_value for header, secret in sorted(backend.headers.items())
     }
-    return _headers_secret(platform_headers_secret_name(), values, {})
+    return _headers_secret(platform_headers_secret_name(), values, tenant=None)
 
 
 def tenant_headers_secret(team: TeamSpec, spec: PlatformSpec) -> Obj | None:
@@ -305,7 +300,7 @@ def tenant_headers_secret(team: TeamSpec, spec: PlatformSpec) -> Obj | None:
     for header, key in sorted(team.telemetry.headers.items()):
         secret = available[key]  # presence checked when the config was loaded
         values[_secret_file_name(header)] = secret.deploy_value
-    return _headers_secret(tenant_headers_secret_name(team), values, {LABEL_TENANT: team.name})
+    return _headers_secret(tenant_headers_secret_name(team), values, tenant=team.name)
 
 
 def _header_reference(secret_name: str, header: str) -> str:
@@ -629,12 +624,8 @@ def collector(spec: PlatformSpec) -> Obj:
         },
         # Pod Security `restricted`; the contrib image runs as a non-root numeric user, and the
         # queue volume is made writable for its group.
-        "podSecurityContext": {"runAsNonRoot": True, "fsGroup": COLLECTOR_UID, "seccompProfile": {"type": "RuntimeDefault"}},
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "capabilities": {"drop": ["ALL"]},
-            "readOnlyRootFilesystem": True,
-        },
+        "podSecurityContext": restricted_pod(fs_group=COLLECTOR_UID),
+        "securityContext": restricted_container(),
         "volumeClaimTemplates": [{"metadata": {"name": QUEUE_VOLUME}, "spec": claim}],
         "volumes": volumes,
         "volumeMounts": mounts,
@@ -653,7 +644,7 @@ def collector(spec: PlatformSpec) -> Obj:
     return {
         "apiVersion": "opentelemetry.io/v1beta1",
         "kind": "OpenTelemetryCollector",
-        "metadata": {"name": COLLECTOR_NAME, "namespace": NAMESPACE, "labels": _labels()},
+        "metadata": metadata(COLLECTOR_NAME, NAMESPACE),
         "spec": body,
     }
 
@@ -670,7 +661,7 @@ def instrumentation(team: TeamSpec, spec: PlatformSpec) -> Obj:
     return {
         "apiVersion": "opentelemetry.io/v1alpha1",
         "kind": "Instrumentation",
-        "metadata": {"name": INSTRUMENTATION_NAME, "namespace": team.namespace, "labels": _labels({LABEL_TENANT: team.name, LABEL_PLATFORM_OWNED: "true"})},
+        "metadata": metadata(INSTRUMENTATION_NAME, team.namespace, labels(tenant=team.name, platform_owned=True)),
         "spec": {
             "exporter": {"endpoint": WORKLOAD_OTLP_HTTP_ENDPOINT},
             "propagators": ["tracecontext", "baggage"],
@@ -683,14 +674,8 @@ def instrumentation(team: TeamSpec, spec: PlatformSpec) -> Obj:
             "env": [{"name": "OTEL_EXPORTER_OTLP_PROTOCOL", "value": "http/protobuf"}],
             # The injected init containers copy the SDK into a shared volume; they must pass
             # Pod Security `restricted` whatever the app container's own context is.
-            "initContainerSecurityContext": {
-                "allowPrivilegeEscalation": False,
-                "capabilities": {"drop": ["ALL"]},
-                "readOnlyRootFilesystem": True,
-                "runAsNonRoot": True,
-                "runAsUser": 65532,
-                "runAsGroup": 65532,
-                "seccompProfile": {"type": "RuntimeDefault"},
-            },
+            "initContainerSecurityContext": restricted_container(
+                run_as_non_root=True, run_as_user=65532, run_as_group=65532, seccomp_profile=True
+            ),
         },
     }

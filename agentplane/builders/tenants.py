@@ -8,19 +8,17 @@ from agentplane.builders.gateway.platform import GATEWAY_NAME
 from agentplane.builders.identity.keycloak import KEYCLOAK_POD_LABELS
 from agentplane.quantity import parse_quantity
 from policies.render import render
-from agentplane.config.platform import (
+from agentplane.config.platform import PlatformSpec, TeamSpec
+from agentplane.manifest import (
     LABEL_AGENT,
-    LABEL_MANAGED_BY,
     LABEL_OFFBOARDING,
     LABEL_PLATFORM_OWNED,
     LABEL_TENANT,
     LABEL_TIER,
-    MANAGED_BY,
-    PlatformSpec,
-    TeamSpec,
+    Obj,
+    labels,
+    metadata,
 )
-
-Obj = dict
 
 # The agent gateway's proxy pods: agentgateway v1.4.1 labels the proxy it deploys for a Gateway
 # with its selector labels, among them gateway.networking.k8s.io/gateway-name: <Gateway name>
@@ -29,7 +27,6 @@ Obj = dict
 GATEWAY_PROXY_POD_LABELS = {"gateway.networking.k8s.io/gateway-name": GATEWAY_NAME}
 # kube-dns (CoreDNS keeps the name and the k8s-app label for compatibility).
 DNS_POD_LABELS = {"k8s-app": "kube-dns"}
-PLATFORM_OWNED = {LABEL_PLATFORM_OWNED: "true"}
 
 ROLE_OWNER = "agentplane-tenant-owner"
 ROLE_MEMBER = "agentplane-tenant-member"
@@ -40,26 +37,22 @@ WRITE = ("create", "update", "patch", "delete", "deletecollection")
 READ_WRITE = READ + WRITE
 
 
-def _meta(name: str, team: TeamSpec, *, namespaced: bool = True, labels: dict | None = None) -> dict:
-    meta: dict = {
-        "name": name,
-        "labels": {LABEL_MANAGED_BY: MANAGED_BY, LABEL_TENANT: team.name, **PLATFORM_OWNED, **(labels or {})},
-    }
-    if namespaced:
-        meta["namespace"] = team.namespace
-    return meta
+def _meta(name: str, team: TeamSpec, *, namespaced: bool = True, extra_labels: dict | None = None) -> dict:
+    """Every object of a tenant is the team's and platform-owned (the tenant guard keeps it)."""
+    own = labels(tenant=team.name, platform_owned=True, extra=extra_labels)
+    return metadata(name, team.namespace if namespaced else None, own)
 
 
 def namespace(team: TeamSpec) -> Obj:
     psa = {f"pod-security.kubernetes.io/{mode}": "restricted" for mode in ("enforce", "audit", "warn")}
     psa |= {f"pod-security.kubernetes.io/{mode}-version": "latest" for mode in ("enforce", "audit", "warn")}
-    labels = {LABEL_TIER: team.tier.name, **psa}
+    namespace_labels = {LABEL_TIER: team.tier.name, **psa}
     if team.offboard:
-        labels[LABEL_OFFBOARDING] = "true"  # reviewers and the policy pack see why protection is off
-    metadata = _meta(team.namespace, team, namespaced=False, labels=labels)
+        namespace_labels[LABEL_OFFBOARDING] = "true"  # reviewers and the policy pack see why protection is off
+    meta = _meta(team.namespace, team, namespaced=False, extra_labels=namespace_labels)
     # Zero-code instrumentation for every pod of the namespace; an agent opts out on its pods.
-    metadata["annotations"] = telemetry.namespace_annotations()
-    return {"apiVersion": "v1", "kind": "Namespace", "metadata": metadata}
+    meta["annotations"] = telemetry.namespace_annotations()
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": meta}
 
 
 def resource_quota(team: TeamSpec) -> Obj:
@@ -230,7 +223,7 @@ def tenant_cluster_roles() -> list[Obj]:
         return {
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "ClusterRole",
-            "metadata": {"name": name, "labels": {LABEL_MANAGED_BY: MANAGED_BY}},
+            "metadata": metadata(name),
             "rules": rules,
         }
 
@@ -262,7 +255,7 @@ def service_accounts(team: TeamSpec) -> list[Obj]:
         {
             "apiVersion": "v1",
             "kind": "ServiceAccount",
-            "metadata": _meta(agent.name, team, labels={LABEL_AGENT: agent.name, LABEL_TIER: agent.tier.name}),
+            "metadata": _meta(agent.name, team, extra_labels={LABEL_AGENT: agent.name, LABEL_TIER: agent.tier.name}),
             "automountServiceAccountToken": False,
         }
         for agent in team.agents
@@ -297,7 +290,7 @@ def tenant_guard(spec: PlatformSpec) -> list[Obj]:
     policy = render(
         "tenant-guard.yaml.j2",
         name=TENANT_GUARD,
-        labels={LABEL_MANAGED_BY: MANAGED_BY},
+        labels=labels(),
         tenant_namespaces={"matchExpressions": [{"key": LABEL_TENANT, "operator": "Exists"}]},
         # The requesters every guardrail trusts: one list, shared with the Kyverno policies.
         platform_groups=provenance.platform_groups(spec.env.provenance),
@@ -307,7 +300,7 @@ def tenant_guard(spec: PlatformSpec) -> list[Obj]:
     binding = {
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingAdmissionPolicyBinding",
-        "metadata": {"name": TENANT_GUARD, "labels": {LABEL_MANAGED_BY: MANAGED_BY}},
+        "metadata": metadata(TENANT_GUARD),
         "spec": {"policyName": TENANT_GUARD, "validationActions": ["Deny"]},
     }
     return [policy, binding]

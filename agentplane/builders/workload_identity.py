@@ -9,9 +9,8 @@ later) without changing any agent's ID.
 from __future__ import annotations
 
 from agentplane import namespaces
-from agentplane.config.platform import LABEL_MANAGED_BY, LABEL_TENANT, LABEL_TIER, MANAGED_BY, PlatformSpec
-
-Obj = dict
+from agentplane.config.platform import PlatformSpec
+from agentplane.manifest import LABEL_TENANT, LABEL_TIER, Obj, labels, metadata
 
 SPIRE_API = "spire.spiffe.io/v1alpha1"
 # The controller-manager class: the chart's controller only reconciles ClusterSPIFFEIDs whose
@@ -75,7 +74,7 @@ def cluster_spiffe_id(spec: PlatformSpec, tier: str) -> Obj:
     return {
         "apiVersion": SPIRE_API,
         "kind": "ClusterSPIFFEID",
-        "metadata": {"name": f"agentplane-tier-{tier}", "labels": {LABEL_MANAGED_BY: MANAGED_BY, LABEL_TIER: tier}},
+        "metadata": metadata(f"agentplane-tier-{tier}", labels=labels(extra={LABEL_TIER: tier})),
         "spec": {
             "className": CLASS_NAME,
             "spiffeIDTemplate": SPIFFE_ID_TEMPLATE,

@@ -9,19 +9,6 @@ from agentplane.config.environment import EnvironmentConfig, Tier
 from agentplane.config.sections.gateway import McpServer
 from agentplane.config.sections.telemetry import TeamTelemetryConfig
 
-# Platform-owned labels: set by the platform, keyed on by policies, never by tenants.
-LABEL_TENANT = "agentplane.io/tenant"
-LABEL_TIER = "agentplane.io/tier"
-LABEL_AGENT = "agentplane.io/agent"
-# On a tenant namespace whose team file says `offboard: true`: its protection is lifted on purpose.
-LABEL_OFFBOARDING = "agentplane.io/offboarding"
-LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
-# On every object the platform declares in a tenant namespace: tenants may neither change nor
-# delete such an object, nor put the label on one of their own (ValidatingAdmissionPolicy
-# agentplane-tenant-guard, enforced by the API server itself).
-LABEL_PLATFORM_OWNED = "agentplane.io/platform-owned"
-MANAGED_BY = "agentplane"
-
 
 @dataclass(frozen=True)
 class AgentSpec:

@@ -15,12 +15,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from agentplane import namespaces
+from agentplane import manifest, namespaces
 from agentplane.builders.certificates import CA_BUNDLE
 from agentplane.builders.identity.keycloak import served_by_platform_ca
 from agentplane.builders.telemetry import AGENT_ATTRIBUTE, TENANT_ATTRIBUTE
 from agentplane.config.base import agent_client_id
-from agentplane.config.platform import LABEL_MANAGED_BY, LABEL_TENANT, MANAGED_BY, AgentSpec, PlatformSpec, TeamSpec
+from agentplane.config.platform import AgentSpec, PlatformSpec, TeamSpec
 from agentplane.config.sections.resilience import proxy_replicas
 from agentplane.config.sections.gateway import (
     AGENT_REFERENCE,
@@ -29,8 +29,7 @@ from agentplane.config.sections.gateway import (
     ProviderOptions,
     agent_spiffe_id,
 )
-
-Obj = dict
+from agentplane.manifest import Obj, restricted_container, restricted_pod
 
 GATEWAY_API = "gateway.networking.k8s.io/v1"
 AGW_API = "agentgateway.dev/v1alpha1"
@@ -101,17 +100,13 @@ def cel_map(entries: dict[str, str]) -> str:
 
 
 def labels(team: TeamSpec | None = None) -> dict[str, str]:
-    out = {LABEL_MANAGED_BY: MANAGED_BY}
-    if team is not None:
-        out[LABEL_TENANT] = team.name
-    return out
+    """The gateway's objects carry the team they serve (they live in the gateway namespace, so
+    not platform-owned: tenants cannot reach them at all)."""
+    return manifest.labels(tenant=team.name if team is not None else None)
 
 
 def meta(name: str, team: TeamSpec | None = None, namespace: str | None = namespaces.GATEWAY) -> dict:
-    out: dict = {"name": name, "labels": labels(team)}
-    if namespace is not None:
-        out["namespace"] = namespace
-    return out
+    return manifest.metadata(name, namespace, labels(team))
 
 
 def backend_ref(name: str) -> dict:
@@ -255,8 +250,8 @@ def controller_values(spec: PlatformSpec) -> dict:
     return {
         "controller": {"replicaCount": 1, "logLevel": "info"},
         # The gateway namespace enforces Pod Security `restricted`.
-        "podSecurityContext": {"runAsNonRoot": True, "runAsUser": 65532, "runAsGroup": 65532, "seccompProfile": {"type": "RuntimeDefault"}},
-        "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}, "readOnlyRootFilesystem": True},
+        "podSecurityContext": restricted_pod(run_as_user=65532, run_as_group=65532),
+        "securityContext": restricted_container(),
         "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
         "commonLabels": labels(),
     }
@@ -283,7 +278,7 @@ def proxy_parameters(spec: PlatformSpec) -> Obj:
                     "replicas": proxy_replicas(spec.env),
                     "template": {
                         "spec": {
-                            "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+                            "securityContext": restricted_pod(),
                             "affinity": proxy_anti_affinity(),
                         }
                     },

@@ -30,7 +30,6 @@ from agentplane.builders.gateway.platform import (
     GATEWAY_API,
     PRINCIPAL,
     Identity,
-    Obj,
     allowed_callers,
     backend_ref,
     cel_list,
@@ -46,6 +45,7 @@ from agentplane.builders.gateway.platform import (
 )
 from agentplane.config.platform import AgentSpec, PlatformSpec, TeamSpec
 from agentplane.config.sections.gateway import McpServer
+from agentplane.manifest import Obj
 
 EGRESS_PORT = 443
 

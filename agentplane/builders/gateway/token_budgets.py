@@ -15,9 +15,10 @@ from __future__ import annotations
 import yaml
 
 from agentplane import namespaces
-from agentplane.builders.gateway.platform import DENIAL_HEADER, PRINCIPAL, Identity, Obj, cel_map, cel_string, labels, meta
+from agentplane.builders.gateway.platform import DENIAL_HEADER, PRINCIPAL, Identity, cel_map, cel_string, labels, meta
 from agentplane.config.platform import PlatformSpec, TeamSpec
 from agentplane.config.sections.resilience import budget_service_replicas
+from agentplane.manifest import Obj, restricted_container, restricted_pod
 
 SERVICE = "agentplane-ratelimit"
 REDIS = "agentplane-ratelimit-redis"
@@ -135,14 +136,6 @@ def _selector(name: str) -> dict:
     return {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "agentplane-gateway"}
 
 
-def _restricted_container() -> dict:
-    return {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}, "readOnlyRootFilesystem": True, "runAsNonRoot": True}
-
-
-def _pod_security(user: int, group: int) -> dict:
-    return {"runAsNonRoot": True, "runAsUser": user, "runAsGroup": group, "fsGroup": group, "seccompProfile": {"type": "RuntimeDefault"}}
-
-
 def _deployment(name: str, replicas: int, pod_spec: dict) -> Obj:
     spec: dict = {
         "replicas": replicas,
@@ -208,7 +201,7 @@ def ratelimit_deployment(spec: PlatformSpec) -> Obj:
     pod = {
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
-        "securityContext": _pod_security(65534, 65534),
+        "securityContext": restricted_pod(run_as_user=65534, run_as_group=65534, fs_group=65534),
         "containers": [
             {
                 "name": "ratelimit",
@@ -223,7 +216,7 @@ def ratelimit_deployment(spec: PlatformSpec) -> Obj:
                 "readinessProbe": probe,
                 "livenessProbe": {**probe, "initialDelaySeconds": 10},
                 "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
-                "securityContext": _restricted_container(),
+                "securityContext": restricted_container(run_as_non_root=True),
                 "volumeMounts": [{"name": "config", "mountPath": CONFIG_DIR, "readOnly": True}],
             }
         ],
@@ -263,7 +256,7 @@ def redis_statefulset(spec: PlatformSpec) -> Obj:
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         # The image's `redis` user; fsGroup makes the volume writable for it.
-        "securityContext": _pod_security(999, 1000),
+        "securityContext": restricted_pod(run_as_user=999, run_as_group=1000, fs_group=1000),
         # Redis flushes and fsyncs the append-only file on SIGTERM.
         "terminationGracePeriodSeconds": 30,
         "containers": [
@@ -277,7 +270,7 @@ def redis_statefulset(spec: PlatformSpec) -> Obj:
                 "startupProbe": {**probe, "failureThreshold": 30},
                 "livenessProbe": probe,
                 "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": memory_limit}},
-                "securityContext": _restricted_container(),
+                "securityContext": restricted_container(run_as_non_root=True),
                 "volumeMounts": [{"name": REDIS_DATA_CLAIM, "mountPath": "/data"}],
             }
         ],

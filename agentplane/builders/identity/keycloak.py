@@ -14,13 +14,12 @@ from urllib.parse import urlsplit
 import yaml
 
 from agentplane import namespaces
-from agentplane.config.platform import LABEL_MANAGED_BY, MANAGED_BY, PlatformSpec
+from agentplane.config.platform import PlatformSpec
 from agentplane.builders.releases import POSTGRES_READY_TIMEOUT, PUBLIC_CERTIFICATE_READY_TIMEOUT
 from agentplane.config.sections.certificates import PLATFORM_CA_ISSUER
 from agentplane.config.sections.identity import KEYCLOAK_FULLNAME, KEYCLOAK_SERVICE, KEYCLOAK_VERSION, IdentityConfig, keycloak_service_hosts
 from agentplane.config.sections.resilience import DatabaseBackup
-
-Obj = dict
+from agentplane.manifest import LABEL_PART_OF, Obj, labels, metadata, restricted_container, restricted_pod
 
 # keycloakx names its objects after fullnameOverride: StatefulSet `keycloak`, Services
 # `keycloak-http` (80 http, 8443 https, 9000 management) and `keycloak-headless`.
@@ -57,11 +56,8 @@ PUBLIC_PATHS = ("/realms/", "/resources/", "/.well-known/")
 KEYCLOAKX_FREE_FORM = ("securityContext", "podSecurityContext", "dbchecker.securityContext")
 CHART_FREE_FORM = {"keycloakx": KEYCLOAKX_FREE_FORM}
 
-_COMPONENT_LABELS = {LABEL_MANAGED_BY: MANAGED_BY, "app.kubernetes.io/part-of": "agentplane-identity"}
-
-
-def _meta(name: str, namespace: str = namespaces.IDENTITY) -> dict:
-    return {"name": name, "namespace": namespace, "labels": dict(_COMPONENT_LABELS)}
+def _meta(name: str) -> dict:
+    return metadata(name, namespaces.IDENTITY, labels(extra={LABEL_PART_OF: "agentplane-identity"}))
 
 
 # --- URLs ----------------------------------------------------------------------------------
@@ -325,14 +321,9 @@ def keycloak_env(config: IdentityConfig) -> list[dict]:
 
 
 def _restricted_container(run_as: int) -> dict:
-    # Pod Security `restricted` (the identity namespace enforces it).
-    return {
-        "runAsUser": run_as,
-        "runAsNonRoot": True,
-        "allowPrivilegeEscalation": False,
-        "capabilities": {"drop": ["ALL"]},
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
+    # Pod Security `restricted` (the identity namespace enforces it). The pod context below sets
+    # neither the user nor runAsNonRoot, so each container does; the root filesystem stays writable.
+    return restricted_container(read_only_root_filesystem=False, run_as_non_root=True, run_as_user=run_as, seccomp_profile=True)
 
 
 def _template_list(items: list[dict]) -> str:
@@ -377,7 +368,7 @@ def keycloak_values(spec: PlatformSpec) -> dict:
         "extraEnv": _template_list(keycloak_env(config)),
         "extraVolumes": _template_list([{"name": "tls", "secret": {"secretName": TLS_SECRET}}]),
         "extraVolumeMounts": _template_list([{"name": "tls", "mountPath": TLS_MOUNT, "readOnly": True}]),
-        "podSecurityContext": {"fsGroup": 1000, "seccompProfile": {"type": "RuntimeDefault"}},
+        "podSecurityContext": restricted_pod(run_as_non_root=False, fs_group=1000),
         "securityContext": _restricted_container(1000),
         "resources": {"requests": {"cpu": size.cpu, "memory": size.memory}, "limits": {"memory": size.memory}},
         "service": service,

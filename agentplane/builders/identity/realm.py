@@ -15,7 +15,8 @@ from typing import Any
 
 from agentplane.builders.identity.keycloak import issuer_url, token_url
 from agentplane.config.base import agent_client_id, group_leaf
-from agentplane.config.platform import LABEL_AGENT, LABEL_MANAGED_BY, LABEL_PLATFORM_OWNED, LABEL_TENANT, MANAGED_BY, AgentSpec, PlatformSpec, TeamSpec
+from agentplane.config.platform import AgentSpec, PlatformSpec, TeamSpec
+from agentplane.manifest import LABEL_AGENT, labels, metadata
 
 ATTR_TEAM = "agentplane.io/team"
 ATTR_ROLE = "agentplane.io/role"
@@ -108,12 +109,12 @@ def client_secret_object(team: TeamSpec, agent: AgentSpec, spec: PlatformSpec, s
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {
-            "name": client_secret_name(agent),
-            "namespace": team.namespace,
-            # Platform-owned: the tenant guard refuses tenant changes (the team reads it, mounts it).
-            "labels": {LABEL_MANAGED_BY: MANAGED_BY, LABEL_TENANT: team.name, LABEL_AGENT: agent.name, LABEL_PLATFORM_OWNED: "true"},
-        },
+        # Platform-owned: the tenant guard refuses tenant changes (the team reads it, mounts it).
+        "metadata": metadata(
+            client_secret_name(agent),
+            team.namespace,
+            labels(tenant=team.name, platform_owned=True, extra={LABEL_AGENT: agent.name}),
+        ),
         "type": "Opaque",
         "stringData": {
             SECRET_CLIENT_ID: client_id(team, agent),
