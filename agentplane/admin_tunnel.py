@@ -20,8 +20,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from agentplane import namespaces, safeyaml
-from agentplane.builders.identity.keycloak import KEYCLOAK_HTTPS_PORT, KEYCLOAK_SERVICE
+from agentplane.builders.identity.urls import KEYCLOAK_HTTPS_PORT
 from agentplane.config.files import stack_config_path
+from agentplane.config.sections.identity import KEYCLOAK_SERVICE
 
 SERVICE_HOST = f"{KEYCLOAK_SERVICE}.{namespaces.IDENTITY}.svc"
 

@@ -29,7 +29,9 @@ LABEL_PART_OF = "app.kubernetes.io/part-of"
 MANAGED_BY = "agentplane"
 
 
-def labels(*, tenant: str | None = None, platform_owned: bool = False, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+def labels(
+    *, tenant: str | None = None, platform_owned: bool = False, extra: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """What every object the platform declares carries (`managed-by: agentplane`), plus the
     tenant it belongs to, the platform-owned mark tenants may not touch, and `extra`."""
     out = {LABEL_MANAGED_BY: MANAGED_BY}
@@ -55,8 +57,9 @@ def metadata(name: str, namespace: str | None = None, labels: Mapping[str, str] 
 #
 # The Pod Security Standards level every platform and tenant namespace enforces, except where a
 # piece says why not: no privilege escalation, every capability dropped, a non-root user and the
-# RuntimeDefault seccomp profile, the last two on the pod or on each container. Where the pieces differ (who sets the user, a
-# writable root filesystem, chart values against manifests) the parameters say so.
+# RuntimeDefault seccomp profile, the last two on the pod or on each container. Where the pieces
+# differ (who sets the user, a writable root filesystem, chart values against manifests) the
+# parameters say so.
 
 RUNTIME_DEFAULT_SECCOMP = "RuntimeDefault"
 

@@ -15,7 +15,7 @@ import yaml
 
 from agentplane.builders.gateway import platform as gw
 from agentplane.builders.gateway import token_budgets as budget
-from agentplane.builders.identity import keycloak as idb
+from agentplane.builders.identity import postgres as idb
 from agentplane.errors import ConfigError
 from agentplane.quantity import parse_quantity
 from agentplane.config.load import validate_environment

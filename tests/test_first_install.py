@@ -13,6 +13,7 @@ import yaml
 from agentplane import admin_tunnel
 from agentplane.builders.gateway import platform as gateway_build
 from agentplane.builders.identity import keycloak as identity_build
+from agentplane.builders.identity import urls as identity_urls
 from agentplane.builders.certificates import CA_BUNDLE, CA_BUNDLE_KEY
 from agentplane.builders.releases import DEPLOY_JOB_TIMEOUT, POSTGRES_READY_TIMEOUT, RELEASES, first_install_bound, release_policy
 from agentplane.plan import plan_document, run_program
@@ -205,11 +206,11 @@ def test_a_jwks_endpoint_with_a_public_certificate_keeps_the_system_roots() -> N
     spec = load_from_files("staging", root=ROOT)
     public = spec.env.identity.model_copy(update={"tls": spec.env.identity.tls.model_copy(update={"issuer": "letsencrypt"})})
     url = f"https://{public.hostname}/realms/agentplane/protocol/openid-connect/certs"
-    assert identity_build.served_by_platform_ca(spec.env.identity, url)
-    assert not identity_build.served_by_platform_ca(public, url)
+    assert identity_urls.served_by_platform_ca(spec.env.identity, url)
+    assert not identity_urls.served_by_platform_ca(public, url)
     # The in-cluster Service is always platform-CA signed, whatever the public issuer.
-    assert identity_build.served_by_platform_ca(public, "https://keycloak-http.agentplane-identity.svc:8443/realms/x")
-    assert not identity_build.served_by_platform_ca(public, "http://keycloak-http.agentplane-identity.svc/realms/x")
+    assert identity_urls.served_by_platform_ca(public, "https://keycloak-http.agentplane-identity.svc:8443/realms/x")
+    assert not identity_urls.served_by_platform_ca(public, "http://keycloak-http.agentplane-identity.svc/realms/x")
 
 
 # --- the private path to Keycloak's admin API ----------------------------------------------------
@@ -219,7 +220,7 @@ def test_a_jwks_endpoint_with_a_public_certificate_keeps_the_system_roots() -> N
 def test_ci_reaches_the_admin_api_through_the_cluster(stack: str) -> None:
     doc = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())
     host, port = admin_tunnel.tunnel_target(doc)
-    assert (host, port) == ("keycloak-http.agentplane-identity.svc", identity_build.KEYCLOAK_HTTPS_PORT)
+    assert (host, port) == ("keycloak-http.agentplane-identity.svc", identity_urls.KEYCLOAK_HTTPS_PORT)
     loop = admin_tunnel.port_forward_loop(port, admin_tunnel.kubectl_target(doc))
     assert loop[2].startswith("while true; do")  # restarted: on a first install the Service appears mid-run
     forward = loop[4:]

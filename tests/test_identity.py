@@ -9,10 +9,12 @@ import pytest
 import yaml
 
 from agentplane.builders.identity import keycloak as build
+from agentplane.builders.identity import postgres
 from agentplane.plan import PLACEHOLDER, REDACTED, plan_document, run_program
 from agentplane.errors import ConfigError
 from agentplane.config.files import env_config_from_stack_document
 from agentplane.config.load import build_spec, load_from_files, validate_environment
+from agentplane.config.sections.identity import KEYCLOAK_SERVICE
 from tests.support.plans import ROOT, STACKS, by_urn, example_plan, resources_of
 from tests.support.upstream import validate_chart_values, validate_objects
 
@@ -135,7 +137,7 @@ def test_keycloak_serves_the_certificate_of_the_platform_ca(stack: str) -> None:
     assert certificate["spec"]["issuerRef"] == {"group": "cert-manager.io", "kind": "ClusterIssuer", "name": "platform-ca"}
     spec = load_from_files(stack, root=ROOT)
     assert spec.env.identity.hostname in certificate["spec"]["dnsNames"]
-    assert f"{build.KEYCLOAK_SERVICE}.{certificate['metadata']['namespace']}.svc" in certificate["spec"]["dnsNames"]
+    assert f"{KEYCLOAK_SERVICE}.{certificate['metadata']['namespace']}.svc" in certificate["spec"]["dnsNames"]
 
 
 def test_dev_exposes_keycloak_on_the_node_port_the_kind_cluster_maps() -> None:
@@ -185,7 +187,7 @@ def test_instances_can_be_set_explicitly() -> None:
     raw = env_config_from_stack_document(doc, "prod")
     raw["identity"] = {**raw.get("identity", {}), "database": {"instances": 2, "backup": {"enabled": False}}}
     spec = build_spec("prod", raw, "prod", [], {"prod"}, source="file")
-    assert spec.protect and build.postgres_cluster(spec)["spec"]["instances"] == 2
+    assert spec.protect and postgres.postgres_cluster(spec)["spec"]["instances"] == 2
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -50,7 +50,8 @@ def _refusals(pod: dict, container: dict) -> list[str]:
     found = []
     if container.get("allowPrivilegeEscalation") is not False:
         found.append("allowPrivilegeEscalation")
-    if "ALL" not in (container.get("capabilities") or {}).get("drop", []) or (container.get("capabilities") or {}).get("add"):
+    capabilities = container.get("capabilities") or {}
+    if "ALL" not in capabilities.get("drop", []) or capabilities.get("add"):
         found.append("capabilities")
     if container.get("runAsNonRoot", pod.get("runAsNonRoot")) is not True:
         found.append("runAsNonRoot")

@@ -10,6 +10,7 @@ import pulumi_random as random
 
 from agentplane import namespaces
 from agentplane.builders.identity import keycloak as build
+from agentplane.builders.identity import urls
 from agentplane.config.platform import PlatformSpec
 from components.identity.postgres import PASSWORD_LENGTH
 from components.kube import helm_release, register
@@ -83,4 +84,4 @@ class Keycloak(pulumi.ComponentResource):
                 depends_on=[namespace, args.database_cluster, args.database_credentials, admin_secret, *certificates_],
             ),
         )
-        self.register_outputs({"publicUrl": build.public_url(config), "internalUrl": build.internal_url(config)})
+        self.register_outputs({"publicUrl": urls.public_url(config), "internalUrl": urls.internal_url(config)})

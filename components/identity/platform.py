@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pulumi
 
 from agentplane import namespaces
-from agentplane.builders.identity import keycloak as build
+from agentplane.builders.identity import urls as build
 from agentplane.config.base import Secret
 from agentplane.config.platform import PlatformSpec
 from components.identity.keycloak import Keycloak, KeycloakArgs

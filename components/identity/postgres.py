@@ -8,7 +8,7 @@ import pulumi
 import pulumi_random as random
 
 from agentplane import namespaces
-from agentplane.builders.identity import keycloak as build
+from agentplane.builders.identity import postgres as build
 from agentplane.config.platform import PlatformSpec
 from components.kube import helm_release, platform_namespace, register
 

@@ -9,7 +9,7 @@ import pulumi
 import pulumi_keycloak as keycloak
 
 from agentplane.builders.identity import realm as build
-from agentplane.builders.identity.keycloak import provider_endpoint, served_by_platform_ca
+from agentplane.builders.identity.urls import provider_endpoint, served_by_platform_ca
 from agentplane.config.platform import PlatformSpec, TeamSpec
 from components.kube import register, renamed_from
 

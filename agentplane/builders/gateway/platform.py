@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from agentplane import manifest, namespaces
 from agentplane.builders.certificates import CA_BUNDLE
-from agentplane.builders.identity.keycloak import served_by_platform_ca
+from agentplane.builders.identity.urls import served_by_platform_ca
 from agentplane.builders.telemetry import AGENT_ATTRIBUTE, TENANT_ATTRIBUTE
 from agentplane.config.base import agent_client_id
 from agentplane.config.platform import AgentSpec, PlatformSpec, TeamSpec

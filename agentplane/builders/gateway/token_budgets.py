@@ -18,7 +18,7 @@ from agentplane import namespaces
 from agentplane.builders.gateway.platform import DENIAL_HEADER, PRINCIPAL, Identity, cel_map, cel_string, labels, meta
 from agentplane.config.platform import PlatformSpec, TeamSpec
 from agentplane.config.sections.resilience import budget_service_replicas
-from agentplane.manifest import Obj, restricted_container, restricted_pod
+from agentplane.manifest import LABEL_PART_OF, Obj, restricted_container, restricted_pod
 
 SERVICE = "agentplane-ratelimit"
 REDIS = "agentplane-ratelimit-redis"
@@ -133,7 +133,7 @@ def config_map(spec: PlatformSpec) -> Obj:
 
 
 def _selector(name: str) -> dict:
-    return {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "agentplane-gateway"}
+    return {"app.kubernetes.io/name": name, LABEL_PART_OF: "agentplane-gateway"}
 
 
 def _deployment(name: str, replicas: int, pod_spec: dict) -> Obj:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agentplane.builders.identity.keycloak import issuer_url, token_url
+from agentplane.builders.identity.urls import issuer_url, token_url
 from agentplane.config.base import agent_client_id, group_leaf
 from agentplane.config.platform import AgentSpec, PlatformSpec, TeamSpec
 from agentplane.manifest import LABEL_AGENT, labels, metadata

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from agentplane.config.team import TeamFile
 
 # keycloakx names its objects after fullnameOverride; its Service is `<fullname>-http` in the
-# identity namespace (agentplane/builders/identity/keycloak.py uses the same names).
+# identity namespace (agentplane/builders/identity/urls.py and keycloak.py use the same names).
 KEYCLOAK_FULLNAME = "keycloak"
 KEYCLOAK_SERVICE = f"{KEYCLOAK_FULLNAME}-http"
 
