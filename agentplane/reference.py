@@ -23,7 +23,8 @@ from pydantic import BaseModel
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticUndefined
 
-from agentplane.config.environment import EnvironmentConfig, TenancyConfig, Tier
+from agentplane.config.environment import EnvironmentConfig, Tier
+from agentplane.config.sections.tenants import TenancyConfig
 from agentplane.config.sections.adopt import AdoptConfig
 from agentplane.config.sections.certificates import CertificatesConfig
 from agentplane.config.sections.gateway import GatewayConfig
