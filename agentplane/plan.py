@@ -1,59 +1,30 @@
-"""The offline plan: the real program under Pulumi's in-process mock engine.
+"""The offline plan: the real program under Pulumi's in-process mock engine, and what it writes.
 
 No CLI, cluster or network: the same `program.main` that `pulumi up` runs registers every
-resource with a recording monitor, which keeps what a reviewer needs (URN, parent, options,
-dependencies, inputs with secrets redacted). It complements `pulumi preview`, which diffs
-against live state; it does not replace it.
+resource with the mock engine (agentplane.engine, the one module on Pulumi SDK internals), which
+records what a reviewer needs (URN, parent, options, dependencies, inputs with secrets redacted).
+This module validates the inputs, runs the program there, checks every derived name, and writes
+the plan document (plan.json), one YAML file per object and the summaries. It complements
+`pulumi preview`, which diffs against live state; it does not replace it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
 import tempfile
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 
 import yaml
 
+from agentplane.engine import Registration, engine_config, run_under_mocks
 from agentplane.errors import ConfigError, ConfigIssue
-from agentplane.config.base import SECRET_STAND_IN
 from agentplane.config.files import TEAMS_DIR, read_stack_config, stack_config_path
 from agentplane.config.messages import display
 from agentplane.summary import summarize
 from agentplane.config.platform import PlatformSpec
-
-PROJECT = "agentplane"
-REDACTED = "[secret]"
-UNKNOWN = "[unknown]"
-# Wire markers of Pulumi's property serialization (pulumi.runtime.rpc).
-_SIG_KEY = "4dabf18193072939515e22adb298388d"
-_SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
-_RESOURCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e"
-_OUTPUT_SIG = "d0e6a833031e9bbcd3f4e8bde6ca49a4"
-_UNKNOWN_VALUE = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
-
-
-@dataclass(frozen=True)
-class Registration:
-    urn: str
-    type: str
-    name: str
-    parent: str
-    custom: bool
-    protect: bool
-    retain_on_delete: bool
-    depends_on: tuple[str, ...]
-    provider: str
-    inputs: dict[str, Any]
-    # The aliases the program declared, as the engine receives them: a URN, or a spec whose empty
-    # fields mean "as now" (a renamed component's earlier type). The engine extends them to the
-    # children (tests/support/pulumi_engine.py), so `pulumi up` moves state instead of replacing.
-    aliases: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass
@@ -64,195 +35,6 @@ class Plan:
 
     def by_urn(self) -> dict[str, Registration]:
         return {r.urn: r for r in self.registrations}
-
-
-def redact(value: Any) -> Any:
-    """Strip Pulumi wire markers: secrets become [secret], unknowns [unknown], references their URN."""
-    if isinstance(value, dict):
-        sig = value.get(_SIG_KEY)
-        if sig == _SECRET_SIG:
-            return _redact_leaves(value.get("value"))
-        if sig == _RESOURCE_SIG:
-            return value.get("urn", "")
-        if sig == _OUTPUT_SIG:
-            if value.get("secret"):
-                return REDACTED
-            return redact(value["value"]) if "value" in value else UNKNOWN
-        return {k: redact(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [redact(v) for v in value]
-    if value == _UNKNOWN_VALUE:
-        return UNKNOWN
-    if isinstance(value, float) and value.is_integer():
-        return int(value)  # protobuf Struct carries every number as a double
-    return value
-
-
-def _redact_leaves(value: Any) -> Any:
-    """A secret's shape stays reviewable (which keys a Secret holds); every value is hidden."""
-    if isinstance(value, dict) and value.get(_SIG_KEY) is None:
-        return {k: _redact_leaves(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_redact_leaves(v) for v in value]
-    return REDACTED
-
-
-def _redact_kubernetes_secret(inputs: dict[str, Any]) -> dict[str, Any]:
-    # A Secret's payload is sensitive even when a component forgot to mark it secret.
-    if inputs.get("kind") == "Secret" and inputs.get("apiVersion") == "v1":
-        for key in ("data", "stringData"):
-            if isinstance(inputs.get(key), dict):
-                inputs[key] = {k: REDACTED for k in inputs[key]}
-    return inputs
-
-
-ALIAS_SPEC_FIELDS = ("name", "type", "stack", "project", "parentUrn", "noParent")
-
-
-def _alias_spec(alias) -> dict[str, Any]:
-    """One alias of a RegisterResource request as plain data: {"urn": ...} or the spec's set fields."""
-    if alias.WhichOneof("alias") == "urn":
-        return {"urn": alias.urn}
-    return {name: getattr(alias.spec, name) for name in ALIAS_SPEC_FIELDS if getattr(alias.spec, name)}
-
-
-def _make_monitor_class():
-    from google.protobuf import json_format
-    from pulumi.runtime import mocks
-
-    class RecordingMonitor(mocks.MockMonitor):
-        """The stock mock monitor, plus a record of every registration's options."""
-
-        def __init__(self, m: mocks.Mocks):
-            super().__init__(m)
-            self.lock = threading.Lock()
-            self.registrations: list[Registration] = []
-            self.thread_loops: list[asyncio.AbstractEventLoop] = []
-
-        def _ensure_thread_loop(self) -> None:
-            # The engine calls the monitor from executor threads, which need an event loop to
-            # deserialize properties. Own them so they are closed when the plan ends, not at exit.
-            try:
-                if not asyncio.get_event_loop().is_closed():
-                    return
-            except RuntimeError:
-                pass
-            # No usable loop in this thread: none yet, or one closed by an earlier plan.
-            loop = asyncio.new_event_loop()
-            asyncio.set_event_loop(loop)
-            with self.lock:
-                self.thread_loops.append(loop)
-
-        def close(self) -> None:
-            for loop in self.thread_loops:
-                loop.close()
-            self.thread_loops.clear()
-
-        def make_urn(self, parent: str, type_: str, name: str) -> str:
-            # As the engine makes them (pulumi/pulumi@v3.272.0 pkg/resource/deploy/deployment.go,
-            # generateURN): a child's type is its parent's whole qualified type, `$`, its own type;
-            # the root stack's type is left out. (The stock mock keeps only the parent's last type.)
-            if parent and "::pulumi:pulumi:Stack::" not in parent:
-                type_ = f"{parent.split('::')[2]}${type_}"
-            return "urn:pulumi:" + "::".join([self.stack, PROJECT, type_, name])
-
-        def RegisterResource(self, request):  # noqa: N802 - gRPC method name
-            self._ensure_thread_loop()
-            response = super().RegisterResource(request)
-            if request.type == "pulumi:pulumi:Stack":
-                return response
-            inputs = redact(json_format.MessageToDict(request.object))
-            registration = Registration(
-                urn=response.urn,
-                type=request.type,
-                name=request.name,
-                parent=request.parent,
-                custom=request.custom,
-                protect=bool(request.protect),
-                retain_on_delete=bool(request.retainOnDelete),
-                depends_on=tuple(sorted(set(request.dependencies))),
-                provider=request.provider.split("::")[-2] if request.provider else "",
-                inputs=_redact_kubernetes_secret(inputs),
-                aliases=tuple(_alias_spec(alias) for alias in request.aliases),
-            )
-            with self.lock:
-                self.registrations.append(registration)
-            return response
-
-    return RecordingMonitor
-
-
-# Outputs a provider computes at `pulumi up` that dependants read (a generated password, a
-# client secret). The plan stands in the same fixed value as for undecryptable config; it is
-# redacted wherever it lands.
-PLACEHOLDER = SECRET_STAND_IN
-COMPUTED_OUTPUTS: dict[str, dict[str, Any]] = {
-    "random:index/randomPassword:RandomPassword": {"result": PLACEHOLDER, "bcryptHash": PLACEHOLDER},
-    "random:index/randomString:RandomString": {"result": PLACEHOLDER},
-    # The service-account user's id exists only once Keycloak created the client: unknown here.
-    "keycloak:openid/client:Client": {"clientSecret": PLACEHOLDER, "serviceAccountUserId": UNKNOWN},
-    # The platform root CA: its key is generated at `pulumi up` (a secret output, redacted), and
-    # so is the certificate, which the plan shows as unknown wherever it is handed on.
-    "tls:index/privateKey:PrivateKey": {"privateKeyPem": PLACEHOLDER},
-    "tls:index/selfSignedCert:SelfSignedCert": {"certPem": UNKNOWN},
-}
-
-
-def _make_mocks():
-    import pulumi
-
-    class PlanMocks(pulumi.runtime.Mocks):
-        def new_resource(self, args):
-            # Outputs mirror inputs, so names and namespaces flow into dependants as they would.
-            return f"{args.name}-id", {**dict(args.inputs), **COMPUTED_OUTPUTS.get(args.typ, {})}
-
-        def call(self, args):
-            return {}, None
-
-    return PlanMocks()
-
-
-def _engine_config(env_raw: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
-    """Stack-file config as the engine hands it to a program: JSON strings; `secure` values stay encrypted."""
-    config: dict[str, str] = {}
-    secret_keys: list[str] = []
-    for key, value in env_raw.items():
-        full = f"{PROJECT}:{key}"
-        config[full] = value if isinstance(value, str) else json.dumps(value)
-        if "secure" in json.dumps(value):
-            secret_keys.append(full)
-    return config, secret_keys
-
-
-def run_under_mocks(stack: str, engine_config: dict[str, str], secret_keys: list[str], program: Callable[[], Any]) -> tuple[list[Registration], list[str]]:
-    """Run `program` under the recording mock engine; return its registrations (sorted) and warnings."""
-    import logging
-
-    import pulumi
-    from pulumi.runtime import settings, stack as runtime_stack
-    from pulumi.runtime.sync_await import _sync_await
-
-    settings.reset_options()
-    mocks = _make_mocks()
-    monitor = _make_monitor_class()(mocks)
-    monitor.stack = stack
-    warnings: list[str] = []
-
-    class _Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            if record.levelno >= logging.WARNING:
-                warnings.append(record.getMessage())
-
-    logger = logging.getLogger("agentplane.plan.engine")
-    logger.handlers = [_Collect()]
-    logger.propagate = False
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor, logger=logger)
-    pulumi.runtime.set_all_config(engine_config, secret_keys)
-    try:
-        _sync_await(runtime_stack.run_pulumi_func(program))
-    finally:
-        monitor.close()
-    return sorted(monitor.registrations, key=lambda r: r.urn), sorted(set(warnings))
 
 
 def run_program(stack: str, *, config: Path | None = None, teams: Path | None = None, root: Path | None = None) -> Plan:
@@ -272,7 +54,7 @@ def run_program(stack: str, *, config: Path | None = None, teams: Path | None = 
     teams_dir = teams or root / TEAMS_DIR
     config_label = display(config_path, root)
     env_raw = read_stack_config(config_path, stack, config_label)
-    engine_config, secret_keys = _engine_config(env_raw)
+    config_values, secret_keys = engine_config(env_raw)
 
     specs: list[PlatformSpec] = []
 
@@ -284,7 +66,7 @@ def run_program(stack: str, *, config: Path | None = None, teams: Path | None = 
         )
 
     with duplicates_reported_after_run():
-        registrations, warnings = run_under_mocks(stack, engine_config, secret_keys, run)
+        registrations, warnings = run_under_mocks(stack, config_values, secret_keys, run)
     plan = Plan(spec=specs[0], registrations=registrations, warnings=warnings)
     if issues := check_plan(plan, config_label):
         raise ConfigError(issues)

@@ -24,7 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from agentplane.plan import Registration, _engine_config, run_program, run_under_mocks  # noqa: E402
+from agentplane.engine import Registration, engine_config, run_under_mocks  # noqa: E402
+from agentplane.plan import run_program  # noqa: E402
 
 STACK = "dev"
 
@@ -70,7 +71,7 @@ def time_replay(resources: list[Registration]) -> float:
         for i, r in enumerate(resources):
             pulumi.CustomResource(r.type, f"replay-{i}", r.inputs)
 
-    config, secret_keys = _engine_config({})
+    config, secret_keys = engine_config({})
     started = time.perf_counter()
     run_under_mocks(STACK, config, secret_keys, register_flat)
     return time.perf_counter() - started
@@ -84,7 +85,7 @@ def time_floor(resources: int) -> float:
         for i in range(resources):
             pulumi.CustomResource("agentplane:bench:Bare", f"bare-{i}", {})
 
-    config, secret_keys = _engine_config({})
+    config, secret_keys = engine_config({})
     started = time.perf_counter()
     run_under_mocks(STACK, config, secret_keys, register_bare)
     return time.perf_counter() - started

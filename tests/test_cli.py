@@ -132,7 +132,7 @@ def test_diff_of_a_removed_stack_lists_everything_as_removed(project: Path, caps
 
 
 def test_redaction_keeps_the_shape_of_secrets_and_hides_every_value() -> None:
-    from agentplane.plan import REDACTED, _SECRET_SIG, _SIG_KEY, redact
+    from agentplane.engine import REDACTED, _SECRET_SIG, _SIG_KEY, redact
 
     secret = {_SIG_KEY: _SECRET_SIG, "value": {"username": "admin", "password": "hunter2", "ports": [5432]}}
     assert redact({"stringData": secret, "kind": "Secret"}) == {

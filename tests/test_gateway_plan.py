@@ -8,7 +8,7 @@ import yaml
 from agentplane import namespaces
 from agentplane.builders.gateway import platform as build
 from agentplane.builders.gateway import token_budgets as budget
-from agentplane.plan import REDACTED
+from agentplane.engine import REDACTED
 from tests.support.plans import ROOT, STACKS, by_urn, example_plan, plan_with_teams, resources_of
 from tests.support.upstream import validate_chart_values, validate_objects
 

@@ -10,7 +10,8 @@ import yaml
 
 from agentplane.builders.identity import keycloak as build
 from agentplane.builders.identity import postgres
-from agentplane.plan import PLACEHOLDER, REDACTED, plan_document, run_program
+from agentplane.engine import PLACEHOLDER, REDACTED
+from agentplane.plan import plan_document, run_program
 from agentplane.errors import ConfigError
 from agentplane.config.files import env_config_from_stack_document
 from agentplane.config.load import build_spec, load_from_files, validate_environment

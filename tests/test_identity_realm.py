@@ -11,7 +11,8 @@ import pulumi
 import pytest
 import yaml
 
-from agentplane.plan import PLACEHOLDER, REDACTED, plan_document, run_program
+from agentplane.engine import PLACEHOLDER, REDACTED
+from agentplane.plan import plan_document, run_program
 from tests.support.plans import (
     ROOT,
     by_urn,

@@ -51,10 +51,10 @@ def test_pulumi_up_reads_config_from_the_language_host(monkeypatch: pytest.Monke
 @pytest.fixture
 def monitors(monkeypatch: pytest.MonkeyPatch) -> list:
     """Every recording monitor created, so a test can look at it after the program raised."""
-    import agentplane.plan as plan_module
+    import agentplane.engine as engine_module
 
     created: list = []
-    make = plan_module._make_monitor_class
+    make = engine_module._make_monitor_class
 
     def recording_class():
         cls = make()
@@ -66,7 +66,7 @@ def monitors(monkeypatch: pytest.MonkeyPatch) -> list:
 
         return Captured
 
-    monkeypatch.setattr(plan_module, "_make_monitor_class", recording_class)
+    monkeypatch.setattr(engine_module, "_make_monitor_class", recording_class)
     return created
 
 

@@ -10,7 +10,8 @@ import yaml
 
 from agentplane import namespaces
 from agentplane.builders import telemetry as build
-from agentplane.plan import REDACTED, dump_yaml, plan_document, run_program
+from agentplane.engine import REDACTED
+from agentplane.plan import dump_yaml, plan_document, run_program
 from tests.support.plans import ROOT, STACKS, by_urn, example_plan, plan_with_teams, resources_of
 from tests.support.upstream import validate_chart_values, validate_objects
 

@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from agentplane import program
-from agentplane.plan import Plan, _engine_config, is_kubernetes_object, plan_document, run_program, run_under_mocks
+from agentplane.engine import engine_config, run_under_mocks
+from agentplane.plan import Plan, is_kubernetes_object, plan_document, run_program
 from agentplane.config.files import env_config_from_stack_document
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,7 +76,7 @@ def engine_config_for_up(doc: dict[str, Any], stack: str = "dev") -> dict[str, s
     provider keys set (unless the document sets its own), so only what a test changes decides."""
     gateway = doc["config"].setdefault("agentplane:gateway", {})
     gateway.setdefault("providerKeys", dict(DECRYPTED_PROVIDER_KEYS))
-    config, _ = _engine_config(env_config_from_stack_document(doc, f"stacks/Pulumi.{stack}.yaml"))
+    config, _ = engine_config(env_config_from_stack_document(doc, f"stacks/Pulumi.{stack}.yaml"))
     return config
 
 
