@@ -15,12 +15,17 @@ With `--live`, kubectl (the stack's `agentplane:cluster` context/kubeconfig) add
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from agentplane.command import EXIT_INVALID, EXIT_OK, EXIT_USAGE, UsageError, report, selected_stacks
+from agentplane.command import stack_arguments
+from agentplane.errors import ConfigError
 from agentplane.summary import AGENT_FIELDS, LABELS, show, summarize
 
 LIVE_TIMEOUT_SECONDS = 60
@@ -164,3 +169,51 @@ def render_table(table: list[dict[str, Any]], live: bool = False) -> str:
 
 def to_json(table: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: v for k, v in row.items()} for row in table]
+
+
+# --------------------------------------------------------------------------- the command
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    stack_arguments(parser, all_stacks=True)
+    parser.add_argument("--json", action="store_true", help="machine-readable rows on stdout")
+    parser.add_argument("--live", action="store_true",
+                        help="ask the stack's cluster (kubectl) for each agent's workload health and image provenance")
+
+
+def run(args: argparse.Namespace) -> int:
+    from agentplane.builders.provenance import provenance_policy_name
+    from agentplane.config.load import load_from_files
+
+    try:
+        stacks = selected_stacks(args)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    table: list[dict] = []
+    problems: list[str] = []
+    for stack in stacks:
+        try:
+            spec = load_from_files(stack, args.config, args.teams)
+        except ConfigError as exc:
+            return report(exc)
+        found = rows(spec)
+        if args.live:
+            cluster = Cluster(spec.env.cluster.context, spec.env.cluster.kubeconfig)
+            try:
+                pods, reports = fetch_live(cluster)
+            except LiveError as exc:
+                problems.append(f"{stack}: {exc}")
+                found = [{**r, "workload": "unknown (cluster unreachable)", "image provenance": "unknown"}
+                         if r["agent"] else r for r in found]
+            else:
+                policies = [provenance_policy_name(mode) for mode in ("audit", "enforce")]
+                found = add_live(found, live_state(pods, reports, policies))
+        table += found
+    if args.json:
+        print(json.dumps(to_json(table), indent=2))
+    else:
+        print(render_table(table, live=args.live))
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    return EXIT_INVALID if problems else EXIT_OK

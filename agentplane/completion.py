@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 
+from agentplane.command import EXIT_OK
+
 # Options whose value is a stack name, and options whose value is a path.
 STACK_OPTIONS = ("--stack", "--env")
 PATH_OPTIONS = ("--config", "--teams", "--out", "--repo")
@@ -73,3 +75,14 @@ def script(parser: argparse.ArgumentParser, shell: str) -> str:
             bash(parser).split("\n", 1)[1],
         ])
     raise ValueError(f"unsupported shell {shell!r}")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("shell", choices=("bash", "zsh"))
+
+
+def run(args: argparse.Namespace) -> int:
+    from agentplane.cli import build_parser
+
+    print(script(build_parser(), args.shell))
+    return EXIT_OK

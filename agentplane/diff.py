@@ -9,14 +9,17 @@ change adds or removes is listed as extended for that team, not as a shared chan
 
 from __future__ import annotations
 
+import argparse
 import difflib
 import json
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from agentplane import summary as review
+from agentplane.command import EXIT_BLOCKED, EXIT_CHANGES, EXIT_OK, EXIT_USAGE
 
 PLATFORM = "platform (shared)"
 _COMPARED = ("type", "inputs", "protect", "retainOnDelete", "dependsOn", "parent", "provider")
@@ -405,3 +408,32 @@ def to_json(result: DiffResult) -> dict[str, Any]:
             for c in result.changes
         ],
     }
+
+
+# --------------------------------------------------------------------------- the command
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("old", type=Path, help="plan directory before the change (an empty directory: no plan)")
+    parser.add_argument("new", type=Path, help="plan directory after the change")
+    parser.add_argument("--json", action="store_true", help="machine-readable changes on stdout")
+    parser.add_argument("--exit-code", action="store_true", help=f"exit {EXIT_CHANGES} when the plans differ")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        result = diff_dirs_result(args.old, args.new)
+    except DiffError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.json:
+        print(json.dumps(to_json(result), indent=2, sort_keys=True))
+    else:
+        print(render_markdown(result))
+    if result.blocked_teams or result.blocked_platform:
+        for team in result.blocked_teams:
+            print(f"error: {review.protected_removal_message(result.stack, team)}", file=sys.stderr)
+        return EXIT_BLOCKED
+    if args.exit_code and result.changes:
+        return EXIT_CHANGES
+    return EXIT_OK

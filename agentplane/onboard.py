@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import re
+import sys
+from pathlib import Path
+
+from agentplane.command import EXIT_OK, EXIT_USAGE, STACKS_DIR, report
+from agentplane.errors import ConfigError
 
 # The editor schema, relative to stacks/teams/<team>.yaml (python -m agentplane.schema --write).
 SCHEMA_LINE = "# yaml-language-server: $schema=../../schemas/team.schema.json"
@@ -48,3 +55,89 @@ agents:
 # Absent: the tier's default.
 # dailyTokenBudget: 1000000
 """
+
+
+# --------------------------------------------------------------------------- the command
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("team")
+    parser.add_argument("--owner", required=True, help="identity-provider group that administers the team")
+    parser.add_argument("--env", default="dev", help="first environment (default: dev)")
+    parser.add_argument("--tier", default=None, help="tier in that environment (default: the lowest)")
+    parser.add_argument("--config", type=Path, help="stack config file of --env")
+    parser.add_argument("--teams", type=Path, help="team files directory (default: stacks/teams)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from agentplane.config.base import name_problem, team_name_problem
+    from agentplane.config.load import load_from_files
+
+    if not _known_environment(args.env, args.config):
+        return EXIT_USAGE
+    if args.tier is None:
+        if problem := name_problem(args.env):
+            print(f"error: --env: {problem}", file=sys.stderr)
+            return EXIT_USAGE
+        args.tier = _lowest_tier(args.env, args.config)
+        if args.tier is None:
+            return EXIT_USAGE
+    # The team name becomes a file name: check it before touching the file system, so
+    # `onboard ../../x` or `onboard /etc/x` never writes outside the teams directory.
+    for what, problem in (("team", team_name_problem(args.team)), ("--owner", name_problem(args.owner)),
+                          ("--tier", name_problem(args.tier)), ("--env", name_problem(args.env))):
+        if problem:
+            print(f"error: {what}: {problem}", file=sys.stderr)
+            return EXIT_USAGE
+    teams_dir: Path = args.teams or Path("stacks/teams")
+    target = teams_dir / f"{args.team}.yaml"
+    text = starter_team(args.team, args.owner, args.env, args.tier)
+    teams_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        # Never overwrite, never follow a symlink planted at the target.
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    except FileExistsError:
+        print(f"error: {target} already exists; edit it instead", file=sys.stderr)
+        return EXIT_USAGE
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    # The starter must pass the same validation a pull request will; never leave an invalid file.
+    try:
+        load_from_files(args.env, args.config, teams_dir)
+    except ConfigError as exc:
+        ours = [i for i in exc.issues if Path(i.file).name == target.name]
+        if ours:
+            target.unlink()
+            return report(ConfigError(ours))
+    print(f"wrote {target}; next:\n"
+          f"  1. edit it (owners, agents, models, egress: see docs/teams.md)\n"
+          f"  2. agentplane validate --stack {args.env}\n"
+          f"  3. agentplane plan --stack {args.env}     (what your team gets, offline)\n"
+          f"  4. open a pull request with it; CI posts the plan diff and the per-team review summary")
+    return EXIT_OK
+
+
+def _known_environment(env: str, config: Path | None) -> bool:
+    """A team file may only name environments that have a stack config; say which exist."""
+    from agentplane.config.files import known_environments
+
+    if config is not None or env in known_environments(STACKS_DIR):
+        return True
+    known = ", ".join(sorted(known_environments(STACKS_DIR))) or "none"
+    print(f"error: there is no environment {env!r}: a team file may only name environments that have a "
+          f"{STACKS_DIR}/Pulumi.<env>.yaml (here: {known}). Pass --env with one of them; a new "
+          f"environment is added by the platform team (docs/operations.md).", file=sys.stderr)
+    return False
+
+
+def _lowest_tier(env: str, config: Path | None) -> str | None:
+    from agentplane import safeyaml
+    from agentplane.config.files import env_config_from_stack_document, stack_config_path
+
+    path = config or stack_config_path(Path.cwd(), env)
+    try:
+        raw = env_config_from_stack_document(safeyaml.load_file(path), str(path))
+        return raw["tiers"][0]["name"]
+    except (OSError, KeyError, IndexError, TypeError, safeyaml.UnsafeYAML, ConfigError):
+        print(f"error: cannot read the tiers of {env} from {path}; pass --tier", file=sys.stderr)
+        return None

@@ -1,17 +1,20 @@
 """The offline plan: the real program under Pulumi's in-process mock engine, and what it writes.
 
-No CLI, cluster or network: the same `program.main` that `pulumi up` runs registers every
+No Pulumi CLI, cluster or network: the same `program.main` that `pulumi up` runs registers every
 resource with the mock engine (agentplane.engine, the one module on Pulumi SDK internals), which
 records what a reviewer needs (URN, parent, options, dependencies, inputs with secrets redacted).
 This module validates the inputs, runs the program there, checks every derived name, and writes
-the plan document (plan.json), one YAML file per object and the summaries. It complements
-`pulumi preview`, which diffs against live state; it does not replace it.
+the plan document (plan.json), one YAML file per object and the summaries (`agentplane plan`:
+add_arguments/run at the end). It complements `pulumi preview`, which diffs against live state;
+it does not replace it.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,11 +22,12 @@ from typing import Any
 
 import yaml
 
+from agentplane.command import EXIT_OK, report, stack_arguments
 from agentplane.engine import Registration, engine_config, run_under_mocks
 from agentplane.errors import ConfigError, ConfigIssue
 from agentplane.config.files import TEAMS_DIR, read_stack_config, stack_config_path
 from agentplane.config.messages import display
-from agentplane.summary import summarize
+from agentplane.summary import render_text, summarize
 from agentplane.config.platform import PlatformSpec
 
 
@@ -210,3 +214,33 @@ def summary_document(plan: Plan) -> dict[str, Any]:
         "review": summarize(plan.spec),
         "warnings": list(plan.warnings),
     }
+
+
+# --- the `agentplane plan` command ---------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    stack_arguments(parser)
+    parser.add_argument("--out", type=Path, help="output directory (default: build/plan/<stack>)")
+    parser.add_argument("--json", action="store_true", help="print the plan summary as JSON")
+    parser.add_argument("--summary", action="store_true",
+                        help="also print the per-team review summary (tier, models, egress, budget, access, ...)")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        plan = run_program(args.stack, config=args.config, teams=args.teams)
+        out = args.out or Path("build/plan") / args.stack
+        files = write_plan(plan, out)
+    except ConfigError as exc:
+        return report(exc)
+    for warning in plan.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if args.json:
+        print(json.dumps({**summary_document(plan), "out": str(out), "objects": len(files)}, indent=2))
+        return EXIT_OK
+    print(summary(plan))
+    if args.summary:
+        print("\n" + render_text(summarize(plan.spec)))
+    print(f"\nwrote {len(files)} objects and plan.json to {out}")
+    return EXIT_OK
