@@ -223,7 +223,8 @@ def engine_config(env_raw: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
     return config, secret_keys
 
 
-def run_under_mocks(stack: str, engine_config: dict[str, str], secret_keys: list[str], program: Callable[[], Any]) -> tuple[list[Registration], list[str]]:
+def run_under_mocks(stack: str, config: dict[str, str], secret_keys: list[str],
+                    program: Callable[[], Any]) -> tuple[list[Registration], list[str]]:
     """Run `program` under the recording mock engine; return its registrations (sorted) and warnings."""
     import logging
 
@@ -246,7 +247,7 @@ def run_under_mocks(stack: str, engine_config: dict[str, str], secret_keys: list
     logger.handlers = [_Collect()]
     logger.propagate = False
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor, logger=logger)
-    pulumi.runtime.set_all_config(engine_config, secret_keys)
+    pulumi.runtime.set_all_config(config, secret_keys)
     try:
         _sync_await(runtime_stack.run_pulumi_func(program))
     finally:
