@@ -2,7 +2,7 @@
 
 From the configuration alone (no cluster): for each stack, team and agent the effective tier,
 models, egress, daily token budget, access, telemetry backend and provenance mode, the same
-terms as the per-team review summary (agentplane/summary.py).
+terms as the per-team review summary (agentplane/review/summary.py).
 
 With `--live`, kubectl (the stack's `agentplane:cluster` context/kubeconfig) adds, per agent:
 
@@ -26,7 +26,7 @@ from typing import Any, Sequence
 from agentplane.command import EXIT_INVALID, EXIT_OK, EXIT_USAGE, UsageError, report, selected_stacks
 from agentplane.command import stack_arguments
 from agentplane.errors import ConfigError
-from agentplane.summary import AGENT_FIELDS, LABELS, show, summarize
+from agentplane.review.summary import AGENT_FIELDS, LABELS, show, summarize
 
 LIVE_TIMEOUT_SECONDS = 60
 AGENT_LABEL = "agentplane.io/agent"

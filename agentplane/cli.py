@@ -24,11 +24,12 @@ from agentplane.command import EXIT_BLOCKED, EXIT_CHANGES, EXIT_INVALID, EXIT_OK
 COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("validate", "agentplane.validate", "validate the stack config and every team file"),
     ("plan", "agentplane.plan", "run the program under the mock engine and write every object"),
-    ("diff", "agentplane.diff", "markdown of what changed between two plan directories"),
+    ("diff", "agentplane.review.diff", "markdown of what changed between two plan directories"),
     ("catalog", "agentplane.catalog", "every team and agent per environment: tier, models, egress, budget, ..."),
     ("completion", "agentplane.completion", "print a shell completion script (bash or zsh)"),
     ("onboard", "agentplane.onboard", "write a valid starter team file"),
-    ("pr-diff", "agentplane.prdiff", "compare two git refs' offline plans per stack, as markdown for a pull-request comment"),
+    ("pr-diff", "agentplane.review.prdiff",
+     "compare two git refs' offline plans per stack, as markdown for a pull-request comment"),
 )
 
 

@@ -27,7 +27,7 @@ from agentplane.engine import Registration, engine_config, run_under_mocks
 from agentplane.errors import ConfigError, ConfigIssue
 from agentplane.config.files import TEAMS_DIR, read_stack_config, stack_config_path
 from agentplane.config.messages import display
-from agentplane.summary import render_text, summarize
+from agentplane.review.summary import render_text, summarize
 from agentplane.config.platform import PlatformSpec
 
 

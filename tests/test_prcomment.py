@@ -1,4 +1,4 @@
-"""The preview workflow's one PR comment (agentplane/prcomment.py): pure composition."""
+"""The preview workflow's one PR comment (agentplane/review/prcomment.py): pure composition."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from agentplane import prcomment
-from agentplane.prcomment import PlanDiff, StackPreview
+from agentplane.review import prcomment
+from agentplane.review.prcomment import PlanDiff, StackPreview
 
 # `pulumi preview` output as older CLIs print a policy report (pkg/backend/display):
 # a "Policy Violations:" header, then per violation "[level]  pack vX  policy (type: name)"
@@ -233,6 +233,21 @@ def test_main_for_a_fork_passes_without_previews(tmp_path):
     assert prcomment.main(["--artifacts", str(artifacts), "--stack", "staging", "--no-live-previews",
                            "--out", str(out)]) == 0
     assert "forks get no credentials" in out.read_text()
+
+
+def test_the_comment_job_runs_it_from_a_plain_checkout_with_the_standard_library_only(tmp_path):
+    """The comment job installs nothing (.github/workflows/preview.yml): `-S` leaves out every
+    site-packages directory, so a third-party import anywhere on the way fails here."""
+    import subprocess
+    import sys
+
+    artifacts = write_artifacts(tmp_path / "artifacts", (PLAN_DIFF, "0\n"), {"staging": (OLD_FORMAT, "255\n")})
+    out = tmp_path / "comment.md"
+    done = subprocess.run([sys.executable, "-S", "-m", "agentplane.review.prcomment", "--artifacts", str(artifacts),
+                           "--stack", "staging", "--out", str(out)],
+                          cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, check=False)
+    assert done.returncode == 1, done.stderr
+    assert "no-privileged" in out.read_text()
 
 
 # --------------------------------------------------------------------------- the per-team review summary

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agentplane import prdiff
-from agentplane.prdiff import BASE, HEAD, Failure, RefInfo, StackResult
+from agentplane.review import prdiff
+from agentplane.review.prdiff import BASE, HEAD, Failure, RefInfo, StackResult
 
 ROOT = Path(__file__).resolve().parents[1]
 # What a checkout needs to plan: the program, its inputs and its packaging.

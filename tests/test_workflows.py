@@ -285,7 +285,7 @@ def test_preview_covers_every_ci_stack_with_policies_and_a_comment():
 def test_preview_step_records_a_failing_preview_and_the_comment_reports_it(tmp_path):
     """Runs the preview step's shell with a stand-in `pulumi` that reports a mandatory
     policy violation and fails, the way GitHub runs it (bash -eo pipefail)."""
-    from agentplane import prcomment
+    from agentplane.review import prcomment
 
     bin_dir, temp = tmp_path / "bin", tmp_path / "runner-temp"
     bin_dir.mkdir(), temp.mkdir()
@@ -316,7 +316,7 @@ def test_preview_step_records_a_failing_preview_and_the_comment_reports_it(tmp_p
 
 
 def test_preview_posts_one_comment_with_the_plan_diff_and_every_preview():
-    from agentplane import prcomment
+    from agentplane.review import prcomment
 
     jobs = load("preview.yml")["jobs"]
     plan_diff = jobs["plan-diff"]
@@ -345,7 +345,7 @@ def test_preview_posts_one_comment_with_the_plan_diff_and_every_preview():
     assert comment["permissions"]["pull-requests"] == "write"
     assert any(s.get("uses", "").startswith("actions/download-artifact@") for s in comment["steps"])
     compose = next(s for s in comment["steps"] if s.get("id") == "compose")
-    assert "-m agentplane.prcomment" in compose["run"]
+    assert "-m agentplane.review.prcomment" in compose["run"]
     assert re.findall(r"--stack (\S+)", compose["run"]) == matrix_stacks(preview), (
         "the comment must report every stack of the preview matrix")
     assert "--no-live-previews" in compose["run"] and "GITHUB_STEP_SUMMARY" in compose["run"]

@@ -1,7 +1,7 @@
 """Compare two offline plans: what a pull request adds, changes and removes, per team and component.
 
 Besides the resources, a plan holds the per-team review summary (`review`, see
-agentplane/summary.py); the comparison of the two summaries comes first, in a reviewer's terms.
+agentplane/review/summary.py); the comparison of the two summaries comes first, in a reviewer's terms.
 Changed fields show their old and new values (secrets are redacted in the plan itself, so they
 stay redacted here). A platform (shared) object whose only change is entries for a team this
 change adds or removes is listed as extended for that team, not as a shared change in meaning.
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agentplane import summary as review
+from agentplane.review import summary as review
 from agentplane.command import EXIT_BLOCKED, EXIT_CHANGES, EXIT_OK, EXIT_USAGE
 
 PLATFORM = "platform (shared)"

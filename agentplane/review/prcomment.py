@@ -1,6 +1,6 @@
 """compose the one pull-request comment of the preview workflow
 
-`python -m agentplane.prcomment --artifacts DIR --stack staging --stack prod --out FILE`
+`python -m agentplane.review.prcomment --artifacts DIR --stack staging --stack prod --out FILE`
 reads what the other jobs of `.github/workflows/preview.yml` uploaded and writes ONE
 markdown comment:
 
@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Sequence
 
 # Shared with pr-diff; both modules use the standard library only (the comment job installs nothing).
-from agentplane.prdiff import (EXIT_BLOCKED, EXIT_CHANGES, REVIEW_END, REVIEW_START, demote_headings, fence,
+from agentplane.review.prdiff import (EXIT_BLOCKED, EXIT_CHANGES, REVIEW_END, REVIEW_START, demote_headings, fence,
                                strip_ansi)
 
 # The marker finds this workflow's comment again, so every push updates one comment. It is
@@ -359,8 +359,7 @@ def load_preview(artifacts: Path, stack: str) -> StackPreview:
 # --------------------------------------------------------------------------- CLI
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m agentplane.prcomment", description=__doc__.splitlines()[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--artifacts", type=Path, required=True,
                         help="directory holding the downloaded artifacts, one sub-directory each")
     parser.add_argument("--stack", action="append", default=[], dest="stacks",
@@ -369,13 +368,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="the previews were not run (a pull request from a fork)")
     parser.add_argument("--run-url", default="", help="link to the workflow run, for cut content")
     parser.add_argument("--out", type=Path, required=True, help="where to write the comment")
-    args = parser.parse_args(argv)
 
+
+def run(args: argparse.Namespace) -> int:
     plan_diff = load_plan_diff(args.artifacts)
     previews = [load_preview(args.artifacts, stack) for stack in args.stacks]
     args.out.write_text(compose(plan_diff, previews, run_url=args.run_url, live_previews=args.live_previews),
                         encoding="utf-8")
     return 1 if failed(plan_diff, previews, args.live_previews) else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Not an `agentplane` subcommand: the comment job runs this module without installing the project."""
+    parser = argparse.ArgumentParser(prog="python -m agentplane.review.prcomment", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

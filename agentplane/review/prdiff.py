@@ -55,7 +55,7 @@ BASE, HEAD = "base", "head"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CHANGES, EXIT_BLOCKED, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 # `agentplane diff` exits so when the change deletes a protected team (agentplane.cli.EXIT_BLOCKED).
 DIFF_BLOCKED = 4
-# Around the review summary, so the PR comment (agentplane/prcomment.py) can lift it out.
+# Around the review summary, so the PR comment (agentplane/review/prcomment.py) can lift it out.
 REVIEW_START = "<!-- agentplane:review-summary:start -->"
 REVIEW_END = "<!-- agentplane:review-summary:end -->"
 _REVIEW_BLOCK = re.compile(re.escape("<!-- agentplane:review:start -->") + r".*?"
@@ -104,7 +104,7 @@ class StackResult:
     base_plan: Path | None = None           # plan directories, for callers that inspect them
     head_plan: Path | None = None
     blocked: bool = False                   # the change deletes a protected team
-    old_review: dict | None = None          # the per-team review summaries (agentplane/summary.py)
+    old_review: dict | None = None          # the per-team review summaries (agentplane/review/summary.py)
     new_review: dict | None = None
 
     def failed(self, side: str) -> Failure | None:
@@ -341,7 +341,7 @@ def _review(plan_dir: Path, checkout: Path, stack: str) -> dict | None:
         return doc["review"]
     from agentplane.errors import ConfigError
     from agentplane.config.load import load_from_files
-    from agentplane.summary import summarize
+    from agentplane.review.summary import summarize
 
     try:
         return summarize(load_from_files(stack, root=checkout))
@@ -461,7 +461,7 @@ def exit_code(results: Sequence[StackResult]) -> int:
 
 
 def blocked_teams(result: StackResult) -> list[str]:
-    from agentplane.summary import compare_summaries, protected_removals
+    from agentplane.review.summary import compare_summaries, protected_removals
 
     if result.old_review is None or not result.in_head:  # a deleted stack file destroys nothing
         return []
@@ -542,7 +542,7 @@ def render_report(base: RefInfo, head: RefInfo, results: Sequence[StackResult]) 
 
 def render_review(results: Sequence[StackResult]) -> str:
     """The per-team review summary of every stack that planned, between markers for the PR comment."""
-    from agentplane.summary import render_markdown
+    from agentplane.review.summary import render_markdown
 
     parts = []
     for r in results:
