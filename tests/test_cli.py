@@ -158,3 +158,34 @@ def test_generated_names_that_collide_fail_the_plan(project: Path, capsys: pytes
     # validate reports exactly what plan reports.
     assert main(["validate", "--stack", "dev"]) == 1
     assert capsys.readouterr().err == plan_errors
+
+
+def test_every_subcommand_is_a_module_with_add_arguments_and_run() -> None:
+    """One CLI shape (agentplane/cli.py COMMANDS): a subcommand is a module, never a function in cli.py."""
+    import argparse
+    import importlib
+
+    from agentplane.cli import COMMANDS, build_parser
+
+    assert [name for name, _, _ in COMMANDS] == ["validate", "plan", "diff", "catalog", "completion", "onboard", "pr-diff"]
+    for name, module_name, _ in COMMANDS:
+        module = importlib.import_module(module_name)
+        parser = argparse.ArgumentParser()
+        module.add_arguments(parser)
+        assert callable(module.run), name
+    subcommands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    assert {name: p.get_default("func").__module__ for name, p in subcommands.choices.items()} == {
+        name: module for name, module, _ in COMMANDS}
+
+
+def test_help_loads_neither_pydantic_nor_pulumi() -> None:
+    """`agentplane --help` (and a mistyped command) import only the parser, not the subcommands."""
+    import subprocess
+    import sys
+
+    probe = ("import sys\nfrom agentplane.cli import main\n"
+             "for argv in (['--help'], ['no-such-command']):\n"
+             "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+             "print(sorted({m.split('.')[0] for m in sys.modules} & {'pydantic', 'pulumi', 'yaml'}))\n")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[]"

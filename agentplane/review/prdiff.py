@@ -53,7 +53,7 @@ MAX_OUTPUT_CHARS = 20_000
 STACK_HEADING_LEVEL = 3
 BASE, HEAD = "base", "head"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CHANGES, EXIT_BLOCKED, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
-# `agentplane diff` exits so when the change deletes a protected team (agentplane.cli.EXIT_BLOCKED).
+# `agentplane diff` exits so when the change deletes a protected team (agentplane.command.EXIT_BLOCKED).
 DIFF_BLOCKED = 4
 # Around the review summary, so the PR comment (agentplane/review/prcomment.py) can lift it out.
 REVIEW_START = "<!-- agentplane:review-summary:start -->"
