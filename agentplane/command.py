@@ -11,7 +11,6 @@ from pathlib import Path
 from agentplane.errors import ConfigError
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_CHANGES, EXIT_BLOCKED = 0, 1, 2, 3, 4
-STACKS_DIR = Path("stacks")
 
 
 class UsageError(Exception):
@@ -40,9 +39,9 @@ def selected_stacks(args: argparse.Namespace) -> list[str]:
         return [args.stack]
     if args.config is not None:
         raise UsageError("--config names one stack's file; it cannot be combined with --all-stacks")
-    from agentplane.config.files import known_environments
+    from agentplane.config.files import STACKS_DIR, known_environments
 
-    stacks = sorted(known_environments(STACKS_DIR))
+    stacks = sorted(known_environments(Path(STACKS_DIR)))
     if not stacks:
         raise UsageError(f"no {STACKS_DIR}/Pulumi.<stack>.yaml in {Path.cwd()}: run from the project root")
     return stacks

@@ -9,7 +9,7 @@ import re
 import sys
 from pathlib import Path
 
-from agentplane.command import EXIT_OK, EXIT_USAGE, STACKS_DIR, report
+from agentplane.command import EXIT_OK, EXIT_USAGE, report
 from agentplane.errors import ConfigError
 
 # The editor schema, relative to stacks/teams/<team>.yaml (python -m agentplane.schema --write).
@@ -71,6 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from agentplane.config.base import name_problem, team_name_problem
+    from agentplane.config.files import TEAMS_DIR
     from agentplane.config.load import load_from_files
 
     if not _known_environment(args.env, args.config):
@@ -89,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         if problem:
             print(f"error: {what}: {problem}", file=sys.stderr)
             return EXIT_USAGE
-    teams_dir: Path = args.teams or Path("stacks/teams")
+    teams_dir: Path = args.teams or Path(TEAMS_DIR)
     target = teams_dir / f"{args.team}.yaml"
     text = starter_team(args.team, args.owner, args.env, args.tier)
     teams_dir.mkdir(parents=True, exist_ok=True)
@@ -119,11 +120,11 @@ def run(args: argparse.Namespace) -> int:
 
 def _known_environment(env: str, config: Path | None) -> bool:
     """A team file may only name environments that have a stack config; say which exist."""
-    from agentplane.config.files import known_environments
+    from agentplane.config.files import STACKS_DIR, known_environments
 
-    if config is not None or env in known_environments(STACKS_DIR):
+    if config is not None or env in known_environments(Path(STACKS_DIR)):
         return True
-    known = ", ".join(sorted(known_environments(STACKS_DIR))) or "none"
+    known = ", ".join(sorted(known_environments(Path(STACKS_DIR)))) or "none"
     print(f"error: there is no environment {env!r}: a team file may only name environments that have a "
           f"{STACKS_DIR}/Pulumi.<env>.yaml (here: {known}). Pass --env with one of them; a new "
           f"environment is added by the platform team (docs/operations.md).", file=sys.stderr)
