@@ -119,13 +119,26 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{path}: identity.providerUrl is not Keycloak's in-cluster Service; no tunnel needed")
         return 0
     host, port = target
-    print(f"{path}: forwarding {host}:{port} to Keycloak's Service through the cluster ({' '.join(cluster_options) or 'current context'})")
+    print(
+        f"{path}: forwarding {host}:{port} to Keycloak's Service through the cluster ({' '.join(cluster_options) or 'current context'})"
+    )
     if args.check:
         return 0
     if hosts_line(host) not in HOSTS_FILE.read_text().splitlines():
         # `host` is one of two fixed names (tunnel_target), never free text from the stack file.
-        subprocess.run(["sudo", "tee", "-a", str(HOSTS_FILE)], input=hosts_line(host) + "\n", text=True, check=True, stdout=subprocess.DEVNULL)
-    subprocess.Popen(port_forward_loop(port, cluster_options), start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            ["sudo", "tee", "-a", str(HOSTS_FILE)],
+            input=hosts_line(host) + "\n",
+            text=True,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+    subprocess.Popen(
+        port_forward_loop(port, cluster_options),
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     return 0
 
 

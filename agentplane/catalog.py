@@ -20,11 +20,11 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
-from agentplane.command import EXIT_INVALID, EXIT_OK, EXIT_USAGE, UsageError, report, selected_stacks
-from agentplane.command import stack_arguments
+from agentplane.command import EXIT_INVALID, EXIT_OK, EXIT_USAGE, UsageError, report, selected_stacks, stack_arguments
 from agentplane.errors import ConfigError
 from agentplane.review.summary import AGENT_FIELDS, LABELS, show, summarize
 
@@ -52,7 +52,9 @@ def rows(spec) -> list[dict[str, Any]]:
         if not entry["agents"]:
             out.append({"stack": spec.stack, "team": team, "agent": None, "namespace": _namespace(spec, team)})
         for agent, values in entry["agents"].items():
-            out.append({"stack": spec.stack, "team": team, "agent": agent, "namespace": _namespace(spec, team), **values})
+            out.append(
+                {"stack": spec.stack, "team": team, "agent": agent, "namespace": _namespace(spec, team), **values}
+            )
     return out
 
 
@@ -97,7 +99,9 @@ def _ready(pod: dict[str, Any]) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
-def live_state(pods: dict[str, Any], reports: dict[str, Any], policies: Sequence[str]) -> dict[tuple[str, str], dict[str, Any]]:
+def live_state(
+    pods: dict[str, Any], reports: dict[str, Any], policies: Sequence[str]
+) -> dict[tuple[str, str], dict[str, Any]]:
     """(namespace, agent) -> {pods, ready, phases, provenance: verified|FAILED|no report, failed_pods}."""
     state: dict[tuple[str, str], dict[str, Any]] = {}
     pod_agent: dict[tuple[str, str], str] = {}
@@ -143,7 +147,9 @@ def describe_live(entry: dict[str, Any] | None) -> dict[str, str]:
 
 
 def add_live(table: list[dict[str, Any]], state: dict[tuple[str, str], dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{**row, **(describe_live(state.get((row["namespace"], row["agent"]))) if row["agent"] else {})} for row in table]
+    return [
+        {**row, **(describe_live(state.get((row["namespace"], row["agent"]))) if row["agent"] else {})} for row in table
+    ]
 
 
 # --------------------------------------------------------------------------- rendering
@@ -177,8 +183,11 @@ def to_json(table: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     stack_arguments(parser, all_stacks=True)
     parser.add_argument("--json", action="store_true", help="machine-readable rows on stdout")
-    parser.add_argument("--live", action="store_true",
-                        help="ask the stack's cluster (kubectl) for each agent's workload health and image provenance")
+    parser.add_argument(
+        "--live",
+        action="store_true",
+        help="ask the stack's cluster (kubectl) for each agent's workload health and image provenance",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -204,8 +213,12 @@ def run(args: argparse.Namespace) -> int:
                 pods, reports = fetch_live(cluster)
             except LiveError as exc:
                 problems.append(f"{stack}: {exc}")
-                found = [{**r, "workload": "unknown (cluster unreachable)", "image provenance": "unknown"}
-                         if r["agent"] else r for r in found]
+                found = [
+                    {**r, "workload": "unknown (cluster unreachable)", "image provenance": "unknown"}
+                    if r["agent"]
+                    else r
+                    for r in found
+                ]
             else:
                 policies = [provenance_policy_name(mode) for mode in ("audit", "enforce")]
                 found = add_live(found, live_state(pods, reports, policies))

@@ -28,8 +28,11 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("catalog", "agentplane.catalog", "every team and agent per environment: tier, models, egress, budget, ..."),
     ("completion", "agentplane.completion", "print a shell completion script (bash or zsh)"),
     ("onboard", "agentplane.onboard", "write a valid starter team file"),
-    ("pr-diff", "agentplane.review.prdiff",
-     "compare two git refs' offline plans per stack, as markdown for a pull-request comment"),
+    (
+        "pr-diff",
+        "agentplane.review.prdiff",
+        "compare two git refs' offline plans per stack, as markdown for a pull-request comment",
+    ),
 )
 
 
@@ -42,8 +45,9 @@ def version() -> str:
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The whole parser; with `only`, the arguments of that subcommand alone (every name is listed)."""
-    parser = argparse.ArgumentParser(prog="agentplane", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="agentplane", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--version", action="version", version=f"agentplane {version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, module, help_text in COMMANDS:

@@ -21,8 +21,7 @@ def stack_arguments(parser: argparse.ArgumentParser, *, all_stacks: bool = False
     if all_stacks:
         which = parser.add_mutually_exclusive_group(required=True)
         which.add_argument("--stack", help="environment (stack) name, e.g. dev")
-        which.add_argument("--all-stacks", action="store_true",
-                           help="every stack with a stacks/Pulumi.<stack>.yaml")
+        which.add_argument("--all-stacks", action="store_true", help="every stack with a stacks/Pulumi.<stack>.yaml")
     else:
         parser.add_argument("--stack", required=True, help="environment (stack) name, e.g. dev")
     parser.add_argument("--config", type=Path, help="stack config file (default: stacks/Pulumi.<stack>.yaml)")

@@ -38,42 +38,46 @@ def bash(parser: argparse.ArgumentParser) -> str:
         words = " ".join([*_choices(sub), *_options(sub)])
         cases.append(f'    {name}) opts="{words}" ;;')
     top = " ".join([*commands, *_options(parser)])
-    return "\n".join([
-        "# agentplane completion (bash): source <(agentplane completion bash)",
-        "_agentplane() {",
-        '  local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}" opts=""',
-        "  if ((COMP_CWORD == 1)); then",
-        f'    mapfile -t COMPREPLY < <(compgen -W "{top}" -- "$cur")',
-        "    return",
-        "  fi",
-        '  case "$prev" in',
-        f'    {"|".join(STACK_OPTIONS)})',
-        "      local stacks",
-        "      stacks=$(for f in stacks/Pulumi.*.yaml; do [[ -e $f ]] && f=${f#stacks/Pulumi.} && echo \"${f%.yaml}\"; done)",
-        '      mapfile -t COMPREPLY < <(compgen -W "$stacks" -- "$cur")',
-        "      return ;;",
-        f'    {"|".join(PATH_OPTIONS)})',
-        '      mapfile -t COMPREPLY < <(compgen -f -- "$cur")',
-        "      return ;;",
-        "  esac",
-        '  case "${COMP_WORDS[1]}" in',
-        *cases,
-        "  esac",
-        '  mapfile -t COMPREPLY < <(compgen -W "$opts" -- "$cur")',
-        "}",
-        "complete -F _agentplane agentplane",
-    ])
+    return "\n".join(
+        [
+            "# agentplane completion (bash): source <(agentplane completion bash)",
+            "_agentplane() {",
+            '  local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}" opts=""',
+            "  if ((COMP_CWORD == 1)); then",
+            f'    mapfile -t COMPREPLY < <(compgen -W "{top}" -- "$cur")',
+            "    return",
+            "  fi",
+            '  case "$prev" in',
+            f"    {'|'.join(STACK_OPTIONS)})",
+            "      local stacks",
+            '      stacks=$(for f in stacks/Pulumi.*.yaml; do [[ -e $f ]] && f=${f#stacks/Pulumi.} && echo "${f%.yaml}"; done)',
+            '      mapfile -t COMPREPLY < <(compgen -W "$stacks" -- "$cur")',
+            "      return ;;",
+            f"    {'|'.join(PATH_OPTIONS)})",
+            '      mapfile -t COMPREPLY < <(compgen -f -- "$cur")',
+            "      return ;;",
+            "  esac",
+            '  case "${COMP_WORDS[1]}" in',
+            *cases,
+            "  esac",
+            '  mapfile -t COMPREPLY < <(compgen -W "$opts" -- "$cur")',
+            "}",
+            "complete -F _agentplane agentplane",
+        ]
+    )
 
 
 def script(parser: argparse.ArgumentParser, shell: str) -> str:
     if shell == "bash":
         return bash(parser)
     if shell == "zsh":
-        return "\n".join([
-            "# agentplane completion (zsh): source <(agentplane completion zsh)",
-            "autoload -U +X bashcompinit && bashcompinit",
-            bash(parser).split("\n", 1)[1],
-        ])
+        return "\n".join(
+            [
+                "# agentplane completion (zsh): source <(agentplane completion zsh)",
+                "autoload -U +X bashcompinit && bashcompinit",
+                bash(parser).split("\n", 1)[1],
+            ]
+        )
     raise ValueError(f"unsupported shell {shell!r}")
 
 

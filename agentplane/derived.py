@@ -18,8 +18,8 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 
-from agentplane.errors import ConfigIssue
 from agentplane.config.platform import PlatformSpec, TeamSpec
+from agentplane.errors import ConfigIssue
 
 # k8s.io/apimachinery/pkg/util/validation: IsDNS1123Label, IsDNS1123Subdomain, IsDNS1035Label,
 # IsValidLabelValue, IsQualifiedName (kubernetes/kubernetes@v1.34.0:staging/src/k8s.io/apimachinery/pkg/util/validation/validation.go).
@@ -41,13 +41,25 @@ def _name_problem(api_version: str, kind: str, name: str) -> str | None:
     if not isinstance(name, str) or not name:
         return "has no name"
     if (api_version, kind) in LABEL_KINDS:
-        ok, rule = len(name) <= 63 and DNS1123_LABEL.match(name), "a DNS-1123 label (at most 63 lowercase letters, digits and '-')"
+        ok, rule = (
+            len(name) <= 63 and DNS1123_LABEL.match(name),
+            "a DNS-1123 label (at most 63 lowercase letters, digits and '-')",
+        )
     elif (api_version, kind) in DNS1035_KINDS:
-        ok, rule = len(name) <= 63 and DNS1035_LABEL.match(name), "a DNS-1035 label (a letter first, at most 63 lowercase letters, digits and '-')"
+        ok, rule = (
+            len(name) <= 63 and DNS1035_LABEL.match(name),
+            "a DNS-1035 label (a letter first, at most 63 lowercase letters, digits and '-')",
+        )
     elif api_version.startswith(PATH_SEGMENT_GROUPS):
-        ok, rule = name not in (".", "..") and "/" not in name and "%" not in name, "a path segment name (no '/', '%', '.' or '..')"
+        ok, rule = (
+            name not in (".", "..") and "/" not in name and "%" not in name,
+            "a path segment name (no '/', '%', '.' or '..')",
+        )
     else:
-        ok, rule = len(name) <= 253 and DNS1123_SUBDOMAIN.match(name), "a DNS-1123 subdomain (at most 253 lowercase letters, digits, '-' and '.')"
+        ok, rule = (
+            len(name) <= 253 and DNS1123_SUBDOMAIN.match(name),
+            "a DNS-1123 subdomain (at most 253 lowercase letters, digits, '-' and '.')",
+        )
     return None if ok else f"must be {rule}"
 
 
@@ -56,7 +68,11 @@ def _label_problems(labels: object) -> Iterable[str]:
         return
     for key, value in labels.items():
         prefix, _, name = str(key).rpartition("/")
-        if len(name) > 63 or not QUALIFIED_NAME.match(name) or (prefix and (len(prefix) > 253 or not DNS1123_SUBDOMAIN.match(prefix))):
+        if (
+            len(name) > 63
+            or not QUALIFIED_NAME.match(name)
+            or (prefix and (len(prefix) > 253 or not DNS1123_SUBDOMAIN.match(prefix)))
+        ):
             yield f"label key {key!r} is not a qualified name"
         if not isinstance(value, str) or len(value) > 63 or not LABEL_VALUE.match(value):
             yield f"label {key} value {str(value)[:80]!r} is not a label value (at most 63 letters, digits, '-', '_' and '.')"
@@ -117,7 +133,9 @@ def field_of(team: TeamSpec, derived: str) -> str:
 
 def stack_field_of(spec: PlatformSpec, derived: str) -> str:
     found = [(len(m.name), f"agentplane:models[{i}].name") for i, m in enumerate(spec.env.models) if m.name in derived]
-    found += [(len(t.name), f"agentplane:tiers[{i}].name") for i, t in enumerate(spec.env.tiers) if _contains(derived, t.name)]
+    found += [
+        (len(t.name), f"agentplane:tiers[{i}].name") for i, t in enumerate(spec.env.tiers) if _contains(derived, t.name)
+    ]
     return max(found)[1] if found else ""
 
 
@@ -154,7 +172,14 @@ def check_plan(plan, config_label: str) -> list[ConfigIssue]:
         urns[reg.urn].append(reg)
         if is_kubernetes_object(reg):
             meta = reg.inputs["metadata"]
-            objects[(reg.inputs["apiVersion"].rpartition("/")[0], reg.inputs["kind"], meta.get("namespace") or "", meta.get("name"))].append(reg)
+            objects[
+                (
+                    reg.inputs["apiVersion"].rpartition("/")[0],
+                    reg.inputs["kind"],
+                    meta.get("namespace") or "",
+                    meta.get("name"),
+                )
+            ].append(reg)
         if reg.custom:
             files[object_path(reg, component_of(reg, by_urn))].append(reg)
 
@@ -165,9 +190,17 @@ def check_plan(plan, config_label: str) -> list[ConfigIssue]:
                 continue
             reported.update(id(r) for r in regs)
             for reg in regs:
-                file, field = where(reg, reg.name if what == "the Pulumi resource name" else describe(reg).rpartition(" ")[2])
+                file, field = where(
+                    reg, reg.name if what == "the Pulumi resource name" else describe(reg).rpartition(" ")[2]
+                )
                 others = sorted({"/".join(where(r, describe(r))[0:1]) for r in regs if r is not reg})
-                issues.append(ConfigIssue(file, field, f"{describe(reg)}: {what} is derived twice (also from {', '.join(others)}); rename one of them"))
+                issues.append(
+                    ConfigIssue(
+                        file,
+                        field,
+                        f"{describe(reg)}: {what} is derived twice (also from {', '.join(others)}); rename one of them",
+                    )
+                )
 
     for reg in plan.registrations:
         if reg.custom:
@@ -175,7 +208,13 @@ def check_plan(plan, config_label: str) -> list[ConfigIssue]:
             for part in path.split("/"):
                 if len(part.encode("utf-8")) > MAX_FILE_NAME_BYTES or "\x00" in part or part in (".", ".."):
                     file, field = where(reg, reg.name)
-                    issues.append(ConfigIssue(file, field, f"{describe(reg)[:120]}: the plan file name would be {len(part.encode('utf-8'))} bytes (at most {MAX_FILE_NAME_BYTES}); use a shorter name"))
+                    issues.append(
+                        ConfigIssue(
+                            file,
+                            field,
+                            f"{describe(reg)[:120]}: the plan file name would be {len(part.encode('utf-8'))} bytes (at most {MAX_FILE_NAME_BYTES}); use a shorter name",
+                        )
+                    )
         if not is_kubernetes_object(reg):
             continue
         meta = reg.inputs["metadata"]
@@ -184,7 +223,9 @@ def check_plan(plan, config_label: str) -> list[ConfigIssue]:
         if problem := _name_problem(reg.inputs["apiVersion"], reg.inputs["kind"], name):
             problems.append(f"the name {problem}")
         namespace = meta.get("namespace")
-        if namespace is not None and (not isinstance(namespace, str) or len(namespace) > 63 or not DNS1123_LABEL.match(namespace)):
+        if namespace is not None and (
+            not isinstance(namespace, str) or len(namespace) > 63 or not DNS1123_LABEL.match(namespace)
+        ):
             problems.append("the namespace must be a DNS-1123 label")
         problems += list(_label_problems(meta.get("labels")))
         for problem in problems:

@@ -223,13 +223,15 @@ def engine_config(env_raw: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
     return config, secret_keys
 
 
-def run_under_mocks(stack: str, config: dict[str, str], secret_keys: list[str],
-                    program: Callable[[], Any]) -> tuple[list[Registration], list[str]]:
+def run_under_mocks(
+    stack: str, config: dict[str, str], secret_keys: list[str], program: Callable[[], Any]
+) -> tuple[list[Registration], list[str]]:
     """Run `program` under the recording mock engine; return its registrations (sorted) and warnings."""
     import logging
 
     import pulumi
-    from pulumi.runtime import settings, stack as runtime_stack
+    from pulumi.runtime import settings
+    from pulumi.runtime import stack as runtime_stack
     from pulumi.runtime.sync_await import _sync_await
 
     settings.reset_options()

@@ -85,8 +85,12 @@ def run(args: argparse.Namespace) -> int:
             return EXIT_USAGE
     # The team name becomes a file name: check it before touching the file system, so
     # `onboard ../../x` or `onboard /etc/x` never writes outside the teams directory.
-    for what, problem in (("team", team_name_problem(args.team)), ("--owner", name_problem(args.owner)),
-                          ("--tier", name_problem(args.tier)), ("--env", name_problem(args.env))):
+    for what, problem in (
+        ("team", team_name_problem(args.team)),
+        ("--owner", name_problem(args.owner)),
+        ("--tier", name_problem(args.tier)),
+        ("--env", name_problem(args.env)),
+    ):
         if problem:
             print(f"error: {what}: {problem}", file=sys.stderr)
             return EXIT_USAGE
@@ -110,11 +114,13 @@ def run(args: argparse.Namespace) -> int:
         if ours:
             target.unlink()
             return report(ConfigError(ours))
-    print(f"wrote {target}; next:\n"
-          f"  1. edit it (owners, agents, models, egress: see docs/teams.md)\n"
-          f"  2. agentplane validate --stack {args.env}\n"
-          f"  3. agentplane plan --stack {args.env}     (what your team gets, offline)\n"
-          f"  4. open a pull request with it; CI posts the plan diff and the per-team review summary")
+    print(
+        f"wrote {target}; next:\n"
+        f"  1. edit it (owners, agents, models, egress: see docs/teams.md)\n"
+        f"  2. agentplane validate --stack {args.env}\n"
+        f"  3. agentplane plan --stack {args.env}     (what your team gets, offline)\n"
+        f"  4. open a pull request with it; CI posts the plan diff and the per-team review summary"
+    )
     return EXIT_OK
 
 
@@ -125,9 +131,12 @@ def _known_environment(env: str, config: Path | None) -> bool:
     if config is not None or env in known_environments(Path(STACKS_DIR)):
         return True
     known = ", ".join(sorted(known_environments(Path(STACKS_DIR)))) or "none"
-    print(f"error: there is no environment {env!r}: a team file may only name environments that have a "
-          f"{STACKS_DIR}/Pulumi.<env>.yaml (here: {known}). Pass --env with one of them; a new "
-          f"environment is added by the platform team (docs/operations.md).", file=sys.stderr)
+    print(
+        f"error: there is no environment {env!r}: a team file may only name environments that have a "
+        f"{STACKS_DIR}/Pulumi.<env>.yaml (here: {known}). Pass --env with one of them; a new "
+        f"environment is added by the platform team (docs/operations.md).",
+        file=sys.stderr,
+    )
     return False
 
 

@@ -23,12 +23,12 @@ from typing import Any
 import yaml
 
 from agentplane.command import EXIT_OK, report, stack_arguments
-from agentplane.engine import Registration, engine_config, run_under_mocks
-from agentplane.errors import ConfigError, ConfigIssue
 from agentplane.config.files import TEAMS_DIR, read_stack_config, stack_config_path
 from agentplane.config.messages import display
-from agentplane.review.summary import render_text, summarize
 from agentplane.config.platform import PlatformSpec
+from agentplane.engine import Registration, engine_config, run_under_mocks
+from agentplane.errors import ConfigError, ConfigIssue
+from agentplane.review.summary import render_text, summarize
 
 
 @dataclass
@@ -46,9 +46,8 @@ def run_program(stack: str, *, config: Path | None = None, teams: Path | None = 
     (agentplane.derived), and return every registration. `validate` and `plan` both run this,
     so whatever `plan` refuses, `validate` refuses, with the same file and field."""
     from agentplane import program
-    from agentplane.derived import check_plan
     from agentplane.config.load import load_from_files
-
+    from agentplane.derived import check_plan
     from components.kube import duplicates_reported_after_run
 
     root = root or Path.cwd()
@@ -66,7 +65,13 @@ def run_program(stack: str, *, config: Path | None = None, teams: Path | None = 
         # The program validates everything before it registers anything; on invalid input it
         # raises ConfigError here and the registrations list stays empty.
         specs.append(
-            program.main(teams_dir=teams_dir, config_label=config_label, offline=True, known_root=root, config_dir=config_path.parent)
+            program.main(
+                teams_dir=teams_dir,
+                config_label=config_label,
+                offline=True,
+                known_root=root,
+                config_dir=config_path.parent,
+            )
         )
 
     with duplicates_reported_after_run():
@@ -151,13 +156,21 @@ def plan_document(plan: Plan) -> dict[str, Any]:
 def write_plan(plan: Plan, out: Path) -> dict[str, str]:
     """Write plan.json and one YAML file per object into `out`, replacing an earlier plan there."""
     if out.exists() and any(out.iterdir()) and not (out / "plan.json").exists():
-        raise ConfigError([ConfigIssue(str(out), "", "output directory is not empty and holds no earlier plan; refusing to overwrite it")])
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    str(out), "", "output directory is not empty and holds no earlier plan; refusing to overwrite it"
+                )
+            ]
+        )
     document = plan_document(plan)
     by_urn = plan.by_urn()
     files: dict[str, str] = {}
     for reg in plan.registrations:
         if reg.custom:
-            body = reg.inputs if is_kubernetes_object(reg) else {"type": reg.type, "name": reg.name, "inputs": reg.inputs}
+            body = (
+                reg.inputs if is_kubernetes_object(reg) else {"type": reg.type, "name": reg.name, "inputs": reg.inputs}
+            )
             files[object_path(reg, component_of(reg, by_urn))] = dump_yaml(body)
     staging = Path(tempfile.mkdtemp(prefix=".plan-", dir=out.parent if out.parent.exists() else None))
     try:
@@ -194,7 +207,11 @@ def resource_counts(plan: Plan) -> tuple[dict[str, int], dict[str, int]]:
 def summary(plan: Plan) -> str:
     """A table per component and per team, for the terminal."""
     per_component, per_team = resource_counts(plan)
-    lines = [f"stack {plan.spec.stack}: {sum(per_component.values())} resources", "", f"{'component':<24}{'resources':>10}"]
+    lines = [
+        f"stack {plan.spec.stack}: {sum(per_component.values())} resources",
+        "",
+        f"{'component':<24}{'resources':>10}",
+    ]
     lines += [f"{name:<24}{count:>10}" for name, count in sorted(per_component.items())]
     lines += ["", f"{'team':<24}{'tier':<14}{'resources':>10}  agents (tier)"]
     for team in plan.spec.teams:
@@ -223,8 +240,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     stack_arguments(parser)
     parser.add_argument("--out", type=Path, help="output directory (default: build/plan/<stack>)")
     parser.add_argument("--json", action="store_true", help="print the plan summary as JSON")
-    parser.add_argument("--summary", action="store_true",
-                        help="also print the per-team review summary (tier, models, egress, budget, access, ...)")
+    parser.add_argument(
+        "--summary",
+        action="store_true",
+        help="also print the per-team review summary (tier, models, egress, budget, access, ...)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

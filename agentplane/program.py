@@ -8,10 +8,16 @@ from pathlib import Path
 import pulumi
 from pulumi.runtime import config as runtime_config
 
-from agentplane.errors import ConfigError
-from agentplane.config.files import TEAMS_DIR, env_config_from_engine, project_environments, read_team_documents, stack_config_path
+from agentplane.config.files import (
+    TEAMS_DIR,
+    env_config_from_engine,
+    project_environments,
+    read_team_documents,
+    stack_config_path,
+)
 from agentplane.config.load import build_spec
 from agentplane.config.platform import PlatformSpec
+from agentplane.errors import ConfigError
 
 TEAMS_DIR_ENV = "AGENTPLANE_TEAMS_DIR"
 
@@ -124,6 +130,8 @@ def main(
             for warning in spec.warnings:
                 pulumi.log.warn(warning)
         else:
-            raise pulumi.RunError("`pulumi up` needs settings the preview could do without:\n  - " + "\n  - ".join(spec.warnings))
+            raise pulumi.RunError(
+                "`pulumi up` needs settings the preview could do without:\n  - " + "\n  - ".join(spec.warnings)
+            )
     define_platform(spec)
     return spec

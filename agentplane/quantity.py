@@ -11,11 +11,22 @@ import re
 from decimal import Decimal, localcontext
 
 _SUFFIX = {
-    "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": Decimal(1),
-    "k": Decimal(10) ** 3, "M": Decimal(10) ** 6, "G": Decimal(10) ** 9,
-    "T": Decimal(10) ** 12, "P": Decimal(10) ** 15, "E": Decimal(10) ** 18,
-    "Ki": Decimal(2) ** 10, "Mi": Decimal(2) ** 20, "Gi": Decimal(2) ** 30,
-    "Ti": Decimal(2) ** 40, "Pi": Decimal(2) ** 50, "Ei": Decimal(2) ** 60,
+    "n": Decimal("1e-9"),
+    "u": Decimal("1e-6"),
+    "m": Decimal("1e-3"),
+    "": Decimal(1),
+    "k": Decimal(10) ** 3,
+    "M": Decimal(10) ** 6,
+    "G": Decimal(10) ** 9,
+    "T": Decimal(10) ** 12,
+    "P": Decimal(10) ** 15,
+    "E": Decimal(10) ** 18,
+    "Ki": Decimal(2) ** 10,
+    "Mi": Decimal(2) ** 20,
+    "Gi": Decimal(2) ** 30,
+    "Ti": Decimal(2) ** 40,
+    "Pi": Decimal(2) ** 50,
+    "Ei": Decimal(2) ** 60,
 }
 # Suffixes first, then an exponent with at least one digit: "1E" is one exa, "1E3" is 1000.
 _QUANTITY = re.compile(
@@ -29,7 +40,11 @@ MAX_AMOUNT = Decimal(2**63 - 1) / 1000
 def parse_quantity(text: str) -> Decimal:
     """'500m' -> 0.5, '4Gi' -> 4294967296. Raises ValueError for anything Kubernetes would reject
     and for amounts no cluster has (more than 2^63/1000 units)."""
-    shown = repr(text) if isinstance(text, str) and text.isascii() and text.isprintable() and len(text) <= 40 else "the value"
+    shown = (
+        repr(text)
+        if isinstance(text, str) and text.isascii() and text.isprintable() and len(text) <= 40
+        else "the value"
+    )
     match = _QUANTITY.match(text) if isinstance(text, str) and len(text) <= 64 else None
     if not match:
         raise ValueError(f"{shown} is not a Kubernetes quantity (examples: 500m, 2, 4Gi, 512Mi)")

@@ -21,18 +21,17 @@ from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel
 from pydantic.alias_generators import to_camel
-from pydantic_core import PydanticUndefined
 
 from agentplane.config.environment import EnvironmentConfig, Tier
-from agentplane.config.sections.tenants import TenancyConfig
 from agentplane.config.sections.adopt import AdoptConfig
 from agentplane.config.sections.certificates import CertificatesConfig
 from agentplane.config.sections.gateway import GatewayConfig
 from agentplane.config.sections.identity import IdentityConfig
 from agentplane.config.sections.images import ImagesConfig
 from agentplane.config.sections.provenance import ProvenanceConfig
-from agentplane.config.sections.workload_identity import WorkloadIdentityConfig
 from agentplane.config.sections.telemetry import TelemetryConfig
+from agentplane.config.sections.tenants import TenancyConfig
+from agentplane.config.sections.workload_identity import WorkloadIdentityConfig
 from agentplane.config.team import Agent, TeamFile
 
 PIECE = ("key", "default", "meaning")
@@ -56,7 +55,9 @@ TABLES: dict[str, tuple[str, type[BaseModel], str, tuple[str, ...]]] = {
 # Keys of a PIECE table shown as one row (their own docstring states the shape) instead of
 # one row per nested key: where the nested keys would repeat or say less than the whole.
 LEAVES: dict[str, frozenset[str]] = {
-    "gateway": frozenset({"guardrails.all", "guardrails.tiers", "providerKeys", "providerOptions", "crdsChart", "chart"}),
+    "gateway": frozenset(
+        {"guardrails.all", "guardrails.tiers", "providerKeys", "providerOptions", "crdsChart", "chart"}
+    ),
     "telemetry": frozenset({"chart", "collector.resources"}),
     "provenance": frozenset({"chart"}),
 }
@@ -84,7 +85,9 @@ def _type(annotation: Any) -> str:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         fields = [f"{to_camel(n)}{'' if f.is_required() else '?'}" for n, f in annotation.model_fields.items()]
         return "{" + ", ".join(fields) + "}"
-    return {bool: "bool", int: "integer", str: "string"}.get(annotation, getattr(annotation, "__name__", str(annotation)))
+    return {bool: "bool", int: "integer", str: "string"}.get(
+        annotation, getattr(annotation, "__name__", str(annotation))
+    )
 
 
 def _default(field) -> str:
@@ -130,8 +133,9 @@ def _shown(value: Any) -> str:
     return f"`{value}`"
 
 
-def flat_rows(model: type[BaseModel], prefix: str = "", defaults: BaseModel | None = None,
-              leaves: frozenset[str] = frozenset()) -> list[list[str]]:
+def flat_rows(
+    model: type[BaseModel], prefix: str = "", defaults: BaseModel | None = None, leaves: frozenset[str] = frozenset()
+) -> list[list[str]]:
     """[key, default, meaning] per leaf; a section's default values come from its default instance.
     A key in `leaves` is one row even when it holds a section."""
     out = []
@@ -152,12 +156,14 @@ def flat_rows(model: type[BaseModel], prefix: str = "", defaults: BaseModel | No
         value = getattr(defaults, name) if defaults is not None else field.get_default(call_default_factory=True)
         default = _shown(value) if defaults is not None or isinstance(value, BaseModel) else _default(field)
         if m := _DEFAULT.search(meaning):
-            default, meaning = m["text"].rstrip("."), meaning[:m.start()].rstrip()
+            default, meaning = m["text"].rstrip("."), meaning[: m.start()].rstrip()
         out.append([f"`{key}`", default, meaning])
     return out
 
 
-def rows(model: type[BaseModel], prefix: str, columns: tuple[str, ...], leaves: frozenset[str] = frozenset()) -> list[list[str]]:
+def rows(
+    model: type[BaseModel], prefix: str, columns: tuple[str, ...], leaves: frozenset[str] = frozenset()
+) -> list[list[str]]:
     if columns == PIECE:
         return flat_rows(model, prefix, leaves=leaves)
     out = []
@@ -168,7 +174,7 @@ def rows(model: type[BaseModel], prefix: str, columns: tuple[str, ...], leaves: 
         meaning = " ".join((field.description or "").split())
         default = _default(field)
         if m := _DEFAULT.search(meaning):
-            default, meaning = m["text"].rstrip("."), meaning[:m.start()].rstrip()
+            default, meaning = m["text"].rstrip("."), meaning[: m.start()].rstrip()
         key = f"`{prefix}{to_camel(name)}`"
         third = default if columns[2] == "default" else ("yes" if field.is_required() else "no")
         if columns[2] == "required" and m:  # no default column: the stated default stays in the meaning
@@ -181,8 +187,10 @@ def table(name: str) -> str:
     _, model, prefix, columns = TABLES[name]
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     typed = columns[1] == "type"  # the type column holds its own escaped `|`
-    lines += ["| " + " | ".join(cell if typed and i == 1 else cell.replace("|", "\\|") for i, cell in enumerate(r)) + " |"
-              for r in rows(model, prefix, columns, LEAVES.get(name, frozenset()))]
+    lines += [
+        "| " + " | ".join(cell if typed and i == 1 else cell.replace("|", "\\|") for i, cell in enumerate(r)) + " |"
+        for r in rows(model, prefix, columns, LEAVES.get(name, frozenset()))
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -190,7 +198,9 @@ def render_page(text: str, page: str) -> str:
     for name, (where, *_rest) in TABLES.items():
         if where != page:
             continue
-        pattern = re.compile(re.escape(f"<!-- generated: {name} -->\n") + r".*?" + re.escape(f"<!-- end generated: {name} -->"), re.S)
+        pattern = re.compile(
+            re.escape(f"<!-- generated: {name} -->\n") + r".*?" + re.escape(f"<!-- end generated: {name} -->"), re.S
+        )
         if not pattern.search(text):
             raise ValueError(f"{page} has no `<!-- generated: {name} -->` block")
         text = pattern.sub(lambda _m: _BLOCK.format(name=name, body=table(name)), text)

@@ -58,7 +58,9 @@ class _StrictLoader(yaml.SafeLoader):
     def construct_yaml_int(self, node):  # type: ignore[override]
         digits = sum(c.isdigit() for c in str(node.value))
         if digits > MAX_INT_DIGITS:
-            raise UnsafeYAML(f"a number with {digits} digits; at most {MAX_INT_DIGITS} are accepted ({_where(node.start_mark)})")
+            raise UnsafeYAML(
+                f"a number with {digits} digits; at most {MAX_INT_DIGITS} are accepted ({_where(node.start_mark)})"
+            )
         return super().construct_yaml_int(node)
 
     def construct_mapping(self, node, deep=False):  # type: ignore[override]
@@ -70,7 +72,11 @@ class _StrictLoader(yaml.SafeLoader):
             if not isinstance(key, (str, int, float, bool)) and key is not None:
                 raise UnsafeYAML(f"mapping keys must be plain scalars ({_where(key_node.start_mark)})")
             if key in seen:
-                shown = f" {key!r}" if isinstance(key, str) and key.isascii() and key.isprintable() and len(key) <= 64 else ""
+                shown = (
+                    f" {key!r}"
+                    if isinstance(key, str) and key.isascii() and key.isprintable() and len(key) <= 64
+                    else ""
+                )
                 raise UnsafeYAML(f"duplicate key{shown} ({_where(key_node.start_mark)}; first at {_where(seen[key])})")
             seen[key] = key_node.start_mark
         return super().construct_mapping(node, deep=deep)
@@ -97,7 +103,11 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     problem = getattr(exc, "problem", None) or getattr(exc, "reason", None) or type(exc).__name__
     mark = getattr(exc, "problem_mark", None)
     if isinstance(exc, yaml.reader.ReaderError):
-        return f"not valid YAML: unacceptable character #x{exc.character:04x} at position {exc.position}" if isinstance(exc.character, int) else "not valid YAML: unacceptable byte"
+        return (
+            f"not valid YAML: unacceptable character #x{exc.character:04x} at position {exc.position}"
+            if isinstance(exc.character, int)
+            else "not valid YAML: unacceptable byte"
+        )
     return f"not valid YAML: {problem} ({_where(mark)})"
 
 
@@ -161,7 +171,9 @@ def read_regular_file(path: Path, max_bytes: int = MAX_BYTES) -> bytes:
         if not stat.S_ISREG(info.st_mode):
             raise UnsafeYAML("is not a regular file (a device, FIFO or socket); only regular files are read")
         if info.st_size > max_bytes:
-            raise UnsafeYAML(f"file is {info.st_size} bytes; at most {max_bytes} ({max_bytes // 1024} KiB) are accepted")
+            raise UnsafeYAML(
+                f"file is {info.st_size} bytes; at most {max_bytes} ({max_bytes // 1024} KiB) are accepted"
+            )
         chunks: list[bytes] = []
         total = 0
         while True:

@@ -29,7 +29,7 @@ def team_schema() -> dict[str, Any]:
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,
         "description": "An agentplane team file (stacks/teams/<team>.yaml). Generated from "
-                       "agentplane/config/team.py by `python -m agentplane.schema --write`; do not edit.",
+        "agentplane/config/team.py by `python -m agentplane.schema --write`; do not edit.",
         **{k: v for k, v in body.items() if k != "description"},
     }
 

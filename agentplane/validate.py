@@ -7,8 +7,16 @@ import argparse
 import json
 import sys
 
-from agentplane.command import EXIT_INVALID, EXIT_OK, EXIT_USAGE, UsageError, issues_json, report, selected_stacks
-from agentplane.command import stack_arguments
+from agentplane.command import (
+    EXIT_INVALID,
+    EXIT_OK,
+    EXIT_USAGE,
+    UsageError,
+    issues_json,
+    report,
+    selected_stacks,
+    stack_arguments,
+)
 from agentplane.errors import ConfigError
 
 
@@ -39,8 +47,16 @@ def run(args: argparse.Namespace) -> int:
             continue
         warnings = [*spec.warnings, *ineffective_settings(spec)]
         agents = sum(len(t.agents) for t in spec.teams)
-        results.append({"stack": stack, "valid": True, "teams": len(spec.teams), "agents": agents,
-                        "errors": [], "warnings": warnings})
+        results.append(
+            {
+                "stack": stack,
+                "valid": True,
+                "teams": len(spec.teams),
+                "agents": agents,
+                "errors": [],
+                "warnings": warnings,
+            }
+        )
         if not args.json:
             for warning in warnings:
                 print(f"warning: {warning}", file=sys.stderr)

@@ -93,7 +93,9 @@ class Certificates(pulumi.ComponentResource):
             self.ready = [namespace, self.cert_manager]
             # Keeps one webhook replica through node drains (the webhook admits every cert-manager write).
             register(
-                name, build.webhook_disruption_budget(), pulumi.ResourceOptions(parent=self, depends_on=[self.cert_manager])
+                name,
+                build.webhook_disruption_budget(),
+                pulumi.ResourceOptions(parent=self, depends_on=[self.cert_manager]),
             )
         else:
             for message in spec.env.adopt.messages():
@@ -103,7 +105,12 @@ class Certificates(pulumi.ComponentResource):
         # The root: a key and a self-signed CA certificate made by Pulumi, so the program knows
         # what to trust before anything runs in the cluster. The key is a secret output of
         # pulumi-tls (encrypted in the state); renewal re-signs the same key.
-        key = tls.PrivateKey(f"{name}-root-ca-key", algorithm="ECDSA", ecdsa_curve="P256", opts=pulumi.ResourceOptions(parent=self, **keep))
+        key = tls.PrivateKey(
+            f"{name}-root-ca-key",
+            algorithm="ECDSA",
+            ecdsa_curve="P256",
+            opts=pulumi.ResourceOptions(parent=self, **keep),
+        )
         validity, early_renewal = build.root_ca_validity(spec)
         root = tls.SelfSignedCert(
             f"{name}-root-ca",
@@ -130,7 +137,9 @@ class Certificates(pulumi.ComponentResource):
         )
         # What every user of the CA depends on explicitly (the ClusterIssuer resource).
         self.ca_issuer = register(
-            name, build.platform_ca_issuer(), pulumi.ResourceOptions(parent=self, depends_on=[*self.ready, secret], **keep)
+            name,
+            build.platform_ca_issuer(),
+            pulumi.ResourceOptions(parent=self, depends_on=[*self.ready, secret], **keep),
         )
         self.issuers = {PLATFORM_CA_ISSUER: self.ca_issuer}
         acme = build.acme_issuer(spec)
@@ -140,5 +149,9 @@ class Certificates(pulumi.ComponentResource):
             )
         self.issuer_dependencies = {issuer: [*self.ready, resource] for issuer, resource in self.issuers.items()}
         self.register_outputs(
-            {"issuer": self.issuer_name, "rootCaSecret": f"{build.ca_namespace(spec)}/{build.ROOT_CA_SECRET}", "rootCaCertificate": root.cert_pem}
+            {
+                "issuer": self.issuer_name,
+                "rootCaSecret": f"{build.ca_namespace(spec)}/{build.ROOT_CA_SECRET}",
+                "rootCaCertificate": root.cert_pem,
+            }
         )

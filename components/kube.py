@@ -94,7 +94,9 @@ def register(prefix: str, obj: dict, opts: pulumi.ResourceOptions) -> pulumi.Cus
     owner = f"{prefix}-{resource_name(obj)}"
     if identity in _claimed and not _report_later:
         where = f"{identity[2]}/{identity[3]}" if identity[2] else identity[3]
-        raise DuplicateObject(f"{kind} {where} would be declared twice, by {_claimed[identity]} and by {owner}; rename one of them")
+        raise DuplicateObject(
+            f"{kind} {where} would be declared twice, by {_claimed[identity]} and by {owner}; rename one of them"
+        )
     _claimed.setdefault(identity, owner)
     group, _, version = api_version.rpartition("/")
     name = f"{prefix}-{resource_name(obj)}"

@@ -44,7 +44,12 @@ class TeamTelemetry(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: TeamTelemetryArgs, opts: pulumi.ResourceOptions | None = None):
         team, spec = args.team, args.spec
-        super().__init__(TEAM_COMPONENT, name, {"team": team.name}, pulumi.ResourceOptions.merge(opts, renamed_from("agentplane:team:Telemetry")))
+        super().__init__(
+            TEAM_COMPONENT,
+            name,
+            {"team": team.name},
+            pulumi.ResourceOptions.merge(opts, renamed_from("agentplane:team:Telemetry")),
+        )
         # The operator's CRDs and webhook must exist before an Instrumentation is accepted.
         self.instrumentation = register(
             name,
@@ -110,7 +115,9 @@ class Telemetry(pulumi.ComponentResource):
             spec.env.telemetry.chart,
             build.NAMESPACE,
             build.operator_values(spec),
-            pulumi.ResourceOptions(parent=self, depends_on=[self.namespace], protect=spec.protect, retain_on_delete=spec.protect),
+            pulumi.ResourceOptions(
+                parent=self, depends_on=[self.namespace], protect=spec.protect, retain_on_delete=spec.protect
+            ),
         )
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace])
         access = [register(name, obj, in_namespace) for obj in build.collector_rbac()]
@@ -118,7 +125,10 @@ class Telemetry(pulumi.ComponentResource):
         # The gateway's credential for 4319/4320: the collector reads it from a file, the
         # gateway (its own Secret, in its own namespace) sends it as a bearer token.
         token = random.RandomPassword(
-            f"{name}-gateway-otlp-token", length=build.GATEWAY_TOKEN_LENGTH, special=False, opts=pulumi.ResourceOptions(parent=self)
+            f"{name}-gateway-otlp-token",
+            length=build.GATEWAY_TOKEN_LENGTH,
+            special=False,
+            opts=pulumi.ResourceOptions(parent=self),
         )
         self.gateway_token = pulumi.Output.secret(token.result)
         secrets: list[pulumi.Resource] = [register(name, build.gateway_token_secret(self.gateway_token), in_namespace)]

@@ -35,7 +35,12 @@ class Tenant(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: TenantArgs, opts: pulumi.ResourceOptions | None = None):
         team, spec = args.team, args.spec
-        super().__init__(TEAM_COMPONENT, name, {"team": team.name}, pulumi.ResourceOptions.merge(opts, renamed_from("agentplane:team:Tenant")))
+        super().__init__(
+            TEAM_COMPONENT,
+            name,
+            {"team": team.name},
+            pulumi.ResourceOptions.merge(opts, renamed_from("agentplane:team:Tenant")),
+        )
         namespace_obj, *namespaced = build.tenant_objects(team, spec)
         # Protected environments keep namespaces (and the data in them) when a team file is
         # deleted by accident: `pulumi up` fails instead. Offboarding lifts this on purpose.

@@ -70,7 +70,9 @@ class WorkloadIdentity(pulumi.ComponentResource):
         # its webhook's CA bundle before it serves readiness (spiffe/spire-controller-manager
         # cmd/main.go: webhookManager.Init runs before the manager starts; a failure exits).
         self.cluster_spiffe_ids = {
-            obj["metadata"]["name"]: register(name, obj, pulumi.ResourceOptions(parent=self, depends_on=[self.crds, self.spire]))
+            obj["metadata"]["name"]: register(
+                name, obj, pulumi.ResourceOptions(parent=self, depends_on=[self.crds, self.spire])
+            )
             for obj in build.cluster_spiffe_ids(spec)
         }
         self.trust_domain = config.trust_domain

@@ -33,19 +33,41 @@ KINDS = ("ValidatingPolicy", "MutatingPolicy", "ImageValidatingPolicy")
 NEVER_SENT = {("pods", "ephemeralcontainers", "CREATE")}
 # The concrete resources behind a `*` of a rendered rule, with their kinds.
 KYVERNO_POLICY_RESOURCES = {
-    "policies.kyverno.io": [("validatingpolicies", "ValidatingPolicy"), ("imagevalidatingpolicies", "ImageValidatingPolicy"),
-                            ("mutatingpolicies", "MutatingPolicy"), ("policyexceptions", "PolicyException")],
+    "policies.kyverno.io": [
+        ("validatingpolicies", "ValidatingPolicy"),
+        ("imagevalidatingpolicies", "ImageValidatingPolicy"),
+        ("mutatingpolicies", "MutatingPolicy"),
+        ("policyexceptions", "PolicyException"),
+    ],
 }
 KIND_OF = {
-    "pods": "Pod", "namespaces": "Namespace", "serviceaccounts": "ServiceAccount", "services": "Service",
-    "endpoints": "Endpoints", "endpointslices": "EndpointSlice", "certificates": "Certificate",
-    "certificaterequests": "CertificateRequest", "ingresses": "Ingress", "gateways": "Gateway",
-    "listenersets": "ListenerSet", "clusterpolicies": "ClusterPolicy", "policies": "Policy",
-    "policyexceptions": "PolicyException", "cleanuppolicies": "CleanupPolicy",
-    "clustercleanuppolicies": "ClusterCleanupPolicy", "globalcontextentries": "GlobalContextEntry",
+    "pods": "Pod",
+    "namespaces": "Namespace",
+    "serviceaccounts": "ServiceAccount",
+    "services": "Service",
+    "endpoints": "Endpoints",
+    "endpointslices": "EndpointSlice",
+    "certificates": "Certificate",
+    "certificaterequests": "CertificateRequest",
+    "ingresses": "Ingress",
+    "gateways": "Gateway",
+    "listenersets": "ListenerSet",
+    "clusterpolicies": "ClusterPolicy",
+    "policies": "Policy",
+    "policyexceptions": "PolicyException",
+    "cleanuppolicies": "CleanupPolicy",
+    "clustercleanuppolicies": "ClusterCleanupPolicy",
+    "globalcontextentries": "GlobalContextEntry",
 }
-CLUSTER_SCOPED = {"namespaces", "clusterpolicies", "clustercleanuppolicies", "globalcontextentries",
-                  "validatingpolicies", "imagevalidatingpolicies", "mutatingpolicies"}
+CLUSTER_SCOPED = {
+    "namespaces",
+    "clusterpolicies",
+    "clustercleanuppolicies",
+    "globalcontextentries",
+    "validatingpolicies",
+    "imagevalidatingpolicies",
+    "mutatingpolicies",
+}
 
 
 @dataclass(frozen=True)
@@ -69,11 +91,29 @@ class Target:
             return obj["metadata"]["name"]
         return "" if self.resource in CLUSTER_SCOPED else obj["metadata"]["namespace"]
 
-    def request(self, user, new: dict | None, old: dict | None, *, version: str | None = None, sub: str | None = None,
-                operation: str | None = None) -> k.Request:
+    def request(
+        self,
+        user,
+        new: dict | None,
+        old: dict | None,
+        *,
+        version: str | None = None,
+        sub: str | None = None,
+        operation: str | None = None,
+    ) -> k.Request:
         obj = new if new is not None else old
-        return k.Request(operation or self.operation, self.group, version or self.version, self.kind, self.resource,
-                         self.namespace(obj), user, new, old, self.sub if sub is None else sub)
+        return k.Request(
+            operation or self.operation,
+            self.group,
+            version or self.version,
+            self.kind,
+            self.resource,
+            self.namespace(obj),
+            user,
+            new,
+            old,
+            self.sub if sub is None else sub,
+        )
 
 
 def rendered() -> list[dict]:
@@ -83,8 +123,12 @@ def rendered() -> list[dict]:
 
 
 def _required(group: str, versions: str, resources: str, operations: str) -> list[Target]:
-    return [Target(group, version, *(entry.partition("/")[::2]), operation)
-            for version in versions.split() for entry in resources.split() for operation in operations.split()]
+    return [
+        Target(group, version, *(entry.partition("/")[::2]), operation)
+        for version in versions.split()
+        for entry in resources.split()
+        for operation in operations.split()
+    ]
 
 
 PODS = _required("", "v1", "pods", "CREATE UPDATE")
@@ -95,11 +139,13 @@ REQUIRED: dict[tuple[str, str], list[Target]] = {
     ("MutatingPolicy", build.POLICY_AGENT_LABELS): _required("", "v1", "pods", "CREATE"),
     ("MutatingPolicy", build.POLICY_TELEMETRY_OPT_OUT): _required("", "v1", "pods", "CREATE"),
     # `kubectl debug` adds a container through UPDATE of pods/ephemeralcontainers
-    ("ImageValidatingPolicy", build.provenance_policy_name("enforce")):
-        PODS + _required("", "v1", "pods/ephemeralcontainers", "UPDATE"),
-    ("ImageValidatingPolicy", build.provenance_policy_name("audit")):
-        PODS + _required("", "v1", "pods/ephemeralcontainers", "UPDATE"),
-    ("ValidatingPolicy", build.POLICY_PLATFORM_METADATA): _required("", "v1", "namespaces serviceaccounts", "CREATE UPDATE"),
+    ("ImageValidatingPolicy", build.provenance_policy_name("enforce")): PODS
+    + _required("", "v1", "pods/ephemeralcontainers", "UPDATE"),
+    ("ImageValidatingPolicy", build.provenance_policy_name("audit")): PODS
+    + _required("", "v1", "pods/ephemeralcontainers", "UPDATE"),
+    ("ValidatingPolicy", build.POLICY_PLATFORM_METADATA): _required(
+        "", "v1", "namespaces serviceaccounts", "CREATE UPDATE"
+    ),
     ("ValidatingPolicy", build.POLICY_PLATFORM_CA): [
         *_required("cert-manager.io", "v1", "certificates certificaterequests", "CREATE UPDATE"),
         *_required("networking.k8s.io", "v1", "ingresses", "CREATE UPDATE"),
@@ -107,8 +153,12 @@ REQUIRED: dict[tuple[str, str], list[Target]] = {
         *_required("gateway.networking.k8s.io", "v1 v1alpha1", "listenersets", "CREATE UPDATE"),
     ],
     ("ValidatingPolicy", build.POLICY_GUARD): [
-        *_required("policies.kyverno.io", "v1 v1beta1 v1alpha1",
-                   "validatingpolicies imagevalidatingpolicies mutatingpolicies policyexceptions", "CREATE UPDATE DELETE"),
+        *_required(
+            "policies.kyverno.io",
+            "v1 v1beta1 v1alpha1",
+            "validatingpolicies imagevalidatingpolicies mutatingpolicies policyexceptions",
+            "CREATE UPDATE DELETE",
+        ),
         *_required("kyverno.io", "v1 v2 v2beta1", "clusterpolicies policies policyexceptions", "CREATE UPDATE DELETE"),
     ],
     ("ValidatingPolicy", build.POLICY_SERVICE_ROUTING): [
@@ -137,6 +187,7 @@ def targets(policy_obj: dict) -> list[Target]:
 
 # --------------------------------------------------------------------------- good and bad objects
 
+
 def _pod_case(t: Target, good: dict, bad: dict, user=k.TENANT_OWNER) -> tuple[k.Request, k.Request]:
     if t.operation == "CREATE":
         return t.request(user, good, None), t.request(user, bad, None)
@@ -157,12 +208,19 @@ def agent_labels_validation(t: Target) -> tuple[k.Request, k.Request]:
 
 def platform_metadata(t: Target) -> tuple[k.Request, k.Request]:
     if t.resource == "namespaces" and t.operation == "CREATE":  # a namespace of the tenant's own
-        good = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "scratch", "labels": {"cost-center": "42"}}}
+        good = {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": "scratch", "labels": {"cost-center": "42"}},
+        }
     elif t.resource == "namespaces":
         good = k.namespace_object(k.namespace_labels()[k.TENANT])
     else:
-        good = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "builder", "namespace": k.TENANT,
-                                                                           "labels": {"app": "builder"}}}
+        good = {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": "builder", "namespace": k.TENANT, "labels": {"app": "builder"}},
+        }
     bad = copy.deepcopy(good)
     bad["metadata"].setdefault("labels", {})[k.TIER] = "production"
     old = copy.deepcopy(good) if t.operation == "UPDATE" else None
@@ -185,8 +243,12 @@ def platform_ca(t: Target) -> tuple[k.Request, k.Request]:
 
 def protect_policies(t: Target) -> tuple[k.Request, k.Request]:
     """Every write by a tenant is refused; the same write by a platform admin goes through."""
-    obj = {"apiVersion": f"{t.group}/{t.version}", "kind": t.kind,
-           "metadata": {"name": "x", **({} if t.resource in CLUSTER_SCOPED else {"namespace": k.TENANT})}, "spec": {}}
+    obj = {
+        "apiVersion": f"{t.group}/{t.version}",
+        "kind": t.kind,
+        "metadata": {"name": "x", **({} if t.resource in CLUSTER_SCOPED else {"namespace": k.TENANT})},
+        "spec": {},
+    }
     new = None if t.operation == "DELETE" else obj
     old = None if t.operation == "CREATE" else obj
     return t.request(k.ADMIN, new, old), t.request(k.TENANT_OWNER, new, old)
@@ -199,8 +261,10 @@ def service_routing(t: Target) -> tuple[k.Request, k.Request]:
         return t.request(k.TENANT_OWNER, good, old), t.request(k.TENANT_OWNER, bad, old)
     make = k.endpoints_request if t.resource == "endpoints" else k.endpoint_slice_request
     obj = make(k.TENANT_OWNER).object
-    controller = {"username": "system:serviceaccount:kube-system:endpointslice-controller",
-                  "groups": ["system:serviceaccounts", "system:serviceaccounts:kube-system", "system:authenticated"]}
+    controller = {
+        "username": "system:serviceaccount:kube-system:endpointslice-controller",
+        "groups": ["system:serviceaccounts", "system:serviceaccounts:kube-system", "system:authenticated"],
+    }
     if t.resource == "endpoints":
         controller = {**controller, "username": "system:serviceaccount:kube-system:endpoint-controller"}
     old = copy.deepcopy(obj) if t.operation == "UPDATE" else None
@@ -218,6 +282,7 @@ def provenance(mode: str) -> Callable[[Target], tuple[k.Request, k.Request]]:
             return t.request(k.TENANT_OWNER, good, running), t.request(k.TENANT_OWNER, bad, running)
         good, bad = k.labeled(tier, k.SIGNED), k.labeled(tier, k.UNSIGNED)
         return _pod_case(t, good, bad)
+
     return build_case
 
 
@@ -272,12 +337,18 @@ def _policy(key: str) -> dict:
 def test_every_rendered_policy_has_good_and_bad_objects():
     names = {(p["kind"], p["metadata"]["name"]) for p in rendered()}
     assert names == set(CASES) == set(REQUIRED), (
-        f"policies without admission cases: {sorted(names - set(CASES))}; stale: {sorted(set(CASES) - names)}")
+        f"policies without admission cases: {sorted(names - set(CASES))}; stale: {sorted(set(CASES) - names)}"
+    )
     assert {kind for kind, _ in names} == set(KINDS)
 
 
-@pytest.mark.parametrize(("key", "target"), all_cases(), ids=lambda v: v if isinstance(v, str) else
-                         f"{v.group or 'core'}-{v.resource}{'/' + v.sub if v.sub else ''}-{v.operation}")
+@pytest.mark.parametrize(
+    ("key", "target"),
+    all_cases(),
+    ids=lambda v: (
+        v if isinstance(v, str) else f"{v.group or 'core'}-{v.resource}{'/' + v.sub if v.sub else ''}-{v.operation}"
+    ),
+)
 def test_good_object_admitted_and_bad_object_refused(key, target):
     policy_obj = _policy(key)
     good, bad = CASES[(policy_obj["kind"], policy_obj["metadata"]["name"])](target)
@@ -293,7 +364,9 @@ def test_good_object_admitted_and_bad_object_refused(key, target):
         if policy_obj["metadata"]["name"] == build.POLICY_AGENT_LABELS:
             # the tenant's own tier label is never overwritten; the ValidatingPolicy refuses it
             assert spoiled["metadata"]["labels"][k.TIER] == "production"
-            assert k.run(k.policy("ValidatingPolicy", build.POLICY_AGENT_LABELS), k.pod_request(spoiled, user=k.TENANT_OWNER)).refused
+            assert k.run(
+                k.policy("ValidatingPolicy", build.POLICY_AGENT_LABELS), k.pod_request(spoiled, user=k.TENANT_OWNER)
+            ).refused
         else:
             assert spoiled == bad.object, "a pod of an instrumented agent is left alone"
         return
@@ -306,8 +379,13 @@ def test_good_object_admitted_and_bad_object_refused(key, target):
         assert policy_obj["spec"]["validationActions"] == ["Audit"] and not bad_outcome.refused
 
 
-@pytest.mark.parametrize(("key", "target"), all_cases(), ids=lambda v: v if isinstance(v, str) else
-                         f"{v.group or 'core'}-{v.resource}{'/' + v.sub if v.sub else ''}-{v.operation}")
+@pytest.mark.parametrize(
+    ("key", "target"),
+    all_cases(),
+    ids=lambda v: (
+        v if isinstance(v, str) else f"{v.group or 'core'}-{v.resource}{'/' + v.sub if v.sub else ''}-{v.operation}"
+    ),
+)
 def test_near_misses_of_the_bad_object_are_not_matched(key, target):
     """The bad object under a request the rule does not select never reaches the CEL."""
     policy_obj = _policy(key)
@@ -319,8 +397,11 @@ def test_near_misses_of_the_bad_object_are_not_matched(key, target):
         misses.append(_with(bad, version="v1beta1"))
     if not any(f"{target.resource}/*" in r["resources"] or "*/*" in r["resources"] for r in selects):
         misses.append(_with(bad, sub_resource="status" if target.sub != "status" else "scale"))
-    unlisted = [op for op in ("CREATE", "UPDATE", "DELETE", "CONNECT")
-                if not any(op in r["operations"] or "*" in r["operations"] for r in selects)]
+    unlisted = [
+        op
+        for op in ("CREATE", "UPDATE", "DELETE", "CONNECT")
+        if not any(op in r["operations"] or "*" in r["operations"] for r in selects)
+    ]
     misses += [_with(bad, operation=op) for op in unlisted]
     selector = policy_obj["spec"]["matchConstraints"].get("namespaceSelector")
     if selector and bad.namespace and target.resource != "namespaces":
@@ -342,4 +423,5 @@ def _moved(request: k.Request, namespace: str) -> k.Request:
         moved = copy.deepcopy(obj)
         moved["metadata"]["namespace"] = namespace
         return moved
+
     return _with(request, namespace=namespace, object=move(request.object), old_object=move(request.old_object))

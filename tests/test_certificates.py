@@ -10,11 +10,11 @@ import pulumi_kubernetes_cert_manager as cert_manager_sdk
 import pytest
 
 from agentplane import namespaces, safeyaml
-from agentplane.errors import ConfigError
 from agentplane.config.files import env_config_from_stack_document
 from agentplane.config.load import validate_environment
 from agentplane.config.sections.certificates import PLATFORM_CA_ISSUER, CertificatesConfig, parse_go_duration
 from agentplane.config.sections.charts import ChartSource
+from agentplane.errors import ConfigError
 from components.certificates import _TYPED_ARGUMENTS, _helm_options
 from tests.support.plans import ROOT, STACKS, example_plan, resources_of
 from tests.support.upstream import upstream_dir, validate_chart_values, validate_objects
@@ -68,7 +68,11 @@ def test_cert_manager_component_inputs_are_valid_chart_values(stack: str) -> Non
     assert values["crds"] == {"enabled": True, "keep": True}  # CRDs on, and kept on uninstall
     assert values["clusterResourceNamespace"] == namespaces.CERT_MANAGER
     options = inputs["helmOptions"]
-    assert (options["chart"], options["version"], options["namespace"]) == (PINNED_CHART, PINNED_VERSION, namespaces.CERT_MANAGER)
+    assert (options["chart"], options["version"], options["namespace"]) == (
+        PINNED_CHART,
+        PINNED_VERSION,
+        namespaces.CERT_MANAGER,
+    )
 
 
 def test_the_validator_would_catch_a_wrong_key_in_those_values() -> None:
@@ -79,9 +83,13 @@ def test_the_validator_would_catch_a_wrong_key_in_those_values() -> None:
 
 def test_sdk_argument_names_versus_the_chart_keys() -> None:
     """The component turns each typed SDK argument into a chart value of the same (wire) name."""
-    schema = json.loads((upstream_dir() / "charts" / f"{PINNED_CHART}-{PINNED_VERSION}" / "values.schema.json").read_text())
+    schema = json.loads(
+        (upstream_dir() / "charts" / f"{PINNED_CHART}-{PINNED_VERSION}" / "values.schema.json").read_text()
+    )
     chart_keys = set(schema["$defs"]["helm-values"]["properties"])
-    sdk_keys = set(pulumi._types.input_type_py_to_pulumi_names(cert_manager_sdk.CertManagerArgs).values()) - {"helmOptions"}
+    sdk_keys = set(pulumi._types.input_type_py_to_pulumi_names(cert_manager_sdk.CertManagerArgs).values()) - {
+        "helmOptions"
+    }
     assert sdk_keys - chart_keys == SDK_ARGUMENTS_THE_CHART_IGNORES
     used = set(_cert_manager("dev")["inputs"]) - {"helmOptions"}
     assert used and not used & SDK_ARGUMENTS_THE_CHART_IGNORES
@@ -99,9 +107,17 @@ def test_no_helm_options_value_shadows_a_typed_argument(stack: str) -> None:
 
 
 def test_an_air_gapped_mirror_only_changes_where_the_chart_comes_from() -> None:
-    https = _helm_options(ChartSource(repository="https://mirror.example/jetstack", chart=PINNED_CHART, version=PINNED_VERSION), {})
-    assert (https.chart, https.repository_opts.repo, https.version) == (PINNED_CHART, "https://mirror.example/jetstack", PINNED_VERSION)
-    oci = _helm_options(ChartSource(repository="oci://registry.example/charts/", chart=PINNED_CHART, version=PINNED_VERSION), {})
+    https = _helm_options(
+        ChartSource(repository="https://mirror.example/jetstack", chart=PINNED_CHART, version=PINNED_VERSION), {}
+    )
+    assert (https.chart, https.repository_opts.repo, https.version) == (
+        PINNED_CHART,
+        "https://mirror.example/jetstack",
+        PINNED_VERSION,
+    )
+    oci = _helm_options(
+        ChartSource(repository="oci://registry.example/charts/", chart=PINNED_CHART, version=PINNED_VERSION), {}
+    )
     assert oci.chart == "oci://registry.example/charts/cert-manager"
     assert oci.repository_opts.repo == ""  # no chart-repository URL next to an OCI reference
 
@@ -148,7 +164,11 @@ def test_the_root_ca_is_made_by_pulumi_and_handed_to_cert_manager(stack: str) ->
     # namespace; the plan shows the shape only, every value redacted.
     assert secret["inputs"]["type"] == "kubernetes.io/tls"
     assert secret["inputs"]["stringData"] == {"tls.crt": "[secret]", "tls.key": "[secret]", "ca.crt": "[secret]"}
-    assert secret["inputs"]["metadata"]["namespace"] == cert_manager["inputs"]["clusterResourceNamespace"] == namespaces.CERT_MANAGER
+    assert (
+        secret["inputs"]["metadata"]["namespace"]
+        == cert_manager["inputs"]["clusterResourceNamespace"]
+        == namespaces.CERT_MANAGER
+    )
     assert {key["urn"], root["urn"]} <= set(secret["dependsOn"])
     assert platform_ca["inputs"]["spec"] == {"ca": {"secretName": "platform-root-ca"}}
     # Order: namespace -> cert-manager -> Secret -> platform-ca.
@@ -163,8 +183,12 @@ def test_root_ca_settings_come_from_config_with_defaults(stack: str) -> None:
     raw = env_config_from_stack_document(safeyaml.load_file(ROOT / "stacks" / f"Pulumi.{stack}.yaml"), stack)
     configured = (raw.get("certificates") or {}).get("rootCa") or {}
     root = _one_of_type(stack, ROOT_TYPE)["inputs"]
-    assert root["validityPeriodHours"] == parse_go_duration(configured.get("duration", "87600h")).total_seconds() // 3600
-    assert root["earlyRenewalHours"] == parse_go_duration(configured.get("renewBefore", "8760h")).total_seconds() // 3600
+    assert (
+        root["validityPeriodHours"] == parse_go_duration(configured.get("duration", "87600h")).total_seconds() // 3600
+    )
+    assert (
+        root["earlyRenewalHours"] == parse_go_duration(configured.get("renewBefore", "8760h")).total_seconds() // 3600
+    )
     assert root["subject"]["commonName"] == configured.get("commonName", f"agentplane {stack} root CA")
     assert 0 < root["earlyRenewalHours"] < root["validityPeriodHours"]
 
@@ -206,12 +230,17 @@ def test_the_root_ca_key_is_a_secret_in_the_state() -> None:
 
     import pulumi_tls
 
-    assert '"privateKeyPem"' in inspect.getsource(pulumi_tls.PrivateKey._internal_init).split("additional_secret_outputs")[1]
+    assert (
+        '"privateKeyPem"'
+        in inspect.getsource(pulumi_tls.PrivateKey._internal_init).split("additional_secret_outputs")[1]
+    )
 
 
 def test_component_exposes_the_issuer_others_depend_on() -> None:
     # Other pieces read Certificates.issuer_name; it must be the ClusterIssuer the plan registers.
-    names = {r["inputs"]["metadata"]["name"] for r in _certificates("dev") if r["inputs"].get("kind") == "ClusterIssuer"}
+    names = {
+        r["inputs"]["metadata"]["name"] for r in _certificates("dev") if r["inputs"].get("kind") == "ClusterIssuer"
+    }
     assert PLATFORM_CA_ISSUER in names
 
 
@@ -259,11 +288,15 @@ def test_a_mirror_may_change_the_repository_but_not_the_pinned_version() -> None
     assert "v1.21.0" in message and "repository" in message
     config = CertificatesConfig.model_validate({"chart": {"repository": "oci://mirror.example/jetstack"}})
     assert (config.chart.repository, config.chart.chart, config.chart.version) == (
-        "oci://mirror.example/jetstack", PINNED_CHART, PINNED_VERSION,
+        "oci://mirror.example/jetstack",
+        PINNED_CHART,
+        PINNED_VERSION,
     )
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("8760h", 8760 * 3600), ("1h30m", 5400), ("1.5h", 5400), ("90s", 90), ("250ms", 0.25)])
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("8760h", 8760 * 3600), ("1h30m", 5400), ("1.5h", 5400), ("90s", 90), ("250ms", 0.25)]
+)
 def test_go_durations_parse_like_go(text: str, seconds: float) -> None:
     assert parse_go_duration(text).total_seconds() == seconds
 
@@ -276,9 +309,20 @@ def test_root_ca_durations_are_whole_hours() -> None:
 def test_an_acme_issuer_is_checked() -> None:
     ((field, message),) = _issues({"acme": {"name": "letsencrypt", "email": "nobody", "ingressClassName": "nginx"}})
     assert field == "agentplane:certificates.acme.email" and "e-mail" in message
-    ((field, message),) = _issues({"acme": {"name": "le", "email": "a@b.example", "ingressClassName": "nginx", "server": "http://acme.example/dir"}})
+    ((field, message),) = _issues(
+        {
+            "acme": {
+                "name": "le",
+                "email": "a@b.example",
+                "ingressClassName": "nginx",
+                "server": "http://acme.example/dir",
+            }
+        }
+    )
     assert field == "agentplane:certificates.acme.server" and "https://" in message
-    ((field, message),) = _issues({"acme": {"name": "platform-ca", "email": "a@b.example", "ingressClassName": "nginx"}})
+    ((field, message),) = _issues(
+        {"acme": {"name": "platform-ca", "email": "a@b.example", "ingressClassName": "nginx"}}
+    )
     assert "platform CA" in message
 
 
@@ -300,7 +344,11 @@ def test_an_adopted_cert_manager_is_not_installed_and_gets_the_ca_secret_where_i
     types = [r["type"] for r in doc["resources"]]
     assert CERT_MANAGER_TYPE not in types
     objects = [r["inputs"] for r in doc["resources"] if "kind" in r["inputs"]]
-    assert not [o for o in objects if o["kind"] == "Namespace" and o["metadata"]["name"] in (namespaces.CERT_MANAGER, "security")]
+    assert not [
+        o
+        for o in objects
+        if o["kind"] == "Namespace" and o["metadata"]["name"] in (namespaces.CERT_MANAGER, "security")
+    ]
     (secret,) = [o for o in objects if o["kind"] == "Secret" and o["metadata"]["name"] == "platform-root-ca"]
     assert secret["metadata"]["namespace"] == "security"
     assert [o for o in objects if o["kind"] == "ClusterIssuer" and o["metadata"]["name"] == PLATFORM_CA_ISSUER]

@@ -62,7 +62,9 @@ def test_plan_is_byte_identical_for_identical_inputs(project: Path) -> None:
         assert (project / "a" / relative).read_bytes() == (project / "b" / relative).read_bytes(), relative
 
 
-def test_invalid_plan_writes_nothing_and_keeps_an_earlier_plan(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_invalid_plan_writes_nothing_and_keeps_an_earlier_plan(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["plan", "--stack", "dev", "--out", "out"]) == 0
     before = (project / "out/plan.json").read_bytes()
     (project / "stacks/teams/bad.yaml").write_text("name: bad\nowners: [x]\nenvironments: {dev: {tier: gold}}\n")
@@ -132,7 +134,7 @@ def test_diff_of_a_removed_stack_lists_everything_as_removed(project: Path, caps
 
 
 def test_redaction_keeps_the_shape_of_secrets_and_hides_every_value() -> None:
-    from agentplane.engine import REDACTED, _SECRET_SIG, _SIG_KEY, redact
+    from agentplane.engine import _SECRET_SIG, _SIG_KEY, REDACTED, redact
 
     secret = {_SIG_KEY: _SECRET_SIG, "value": {"username": "admin", "password": "hunter2", "ports": [5432]}}
     assert redact({"stringData": secret, "kind": "Secret"}) == {
@@ -152,8 +154,14 @@ def test_generated_names_that_collide_fail_the_plan(project: Path, capsys: pytes
     )
     assert main(["plan", "--stack", "dev", "--out", "out"]) == 1
     plan_errors = capsys.readouterr().err
-    assert "stacks/teams/foo.yaml: agents[0].name: HTTPRoute agentplane-gateway/foo-agent-x-egress: the object is derived twice" in plan_errors
-    assert "stacks/teams/foo-agent-x.yaml: name: HTTPRoute agentplane-gateway/foo-agent-x-egress: the object is derived twice" in plan_errors
+    assert (
+        "stacks/teams/foo.yaml: agents[0].name: HTTPRoute agentplane-gateway/foo-agent-x-egress: the object is derived twice"
+        in plan_errors
+    )
+    assert (
+        "stacks/teams/foo-agent-x.yaml: name: HTTPRoute agentplane-gateway/foo-agent-x-egress: the object is derived twice"
+        in plan_errors
+    )
     assert not (project / "out").exists()
     # validate reports exactly what plan reports.
     assert main(["validate", "--stack", "dev"]) == 1
@@ -167,7 +175,15 @@ def test_every_subcommand_is_a_module_with_add_arguments_and_run() -> None:
 
     from agentplane.cli import COMMANDS, build_parser
 
-    assert [name for name, _, _ in COMMANDS] == ["validate", "plan", "diff", "catalog", "completion", "onboard", "pr-diff"]
+    assert [name for name, _, _ in COMMANDS] == [
+        "validate",
+        "plan",
+        "diff",
+        "catalog",
+        "completion",
+        "onboard",
+        "pr-diff",
+    ]
     for name, module_name, _ in COMMANDS:
         module = importlib.import_module(module_name)
         parser = argparse.ArgumentParser()
@@ -175,7 +191,8 @@ def test_every_subcommand_is_a_module_with_add_arguments_and_run() -> None:
         assert callable(module.run), name
     subcommands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     assert {name: p.get_default("func").__module__ for name, p in subcommands.choices.items()} == {
-        name: module for name, module, _ in COMMANDS}
+        name: module for name, module, _ in COMMANDS
+    }
 
 
 def test_help_loads_neither_pydantic_nor_pulumi() -> None:
@@ -183,9 +200,11 @@ def test_help_loads_neither_pydantic_nor_pulumi() -> None:
     import subprocess
     import sys
 
-    probe = ("import sys\nfrom agentplane.cli import main\n"
-             "for argv in (['--help'], ['no-such-command']):\n"
-             "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
-             "print(sorted({m.split('.')[0] for m in sys.modules} & {'pydantic', 'pulumi', 'yaml'}))\n")
+    probe = (
+        "import sys\nfrom agentplane.cli import main\n"
+        "for argv in (['--help'], ['no-such-command']):\n"
+        "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'pydantic', 'pulumi', 'yaml'}))\n"
+    )
     done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
     assert done.stdout.strip().splitlines()[-1] == "[]"

@@ -26,7 +26,8 @@ def component_classes() -> list[type[pulumi.ComponentResource]]:
     for info in pkgutil.walk_packages(components.__path__, f"{components.__name__}."):
         module = importlib.import_module(info.name)
         found += [
-            cls for _, cls in inspect.getmembers(module, inspect.isclass)
+            cls
+            for _, cls in inspect.getmembers(module, inspect.isclass)
             if issubclass(cls, pulumi.ComponentResource) and cls.__module__ == module.__name__
         ]
     assert found
@@ -63,6 +64,7 @@ def built() -> tuple[list[pulumi.ComponentResource], list[Any]]:
     args_seen: list[Any] = []
     with pytest.MonkeyPatch.context() as patch:
         for cls in COMPONENTS:
+
             def recording(self, name, args, opts=None, *, _init=cls.__init__):
                 instances.append(self)
                 args_seen.append(args)

@@ -54,7 +54,8 @@ def test_deploy_warnings_name_a_stack_config_key() -> None:
 
 def test_every_settings_model_with_deploy_requirements_is_reported() -> None:
     with_requirements = [
-        name for name, field in EnvironmentConfig.model_fields.items()
+        name
+        for name, field in EnvironmentConfig.model_fields.items()
         if inspect.isclass(field.annotation) and hasattr(field.annotation, "missing_for_deploy")
     ]
     assert with_requirements
@@ -79,6 +80,10 @@ def test_deploy_warnings_keep_their_order() -> None:
     warnings = deploy.deploy_warnings(validate_environment(raw, "stacks/Pulumi.prod.yaml", source="file"))
     keys = [w.split(": ", 1)[0] for w in warnings]
     assert keys == [
-        "agentplane:identity", "agentplane:telemetry", "agentplane:provenance",
-        "agentplane:gateway", "agentplane:gateway", "agentplane:images",
+        "agentplane:identity",
+        "agentplane:telemetry",
+        "agentplane:provenance",
+        "agentplane:gateway",
+        "agentplane:gateway",
+        "agentplane:images",
     ], warnings

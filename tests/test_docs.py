@@ -46,10 +46,10 @@ def prose_lines(text: str):
 def github_slug(heading: str) -> str:
     """The anchor GitHub gives a heading: rendered text, lowercased, every character that is
     not a letter, digit, space, '-' or '_' removed, spaces turned into '-'."""
-    text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", heading)   # links: their text
-    text = INLINE_CODE.sub(lambda m: m.group(2), text)          # code spans: their content
-    text = re.sub(r"<[^>]+>", "", text)                          # inline HTML tags
-    text = text.replace("**", "").replace("__", "").replace("*", "")   # emphasis markers
+    text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", heading)  # links: their text
+    text = INLINE_CODE.sub(lambda m: m.group(2), text)  # code spans: their content
+    text = re.sub(r"<[^>]+>", "", text)  # inline HTML tags
+    text = text.replace("**", "").replace("__", "").replace("*", "")  # emphasis markers
     text = text.strip().lower()
     text = re.sub(r"[^\w\- ]", "", text)
     return text.replace(" ", "-")
@@ -107,7 +107,8 @@ def test_every_relative_link_and_anchor_resolves():
 def test_the_readme_is_a_map():
     lines = (ROOT / "README.md").read_text().split("\n")
     assert len(lines) < README_MAX_LINES, (
-        f"README.md has {len(lines)} lines; keep it under {README_MAX_LINES} and move details into docs/")
+        f"README.md has {len(lines)} lines; keep it under {README_MAX_LINES} and move details into docs/"
+    )
 
 
 def test_the_readme_starts_with_the_two_commands():
@@ -134,17 +135,20 @@ def test_every_docs_page_is_reachable_from_the_readme():
     assert not orphans, f"docs pages no link from README.md leads to: {orphans}"
 
 
-@pytest.mark.parametrize(("heading", "slug"), [
-    ("Identity (OIDC)", "identity-oidc"),
-    ("The `agentplane` command", "the-agentplane-command"),
-    ("`agentplane:certificates`", "agentplanecertificates"),
-    ("Configuration reference (`agentplane:gateway`)", "configuration-reference-agentplanegateway"),
-    ("1. The change", "1-the-change"),
-    ("Telemetry opt-out and webhook order", "telemetry-opt-out-and-webhook-order"),
-    ("The offline plan's output", "the-offline-plans-output"),
-    ("**Bold** and [a link](x.md)", "bold-and-a-link"),
-    ("snake_case stays", "snake_case-stays"),
-])
+@pytest.mark.parametrize(
+    ("heading", "slug"),
+    [
+        ("Identity (OIDC)", "identity-oidc"),
+        ("The `agentplane` command", "the-agentplane-command"),
+        ("`agentplane:certificates`", "agentplanecertificates"),
+        ("Configuration reference (`agentplane:gateway`)", "configuration-reference-agentplanegateway"),
+        ("1. The change", "1-the-change"),
+        ("Telemetry opt-out and webhook order", "telemetry-opt-out-and-webhook-order"),
+        ("The offline plan's output", "the-offline-plans-output"),
+        ("**Bold** and [a link](x.md)", "bold-and-a-link"),
+        ("snake_case stays", "snake_case-stays"),
+    ],
+)
 def test_github_slug(heading, slug):
     assert github_slug(heading) == slug
 
@@ -158,7 +162,8 @@ def test_the_checker_finds_a_missing_file_a_missing_anchor_and_ignores_code(tmp_
         "# Top\n"
         "`[ignored](nowhere.md)`\n"
         "```\n[ignored](nowhere.md)\n```\n"
-        "[bad file](docs/missing.md) [bad anchor](docs/page.md#section-2) [bad local](#nope)\n")
+        "[bad file](docs/missing.md) [bad anchor](docs/page.md#section-2) [bad local](#nope)\n"
+    )
     problems = broken_links([readme, tmp_path / "docs" / "page.md"], tmp_path)
     assert [p.split(": ", 1)[1] for p in problems] == [
         "docs/missing.md: no such file",

@@ -16,15 +16,19 @@ import yaml
 from agentplane.builders.gateway import platform as gw
 from agentplane.builders.gateway import token_budgets as budget
 from agentplane.builders.identity import postgres as idb
-from agentplane.errors import ConfigError
-from agentplane.quantity import parse_quantity
 from agentplane.config.load import validate_environment
 from agentplane.config.sections import resilience
+from agentplane.errors import ConfigError
+from agentplane.quantity import parse_quantity
 from tests.support.admission_match import selector_matches
 from tests.support.plans import ROOT, STACKS, example_plan, stack_document
 from tests.support.upstream import validate_objects
 
-PROTECTED_STACKS = tuple(s for s in STACKS if yaml.safe_load((ROOT / "stacks" / f"Pulumi.{s}.yaml").read_text())["config"]["agentplane:protect"])
+PROTECTED_STACKS = tuple(
+    s
+    for s in STACKS
+    if yaml.safe_load((ROOT / "stacks" / f"Pulumi.{s}.yaml").read_text())["config"]["agentplane:protect"]
+)
 
 
 def test_there_is_a_protected_example_stack() -> None:
@@ -44,7 +48,9 @@ def test_selects_is_an_and_of_every_requirement() -> None:
     pod = {"a": "1", "b": "2"}
     assert selects({"matchLabels": {"a": "1"}}, pod)
     assert not selects({"matchLabels": {"a": "1", "c": "3"}}, pod)
-    assert not selects({"matchLabels": {"a": "1"}, "matchExpressions": [{"key": "b", "operator": "In", "values": ["3"]}]}, pod)
+    assert not selects(
+        {"matchLabels": {"a": "1"}, "matchExpressions": [{"key": "b", "operator": "In", "values": ["3"]}]}, pod
+    )
     assert selects({"matchExpressions": [{"key": "c", "operator": "DoesNotExist"}]}, pod)
 
 
@@ -67,7 +73,9 @@ def _resources(doc: dict, type_: str) -> list[dict]:
 
 
 def _objects(doc: dict, kind: str) -> list[dict]:
-    return [r["inputs"] for r in doc["resources"] if r["type"].startswith("kubernetes:") and r["inputs"].get("kind") == kind]
+    return [
+        r["inputs"] for r in doc["resources"] if r["type"].startswith("kubernetes:") and r["inputs"].get("kind") == kind
+    ]
 
 
 def _plan_pdbs(doc: dict, namespace: str) -> list[tuple[dict, int | None, int | None]]:
@@ -89,8 +97,14 @@ def budget_service(doc: dict) -> Piece:
     (deployment,) = [d for d in _objects(doc, "Deployment") if d["metadata"]["name"] == budget.SERVICE]
     pod = deployment["spec"]["template"]
     ns = deployment["metadata"]["namespace"]
-    return Piece("budget service", ns, deployment["spec"]["replicas"], pod["metadata"]["labels"], tuple(_plan_pdbs(doc, ns)),
-                 _hostname_anti_affinity(pod["spec"].get("affinity")))
+    return Piece(
+        "budget service",
+        ns,
+        deployment["spec"]["replicas"],
+        pod["metadata"]["labels"],
+        tuple(_plan_pdbs(doc, ns)),
+        _hostname_anti_affinity(pod["spec"].get("affinity")),
+    )
 
 
 def gateway_proxy(doc: dict) -> Piece:
@@ -102,9 +116,16 @@ def gateway_proxy(doc: dict) -> Piece:
     (gateway,) = _objects(doc, "Gateway")
     assert gateway["spec"]["infrastructure"]["parametersRef"]["name"] == params["metadata"]["name"]
     name = gateway["metadata"]["name"]
-    selector_labels = {"app.kubernetes.io/name": name, "app.kubernetes.io/instance": name, "gateway.networking.k8s.io/gateway-name": name}
-    pod_labels = {**selector_labels, "app.kubernetes.io/managed-by": "agentgateway",
-                  "gateway.networking.k8s.io/gateway-class-name": gateway["spec"]["gatewayClassName"]}
+    selector_labels = {
+        "app.kubernetes.io/name": name,
+        "app.kubernetes.io/instance": name,
+        "gateway.networking.k8s.io/gateway-name": name,
+    }
+    pod_labels = {
+        **selector_labels,
+        "app.kubernetes.io/managed-by": "agentgateway",
+        "gateway.networking.k8s.io/gateway-class-name": gateway["spec"]["gatewayClassName"],
+    }
     spec = params["spec"]
     budgets = ()
     if "podDisruptionBudget" in spec:
@@ -113,7 +134,14 @@ def gateway_proxy(doc: dict) -> Piece:
     template = spec["deployment"]["spec"]["template"]["spec"]
     ns = params["metadata"]["namespace"]
     budgets += tuple(_plan_pdbs(doc, ns))  # any PDB of our own would select them too
-    return Piece("gateway proxy", ns, spec["deployment"]["spec"]["replicas"], pod_labels, budgets, _hostname_anti_affinity(template.get("affinity")))
+    return Piece(
+        "gateway proxy",
+        ns,
+        spec["deployment"]["spec"]["replicas"],
+        pod_labels,
+        budgets,
+        _hostname_anti_affinity(template.get("affinity")),
+    )
 
 
 def cert_manager_webhook(doc: dict) -> Piece:
@@ -124,9 +152,20 @@ def cert_manager_webhook(doc: dict) -> Piece:
     instance = inputs["helmOptions"]["name"]
     ns = inputs["helmOptions"]["namespace"]
     webhook = inputs.get("webhook", {})
-    pod_labels = {"app": "webhook", "app.kubernetes.io/name": "webhook", "app.kubernetes.io/instance": instance, "app.kubernetes.io/component": "webhook"}
-    return Piece("cert-manager webhook", ns, webhook.get("replicaCount", 1), pod_labels, tuple(_plan_pdbs(doc, ns)),
-                 _hostname_anti_affinity(webhook.get("affinity")))
+    pod_labels = {
+        "app": "webhook",
+        "app.kubernetes.io/name": "webhook",
+        "app.kubernetes.io/instance": instance,
+        "app.kubernetes.io/component": "webhook",
+    }
+    return Piece(
+        "cert-manager webhook",
+        ns,
+        webhook.get("replicaCount", 1),
+        pod_labels,
+        tuple(_plan_pdbs(doc, ns)),
+        _hostname_anti_affinity(webhook.get("affinity")),
+    )
 
 
 def kyverno_admission(doc: dict) -> Piece:
@@ -135,22 +174,36 @@ def kyverno_admission(doc: dict) -> Piece:
     selecting `kyverno.admission-controller.matchLabels` (part-of: fullname, instance: release,
     component: admission-controller), which the pods carry; the chart's default anti-affinity is
     on component=admission-controller (values.yaml admissionController.podAntiAffinity)."""
-    (release,) = [r for r in _resources(doc, "kubernetes:helm.sh/v3:Release") if r["inputs"]["chart"].endswith("kyverno")]
+    (release,) = [
+        r for r in _resources(doc, "kubernetes:helm.sh/v3:Release") if r["inputs"]["chart"].endswith("kyverno")
+    ]
     inputs = release["inputs"]
     name = inputs["name"]
     fullname = name if "kyverno" in name else f"{name}-kyverno"  # _helpers/_names.tpl kyverno.fullname
     values = inputs["values"]["admissionController"]
     replicas = values.get("replicas") or 1
-    match = {"app.kubernetes.io/part-of": fullname, "app.kubernetes.io/instance": name, "app.kubernetes.io/component": "admission-controller"}
+    match = {
+        "app.kubernetes.io/part-of": fullname,
+        "app.kubernetes.io/instance": name,
+        "app.kubernetes.io/component": "admission-controller",
+    }
     pod_labels = {**match, "app.kubernetes.io/name": f"{fullname}-admission-controller"}
     pdb = values.get("podDisruptionBudget", {})
     budgets = ()
     if pdb.get("enabled") or replicas > 1:
         max_unavailable = pdb.get("maxUnavailable")
-        budgets = (({"matchLabels": match}, None if max_unavailable else (pdb.get("minAvailable") or 1), max_unavailable),)
+        budgets = (
+            ({"matchLabels": match}, None if max_unavailable else (pdb.get("minAvailable") or 1), max_unavailable),
+        )
     anti = ()
     if values.get("antiAffinity", {}).get("enabled", True) and "podAntiAffinity" not in values:
-        anti = ({"matchExpressions": [{"key": "app.kubernetes.io/component", "operator": "In", "values": ["admission-controller"]}]},)
+        anti = (
+            {
+                "matchExpressions": [
+                    {"key": "app.kubernetes.io/component", "operator": "In", "values": ["admission-controller"]}
+                ]
+            },
+        )
     ns = inputs["namespace"]
     return Piece("Kyverno admission", ns, replicas, pod_labels, budgets + tuple(_plan_pdbs(doc, ns)), anti)
 
@@ -164,12 +217,22 @@ def collector(doc: dict) -> Piece:
     meta, spec = col["metadata"], col["spec"]
     # Both modes get the PDB (collector.go Build: ModeDeployment and ModeStatefulSet).
     assert spec["mode"] in ("deployment", "statefulset")
-    selector = {"app.kubernetes.io/managed-by": "opentelemetry-operator", "app.kubernetes.io/instance": f"{meta['namespace']}.{meta['name']}",
-                "app.kubernetes.io/part-of": "opentelemetry", "app.kubernetes.io/component": "opentelemetry-collector"}
+    selector = {
+        "app.kubernetes.io/managed-by": "opentelemetry-operator",
+        "app.kubernetes.io/instance": f"{meta['namespace']}.{meta['name']}",
+        "app.kubernetes.io/part-of": "opentelemetry",
+        "app.kubernetes.io/component": "opentelemetry-collector",
+    }
     pdb = spec.get("podDisruptionBudget") or {"maxUnavailable": 1}
     budgets = (({"matchLabels": selector}, pdb.get("minAvailable"), pdb.get("maxUnavailable")),)
-    return Piece("collector", meta["namespace"], spec.get("replicas", 1), {**meta.get("labels", {}), **selector},
-                 budgets + tuple(_plan_pdbs(doc, meta["namespace"])), _hostname_anti_affinity(spec.get("affinity")))
+    return Piece(
+        "collector",
+        meta["namespace"],
+        spec.get("replicas", 1),
+        {**meta.get("labels", {}), **selector},
+        budgets + tuple(_plan_pdbs(doc, meta["namespace"])),
+        _hostname_anti_affinity(spec.get("affinity")),
+    )
 
 
 PIECES = (gateway_proxy, budget_service, cert_manager_webhook, kyverno_admission, collector)
@@ -193,7 +256,9 @@ def test_every_request_path_piece_survives_a_node_drain_in_protected_stacks(stac
     _, min_available, max_unavailable = covering[0]
     allowed = _allowed_disruptions(piece.replicas, min_available, max_unavailable)
     assert 1 <= allowed < piece.replicas, f"{piece.name}: a drain may evict {allowed} of {piece.replicas} at once"
-    assert any(selects(s, piece.pod_labels) for s in piece.anti_affinity), f"{piece.name}: no anti-affinity that selects its own pods"
+    assert any(selects(s, piece.pod_labels) for s in piece.anti_affinity), (
+        f"{piece.name}: no anti-affinity that selects its own pods"
+    )
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -209,7 +274,9 @@ def test_no_disruption_budget_blocks_a_drain_anywhere(stack: str, piece_of) -> N
 
 def test_a_pdb_selector_that_misses_the_pods_is_caught() -> None:
     piece = budget_service(example_plan("prod"))
-    wrong = {"matchLabels": {**piece.budgets[0][0]["matchLabels"], "app.kubernetes.io/name": "agentplane-ratelimit-redis"}}
+    wrong = {
+        "matchLabels": {**piece.budgets[0][0]["matchLabels"], "app.kubernetes.io/name": "agentplane-ratelimit-redis"}
+    }
     assert not selects(wrong, piece.pod_labels)
 
 
@@ -225,10 +292,18 @@ def _env(stack: str, **sections):
 def test_replicas_default_to_two_where_protected_and_one_elsewhere() -> None:
     dev = _env("dev")
     assert set(resilience.request_path_replicas(dev).values()) <= {1, 2}
-    assert resilience.proxy_replicas(dev) == resilience.budget_service_replicas(dev) == resilience.cert_manager_webhook_replicas(dev) == 1
+    assert (
+        resilience.proxy_replicas(dev)
+        == resilience.budget_service_replicas(dev)
+        == resilience.cert_manager_webhook_replicas(dev)
+        == 1
+    )
     protected = _env("staging", protect=True, identity={"database": {"backup": {"enabled": False}}})
     assert resilience.proxy_replicas(protected) == resilience.budget_service_replicas(protected) == 2
-    assert resilience.cert_manager_webhook_replicas(protected) == 2 and resilience.kyverno_admission_replicas(protected) == 3
+    assert (
+        resilience.cert_manager_webhook_replicas(protected) == 2
+        and resilience.kyverno_admission_replicas(protected) == 3
+    )
 
 
 @pytest.mark.parametrize(
@@ -313,12 +388,30 @@ def test_the_budget_store_volume_holds_its_append_only_files_through_a_rewrite(s
 
 def test_a_budget_store_volume_too_small_for_its_memory_is_refused() -> None:
     with pytest.raises(ConfigError) as caught:
-        _env("dev", gateway={**stack_document("dev")["config"]["agentplane:gateway"], "budget": {
-            **stack_document("dev")["config"]["agentplane:gateway"]["budget"], "store": {"storageSize": "1Gi", "maxMemoryMib": 1024}}})
-    assert [(i.file, i.field) for i in caught.value.issues] == [("stacks/Pulumi.dev.yaml", "agentplane:gateway.budget.store")]
+        _env(
+            "dev",
+            gateway={
+                **stack_document("dev")["config"]["agentplane:gateway"],
+                "budget": {
+                    **stack_document("dev")["config"]["agentplane:gateway"]["budget"],
+                    "store": {"storageSize": "1Gi", "maxMemoryMib": 1024},
+                },
+            },
+        )
+    assert [(i.file, i.field) for i in caught.value.issues] == [
+        ("stacks/Pulumi.dev.yaml", "agentplane:gateway.budget.store")
+    ]
     assert "needs at least 3136Mi" in str(caught.value)
-    _env("dev", gateway={**stack_document("dev")["config"]["agentplane:gateway"], "budget": {
-        **stack_document("dev")["config"]["agentplane:gateway"]["budget"], "store": {"storageSize": "3136Mi", "maxMemoryMib": 1024}}})
+    _env(
+        "dev",
+        gateway={
+            **stack_document("dev")["config"]["agentplane:gateway"],
+            "budget": {
+                **stack_document("dev")["config"]["agentplane:gateway"]["budget"],
+                "store": {"storageSize": "3136Mi", "maxMemoryMib": 1024},
+            },
+        },
+    )
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -338,7 +431,11 @@ def test_budget_service_exports_the_redis_error_counter() -> None:
     deployment = budget.ratelimit_deployment(_spec("prod"))
     env = {e["name"]: e["value"] for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
     # envoyproxy/ratelimit@1e50889b:src/service_cmd/runner/runner.go: one sink only.
-    assert env["USE_PROMETHEUS"] == "true" and env["USE_STATSD"] == "false" and env.get("USE_DOG_STATSD", "false") == "false"
+    assert (
+        env["USE_PROMETHEUS"] == "true"
+        and env["USE_STATSD"] == "false"
+        and env.get("USE_DOG_STATSD", "false") == "false"
+    )
     ports = {p["name"]: p["containerPort"] for p in deployment["spec"]["template"]["spec"]["containers"][0]["ports"]}
     assert env["PROMETHEUS_ADDR"] == f":{ports['metrics']}"
 
@@ -358,12 +455,20 @@ def test_a_protected_stack_without_backups_is_refused_with_file_and_field() -> N
     raw["identity"] = {**raw["identity"], "database": {"storageSize": "20Gi"}}
     with pytest.raises(ConfigError) as caught:
         validate_environment(raw, "stacks/Pulumi.prod.yaml", source="file")
-    assert [(i.file, i.field) for i in caught.value.issues] == [("stacks/Pulumi.prod.yaml", "agentplane:identity.database.backup")]
+    assert [(i.file, i.field) for i in caught.value.issues] == [
+        ("stacks/Pulumi.prod.yaml", "agentplane:identity.database.backup")
+    ]
     assert "enabled: false" in str(caught.value)
 
 
 def test_a_protected_stack_may_state_that_backups_are_off() -> None:
-    env = _env("prod", identity={**stack_document("prod")["config"]["agentplane:identity"], "database": {"backup": {"enabled": False}}})
+    env = _env(
+        "prod",
+        identity={
+            **stack_document("prod")["config"]["agentplane:identity"],
+            "database": {"backup": {"enabled": False}},
+        },
+    )
     assert env.identity.database.backup is not None and not env.identity.database.backup.enabled
 
 
@@ -374,8 +479,18 @@ def test_a_protected_stack_may_state_that_backups_are_off() -> None:
         ({"enabled": True, "destinationPath": "https://bucket/x"}, "not an S3 destination"),
         ({"enabled": True, "destinationPath": "s3://bucket/x", "retention": "30"}, "not a retention period"),
         ({"enabled": True, "destinationPath": "s3://bucket/x", "schedule": "0 3 * * *"}, "six-field cron"),
-        ({"enabled": True, "destinationPath": "s3://bucket/x", "s3": {"accessKeyId": "AKIAPLAINTEXT", "secretAccessKey": "s3cr3t"}}, "plain text"),
-        ({"enabled": True, "destinationPath": "s3://bucket/x", "endpointUrl": "https://user:pw@minio.example.com"}, "carries credentials"),
+        (
+            {
+                "enabled": True,
+                "destinationPath": "s3://bucket/x",
+                "s3": {"accessKeyId": "AKIAPLAINTEXT", "secretAccessKey": "s3cr3t"},
+            },
+            "plain text",
+        ),
+        (
+            {"enabled": True, "destinationPath": "s3://bucket/x", "endpointUrl": "https://user:pw@minio.example.com"},
+            "carries credentials",
+        ),
         ({"enabled": False, "destinationPath": "s3://bucket/x"}, "states that there are no backups"),
     ],
 )
@@ -407,10 +522,18 @@ def test_prod_backs_up_keycloak_with_secret_credentials_and_retention() -> None:
 def test_backup_credentials_secret_holds_pulumi_secrets_only() -> None:
     from agentplane.config.sections.resilience import DatabaseBackup
 
-    backup = DatabaseBackup.model_validate({"enabled": True, "destinationPath": "s3://backups/keycloak", "s3": {"region": "eu-west-1"}})
+    backup = DatabaseBackup.model_validate(
+        {"enabled": True, "destinationPath": "s3://backups/keycloak", "s3": {"region": "eu-west-1"}}
+    )
     secret = idb.backup_credentials(backup, "<secret id>", "<secret key>")
-    assert secret is not None and secret["stringData"] == {"ACCESS_KEY_ID": "<secret id>", "ACCESS_SECRET_KEY": "<secret key>", "REGION": "eu-west-1"}
-    iam = DatabaseBackup.model_validate({"enabled": True, "destinationPath": "s3://backups/keycloak", "s3": {"inheritFromIamRole": True}})
+    assert secret is not None and secret["stringData"] == {
+        "ACCESS_KEY_ID": "<secret id>",
+        "ACCESS_SECRET_KEY": "<secret key>",
+        "REGION": "eu-west-1",
+    }
+    iam = DatabaseBackup.model_validate(
+        {"enabled": True, "destinationPath": "s3://backups/keycloak", "s3": {"inheritFromIamRole": True}}
+    )
     assert idb.backup_credentials(iam, None, None) is None
     assert idb.cluster_backup(iam)["barmanObjectStore"]["s3Credentials"] == {"inheritFromIAMRole": True}
 

@@ -32,8 +32,10 @@ def shared_upstream() -> Path:
     try:
         return upstream_dir()
     except UpstreamDataMissing as error:
-        pytest.skip(f"no upstream data directory to compare with ({error}); "
-                    "run tests/support/fetch_upstream.py and set AGENTPLANE_UPSTREAM")
+        pytest.skip(
+            f"no upstream data directory to compare with ({error}); "
+            "run tests/support/fetch_upstream.py and set AGENTPLANE_UPSTREAM"
+        )
 
 
 def data_files(root: Path) -> set[str]:
@@ -42,8 +44,10 @@ def data_files(root: Path) -> set[str]:
 
 def crd_text(name: str, group: str = "example.io") -> str:
     plural = name.split(".", 1)[0]
-    return (f"apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n"
-            f"  name: {name}\nspec:\n  group: {group}\n  names:\n    plural: {plural}\n")
+    return (
+        f"apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n"
+        f"  name: {name}\nspec:\n  group: {group}\n  names:\n    plural: {plural}\n"
+    )
 
 
 # --------------------------------------------------------------------------- the manifest
@@ -121,17 +125,20 @@ def test_multi_document_sources_select_the_crd_their_file_names():
         assert all(s.selector == Path(s.file).stem for s in group), group
 
 
-@pytest.mark.parametrize(("row", "problem"), [
-    ("crds/a.io/xs.a.io.yaml\to/r\tHEAD\tx.yaml\t", "is a branch"),
-    ("crds/a.io/xs.a.io.yaml\to/r\tmain\tx.yaml\t", "is a branch"),
-    ("../escape.yaml\to/r\tv1.0.0\tx.yaml\t", "normalised relative path"),
-    ("charts/c-1.0.0/values.yaml\to/r\tv1.0.0\t/abs.yaml\t", "normalised relative path"),
-    ("charts/c-1.0.0/values.yaml\tnot-a-repo\tv1.0.0\tx.yaml\t", "<owner>/<name>"),
-    ("charts/c-1.0.0/values.yaml\to/r\tv1.0.0\tx.yaml\tsomething", "only CRD files are split"),
-    ("crds/a.io/xs.a.io.yaml\to/r\tv1.0.0\tcrds.yaml\tys.a.io", "must be the CRD name 'xs.a.io'"),
-    ("crds/xs.yaml\to/r\tv1.0.0\tx.yaml\t", "crds/<group>/<plural>.<group>.yaml"),
-    ("charts/c-1.0.0/values.yaml\to/r\tv1.0.0", "expected 5 tab-separated columns"),
-])
+@pytest.mark.parametrize(
+    ("row", "problem"),
+    [
+        ("crds/a.io/xs.a.io.yaml\to/r\tHEAD\tx.yaml\t", "is a branch"),
+        ("crds/a.io/xs.a.io.yaml\to/r\tmain\tx.yaml\t", "is a branch"),
+        ("../escape.yaml\to/r\tv1.0.0\tx.yaml\t", "normalised relative path"),
+        ("charts/c-1.0.0/values.yaml\to/r\tv1.0.0\t/abs.yaml\t", "normalised relative path"),
+        ("charts/c-1.0.0/values.yaml\tnot-a-repo\tv1.0.0\tx.yaml\t", "<owner>/<name>"),
+        ("charts/c-1.0.0/values.yaml\to/r\tv1.0.0\tx.yaml\tsomething", "only CRD files are split"),
+        ("crds/a.io/xs.a.io.yaml\to/r\tv1.0.0\tcrds.yaml\tys.a.io", "must be the CRD name 'xs.a.io'"),
+        ("crds/xs.yaml\to/r\tv1.0.0\tx.yaml\t", "crds/<group>/<plural>.<group>.yaml"),
+        ("charts/c-1.0.0/values.yaml\to/r\tv1.0.0", "expected 5 tab-separated columns"),
+    ],
+)
 def test_manifest_errors_name_the_line_and_the_problem(row, problem):
     text = "# comment\n" + "\t".join(fu.MANIFEST_COLUMNS) + "\n" + row + "\n"
     with pytest.raises(fu.ManifestError, match=re.escape(problem)) as raised:
@@ -150,24 +157,28 @@ def test_manifest_reports_every_problem_at_once_and_needs_its_header():
     with pytest.raises(fu.ManifestError, match="header must be"):
         fu.parse_manifest(row + "\n")
     assert fu.parse_manifest(f"{header}\n{row}\n") == [
-        fu.Source("charts/c-1.0.0/values.yaml", "o/r", "v1.0.0", "charts/c/values.yaml", None)]
+        fu.Source("charts/c-1.0.0/values.yaml", "o/r", "v1.0.0", "charts/c/values.yaml", None)
+    ]
 
 
 # --------------------------------------------------------------------------- pure transformations
 
 
 def test_strip_template_lines_removes_only_template_only_lines():
-    text = ("{{- if .Values.crds.create }}\n"
-            "metadata:\n"
-            "  annotations:\n"
-            "    {{- if .Values.crds.keep }}\n"
-            "    helm.sh/resource-policy: keep\n"
-            "    {{- end }}\n"
-            "  description: values look like {{ .Values.x }} here\n"
-            "{{ end }}")
+    text = (
+        "{{- if .Values.crds.create }}\n"
+        "metadata:\n"
+        "  annotations:\n"
+        "    {{- if .Values.crds.keep }}\n"
+        "    helm.sh/resource-policy: keep\n"
+        "    {{- end }}\n"
+        "  description: values look like {{ .Values.x }} here\n"
+        "{{ end }}"
+    )
     assert fu.strip_template_lines(text) == (
         "metadata:\n  annotations:\n    helm.sh/resource-policy: keep\n"
-        "  description: values look like {{ .Values.x }} here\n")
+        "  description: values look like {{ .Values.x }} here\n"
+    )
 
 
 def test_split_documents_drops_empty_and_comment_only_documents():
@@ -179,15 +190,22 @@ def test_split_documents_drops_empty_and_comment_only_documents():
 def test_select_document_picks_by_metadata_name_and_explains_a_miss():
     bundle = "---\n" + crd_text("xs.example.io") + "---\n" + crd_text("ys.example.io")
     assert fu.select_document(bundle, "ys.example.io") == crd_text("ys.example.io")
-    with pytest.raises(ValueError, match=r"no document named 'zs.example.io'; the file holds: xs.example.io, ys.example.io"):
+    with pytest.raises(
+        ValueError, match=r"no document named 'zs.example.io'; the file holds: xs.example.io, ys.example.io"
+    ):
         fu.select_document(bundle, "zs.example.io")
     with pytest.raises(ValueError, match="2 documents named"):
         fu.select_document(bundle + "---\n" + crd_text("ys.example.io"), "ys.example.io")
 
 
 def test_transform_strips_and_selects_crds_and_passes_chart_files_through():
-    bundle = ("{{- if .Values.crds.create }}\n---\n" + crd_text("xs.example.io") + "---\n"
-              + crd_text("ys.example.io") + "{{- end }}\n")
+    bundle = (
+        "{{- if .Values.crds.create }}\n---\n"
+        + crd_text("xs.example.io")
+        + "---\n"
+        + crd_text("ys.example.io")
+        + "{{- end }}\n"
+    )
     crd = fu.Source("crds/example.io/ys.example.io.yaml", "o/r", "v1", "crds.yaml", "ys.example.io")
     assert fu.transform(crd, bundle.encode()) == crd_text("ys.example.io").encode()
     single = fu.Source("crds/example.io/xs.example.io.yaml", "o/r", "v1", "x.yaml")
@@ -218,7 +236,10 @@ def test_verify_checks_parsing_and_that_a_crd_is_the_one_its_path_names():
 
 def test_destination_mirrors_the_manifest_path(tmp_path):
     source = fu.Source("charts/spire-0.30.0-subcharts/spire-agent-0.30.0/values.yaml", "o/r", "v1", "p")
-    assert fu.destination(tmp_path, source) == tmp_path / "charts" / "spire-0.30.0-subcharts" / "spire-agent-0.30.0" / "values.yaml"
+    assert (
+        fu.destination(tmp_path, source)
+        == tmp_path / "charts" / "spire-0.30.0-subcharts" / "spire-agent-0.30.0" / "values.yaml"
+    )
 
 
 # --------------------------------------------------------------------------- download and writing
@@ -292,7 +313,9 @@ def test_fetch_all_names_each_failing_file_and_writes_the_others(tmp_path):
 
 def test_main_reports_failures_and_exits_nonzero(tmp_path, monkeypatch, capsys):
     manifest = tmp_path / "sources.tsv"
-    manifest.write_text("\t".join(fu.MANIFEST_COLUMNS) + "\ncharts/c-1.0.0/values.yaml\to/r\tv1.0.0\tcharts/c/values.yaml\n")
+    manifest.write_text(
+        "\t".join(fu.MANIFEST_COLUMNS) + "\ncharts/c-1.0.0/values.yaml\to/r\tv1.0.0\tcharts/c/values.yaml\n"
+    )
 
     def offline(url, **_):
         raise fu.FetchError("network unreachable after 5 attempt(s)")
@@ -367,9 +390,12 @@ def _server(root: Path):
         group = by_url[url]
         if not group[0].is_crd:
             return (root / group[0].file).read_bytes()
-        return "".join(["{{- if .Values.crds.create }}\n"]
-                       + [part for s in group for part in ("---\n", (root / s.file).read_text())]
-                       + ["{{- end }}\n"]).encode()
+        return "".join(
+            ["{{- if .Values.crds.create }}\n"]
+            + [part for s in group for part in ("---\n", (root / s.file).read_text())]
+            + ["{{- end }}\n"]
+        ).encode()
+
     return serve, served
 
 
@@ -382,7 +408,7 @@ def test_checksums_cover_exactly_the_manifest_and_match_the_shared_data():
 
 def test_a_fresh_machine_fetches_once_into_the_cache_then_reuses_it(tmp_path):
     serve, served = _server(shared_upstream())
-    fresh_repo = tmp_path / "elsewhere" / "agentplane"   # no ../shared/upstream next to it
+    fresh_repo = tmp_path / "elsewhere" / "agentplane"  # no ../shared/upstream next to it
     environ = {"HOME": str(tmp_path / "home")}
     logged = []
     where, problem = fu.ensure(environ, fresh_repo, fetch=serve, log=logged.append)
@@ -402,6 +428,7 @@ def test_a_tampered_download_is_refused_by_its_checksum(tmp_path):
     def tampered(url):
         data = serve(url)
         return data + b"\n# changed\n" if url == victim.url else data
+
     where, problem = fu.ensure({"HOME": str(tmp_path)}, tmp_path / "repo", fetch=tampered)
     assert where is None
     assert victim.file in problem and "sha256" in problem
@@ -411,12 +438,16 @@ def test_a_tampered_download_is_refused_by_its_checksum(tmp_path):
 def test_without_network_one_clear_message_names_the_one_command(tmp_path):
     def offline(url):
         raise fu.FetchError("<urlopen error [Errno -3] Temporary failure in name resolution> after 5 attempt(s)")
+
     where, problem = fu.ensure({"HOME": str(tmp_path)}, tmp_path / "repo", fetch=offline)
     assert where is None
     assert problem.count("python tests/support/fetch_upstream.py") == 1
-    assert re.search(r"fetching \d+ of \d+ files failed \(first: charts/\S+ \(from https://\S+\): <urlopen error", problem), problem
-    where, problem = fu.ensure({"HOME": str(tmp_path), "AGENTPLANE_FETCH_UPSTREAM": "0"}, tmp_path / "repo",
-                               fetch=offline)
+    assert re.search(
+        r"fetching \d+ of \d+ files failed \(first: charts/\S+ \(from https://\S+\): <urlopen error", problem
+    ), problem
+    where, problem = fu.ensure(
+        {"HOME": str(tmp_path), "AGENTPLANE_FETCH_UPSTREAM": "0"}, tmp_path / "repo", fetch=offline
+    )
     assert where is None and "fetching" not in problem
 
 
@@ -427,8 +458,15 @@ def test_the_suite_stops_with_that_one_message(tmp_path):
     import sys
 
     env = {**os.environ, "AGENTPLANE_UPSTREAM": str(tmp_path / "nowhere"), "AGENTPLANE_FETCH_UPSTREAM": "0"}
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_prcomment.py"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_prcomment.py"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     output = done.stdout + done.stderr
     assert done.returncode == 4, output
     assert output.count("python tests/support/fetch_upstream.py") == 1, output

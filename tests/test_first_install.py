@@ -4,21 +4,25 @@ private path CI takes to Keycloak's admin API."""
 
 from __future__ import annotations
 
-import re
-
 import pulumi
 import pytest
 import yaml
 
 from agentplane import admin_tunnel
+from agentplane.builders.certificates import CA_BUNDLE, CA_BUNDLE_KEY
 from agentplane.builders.gateway import platform as gateway_build
 from agentplane.builders.identity import keycloak as identity_build
 from agentplane.builders.identity import urls as identity_urls
-from agentplane.builders.certificates import CA_BUNDLE, CA_BUNDLE_KEY
-from agentplane.builders.releases import DEPLOY_JOB_TIMEOUT, POSTGRES_READY_TIMEOUT, RELEASES, first_install_bound, release_policy
-from agentplane.plan import plan_document, run_program
+from agentplane.builders.releases import (
+    DEPLOY_JOB_TIMEOUT,
+    POSTGRES_READY_TIMEOUT,
+    RELEASES,
+    first_install_bound,
+    release_policy,
+)
 from agentplane.config.load import load_from_files
 from agentplane.config.sections.identity import KEYCLOAK_IMAGE, KEYCLOAK_VERSION
+from agentplane.plan import plan_document, run_program
 from policies.pack import checks
 from tests.support.plans import ROOT, STACKS, engine_config_for_up, example_plan, run_as_pulumi_up, stack_document
 from tests.support.upstream import upstream_dir, validate_objects
@@ -48,7 +52,10 @@ def test_every_release_has_its_documented_timeout_and_rollback(stack: str) -> No
         assert release["inputs"]["timeout"] > 300 or policy.why == "CRDs only", release["name"]
     (cert_manager,) = [r for r in example_plan(stack)["resources"] if r["type"] == CERT_MANAGER]
     options = cert_manager["inputs"]["helmOptions"]
-    assert (options["timeout"], options["atomic"]) == (RELEASES["cert-manager"].timeout, RELEASES["cert-manager"].atomic)
+    assert (options["timeout"], options["atomic"]) == (
+        RELEASES["cert-manager"].timeout,
+        RELEASES["cert-manager"].atomic,
+    )
 
 
 def test_no_rollback_where_the_release_holds_migrated_state() -> None:
@@ -138,11 +145,13 @@ def test_unprotected_stacks_may_run_the_chart_image() -> None:
         assert not [w for w in run_program(stack, root=ROOT).warnings if "images" in w]
 
 
-@pytest.mark.parametrize("digest", ["26.5.6", "sha256:" + "AB" * 32, "sha256:abc", "sha512:" + "ab" * 64, "@sha256:" + "ab" * 32])
+@pytest.mark.parametrize(
+    "digest", ["26.5.6", "sha256:" + "AB" * 32, "sha256:abc", "sha512:" + "ab" * 64, "@sha256:" + "ab" * 32]
+)
 def test_a_digest_that_is_not_one_is_an_error_naming_the_field(digest: str) -> None:
-    from agentplane.errors import ConfigError
     from agentplane.config.files import env_config_from_stack_document
     from agentplane.config.load import validate_environment
+    from agentplane.errors import ConfigError
 
     raw = env_config_from_stack_document(stack_document("prod", images={"keycloak": digest}), "stacks/Pulumi.prod.yaml")
     with pytest.raises(ConfigError) as info:
@@ -152,12 +161,15 @@ def test_a_digest_that_is_not_one_is_an_error_naming_the_field(digest: str) -> N
 
 
 def test_a_protected_postgres_image_by_tag_is_refused() -> None:
-    from agentplane.errors import ConfigError
     from agentplane.config.files import env_config_from_stack_document
     from agentplane.config.load import validate_environment
+    from agentplane.errors import ConfigError
 
     prod = yaml.safe_load((ROOT / "stacks" / "Pulumi.prod.yaml").read_text())["config"]["agentplane:identity"]
-    for image, ok in (("ghcr.io/cloudnative-pg/postgresql:18.1", False), (f"ghcr.io/cloudnative-pg/postgresql:18.1@{TEST_DIGEST}", True)):
+    for image, ok in (
+        ("ghcr.io/cloudnative-pg/postgresql:18.1", False),
+        (f"ghcr.io/cloudnative-pg/postgresql:18.1@{TEST_DIGEST}", True),
+    ):
         identity = {**prod, "database": {**prod["database"], "imageName": image}}
         raw = env_config_from_stack_document(stack_document("prod", identity=identity), "stacks/Pulumi.prod.yaml")
         if ok:
@@ -172,8 +184,12 @@ def test_a_protected_postgres_image_by_tag_is_refused() -> None:
 
 
 def _jwks_backend(doc: dict) -> dict:
-    (backend,) = [r for r in doc["resources"] if r["inputs"].get("kind") == "AgentgatewayBackend"
-                  and r["inputs"]["metadata"]["name"] == gateway_build.JWKS_BACKEND]
+    (backend,) = [
+        r
+        for r in doc["resources"]
+        if r["inputs"].get("kind") == "AgentgatewayBackend"
+        and r["inputs"]["metadata"]["name"] == gateway_build.JWKS_BACKEND
+    ]
     return backend
 
 
@@ -186,8 +202,13 @@ def test_the_jwks_backend_verifies_keycloak_with_the_platform_root(stack: str) -
     assert "insecureSkipVerify" not in tls
     # The ConfigMap is in the backend's namespace under the key agentgateway reads (`ca.crt`:
     # agentgateway/agentgateway@v1.4.1:controller/pkg/agentgateway/remotehttp/ca_bundle.go).
-    (bundle,) = [r for r in doc["resources"] if r["inputs"].get("kind") == "ConfigMap" and r["inputs"]["metadata"]["name"] == CA_BUNDLE
-                 and r["inputs"]["metadata"]["namespace"] == backend["inputs"]["metadata"]["namespace"]]
+    (bundle,) = [
+        r
+        for r in doc["resources"]
+        if r["inputs"].get("kind") == "ConfigMap"
+        and r["inputs"]["metadata"]["name"] == CA_BUNDLE
+        and r["inputs"]["metadata"]["namespace"] == backend["inputs"]["metadata"]["namespace"]
+    ]
     assert set(bundle["inputs"]["data"]) == {CA_BUNDLE_KEY}
     assert bundle["urn"] in backend["dependsOn"]
     (root,) = [r for r in doc["resources"] if r["type"] == "tls:index/selfSignedCert:SelfSignedCert"]
@@ -198,13 +219,20 @@ def test_the_jwks_backend_verifies_keycloak_with_the_platform_root(stack: str) -
 def test_dev_reads_signing_keys_over_plain_http_without_a_ca() -> None:
     doc = example_plan("dev")
     assert "policies" not in _jwks_backend(doc)["inputs"]["spec"]
-    assert not [r for r in doc["resources"] if r["inputs"].get("kind") == "ConfigMap" and r["inputs"]["metadata"]["name"] == CA_BUNDLE
-                and r["inputs"]["metadata"]["namespace"] == "agentplane-gateway"]
+    assert not [
+        r
+        for r in doc["resources"]
+        if r["inputs"].get("kind") == "ConfigMap"
+        and r["inputs"]["metadata"]["name"] == CA_BUNDLE
+        and r["inputs"]["metadata"]["namespace"] == "agentplane-gateway"
+    ]
 
 
 def test_a_jwks_endpoint_with_a_public_certificate_keeps_the_system_roots() -> None:
     spec = load_from_files("staging", root=ROOT)
-    public = spec.env.identity.model_copy(update={"tls": spec.env.identity.tls.model_copy(update={"issuer": "letsencrypt"})})
+    public = spec.env.identity.model_copy(
+        update={"tls": spec.env.identity.tls.model_copy(update={"issuer": "letsencrypt"})}
+    )
     url = f"https://{public.hostname}/realms/agentplane/protocol/openid-connect/certs"
     assert identity_urls.served_by_platform_ca(spec.env.identity, url)
     assert not identity_urls.served_by_platform_ca(public, url)
@@ -243,9 +271,13 @@ def _run_loop_with_fake_kubectl(tmp_path, cluster: dict) -> list[str]:
     fake = tmp_path / "bin" / "kubectl"
     fake.parent.mkdir()
     # Written aside and renamed: the record appears whole or not at all.
-    fake.write_text(f'#!/bin/sh\nfor a in "$@"; do printf "%s\\n" "$a"; done > {record}.part && mv {record}.part {record}\n')
+    fake.write_text(
+        f'#!/bin/sh\nfor a in "$@"; do printf "%s\\n" "$a"; done > {record}.part && mv {record}.part {record}\n'
+    )
     fake.chmod(0o755)
-    argv = admin_tunnel.port_forward_loop(8443, admin_tunnel.kubectl_target({"config": {"agentplane:cluster": cluster}}))
+    argv = admin_tunnel.port_forward_loop(
+        8443, admin_tunnel.kubectl_target({"config": {"agentplane:cluster": cluster}})
+    )
     env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}"}
     process = subprocess.Popen(argv, env=env, cwd=tmp_path, start_new_session=True)
     try:
@@ -276,9 +308,13 @@ def test_stack_values_reach_kubectl_as_arguments_never_as_shell_text(tmp_path) -
         ("https://keycloak-http.agentplane-identity.svc:84x3", "not a number"),
     ],
 )
-def test_a_provider_url_the_tunnel_cannot_serve_is_a_clear_error(url: str, why: str, tmp_path, monkeypatch, capsys) -> None:
+def test_a_provider_url_the_tunnel_cannot_serve_is_a_clear_error(
+    url: str, why: str, tmp_path, monkeypatch, capsys
+) -> None:
     (tmp_path / "stacks").mkdir()
-    (tmp_path / "stacks" / "Pulumi.x.yaml").write_text(yaml.safe_dump({"config": {"agentplane:identity": {"providerUrl": url}}}))
+    (tmp_path / "stacks" / "Pulumi.x.yaml").write_text(
+        yaml.safe_dump({"config": {"agentplane:identity": {"providerUrl": url}}})
+    )
     monkeypatch.chdir(tmp_path)
     assert admin_tunnel.main(["--stack", "x", "--check"]) == 2, why
     err = capsys.readouterr().err
@@ -287,7 +323,9 @@ def test_a_provider_url_the_tunnel_cannot_serve_is_a_clear_error(url: str, why: 
 
 def test_a_kubeconfig_given_as_contents_is_refused_by_the_tunnel() -> None:
     with pytest.raises(admin_tunnel.TunnelConfigError, match="agentplane:cluster.kubeconfig"):
-        admin_tunnel.kubectl_target({"config": {"agentplane:cluster": {"kubeconfig": "apiVersion: v1\nkind: Config\n"}}})
+        admin_tunnel.kubectl_target(
+            {"config": {"agentplane:cluster": {"kubeconfig": "apiVersion: v1\nkind: Config\n"}}}
+        )
 
 
 def test_the_hosts_entry_is_added_once(tmp_path, monkeypatch) -> None:
@@ -315,8 +353,26 @@ def test_the_hosts_entry_is_added_once(tmp_path, monkeypatch) -> None:
 
 def test_no_tunnel_for_a_public_or_local_provider_url() -> None:
     assert admin_tunnel.tunnel_target(yaml.safe_load((ROOT / "stacks" / "Pulumi.dev.yaml").read_text())) is None
-    assert admin_tunnel.tunnel_target({"config": {"agentplane:identity": {"providerUrl": "https://evil.example/keycloak-http.agentplane-identity.svc"}}}) is None
-    assert admin_tunnel.tunnel_target({"config": {"agentplane:identity": {"providerUrl": "https://keycloak-http.agentplane-identity.svc.evil.example"}}}) is None
+    assert (
+        admin_tunnel.tunnel_target(
+            {
+                "config": {
+                    "agentplane:identity": {"providerUrl": "https://evil.example/keycloak-http.agentplane-identity.svc"}
+                }
+            }
+        )
+        is None
+    )
+    assert (
+        admin_tunnel.tunnel_target(
+            {
+                "config": {
+                    "agentplane:identity": {"providerUrl": "https://keycloak-http.agentplane-identity.svc.evil.example"}
+                }
+            }
+        )
+        is None
+    )
 
 
 def test_the_tunnel_check_mode_changes_nothing(capsys, monkeypatch) -> None:
@@ -330,7 +386,11 @@ def test_the_tunnel_check_mode_changes_nothing(capsys, monkeypatch) -> None:
 @pytest.mark.parametrize("workflow", ["deploy.yml", "drift.yml", "preview.yml"])
 def test_every_workflow_that_reaches_a_live_stack_opens_the_private_path_first(workflow: str) -> None:
     jobs = yaml.safe_load((ROOT / ".github" / "workflows" / workflow).read_text())["jobs"]
-    live = [job for job in jobs.values() if any("pulumi" in (s.get("run", "") + s.get("uses", "")) and "stack" in json_text(s) for s in job["steps"])]
+    live = [
+        job
+        for job in jobs.values()
+        if any("pulumi" in (s.get("run", "") + s.get("uses", "")) and "stack" in json_text(s) for s in job["steps"])
+    ]
     assert live
     for job in live:
         names = [s.get("name", "") for s in job["steps"]]
@@ -357,12 +417,20 @@ def test_every_tenant_namespace_gets_the_platform_root(stack: str) -> None:
     assert spec.teams
     (root,) = [r for r in doc["resources"] if r["type"] == "tls:index/selfSignedCert:SelfSignedCert"]
     for team in spec.teams:
-        (bundle,) = [r for r in doc["resources"] if r["inputs"].get("kind") == "ConfigMap"
-                     and r["inputs"]["metadata"] == {**r["inputs"]["metadata"], "name": CA_BUNDLE, "namespace": team.namespace}]
+        (bundle,) = [
+            r
+            for r in doc["resources"]
+            if r["inputs"].get("kind") == "ConfigMap"
+            and r["inputs"]["metadata"] == {**r["inputs"]["metadata"], "name": CA_BUNDLE, "namespace": team.namespace}
+        ]
         assert bundle["team"] == team.name  # shown with the team's changes in a PR's plan diff
         assert bundle["inputs"]["data"] == {CA_BUNDLE_KEY: "[unknown]"}  # the root, known at `pulumi up`
         assert root["urn"] in bundle["dependsOn"]
-        (namespace,) = [r["urn"] for r in doc["resources"] if r["inputs"].get("kind") == "Namespace" and r["inputs"]["metadata"]["name"] == team.namespace]
+        (namespace,) = [
+            r["urn"]
+            for r in doc["resources"]
+            if r["inputs"].get("kind") == "Namespace" and r["inputs"]["metadata"]["name"] == team.namespace
+        ]
         assert namespace in bundle["dependsOn"]
 
 
@@ -378,8 +446,12 @@ def test_the_option_names_exist_in_the_pinned_sdks() -> None:
 
     release = inspect.signature(k8s.helm.v3.ReleaseArgs.__init__).parameters
     assert {"timeout", "atomic", "cleanup_on_fail"} <= set(release)
-    assert {"timeout", "atomic", "cleanup_on_fail"} <= set(inspect.signature(cert_manager.ReleaseArgs.__init__).parameters)
-    assert {"client_timeout", "root_ca_certificate"} <= set(inspect.signature(pulumi_keycloak.ProviderArgs.__init__).parameters)
+    assert {"timeout", "atomic", "cleanup_on_fail"} <= set(
+        inspect.signature(cert_manager.ReleaseArgs.__init__).parameters
+    )
+    assert {"client_timeout", "root_ca_certificate"} <= set(
+        inspect.signature(pulumi_keycloak.ProviderArgs.__init__).parameters
+    )
 
 
 # --- a publicly issued (ACME) Keycloak hostname ------------------------------------------------
@@ -388,7 +460,9 @@ def test_the_option_names_exist_in_the_pinned_sdks() -> None:
 def _acme_plan(tmp_path, provider_url: str | None) -> dict:
     """staging with Keycloak's hostname issued by an ACME ClusterIssuer the program creates."""
     doc = stack_document("staging")
-    doc["config"]["agentplane:certificates"] = {"acme": {"name": "letsencrypt", "email": "ops@agentplane.example.com", "ingressClassName": "nginx"}}
+    doc["config"]["agentplane:certificates"] = {
+        "acme": {"name": "letsencrypt", "email": "ops@agentplane.example.com", "ingressClassName": "nginx"}
+    }
     identity = doc["config"]["agentplane:identity"]
     identity["tls"] = {"issuer": "letsencrypt"}
     if provider_url is None:
@@ -409,8 +483,11 @@ def test_the_realm_waits_for_the_public_certificate_it_is_reached_through(tmp_pa
 
     doc = _acme_plan(tmp_path, None)
     by_urn = {r["urn"]: r for r in doc["resources"]}
-    (public,) = [r for r in doc["resources"] if r["inputs"].get("kind") == "Certificate"
-                 and r["inputs"]["spec"]["issuerRef"]["name"] == "letsencrypt"]
+    (public,) = [
+        r
+        for r in doc["resources"]
+        if r["inputs"].get("kind") == "Certificate" and r["inputs"]["spec"]["issuerRef"]["name"] == "letsencrypt"
+    ]
     annotations = public["inputs"]["metadata"].get("annotations") or {}
     assert annotations.get("pulumi.com/waitFor") == "condition=Ready"
     assert int(annotations["pulumi.com/timeoutSeconds"]) == PUBLIC_CERTIFICATE_READY_TIMEOUT
@@ -430,4 +507,7 @@ def test_the_realm_waits_for_the_public_certificate_it_is_reached_through(tmp_pa
     (provider,) = [r for r in doc["resources"] if r["type"] == "pulumi:providers:keycloak"]
     assert provider["inputs"].get("rootCaCertificate") is None
     # The ACME wait fits the first-install bound: cert-manager, the order, then Keycloak.
-    assert RELEASES["cert-manager"].timeout + PUBLIC_CERTIFICATE_READY_TIMEOUT + RELEASES["keycloakx"].timeout <= first_install_bound()
+    assert (
+        RELEASES["cert-manager"].timeout + PUBLIC_CERTIFICATE_READY_TIMEOUT + RELEASES["keycloakx"].timeout
+        <= first_install_bound()
+    )

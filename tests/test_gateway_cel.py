@@ -16,8 +16,8 @@ import pytest
 import yaml
 
 from agentplane.builders.gateway import platform as build
-from agentplane.builders.gateway import token_budgets as budget
 from agentplane.builders.gateway import team as build_team
+from agentplane.builders.gateway import token_budgets as budget
 from agentplane.config.load import load_from_files
 from tests.support import agentgateway as agw
 from tests.support.cel_errors import CEL_RUNTIME_ERRORS
@@ -35,21 +35,34 @@ def evaluate(expression: str, **variables):
 def agent_token(team: str, agent: str, **claims) -> dict:
     """Claims of a Keycloak client-credentials token of an agent's client. Its service-account
     user is in the team group, and the groups mapper emits full paths (builders/identity/realm.py)."""
-    return {"iss": "https://issuer", "aud": ["agentplane-gateway"], "azp": f"{team}.{agent}", "sub": "uuid", "groups": [f"/{team}"], **claims}
+    return {
+        "iss": "https://issuer",
+        "aud": ["agentplane-gateway"],
+        "azp": f"{team}.{agent}",
+        "sub": "uuid",
+        "groups": [f"/{team}"],
+        **claims,
+    }
 
 
 def user_token(*groups: str) -> dict:
-    return {"iss": "https://issuer", "aud": ["agentplane-gateway"], "azp": "agentplane-cli", "sub": "uuid", "groups": list(groups)}
+    return {
+        "iss": "https://issuer",
+        "aud": ["agentplane-gateway"],
+        "azp": "agentplane-cli",
+        "sub": "uuid",
+        "groups": list(groups),
+    }
 
 
 @dataclass
 class Outcome:
     status: int
-    denial: str | None = None          # the x-agentplane-denial header / error type
+    denial: str | None = None  # the x-agentplane-denial header / error type
     message: str = ""
     backend: str | None = None
-    path: str | None = None            # as forwarded
-    authority: str | None = None       # as forwarded (dynamic egress)
+    path: str | None = None  # as forwarded
+    authority: str | None = None  # as forwarded (dynamic egress)
     route: str | None = None
     headers: dict = field(default_factory=dict)
 
@@ -59,7 +72,11 @@ class GatewayModel:
 
     def __init__(self, objects: list[dict]):
         self.objects = objects
-        self.policies = {o["spec"]["targetRefs"][0]["name"]: o["spec"]["traffic"] for o in objects if o["kind"] == "AgentgatewayPolicy" and "traffic" in o["spec"]}
+        self.policies = {
+            o["spec"]["targetRefs"][0]["name"]: o["spec"]["traffic"]
+            for o in objects
+            if o["kind"] == "AgentgatewayPolicy" and "traffic" in o["spec"]
+        }
 
     def request(self, path: str, jwt: dict | None, headers: dict | None = None) -> Outcome:
         headers = dict(headers or {})
@@ -75,14 +92,25 @@ class GatewayModel:
         if result.step in ("jwt", "authorization"):
             return Outcome(result.status, result.step, route=result.route)
         if result.step == "direct response":
-            return Outcome(result.status, result.denial, result.error["message"], route=result.route, headers=result.headers)
+            return Outcome(
+                result.status, result.denial, result.error["message"], route=result.route, headers=result.headers
+            )
         forwarded = result.forwarded
-        return Outcome(result.status, backend=forwarded.backend, path=forwarded.path, authority=forwarded.authority, route=result.route, headers=forwarded.headers)
+        return Outcome(
+            result.status,
+            backend=forwarded.backend,
+            path=forwarded.path,
+            authority=forwarded.authority,
+            route=result.route,
+            headers=forwarded.headers,
+        )
 
 
 @pytest.fixture(scope="module")
 def dev() -> GatewayModel:
-    return GatewayModel([r["inputs"] for r in resources_of(example_plan("dev"), component="gateway") if "kind" in r["inputs"]])
+    return GatewayModel(
+        [r["inputs"] for r in resources_of(example_plan("dev"), component="gateway") if "kind" in r["inputs"]]
+    )
 
 
 # --- models --------------------------------------------------------------------------------
@@ -97,13 +125,21 @@ def test_a_model_the_agents_tier_does_not_allow_is_refused_naming_its_approved_m
     # refund-drafter runs at the lowest tier (restricted: gpt-4o-mini only).
     outcome = dev.request("/llm/payments/gpt-4o/v1/chat/completions", agent_token("payments", "refund-drafter"))
     assert (outcome.status, outcome.denial) == (403, "model_not_approved")
-    assert outcome.message == "model gpt-4o is not approved for agent payments/refund-drafter (tier restricted); approved models: gpt-4o-mini"
-    assert dev.request("/llm/payments/gpt-4o-mini/v1/chat/completions", agent_token("payments", "refund-drafter")).status == 200
+    assert (
+        outcome.message
+        == "model gpt-4o is not approved for agent payments/refund-drafter (tier restricted); approved models: gpt-4o-mini"
+    )
+    assert (
+        dev.request("/llm/payments/gpt-4o-mini/v1/chat/completions", agent_token("payments", "refund-drafter")).status
+        == 200
+    )
 
 
 def test_a_model_outside_the_teams_list_is_refused_naming_the_alternatives(dev: GatewayModel) -> None:
     # claude-sonnet-4-5 is approved in dev and at payments' tier, but not in payments' models.
-    outcome = dev.request("/llm/payments/claude-sonnet-4-5/v1/chat/completions", agent_token("payments", "invoice-triage"))
+    outcome = dev.request(
+        "/llm/payments/claude-sonnet-4-5/v1/chat/completions", agent_token("payments", "invoice-triage")
+    )
     assert (outcome.status, outcome.denial, outcome.route) == (403, "model_not_approved", "payments-models")
     assert outcome.message.endswith("approved models: gpt-4o-mini, gpt-4o")
 
@@ -117,7 +153,11 @@ def test_another_teams_agent_cannot_use_a_teams_model_route(dev: GatewayModel) -
 
 def test_every_team_policy_validates_tokens_against_the_platform_realm() -> None:
     doc = example_plan("dev")
-    policies = [r["inputs"] for r in resources_of(doc, component="gateway") if r["inputs"].get("kind") == "AgentgatewayPolicy" and r["team"]]
+    policies = [
+        r["inputs"]
+        for r in resources_of(doc, component="gateway")
+        if r["inputs"].get("kind") == "AgentgatewayPolicy" and r["team"]
+    ]
     providers = {yaml.safe_dump(p["spec"]["traffic"]["jwtAuthentication"]["providers"]) for p in policies}
     (only,) = providers  # one realm, the same everywhere
     (provider,) = yaml.safe_load(only)
@@ -209,24 +249,36 @@ def _denial_header(expression: str, response: dict) -> str | None:
 def payments_budget() -> BudgetedCalls:
     resources = resources_of(example_plan("dev"), component="gateway")
     (config_map,) = [r["inputs"] for r in resources if r["inputs"].get("kind") == "ConfigMap"]
-    policy = next(r["inputs"] for r in resources if r["inputs"].get("kind") == "AgentgatewayPolicy" and r["inputs"]["metadata"]["name"] == "payments-model-gpt-4o-mini")
+    policy = next(
+        r["inputs"]
+        for r in resources
+        if r["inputs"].get("kind") == "AgentgatewayPolicy"
+        and r["inputs"]["metadata"]["name"] == "payments-model-gpt-4o-mini"
+    )
     return BudgetedCalls(policy, RateLimitService(config_map["data"]))
 
 
 def test_budget_descriptors_name_the_team_and_the_agent_with_its_own_budget(payments_budget: BudgetedCalls) -> None:
-    assert payments_budget.descriptors(agent_token("payments", "refund-drafter")) == [[("team", "payments")], [("team", "payments"), ("agent", "refund-drafter")]]
+    assert payments_budget.descriptors(agent_token("payments", "refund-drafter")) == [
+        [("team", "payments")],
+        [("team", "payments"), ("agent", "refund-drafter")],
+    ]
     # invoice-triage has no budget of its own: only the team's counts for it.
     assert payments_budget.descriptors(agent_token("payments", "invoice-triage")) == [[("team", "payments")]]
 
 
-def test_past_the_agents_daily_budget_its_requests_are_refused_until_the_day_rolls_over(payments_budget: BudgetedCalls) -> None:
+def test_past_the_agents_daily_budget_its_requests_are_refused_until_the_day_rolls_over(
+    payments_budget: BudgetedCalls,
+) -> None:
     drafter = agent_token("payments", "refund-drafter")
     day = 20_000 * 86400
     # refund-drafter: 200000 tokens/day. Four calls of 60000: the fourth ends at 240000 > 200000.
     assert [payments_budget.call(drafter, 60_000, day + i)[0] for i in range(4)] == [200, 200, 200, 200]
     status, header = payments_budget.call(drafter, 60_000, day + 10)
     assert status == 429
-    assert header.startswith("budget exceeded: the daily token budget is used up (team payments: 2000000 tokens/day; agent payments/refund-drafter: 200000 tokens/day)")
+    assert header.startswith(
+        "budget exceeded: the daily token budget is used up (team payments: 2000000 tokens/day; agent payments/refund-drafter: 200000 tokens/day)"
+    )
     assert header.endswith("it resets at 00:00 UTC")
     # The team's other agent is not held back by refund-drafter's own budget.
     assert payments_budget.call(agent_token("payments", "invoice-triage"), 1_000, day + 11)[0] == 200
@@ -245,7 +297,9 @@ def test_past_the_teams_daily_budget_every_agent_of_the_team_is_refused(payments
 
 def test_the_budget_message_is_only_set_on_the_budget_services_refusals(payments_budget: BudgetedCalls) -> None:
     header = payments_budget.header
-    assert _denial_header(header, {"code": 429, "headers": {budget.REMAINING_HEADER: "0"}}).startswith("budget exceeded")
+    assert _denial_header(header, {"code": 429, "headers": {budget.REMAINING_HEADER: "0"}}).startswith(
+        "budget exceeded"
+    )
     # A provider's own 429 (no budget header) and ordinary responses keep no denial header.
     assert _denial_header(header, {"code": 429, "headers": {"x-ratelimit-remaining-requests": "0"}}) is None
     assert _denial_header(header, {"code": 200, "headers": {budget.REMAINING_HEADER: "1999000"}}) is None
@@ -286,7 +340,11 @@ def test_callees_get_the_callers_identity_and_never_its_token(dev: GatewayModel)
 
 def test_mcp_servers_use_the_same_authentication_and_authorization(dev: GatewayModel) -> None:
     path = "/mcp/support/crm-tools"
-    for token in (agent_token("support", "kb-answerer"), agent_token("support", "ticket-router"), user_token("/support/support-leads")):
+    for token in (
+        agent_token("support", "kb-answerer"),
+        agent_token("support", "ticket-router"),
+        user_token("/support/support-leads"),
+    ):
         outcome = dev.request(path, token)
         # The route is only the entry point: the MCP backend speaks to the server's own path.
         assert (outcome.status, outcome.backend, outcome.path) == (200, "support-mcp-crm-tools", "/mcp")
@@ -306,24 +364,44 @@ def test_an_agent_reaches_a_listed_host_over_tls_and_keeps_its_own_credentials(d
     )
     assert (outcome.status, outcome.path) == (200, "/services/data?q=1")
     assert outcome.headers == {"authorization": "Bearer salesforce-token"}  # the platform token stays here
-    backend = next(r["inputs"] for r in resources_of(example_plan("dev"), component="gateway") if r["inputs"].get("metadata", {}).get("name") == outcome.backend)
-    assert backend["spec"] == {"static": {"host": "acme.my.salesforce.com", "port": 443}, "policies": {"tls": {"sni": "acme.my.salesforce.com"}}}
+    backend = next(
+        r["inputs"]
+        for r in resources_of(example_plan("dev"), component="gateway")
+        if r["inputs"].get("metadata", {}).get("name") == outcome.backend
+    )
+    assert backend["spec"] == {
+        "static": {"host": "acme.my.salesforce.com", "port": 443},
+        "policies": {"tls": {"sni": "acme.my.salesforce.com"}},
+    }
 
 
 def test_a_host_not_on_the_list_is_denied_with_a_clear_error(dev: GatewayModel) -> None:
-    for path in ("/egress/support/evil.example.com/steal", "/egress/support/acme.my.salesforce.com.evil.io/x", "/egress/support"):
+    for path in (
+        "/egress/support/evil.example.com/steal",
+        "/egress/support/acme.my.salesforce.com.evil.io/x",
+        "/egress/support",
+    ):
         outcome = dev.request(path, agent_token("support", "kb-answerer"))
         assert (outcome.status, outcome.denial) == (403, "egress_denied"), path
-        assert outcome.message == "egress denied: this host is not on the egress list of team support (allowed: acme.my.salesforce.com)"
+        assert (
+            outcome.message
+            == "egress denied: this host is not on the egress list of team support (allowed: acme.my.salesforce.com)"
+        )
 
 
 def test_an_agent_whose_tier_has_no_egress_gets_none(dev: GatewayModel) -> None:
     # ticket-router runs at restricted in dev (no egress), even for its team's listed host.
     outcome = dev.request("/egress/support/acme.my.salesforce.com/x", agent_token("support", "ticket-router"))
     assert (outcome.status, outcome.denial) == (403, "egress_denied")
-    assert outcome.message == "egress denied: agent support/ticket-router runs at tier restricted, which allows no external egress"
+    assert (
+        outcome.message
+        == "egress denied: agent support/ticket-router runs at tier restricted, which allows no external egress"
+    )
     # research is at restricted: no egress list at all, everything is denied.
-    assert dev.request("/egress/research/api.github.com/", agent_token("research", "paper-summarizer")).denial == "egress_denied"
+    assert (
+        dev.request("/egress/research/api.github.com/", agent_token("research", "paper-summarizer")).denial
+        == "egress_denied"
+    )
 
 
 WILDCARD_TEAM = """\
@@ -351,28 +429,42 @@ def wildcard(tmp_path_factory) -> GatewayModel:
 def test_wildcard_egress_goes_to_the_named_subdomain_through_the_dynamic_proxy(wildcard: GatewayModel) -> None:
     helper = agent_token("acme", "helper")
     outcome = wildcard.request("/egress/acme/files.stripe.com/v1/files?limit=3", helper)
-    assert (outcome.status, outcome.backend, outcome.authority, outcome.path) == (200, build.EGRESS_DYNAMIC_BACKEND, "files.stripe.com:443", "/v1/files?limit=3")
+    assert (outcome.status, outcome.backend, outcome.authority, outcome.path) == (
+        200,
+        build.EGRESS_DYNAMIC_BACKEND,
+        "files.stripe.com:443",
+        "/v1/files?limit=3",
+    )
     assert wildcard.request("/egress/acme/a.b.stripe.com", helper).path == "/"
     # A query right after the host still leaves an origin-form path, as the exact-host rewrite does.
     assert wildcard.request("/egress/acme/files.stripe.com?limit=3", helper).path == "/?limit=3"
     # Exact hosts keep their static backend.
-    assert wildcard.request("/egress/acme/api.github.com/repos", helper).backend.startswith("acme-egress-api-github-com")
+    assert wildcard.request("/egress/acme/api.github.com/repos", helper).backend.startswith(
+        "acme-egress-api-github-com"
+    )
 
 
 def test_wildcard_egress_denies_hosts_outside_the_pattern(wildcard: GatewayModel) -> None:
     helper = agent_token("acme", "helper")
-    for path in ("/egress/acme/stripe.com/x", "/egress/acme/evilstripe.com/x", "/egress/acme/files.stripe.com.evil.io/x", "/egress/acme/kubernetes.default.svc/api"):
+    for path in (
+        "/egress/acme/stripe.com/x",
+        "/egress/acme/evilstripe.com/x",
+        "/egress/acme/files.stripe.com.evil.io/x",
+        "/egress/acme/kubernetes.default.svc/api",
+    ):
         outcome = wildcard.request(path, helper)
         assert (outcome.status, outcome.denial) == (403, "egress_denied"), path
-    assert wildcard.request("/egress/acme/files.stripe.com/x", agent_token("acme", "intern")).message.startswith("egress denied: agent acme/intern runs at tier restricted")
+    assert wildcard.request("/egress/acme/files.stripe.com/x", agent_token("acme", "intern")).message.startswith(
+        "egress denied: agent acme/intern runs at tier restricted"
+    )
 
 
 @pytest.mark.parametrize(
     "claims,tenant",
     [
-        ({"azp": "payments.invoice-triage", "sub": "u"}, "payments"),   # an agent: its team
-        ({"azp": "agentplane-cli", "sub": "u"}, ""),                    # a person's CLI client: platform
-        ({"sub": "u"}, ""),                                             # no azp at all: platform
+        ({"azp": "payments.invoice-triage", "sub": "u"}, "payments"),  # an agent: its team
+        ({"azp": "agentplane-cli", "sub": "u"}, ""),  # a person's CLI client: platform
+        ({"sub": "u"}, ""),  # no azp at all: platform
     ],
 )
 def test_gateway_telemetry_names_the_callers_tenant(claims: dict, tenant: str) -> None:

@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agentplane.builders.gateway import platform as build
-from agentplane.builders.gateway import token_budgets as budget
 from agentplane.builders.gateway import guardrails as guardrails
+from agentplane.builders.gateway import platform as build
 from agentplane.builders.gateway import team as build_team
-from agentplane.errors import ConfigError
+from agentplane.builders.gateway import token_budgets as budget
 from agentplane.config.environment import egress_covers
 from agentplane.config.load import load_from_files
+from agentplane.errors import ConfigError
 from tests.support import agentgateway as agw
 from tests.support.plans import ROOT, example_plan, resources_of
 
@@ -31,7 +31,14 @@ AUDIENCE = ["agentplane-gateway"]
 
 def agent(team: str, name: str) -> dict:
     # The service-account user is in the team group; the realm's mapper emits full paths.
-    return {"iss": ISSUER, "aud": AUDIENCE, "azp": f"{team}.{name}", "sub": "6c1d0e0a-agent", "preferred_username": f"service-account-{team}.{name}", "groups": [f"/{team}"]}
+    return {
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "azp": f"{team}.{name}",
+        "sub": "6c1d0e0a-agent",
+        "preferred_username": f"service-account-{team}.{name}",
+        "groups": [f"/{team}"],
+    }
 
 
 def person(username: str | None, *groups: str, azp: str = "agentplane-cli", sub: str = "3f2a9c7e-person") -> dict:
@@ -93,8 +100,8 @@ def test_the_model_rejects_fields_it_does_not_describe() -> None:
 
 def test_the_model_refuses_an_expression_reading_a_variable_its_phase_lacks() -> None:
     with pytest.raises(agw.UnknownField, match="response"):
-        agw.evaluates_true('response.code == 200', "direct response", request={}, jwt={}, metadata={}, source={})
-    assert not agw.compiles("jwt.sub ==") and agw.compiles("jwt.sub == \"x\"")
+        agw.evaluates_true("response.code == 200", "direct response", request={}, jwt={}, metadata={}, source={})
+    assert not agw.compiles("jwt.sub ==") and agw.compiles('jwt.sub == "x"')
     with pytest.raises(agw.UnknownField, match="mcp"):
         agw.evaluates_true('mcp.tool.name == "x"', "authorization", request={}, jwt={}, source={})
 
@@ -107,17 +114,29 @@ def test_the_url_rewrite_runs_before_the_direct_response_so_request_path_is_rewr
     for entry in policy["spec"]["traffic"]["directResponse"]["conditional"]:
         entry["condition"] = entry["condition"].replace(build_team.EGRESS_PATH, "request.path")
     old = agw.Gateway(objects, TOKENS).send(
-        agw.Request("/egress/support/acme.my.salesforce.com/services/data", {"x-agentplane-authorization": "Bearer kb-answerer"})
+        agw.Request(
+            "/egress/support/acme.my.salesforce.com/services/data", {"x-agentplane-authorization": "Bearer kb-answerer"}
+        )
     )
     assert (old.status, old.denial) == (403, "egress_denied")
-    fixed = dev.send(agw.Request("/egress/support/acme.my.salesforce.com/services/data", {"x-agentplane-authorization": "Bearer kb-answerer"}))
+    fixed = dev.send(
+        agw.Request(
+            "/egress/support/acme.my.salesforce.com/services/data", {"x-agentplane-authorization": "Bearer kb-answerer"}
+        )
+    )
     assert fixed.status == 200
 
 
 @pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
 def test_every_expression_reads_only_what_its_phase_has_and_is_valid_cel(stack: str) -> None:
     found = agw.expressions(plan_objects(stack))
-    assert {phase for phase, _, _ in found} >= {"authorization", "request transformation", "direct response", "response transformation", "rate limit descriptor"}
+    assert {phase for phase, _, _ in found} >= {
+        "authorization",
+        "request transformation",
+        "direct response",
+        "response transformation",
+        "rate limit descriptor",
+    }
     for phase, expression, where in found:
         assert agw.roots(expression) <= agw.PHASE_VARIABLES[phase], (where, phase, expression)
         assert agw.compiles(expression), (where, expression)
@@ -134,7 +153,10 @@ def test_every_refusal_about_the_caller_or_the_host_holds_when_it_cannot_be_eval
     assert len(conditions) >= 6, conditions  # model approval per model route, egress tier and host per team
     for expression, where in conditions:
         request = {"path": "/", "pathAndQuery": "/", "headers": {}, "body": b"{}", "method": "POST"}
-        assert agw.evaluates_true(expression, "direct response", request=request, jwt={}, source={}, metadata={}), (where, expression)
+        assert agw.evaluates_true(expression, "direct response", request=request, jwt={}, source={}, metadata={}), (
+            where,
+            expression,
+        )
 
 
 def test_the_body_checks_run_on_what_the_model_will_read() -> None:
@@ -160,7 +182,9 @@ ROUTES = [
 
 
 @pytest.mark.parametrize(("path", "location"), ROUTES)
-def test_every_route_kind_wants_a_platform_token_and_refuses_strangers(dev: agw.Gateway, path: str, location: str) -> None:
+def test_every_route_kind_wants_a_platform_token_and_refuses_strangers(
+    dev: agw.Gateway, path: str, location: str
+) -> None:
     assert dev.send(agw.Request(path, {}, chat())).status == 401
     assert dev.send(agw.Request(path, {location: "Bearer not-a-token"}, chat())).status == 401
     assert dev.send(agw.Request(path, {location: "Bearer other-realm"}, chat())).status == 401
@@ -174,6 +198,7 @@ def test_every_route_kind_wants_a_platform_token_and_refuses_strangers(dev: agw.
 
 def jwt_shaped(claims: dict) -> str:
     """A token with the three base64url segments of a JWT (unsigned: only its shape matters here)."""
+
     def segment(value: dict) -> str:
         return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
 
@@ -191,8 +216,12 @@ PLATFORM_JWT = jwt_shaped(agent("support", "kb-answerer"))
         ("/mcp/support/crm-tools", b""),
     ],
 )
-def test_a_platform_token_in_the_egress_header_is_not_passed_to_models_agents_or_tools(dev: agw.Gateway, path: str, body: bytes) -> None:
-    outcome = dev.send(agw.Request(path, {**bearer("kb-answerer"), build.EGRESS_TOKEN_HEADER: f"Bearer {PLATFORM_JWT}"}, body))
+def test_a_platform_token_in_the_egress_header_is_not_passed_to_models_agents_or_tools(
+    dev: agw.Gateway, path: str, body: bytes
+) -> None:
+    outcome = dev.send(
+        agw.Request(path, {**bearer("kb-answerer"), build.EGRESS_TOKEN_HEADER: f"Bearer {PLATFORM_JWT}"}, body)
+    )
     assert outcome.status == 200, outcome.step
     assert build.EGRESS_TOKEN_HEADER not in outcome.forwarded.headers and "authorization" not in {
         k for k, v in outcome.forwarded.headers.items() if PLATFORM_JWT in v
@@ -202,12 +231,18 @@ def test_a_platform_token_in_the_egress_header_is_not_passed_to_models_agents_or
 @pytest.mark.parametrize("scheme", ["Bearer ", "bearer ", "Token ", ""])
 def test_egress_refuses_to_send_a_platform_token_to_the_external_host(dev: agw.Gateway, scheme: str) -> None:
     path = "/egress/support/acme.my.salesforce.com/services/data"
-    leaked = dev.send(agw.Request(path, {"x-agentplane-authorization": "Bearer kb-answerer", "authorization": f"{scheme}{PLATFORM_JWT}"}))
+    leaked = dev.send(
+        agw.Request(
+            path, {"x-agentplane-authorization": "Bearer kb-answerer", "authorization": f"{scheme}{PLATFORM_JWT}"}
+        )
+    )
     assert (leaked.status, leaked.denial, leaked.forwarded) == (403, "egress_denied", None)
     assert "token of the platform" in leaked.error["message"]
     # The host's own tokens, JWTs of other issuers included, pass untouched.
     for own in ("Bearer sf-session-key", f"Bearer {jwt_shaped({'iss': 'https://login.salesforce.com', 'sub': 'x'})}"):
-        outcome = dev.send(agw.Request(path, {"x-agentplane-authorization": "Bearer kb-answerer", "authorization": own}))
+        outcome = dev.send(
+            agw.Request(path, {"x-agentplane-authorization": "Bearer kb-answerer", "authorization": own})
+        )
         assert (outcome.status, outcome.forwarded.headers["authorization"]) == (200, own)
 
 
@@ -237,20 +272,37 @@ def test_egress_reads_the_platform_token_only_from_its_own_header(dev: agw.Gatew
 
 @pytest.mark.parametrize(
     "path",
-    ["/egress/support/evil.example.com/steal", "/egress/support/acme.my.salesforce.com.evil.io/x", "/egress/support", "/egress/support/acme.my.salesforce.comx/x"],
+    [
+        "/egress/support/evil.example.com/steal",
+        "/egress/support/acme.my.salesforce.com.evil.io/x",
+        "/egress/support",
+        "/egress/support/acme.my.salesforce.comx/x",
+    ],
 )
 def test_an_unlisted_host_is_refused_with_the_list(dev: agw.Gateway, path: str) -> None:
     outcome = dev.send(agw.Request(path, {"x-agentplane-authorization": "Bearer kb-answerer"}))
     assert (outcome.status, outcome.denial, outcome.forwarded) == (403, "egress_denied", None)
-    assert outcome.error["message"] == "egress denied: this host is not on the egress list of team support (allowed: acme.my.salesforce.com)"
+    assert (
+        outcome.error["message"]
+        == "egress denied: this host is not on the egress list of team support (allowed: acme.my.salesforce.com)"
+    )
 
 
 def test_an_agent_of_a_tier_without_egress_is_refused_even_for_a_listed_host(dev: agw.Gateway) -> None:
-    outcome = dev.send(agw.Request("/egress/support/acme.my.salesforce.com/x", {"x-agentplane-authorization": "Bearer ticket-router"}))
+    outcome = dev.send(
+        agw.Request("/egress/support/acme.my.salesforce.com/x", {"x-agentplane-authorization": "Bearer ticket-router"})
+    )
     assert (outcome.status, outcome.denial) == (403, "egress_denied")
     assert "runs at tier restricted" in outcome.error["message"]
     # Another team's agent is not even authorized on support's egress route.
-    assert dev.send(agw.Request("/egress/support/acme.my.salesforce.com/x", {"x-agentplane-authorization": "Bearer invoice-triage"})).step == "authorization"
+    assert (
+        dev.send(
+            agw.Request(
+                "/egress/support/acme.my.salesforce.com/x", {"x-agentplane-authorization": "Bearer invoice-triage"}
+            )
+        ).step
+        == "authorization"
+    )
 
 
 WILDCARD_TEAM = {
@@ -269,14 +321,22 @@ def wildcard(tmp_path_factory) -> agw.Gateway:
     (root / "stacks" / "teams" / "acme.yaml").write_text(yaml.safe_dump(WILDCARD_TEAM), encoding="utf-8")
     spec = load_from_files("dev", root=root)
     ident = build.identity(spec, ISSUER)
-    return agw.Gateway([build.egress_dynamic_backend(), *build_team.team_objects(spec.team("acme"), spec, ident)], {"helper": agent("acme", "helper")})
+    return agw.Gateway(
+        [build.egress_dynamic_backend(), *build_team.team_objects(spec.team("acme"), spec, ident)],
+        {"helper": agent("acme", "helper")},
+    )
 
 
 def test_a_wildcard_host_goes_to_the_named_subdomain_and_an_exact_one_to_its_backend(wildcard: agw.Gateway) -> None:
     token = {"x-agentplane-authorization": "Bearer helper", "authorization": "Bearer sk_live_x"}
     outcome = wildcard.send(agw.Request("/egress/acme/files.stripe.com/v1/files?limit=3", token))
     sent = outcome.forwarded
-    assert (outcome.status, sent.backend, sent.authority, sent.path) == (200, build.EGRESS_DYNAMIC_BACKEND, "files.stripe.com:443", "/v1/files?limit=3")
+    assert (outcome.status, sent.backend, sent.authority, sent.path) == (
+        200,
+        build.EGRESS_DYNAMIC_BACKEND,
+        "files.stripe.com:443",
+        "/v1/files?limit=3",
+    )
     assert sent.headers == {"authorization": "Bearer sk_live_x"}
     exact = wildcard.send(agw.Request("/egress/acme/api.github.com/repos", token))
     assert (exact.status, exact.forwarded.authority, exact.forwarded.path) == (200, "api.github.com:443", "/repos")
@@ -325,7 +385,10 @@ def test_path_tricks_reach_a_listed_host_or_nothing(wildcard: agw.Gateway, path:
     if outcome.forwarded is None:
         assert (outcome.status, outcome.denial) == (403, "egress_denied"), path
     else:
-        assert outcome.forwarded.authority in ("files.stripe.com:443", "api.github.com:443"), (path, outcome.forwarded.authority)
+        assert outcome.forwarded.authority in ("files.stripe.com:443", "api.github.com:443"), (
+            path,
+            outcome.forwarded.authority,
+        )
 
 
 def test_a_stack_wildcard_covers_subdomains_only() -> None:
@@ -336,7 +399,9 @@ def test_a_stack_wildcard_covers_subdomains_only() -> None:
 
 def test_a_team_cannot_list_a_lookalike_of_a_stack_wildcard(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "stacks", tmp_path / "stacks")
-    (tmp_path / "stacks" / "teams" / "acme.yaml").write_text(yaml.safe_dump({**WILDCARD_TEAM, "egress": ["evilstripe.com"]}), encoding="utf-8")
+    (tmp_path / "stacks" / "teams" / "acme.yaml").write_text(
+        yaml.safe_dump({**WILDCARD_TEAM, "egress": ["evilstripe.com"]}), encoding="utf-8"
+    )
     with pytest.raises(ConfigError) as info:
         load_from_files("dev", root=tmp_path)
     assert any("evilstripe.com" in str(issue) for issue in info.value.issues)
@@ -346,18 +411,30 @@ def test_a_team_cannot_list_a_lookalike_of_a_stack_wildcard(tmp_path: Path) -> N
 
 
 def test_an_approved_model_is_forwarded_with_the_provider_key_and_the_callers_identity_only(dev: agw.Gateway) -> None:
-    outcome = dev.send(agw.Request("/llm/payments/gpt-4o-mini/v1/chat/completions", bearer("invoice-triage"), chat()), agw.Upstream(tokens=10))
+    outcome = dev.send(
+        agw.Request("/llm/payments/gpt-4o-mini/v1/chat/completions", bearer("invoice-triage"), chat()),
+        agw.Upstream(tokens=10),
+    )
     sent = outcome.forwarded
     assert (outcome.status, sent.backend, sent.path) == (200, "model-gpt-4o-mini", "/v1/chat/completions")
     assert sent.headers == {"authorization": "provider-key:provider-openai"}  # the caller's token is gone
     assert json.loads(sent.body)["model"] == "gpt-4o-mini"
     # No model in the body: the route's model is used.
-    assert json.loads(dev.send(agw.Request("/llm/payments/gpt-4o-mini/v1/chat/completions", bearer("invoice-triage"), chat(None))).forwarded.body)["model"] == "gpt-4o-mini"
+    assert (
+        json.loads(
+            dev.send(
+                agw.Request("/llm/payments/gpt-4o-mini/v1/chat/completions", bearer("invoice-triage"), chat(None))
+            ).forwarded.body
+        )["model"]
+        == "gpt-4o-mini"
+    )
 
 
 @pytest.mark.parametrize("named", ["gpt-4o", "claude-sonnet-4-5", "gpt-5-secret-preview"])
 def test_a_body_naming_another_model_is_refused_naming_the_approved_ones(dev: agw.Gateway, named: str) -> None:
-    outcome = dev.send(agw.Request("/llm/payments/gpt-4o-mini/v1/chat/completions", bearer("refund-drafter"), chat(named)))
+    outcome = dev.send(
+        agw.Request("/llm/payments/gpt-4o-mini/v1/chat/completions", bearer("refund-drafter"), chat(named))
+    )
     assert (outcome.status, outcome.denial, outcome.forwarded) == (403, "model_not_approved", None)
     assert outcome.headers["content-type"] == "application/json"
     error = outcome.error
@@ -381,12 +458,19 @@ def test_a_model_route_refuses_callers_without_a_token_or_from_another_team(dev:
 
 def test_clients_cannot_opt_out_of_usage_reporting(dev: agw.Gateway) -> None:
     path = "/llm/payments/gpt-4o-mini/v1/chat/completions"
-    refused = dev.send(agw.Request(path, bearer("invoice-triage"), chat(stream=True, stream_options={"include_usage": False})))
+    refused = dev.send(
+        agw.Request(path, bearer("invoice-triage"), chat(stream=True, stream_options={"include_usage": False}))
+    )
     assert (refused.status, refused.denial, refused.forwarded) == (400, "usage_required", None)
     assert "daily budget of team payments" in refused.error["message"]
     streamed = dev.send(agw.Request(path, bearer("invoice-triage"), chat(stream=True)))
     assert json.loads(streamed.forwarded.body)["stream_options"] == {"include_usage": True}
-    assert dev.send(agw.Request(path, bearer("invoice-triage"), chat(stream=True, stream_options={"include_usage": True}))).status == 200
+    assert (
+        dev.send(
+            agw.Request(path, bearer("invoice-triage"), chat(stream=True, stream_options={"include_usage": True}))
+        ).status
+        == 200
+    )
 
 
 OPT_OUT = chat(stream=True, stream_options={"include_usage": False})
@@ -407,14 +491,25 @@ OPT_OUT = chat(stream=True, stream_options={"include_usage": False})
     ],
     ids=["gzip-opt-out", "deflate-opt-out", "gzip-other-model", "gzip-plain", "not-json", "empty", "over-limit"],
 )
-def test_a_body_the_gateway_cannot_check_is_refused_before_the_budget_and_the_model(budgeted: agw.Gateway, headers: dict, body: bytes) -> None:
+def test_a_body_the_gateway_cannot_check_is_refused_before_the_budget_and_the_model(
+    budgeted: agw.Gateway, headers: dict, body: bytes
+) -> None:
     path = "/llm/payments/gpt-4o-mini/v1/chat/completions"
-    outcome = budgeted.send(agw.Request(path, {**bearer("refund-drafter"), **headers}, body), agw.Upstream(tokens=150_000))
-    assert (outcome.status, outcome.step, outcome.denial, outcome.forwarded) == (400, "direct response", "body_unreadable", None)
+    outcome = budgeted.send(
+        agw.Request(path, {**bearer("refund-drafter"), **headers}, body), agw.Upstream(tokens=150_000)
+    )
+    assert (outcome.status, outcome.step, outcome.denial, outcome.forwarded) == (
+        400,
+        "direct response",
+        "body_unreadable",
+        None,
+    )
     assert "uncompressed JSON" in outcome.error["message"]
     # Nothing was served uncounted: the agent's whole budget (200000) is still there, and used
     # up by the next request that passes it.
-    assert budgeted.send(agw.Request(path, bearer("refund-drafter"), chat()), agw.Upstream(tokens=200_001)).status == 200
+    assert (
+        budgeted.send(agw.Request(path, bearer("refund-drafter"), chat()), agw.Upstream(tokens=200_001)).status == 200
+    )
     assert budgeted.send(agw.Request(path, bearer("refund-drafter"), chat())).status == 429
 
 
@@ -432,14 +527,19 @@ def test_a_readable_body_still_reaches_the_model_with_usage_reported(budgeted: a
 def budgeted() -> agw.Gateway:
     objects = plan_objects()
     (config_map,) = [o for o in objects if o["kind"] == "ConfigMap"]
-    service = agw.RateLimitService(config_map["data"], (budget.LIMIT_HEADER, budget.REMAINING_HEADER, budget.RESET_HEADER))
+    service = agw.RateLimitService(
+        config_map["data"], (budget.LIMIT_HEADER, budget.REMAINING_HEADER, budget.RESET_HEADER)
+    )
     return agw.Gateway(objects, TOKENS, budget=service)
 
 
 def test_what_an_over_budget_client_receives(budgeted: agw.Gateway) -> None:
     path = "/llm/payments/gpt-4o-mini/v1/chat/completions"
     day = 20_000 * 86400
-    assert budgeted.send(agw.Request(path, bearer("refund-drafter"), chat()), agw.Upstream(tokens=200_001), now=day).status == 200
+    assert (
+        budgeted.send(agw.Request(path, bearer("refund-drafter"), chat()), agw.Upstream(tokens=200_001), now=day).status
+        == 200
+    )
     outcome = budgeted.send(agw.Request(path, bearer("refund-drafter"), chat()), agw.Upstream(tokens=10), now=day + 60)
     assert (outcome.status, outcome.body, outcome.forwarded) == (429, b"", None)
     assert outcome.headers == {
@@ -450,7 +550,11 @@ def test_what_an_over_budget_client_receives(budgeted: agw.Gateway) -> None:
         "x-should-retry": "false",
     }
     # A provider's own 429 is passed on as it is: no budget message, and its retry advice kept.
-    provider = budgeted.send(agw.Request(path, bearer("invoice-triage"), chat()), agw.Upstream(status=429, headers={"x-should-retry": "true"}), now=day + 61)
+    provider = budgeted.send(
+        agw.Request(path, bearer("invoice-triage"), chat()),
+        agw.Upstream(status=429, headers={"x-should-retry": "true"}),
+        now=day + 61,
+    )
     assert (provider.headers.get(build.DENIAL_HEADER), provider.headers["x-should-retry"]) == (None, "true")
 
 
@@ -466,7 +570,10 @@ def test_concurrent_requests_overshoot_by_at_most_what_is_in_flight(budgeted: ag
     service = budgeted.budget
     descriptors = [[("team", "payments"), ("agent", "refund-drafter")]]
     domain = budget.domain(budgeted_team())
-    assert budgeted.send(agw.Request(path, bearer("refund-drafter"), chat()), agw.Upstream(tokens=199_000), now=day).status == 200
+    assert (
+        budgeted.send(agw.Request(path, bearer("refund-drafter"), chat()), agw.Upstream(tokens=199_000), now=day).status
+        == 200
+    )
     in_flight = 5
     # Five requests pass the check together (199000 < 200000), then each adds 1000 tokens.
     assert all(not service.check(domain, descriptors, 0, day + 1)[0] for _ in range(in_flight))
@@ -484,11 +591,13 @@ def test_concurrent_requests_overshoot_by_at_most_what_is_in_flight(budgeted: ag
     ("token", "caller", "kind"),
     [
         ("kb-answerer", "support.kb-answerer", "agent"),
-        ("bob", "bob", "person"),                        # never the client he logged in with
+        ("bob", "bob", "person"),  # never the client he logged in with
         ("lookalike", "payments.invoice-triage", "person"),
     ],
 )
-def test_callees_learn_who_called_and_forged_headers_are_replaced(dev: agw.Gateway, token: str, caller: str, kind: str) -> None:
+def test_callees_learn_who_called_and_forged_headers_are_replaced(
+    dev: agw.Gateway, token: str, caller: str, kind: str
+) -> None:
     forged = {build.CALLER_HEADER: "support.ticket-router", build.CALLER_KIND_HEADER: "agent", **bearer(token)}
     path = "/agents/support/ticket-router/handover" if token != "lookalike" else "/agents/payments/invoice-triage/x"
     outcome = dev.send(agw.Request(path, forged))
@@ -502,19 +611,26 @@ def test_callees_learn_who_called_and_forged_headers_are_replaced(dev: agw.Gatew
         (agent("payments", "refund-drafter"), "payments.refund-drafter"),
         (person("alice", azp="agentplane-cli"), "alice"),
         (person("alice", azp="payments-portal"), "alice"),
-        (person("alice", azp="my.portal.v2"), "alice"),   # a client id with dots is not an agent's
+        (person("alice", azp="my.portal.v2"), "alice"),  # a client id with dots is not an agent's
         (person(None, sub="0b8e-no-username"), "0b8e-no-username"),
-        ({"sub": "spiffe://dev.agentplane.local/ns/payments/sa/refund-drafter"}, "spiffe://dev.agentplane.local/ns/payments/sa/refund-drafter"),
+        (
+            {"sub": "spiffe://dev.agentplane.local/ns/payments/sa/refund-drafter"},
+            "spiffe://dev.agentplane.local/ns/payments/sa/refund-drafter",
+        ),
     ],
 )
 def test_the_caller_is_the_agent_or_the_person(claims: dict, caller: str) -> None:
-    assert agw.evaluate(build.CALLER, "request transformation", jwt=claims, request={}, metadata={}, source={}) == caller
+    assert (
+        agw.evaluate(build.CALLER, "request transformation", jwt=claims, request={}, metadata={}, source={}) == caller
+    )
 
 
 def test_a_person_is_never_authorized_as_an_agent_by_user_name(dev: agw.Gateway) -> None:
     # support/ticket-router admits agent:support/kb-answerer; a person named like it is not that agent.
     tokens = {**TOKENS, "kb-lookalike": person("support.kb-answerer", "nobody")}
-    outcome = agw.Gateway(plan_objects(), tokens).send(agw.Request("/agents/support/ticket-router/x", bearer("kb-lookalike")))
+    outcome = agw.Gateway(plan_objects(), tokens).send(
+        agw.Request("/agents/support/ticket-router/x", bearer("kb-lookalike"))
+    )
     assert outcome.step == "authorization"
 
 
@@ -528,7 +644,7 @@ CRM_TOOLS = ("search_accounts", "get_account", "update_case", "delete_account")
     [
         ("alice", ("search_accounts", "get_account", "update_case")),
         ("kb-answerer", ("search_accounts", "get_account")),
-        ("ticket-router", ()),                                       # admitted to the server, granted no tool
+        ("ticket-router", ()),  # admitted to the server, granted no tool
     ],
 )
 def test_mcp_callers_see_and_call_only_their_tools(dev: agw.Gateway, token: str, visible: tuple) -> None:
@@ -543,7 +659,10 @@ def test_mcp_callers_see_and_call_only_their_tools(dev: agw.Gateway, token: str,
 
 
 def test_mcp_refuses_other_teams_and_missing_tokens(dev: agw.Gateway) -> None:
-    assert dev.send(agw.Request("/mcp/support/crm-tools", bearer("invoice-triage")), tool_call="get_account").step == "authorization"
+    assert (
+        dev.send(agw.Request("/mcp/support/crm-tools", bearer("invoice-triage")), tool_call="get_account").step
+        == "authorization"
+    )
     assert dev.send(agw.Request("/mcp/support/crm-tools"), tool_call="get_account").status == 401
 
 
@@ -558,7 +677,9 @@ MCP_TEAM = {
 
 def _load_team(tmp_path: Path, servers: list[dict]) -> list[str]:
     shutil.copytree(ROOT / "stacks", tmp_path / "stacks", dirs_exist_ok=True)
-    (tmp_path / "stacks" / "teams" / "acme.yaml").write_text(yaml.safe_dump({**MCP_TEAM, "mcpServers": servers}), encoding="utf-8")
+    (tmp_path / "stacks" / "teams" / "acme.yaml").write_text(
+        yaml.safe_dump({**MCP_TEAM, "mcpServers": servers}), encoding="utf-8"
+    )
     try:
         load_from_files("dev", root=tmp_path)
     except ConfigError as error:
@@ -570,12 +691,18 @@ def _load_team(tmp_path: Path, servers: list[dict]) -> list[str]:
     ("server", "fragment"),
     [
         # A grant cannot let in someone the server's access does not admit (here: another team's agent).
-        ({"access": ["acme-devs"], "tools": [{"callers": ["agent:support/kb-answerer"], "tools": ["x"]}]}, "may not reach MCP server"),
+        (
+            {"access": ["acme-devs"], "tools": [{"callers": ["agent:support/kb-answerer"], "tools": ["x"]}]},
+            "may not reach MCP server",
+        ),
         ({"tools": [{"callers": ["support-leads"], "tools": ["x"]}]}, "may not reach MCP server"),
         # Another team's Service cannot be named (the server is always in the team's namespace).
         ({"service": "crm-mcp.support"}, "service"),
         # Quotes never reach the CEL: team files use ASCII letters, digits and . _ - : / * only.
-        ({"tools": [{"callers": ["acme-devs"], "tools": ['x") || true || ("']}]}, "mcpServers[0].tools[0].tools[0]: contains U+0022"),
+        (
+            {"tools": [{"callers": ["acme-devs"], "tools": ['x") || true || ("']}]},
+            "mcpServers[0].tools[0].tools[0]: contains U+0022",
+        ),
         ({"tools": [{"callers": ["acme-devs"], "tools": ["x:y"]}]}, "not an MCP tool name"),
         ({"tools": [{"callers": ["acme-devs"], "tools": ["a" * 129]}]}, "not an MCP tool name"),
         ({"tools": [{"callers": ["acme-devs"], "tools": []}]}, "tools"),
@@ -589,14 +716,31 @@ def test_mcp_tool_grants_are_checked(tmp_path: Path, server: dict, fragment: str
 
 def test_a_team_file_only_configures_its_own_servers(tmp_path: Path) -> None:
     # acme names its server like support's; support's route and backend are untouched.
-    assert _load_team(tmp_path, [{"name": "crm-tools", "service": "crm-mcp", "port": 8000, "tools": [{"callers": ["acme-devs"], "tools": ["delete_account"]}]}]) == []
+    assert (
+        _load_team(
+            tmp_path,
+            [
+                {
+                    "name": "crm-tools",
+                    "service": "crm-mcp",
+                    "port": 8000,
+                    "tools": [{"callers": ["acme-devs"], "tools": ["delete_account"]}],
+                }
+            ],
+        )
+        == []
+    )
     spec = load_from_files("dev", root=tmp_path)
     ident = build.identity(spec, ISSUER)
     objects = build_team.team_objects(spec.team("acme"), spec, ident)
     backends = [o for o in objects if o["kind"] == "AgentgatewayBackend" and "mcp" in o["spec"]]
     assert [b["metadata"]["name"] for b in backends] == ["acme-mcp-crm-tools"]
     assert backends[0]["spec"]["mcp"]["targets"][0]["static"]["host"] == "crm-mcp.acme.svc.cluster.local"
-    assert {r["spec"]["rules"][0]["matches"][0]["path"]["value"] for r in objects if r["kind"] == "HTTPRoute" and "mcp" in r["metadata"]["name"]} == {"/mcp/acme/crm-tools"}
+    assert {
+        r["spec"]["rules"][0]["matches"][0]["path"]["value"]
+        for r in objects
+        if r["kind"] == "HTTPRoute" and "mcp" in r["metadata"]["name"]
+    } == {"/mcp/acme/crm-tools"}
 
 
 # --- content-safety guardrails ----------------------------------------------------------------
@@ -614,7 +758,9 @@ def test_every_model_route_of_every_team_carries_the_platform_guards() -> None:
 
 @pytest.mark.parametrize("secret", ["my SSN is 123-45-6789", "card 4111 1111 1111 1111", "key AKIAABCDEFGHIJKLMNOP"])
 def test_a_prompt_with_personal_data_or_secrets_never_reaches_the_model(dev: agw.Gateway, secret: str) -> None:
-    outcome = dev.send(agw.Request("/llm/support/gpt-4o-mini/v1/chat/completions", bearer("kb-answerer"), chat(text=secret)))
+    outcome = dev.send(
+        agw.Request("/llm/support/gpt-4o-mini/v1/chat/completions", bearer("kb-answerer"), chat(text=secret))
+    )
     # Operator patterns already refuse in the gateway's raw-body check; builtins in agentgateway's guard.
     assert (outcome.status, outcome.forwarded) == (403, None)
     assert outcome.step == ("direct response" if "AKIA" in secret else "request guard")
@@ -628,7 +774,11 @@ def _conversation(*messages: dict) -> bytes:
     return json.dumps({"messages": [{"role": "user", "content": "look up the account"}, *messages]}).encode()
 
 
-TOOL_CALL = {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "get_account", "arguments": "{}"}}]}
+TOOL_CALL = {
+    "role": "assistant",
+    "content": None,
+    "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "get_account", "arguments": "{}"}}],
+}
 
 
 @pytest.mark.parametrize(
@@ -636,7 +786,17 @@ TOOL_CALL = {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "
     [
         _conversation(TOOL_CALL, {"role": "tool", "tool_call_id": "c1", "content": "aws key AKIAABCDEFGHIJKLMNOP"}),
         _conversation({"role": "tool", "tool_call_id": "c1", "content": "-----BEGIN RSA PRIVATE KEY-----\nMIIE..."}),
-        _conversation({**TOOL_CALL, "tool_calls": [{**TOOL_CALL["tool_calls"][0], "function": {"name": "put", "arguments": '{"key": "AKIAABCDEFGHIJKLMNOP"}'}}]}),
+        _conversation(
+            {
+                **TOOL_CALL,
+                "tool_calls": [
+                    {
+                        **TOOL_CALL["tool_calls"][0],
+                        "function": {"name": "put", "arguments": '{"key": "AKIAABCDEFGHIJKLMNOP"}'},
+                    }
+                ],
+            }
+        ),
         _conversation({"role": "system", "content": [{"type": "text", "text": "key AKIAABCDEFGHIJKLMNOP"}]}),
     ],
     ids=["tool-result", "tool-result-private-key", "tool-call-arguments", "system-content-array"],
@@ -653,17 +813,28 @@ def test_builtin_detectors_read_every_text_agentgateway_visits(dev: agw.Gateway)
     path = "/llm/support/gpt-4o-mini/v1/chat/completions"
     for body in (
         _conversation({"role": "system", "content": "ssn 123-45-6789"}),
-        _conversation({"role": "user", "content": [{"type": "text", "text": "card"}, {"type": "text", "text": "4111 1111 1111 1111"}]}),
+        _conversation(
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": "card"}, {"type": "text", "text": "4111 1111 1111 1111"}],
+            }
+        ),
     ):
         outcome = dev.send(agw.Request(path, bearer("kb-answerer"), body))
         assert (outcome.status, outcome.step, outcome.forwarded) == (403, "request guard", None), body
 
 
 def test_an_answer_with_a_secret_is_blocked_before_the_client_sees_it(dev: agw.Gateway) -> None:
-    outcome = dev.send(agw.Request("/llm/support/gpt-4o-mini/v1/chat/completions", bearer("kb-answerer"), chat()), agw.Upstream(completion="use AKIAABCDEFGHIJKLMNOP"))
+    outcome = dev.send(
+        agw.Request("/llm/support/gpt-4o-mini/v1/chat/completions", bearer("kb-answerer"), chat()),
+        agw.Upstream(completion="use AKIAABCDEFGHIJKLMNOP"),
+    )
     assert (outcome.status, outcome.step) == (403, "response guard")
     assert "the model's answer contains" in outcome.error["message"]
-    clean = dev.send(agw.Request("/llm/support/gpt-4o-mini/v1/chat/completions", bearer("kb-answerer"), chat()), agw.Upstream(completion="all good"))
+    clean = dev.send(
+        agw.Request("/llm/support/gpt-4o-mini/v1/chat/completions", bearer("kb-answerer"), chat()),
+        agw.Upstream(completion="all good"),
+    )
     assert clean.status == 200
 
 
@@ -677,7 +848,15 @@ def _env(tmp_path: Path, guardrails_config: dict, stack: str = "dev"):
 
 
 def test_a_higher_tier_keeps_every_guard_of_the_tiers_below(tmp_path: Path) -> None:
-    env = _env(tmp_path, {"tiers": {"restricted": {"request": {"builtins": ["Email"]}}, "standard": {"request": {"patterns": ["sk-[A-Za-z0-9]{20,}"]}}}})
+    env = _env(
+        tmp_path,
+        {
+            "tiers": {
+                "restricted": {"request": {"builtins": ["Email"]}},
+                "standard": {"request": {"patterns": ["sk-[A-Za-z0-9]{20,}"]}},
+            }
+        },
+    )
     by_tier = guardrails.tier_guards(env)
     names = [t.name for t in env.tiers]
     assert names == ["restricted", "standard", "production"]
@@ -687,7 +866,9 @@ def test_a_higher_tier_keeps_every_guard_of_the_tiers_below(tmp_path: Path) -> N
 
 
 def test_only_the_operator_can_make_a_tier_weaker_and_says_so_by_name(tmp_path: Path) -> None:
-    env = _env(tmp_path, {"tiers": {"restricted": {"request": {"builtins": ["Email"]}}}, "weakerThanLowerTiers": ["standard"]})
+    env = _env(
+        tmp_path, {"tiers": {"restricted": {"request": {"builtins": ["Email"]}}}, "weakerThanLowerTiers": ["standard"]}
+    )
     by_tier = guardrails.tier_guards(env)
     assert by_tier["standard"]["request"] == () and len(by_tier["restricted"]["request"]) == 1
     with pytest.raises(ConfigError, match="no tier 'gold'"):
@@ -700,9 +881,17 @@ def test_only_the_operator_can_make_a_tier_weaker_and_says_so_by_name(tmp_path: 
 
 @pytest.mark.parametrize(
     ("pattern", "construct"),
-    [("password(?=:)", "look-around"), ("(?<!x)secret", "look-around"), ("(k)\\1", "backreferences"), ("AKIA[0-9A-Z]++", "possessive"), ("(?>ab)c", "atomic")],
+    [
+        ("password(?=:)", "look-around"),
+        ("(?<!x)secret", "look-around"),
+        ("(k)\\1", "backreferences"),
+        ("AKIA[0-9A-Z]++", "possessive"),
+        ("(?>ab)c", "atomic"),
+    ],
 )
-def test_a_guard_pattern_agentgateway_could_not_parse_is_refused_by_name(tmp_path: Path, pattern: str, construct: str) -> None:
+def test_a_guard_pattern_agentgateway_could_not_parse_is_refused_by_name(
+    tmp_path: Path, pattern: str, construct: str
+) -> None:
     """Python accepts these; agentgateway's Rust regex does not, and would drop the guard."""
     with pytest.raises(ConfigError, match=construct) as raised:
         _env(tmp_path, {"all": {"request": {"patterns": ["AKIA[0-9A-Z]{16}", pattern]}}})
@@ -739,7 +928,9 @@ def test_a_team_file_cannot_remove_or_weaken_the_guards(tmp_path: Path, field: d
     with pytest.raises(ConfigError) as info:
         load_from_files("dev", root=tmp_path)
     key = "guardrails" if "agents" in field else next(iter(field))
-    assert any(key in str(issue) and "acme.yaml" in str(issue) for issue in info.value.issues), [str(i) for i in info.value.issues]
+    assert any(key in str(issue) and "acme.yaml" in str(issue) for issue in info.value.issues), [
+        str(i) for i in info.value.issues
+    ]
 
 
 # --- how the proxy is published --------------------------------------------------------------
@@ -760,7 +951,9 @@ def test_the_proxy_service_is_in_cluster_and_only_https_is_published() -> None:
 def test_the_dev_node_port_is_the_one_kind_maps_to_the_host() -> None:
     kind = yaml.safe_load((ROOT / "infra" / "kind-cluster.yaml").read_text())
     mapped = {m["containerPort"]: m["hostPort"] for node in kind["nodes"] for m in node.get("extraPortMappings", [])}
-    (public,) = [o for o in plan_objects("dev") if o["kind"] == "Service" and o["metadata"]["name"] == build.PUBLIC_SERVICE]
+    (public,) = [
+        o for o in plan_objects("dev") if o["kind"] == "Service" and o["metadata"]["name"] == build.PUBLIC_SERVICE
+    ]
     (port,) = public["spec"]["ports"]
     assert mapped[port["nodePort"]] == 8443
 
@@ -770,16 +963,33 @@ def test_a_moderation_webhook_and_tier_guards_render_valid_policies(tmp_path: Pa
 
     hook = {"service": "moderation", "namespace": "safety", "port": 8080}
     env_dir = tmp_path / "w"
-    _env(env_dir, {"all": {"request": {"builtins": ["Ssn"]}}, "tiers": {"standard": {"request": {"webhook": hook}, "response": {"webhook": {**hook, "failureMode": "FailOpen"}}}}})
+    _env(
+        env_dir,
+        {
+            "all": {"request": {"builtins": ["Ssn"]}},
+            "tiers": {
+                "standard": {"request": {"webhook": hook}, "response": {"webhook": {**hook, "failureMode": "FailOpen"}}}
+            },
+        },
+    )
     spec = load_from_files("dev", root=env_dir)
     ident = build.identity(spec, ISSUER)
     team = spec.team("support")
-    policies = [o for o in build_team.team_objects(team, spec, ident) if o["kind"] == "AgentgatewayPolicy" and "-model-" in o["metadata"]["name"]]
+    policies = [
+        o
+        for o in build_team.team_objects(team, spec, ident)
+        if o["kind"] == "AgentgatewayPolicy" and "-model-" in o["metadata"]["name"]
+    ]
     assert policies
     assert validate_objects(policies) == []
     guard = policies[0]["spec"]["backend"]["ai"]["promptGuard"]
     webhooks = [e["webhook"] for e in guard["request"] if "webhook" in e]
-    assert webhooks == [{"backendRef": {"group": "", "kind": "Service", "name": "moderation", "namespace": "safety", "port": 8080}, "failureMode": "FailClosed"}]
+    assert webhooks == [
+        {
+            "backendRef": {"group": "", "kind": "Service", "name": "moderation", "namespace": "safety", "port": 8080},
+            "failureMode": "FailClosed",
+        }
+    ]
     assert [e["webhook"]["failureMode"] for e in guard["response"] if "webhook" in e] == ["FailOpen"]
     # support's agents run at standard and restricted in dev: the route has both tiers' guards.
     assert {b for e in guard["request"] for b in e.get("regex", {}).get("builtins", [])} == {"Ssn"}

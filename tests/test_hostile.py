@@ -103,7 +103,9 @@ def workspace_for(case: dict, root: Path) -> Path:
             path.write_text(_expand(content), encoding="utf-8")
         elif "bytes" in content:
             raw = content["bytes"]
-            path.write_bytes(_expand(raw).encode("utf-8") if "PLACEHOLDER_" in raw else codecs.escape_decode(raw.encode("ascii"))[0])
+            path.write_bytes(
+                _expand(raw).encode("utf-8") if "PLACEHOLDER_" in raw else codecs.escape_decode(raw.encode("ascii"))[0]
+            )
         elif "symlink" in content:
             target = content["symlink"].replace("{outside}", str(root))
             path.symlink_to(target)
@@ -122,7 +124,9 @@ def error_lines(text: str) -> list[str]:
 
 
 @pytest.mark.parametrize("case", [c for _, c in CASES], ids=[i for i, _ in CASES])
-def test_hostile_input_is_refused(case: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_hostile_input_is_refused(
+    case: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     project = workspace_for(case, tmp_path)
     monkeypatch.chdir(project)
     code = main(case.get("command", ["validate", "--stack", "dev"]))
@@ -140,7 +144,9 @@ def test_hostile_input_is_refused(case: dict, tmp_path: Path, monkeypatch: pytes
         )
     if code == 1 and case.get("command") is None:
         # Every error line names a file (and nothing is planned from invalid input).
-        assert lines and all(line.split(": ", 1)[0].endswith((".yaml", ".yml")) or "/" in line.split(": ", 1)[0] for line in lines), lines
+        assert lines and all(
+            line.split(": ", 1)[0].endswith((".yaml", ".yml")) or "/" in line.split(": ", 1)[0] for line in lines
+        ), lines
     for path in case.get("absent", []):
         assert not (project / path).exists(), f"{path} was written"
 

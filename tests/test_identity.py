@@ -10,12 +10,12 @@ import yaml
 
 from agentplane.builders.identity import keycloak as build
 from agentplane.builders.identity import postgres
-from agentplane.engine import PLACEHOLDER, REDACTED
-from agentplane.plan import plan_document, run_program
-from agentplane.errors import ConfigError
 from agentplane.config.files import env_config_from_stack_document
 from agentplane.config.load import build_spec, load_from_files, validate_environment
 from agentplane.config.sections.identity import KEYCLOAK_SERVICE
+from agentplane.engine import PLACEHOLDER, REDACTED
+from agentplane.errors import ConfigError
+from agentplane.plan import plan_document, run_program
 from tests.support.plans import ROOT, STACKS, by_urn, example_plan, resources_of
 from tests.support.upstream import validate_chart_values, validate_objects
 
@@ -98,7 +98,10 @@ def test_keycloakx_string_templates_are_valid_kubernetes_lists() -> None:
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {"name": "keycloak-0", "namespace": "agentplane-identity"},
-        "spec": {"volumes": volumes, "containers": [{"name": "keycloak", "image": "x", "env": list(env.values()), "volumeMounts": mounts}]},
+        "spec": {
+            "volumes": volumes,
+            "containers": [{"name": "keycloak", "image": "x", "env": list(env.values()), "volumeMounts": mounts}],
+        },
     }
     assert validate_objects([pod]) == []
     assert "{{" not in values["extraEnv"]  # the chart runs these through `tpl`
@@ -135,7 +138,11 @@ def test_keycloak_serves_the_certificate_of_the_platform_ca(stack: str) -> None:
     values = _release(stack, "keycloakx")["inputs"]["values"]
     volumes = yaml.safe_load(values["extraVolumes"])
     assert any(v.get("secret", {}).get("secretName") == certificate["spec"]["secretName"] for v in volumes)
-    assert certificate["spec"]["issuerRef"] == {"group": "cert-manager.io", "kind": "ClusterIssuer", "name": "platform-ca"}
+    assert certificate["spec"]["issuerRef"] == {
+        "group": "cert-manager.io",
+        "kind": "ClusterIssuer",
+        "name": "platform-ca",
+    }
     spec = load_from_files(stack, root=ROOT)
     assert spec.env.identity.hostname in certificate["spec"]["dnsNames"]
     assert f"{KEYCLOAK_SERVICE}.{certificate['metadata']['namespace']}.svc" in certificate["spec"]["dnsNames"]
@@ -144,7 +151,9 @@ def test_keycloak_serves_the_certificate_of_the_platform_ca(stack: str) -> None:
 def test_dev_exposes_keycloak_on_the_node_port_the_kind_cluster_maps() -> None:
     service = _release("dev", "keycloakx")["inputs"]["values"]["service"]
     kind_config = yaml.safe_load((ROOT / "infra" / "kind-cluster.yaml").read_text())
-    mapped = {m["containerPort"]: m["hostPort"] for node in kind_config["nodes"] for m in node.get("extraPortMappings", [])}
+    mapped = {
+        m["containerPort"]: m["hostPort"] for node in kind_config["nodes"] for m in node.get("extraPortMappings", [])
+    }
     assert service["type"] == "NodePort" and service["httpNodePort"] in mapped
     public = load_from_files("dev", root=ROOT).env.identity.public_url
     assert public is not None and public.endswith(f":{mapped[service['httpNodePort']]}")
@@ -159,7 +168,9 @@ def test_shared_environments_serve_https_only_behind_their_ingress(stack: str) -
     assert values["proxy"]["http"] == {"enabled": False} and "KC_HTTP_ENABLED" not in env
     assert env["KC_HOSTNAME"].startswith("https://")
     assert values["service"]["type"] == "ClusterIP"
-    assert values["ingress"]["enabled"] and values["ingress"]["tls"][0]["hosts"] == [env["KC_HOSTNAME"].removeprefix("https://")]
+    assert values["ingress"]["enabled"] and values["ingress"]["tls"][0]["hosts"] == [
+        env["KC_HOSTNAME"].removeprefix("https://")
+    ]
     # Only the public paths: the admin console and API (/admin/) are not published.
     paths = [p["path"] for rule in values["ingress"]["rules"] for p in rule["paths"]]
     assert paths == ["/realms/", "/resources/", "/.well-known/"]
@@ -222,7 +233,11 @@ def test_postgres_before_keycloak_before_the_realm(stack: str) -> None:
     assert keycloak["urn"] in realm["dependsOn"] and keycloak["urn"] in provider["dependsOn"]
     certificate = next(r for r in resources if r["inputs"].get("kind") == "Certificate")
     assert certificate["urn"] in keycloak["dependsOn"]
-    issuers = [r["urn"] for r in example_plan(stack)["resources"] if r["inputs"].get("kind") == "ClusterIssuer" and r["inputs"]["metadata"]["name"] == "platform-ca"]
+    issuers = [
+        r["urn"]
+        for r in example_plan(stack)["resources"]
+        if r["inputs"].get("kind") == "ClusterIssuer" and r["inputs"]["metadata"]["name"] == "platform-ca"
+    ]
     assert len(issuers) == 1  # the Certificates component registers the platform CA
     assert issuers[0] in certificate["dependsOn"]
 
@@ -244,9 +259,17 @@ def test_a_public_acme_issuer_certifies_the_ingress_and_the_program_creates_it(t
     staging = yaml.safe_load((ROOT / "stacks" / "Pulumi.staging.yaml").read_text())["config"]["agentplane:identity"]
     plan = _plan_with(tmp_path, "staging", {**staging, "tls": {"issuer": "letsencrypt"}}, certificates={"acme": ACME})
     (cert_manager,) = [r["urn"] for r in plan["resources"] if r["type"] == "kubernetes-cert-manager:index:CertManager"]
-    (issuer,) = [r for r in plan["resources"] if r["inputs"].get("kind") == "ClusterIssuer" and r["inputs"]["metadata"]["name"] == "letsencrypt"]
+    (issuer,) = [
+        r
+        for r in plan["resources"]
+        if r["inputs"].get("kind") == "ClusterIssuer" and r["inputs"]["metadata"]["name"] == "letsencrypt"
+    ]
     assert issuer["inputs"]["spec"]["acme"]["solvers"] == [{"http01": {"ingress": {"ingressClassName": "nginx"}}}]
-    certificates = {r["inputs"]["metadata"]["name"]: r for r in resources_of(plan, component=COMPONENT) if r["inputs"].get("kind") == "Certificate"}
+    certificates = {
+        r["inputs"]["metadata"]["name"]: r
+        for r in resources_of(plan, component=COMPONENT)
+        if r["inputs"].get("kind") == "Certificate"
+    }
     # Keycloak itself keeps its platform-CA certificate (every name it is reached by); the
     # public CA signs only the public hostname, which the Ingress serves.
     assert certificates[build.TLS_CERTIFICATE]["inputs"]["spec"]["issuerRef"]["name"] == "platform-ca"
@@ -254,13 +277,19 @@ def test_a_public_acme_issuer_certifies_the_ingress_and_the_program_creates_it(t
     assert public["inputs"]["spec"]["issuerRef"]["name"] == "letsencrypt"
     assert public["inputs"]["spec"]["dnsNames"] == [staging["hostname"]]
     assert {cert_manager, issuer["urn"]} <= _closure(plan, public["urn"])
-    values = [r for r in resources_of(plan, component=COMPONENT) if r["type"] == "kubernetes:helm.sh/v3:Release" and r["inputs"]["chart"] == "keycloakx"][0]["inputs"]["values"]
+    values = [
+        r
+        for r in resources_of(plan, component=COMPONENT)
+        if r["type"] == "kubernetes:helm.sh/v3:Release" and r["inputs"]["chart"] == "keycloakx"
+    ][0]["inputs"]["values"]
     assert values["ingress"]["tls"] == [{"hosts": [staging["hostname"]], "secretName": build.PUBLIC_TLS_SECRET}]
 
 
 @pytest.mark.parametrize("identity", [{"tls": {"issuer": "letsencrypt"}}, {"tls": {"issuer": "platform-ca-typo"}}])
 def test_a_certificate_from_an_issuer_the_program_does_not_create_is_refused(identity: dict) -> None:
-    raw = env_config_from_stack_document(yaml.safe_load((ROOT / "stacks" / "Pulumi.staging.yaml").read_text()), "staging")
+    raw = env_config_from_stack_document(
+        yaml.safe_load((ROOT / "stacks" / "Pulumi.staging.yaml").read_text()), "staging"
+    )
     raw["identity"] = {**raw["identity"], **identity}
     with pytest.raises(ConfigError) as info:
         validate_environment(raw, "stacks/Pulumi.staging.yaml", source="file")
@@ -299,7 +328,9 @@ def test_the_keycloak_provider_trusts_the_platform_root_and_waits_long_enough(st
     assert root["urn"] in _closure(doc, _provider(doc)["urn"])
     # The private path: the in-cluster Service, whose certificate names it (platform CA).
     assert provider["url"] == "https://keycloak-http.agentplane-identity.svc:8443"
-    assert "keycloak-http.agentplane-identity.svc" in build.certificate_dns_names(load_from_files(stack, root=ROOT).env.identity)
+    assert "keycloak-http.agentplane-identity.svc" in build.certificate_dns_names(
+        load_from_files(stack, root=ROOT).env.identity
+    )
     assert int(provider["clientTimeout"]) >= 60  # the SDK's 5 s is too short for a cold Keycloak
     assert "tlsInsecureSkipVerify" not in provider
 
@@ -332,9 +363,13 @@ def test_every_realm_object_waits_for_the_realm_and_uses_the_explicit_provider(s
 def test_agent_secrets_land_in_their_team_namespace_after_it_exists(stack: str) -> None:
     doc = example_plan(stack)
     spec = load_from_files(stack, root=ROOT)
-    namespaces = {r["inputs"]["metadata"]["name"]: r["urn"] for r in doc["resources"] if r["inputs"].get("kind") == "Namespace"}
+    namespaces = {
+        r["inputs"]["metadata"]["name"]: r["urn"] for r in doc["resources"] if r["inputs"].get("kind") == "Namespace"
+    }
     for team in spec.teams:
-        secrets = [r for r in resources_of(doc, component=COMPONENT, team=team.name) if r["inputs"].get("kind") == "Secret"]
+        secrets = [
+            r for r in resources_of(doc, component=COMPONENT, team=team.name) if r["inputs"].get("kind") == "Secret"
+        ]
         assert sorted(s["inputs"]["metadata"]["name"] for s in secrets) == sorted(f"{a.name}-oidc" for a in team.agents)
         for secret in secrets:
             assert secret["inputs"]["metadata"]["namespace"] == team.namespace
@@ -391,7 +426,11 @@ def test_each_team_has_its_group_subgroups_and_a_client_per_agent(stack: str) ->
             assert by_type["GroupMembershipProtocolMapper"]["fullPath"] is True
             assert by_type["GroupMembershipProtocolMapper"]["claimName"] == "groups"
             assert by_type["AudienceProtocolMapper"]["includedCustomAudience"] == spec.env.identity.gateway_audience
-            membership = next(r for r in mine if r["type"] == "keycloak:index/userGroups:UserGroups" and client["urn"] in r["dependsOn"])
+            membership = next(
+                r
+                for r in mine
+                if r["type"] == "keycloak:index/userGroups:UserGroups" and client["urn"] in r["dependsOn"]
+            )
             assert membership["inputs"]["groupIds"] == [f"{team_group['name']}-id"]
 
 
@@ -400,5 +439,11 @@ def test_the_realm_is_the_configured_one_and_the_provider_does_not_log_in_at_pre
     assert _one(resources, REALM)["inputs"]["realm"] == "agentplane"
     provider = _one(resources, PROVIDER)["inputs"]
     assert provider["initialLogin"] in (False, "false")
-    assert provider["url"] == "http://keycloak.localtest.me:8080"  # dev's publicUrl, reached through kind's port mapping
-    assert (provider["realm"], provider["clientId"], provider["username"]) == ("master", "admin-cli", build.ADMIN_USERNAME)
+    assert (
+        provider["url"] == "http://keycloak.localtest.me:8080"
+    )  # dev's publicUrl, reached through kind's port mapping
+    assert (provider["realm"], provider["clientId"], provider["username"]) == (
+        "master",
+        "admin-cli",
+        build.ADMIN_USERNAME,
+    )

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from agentplane.errors import ConfigError
 from agentplane.config.files import env_config_from_stack_document
 from agentplane.config.load import build_spec, validate_environment
 from agentplane.config.sections.identity import IdentityConfig
+from agentplane.errors import ConfigError
 from tests.support.plans import ROOT
 
 DEV_FILE = "stacks/Pulumi.dev.yaml"
@@ -47,7 +47,11 @@ def test_the_defaults_and_every_example_stack_are_valid() -> None:
         ({"gatewayAudience": "two words"}, "agentplane:identity.gatewayAudience", "without whitespace"),
         ({"database": {"instances": 0}}, "agentplane:identity.database.instances", "at least 1"),
         ({"database": {"instances": "3"}}, "agentplane:identity.database.instances", "integer"),
-        ({"database": {"storageSize": "lots"}}, "agentplane:identity.database.storageSize", "not a Kubernetes quantity"),
+        (
+            {"database": {"storageSize": "lots"}},
+            "agentplane:identity.database.storageSize",
+            "not a Kubernetes quantity",
+        ),
         ({"database": {"storageSize": "0Gi"}}, "agentplane:identity.database.storageSize", "greater than zero"),
         ({"keycloak": {"replicas": 0}}, "agentplane:identity.keycloak.replicas", "at least 1"),
         ({"service": {"type": "ExternalName"}}, "agentplane:identity.service.type", "ClusterIP"),
@@ -58,7 +62,11 @@ def test_the_defaults_and_every_example_stack_are_valid() -> None:
         ({"publicUrl": "https://keycloak.localtest.me/auth"}, "agentplane:identity", "has a path"),
         ({"publicUrl": "ftp://keycloak.localtest.me"}, "agentplane:identity", "not a base URL"),
         ({"providerUrl": "keycloak.localtest.me:8080"}, "agentplane:identity", "not a base URL"),
-        ({"charts": {"keycloakx": {"repository": "oci://m", "version": "7.2.0"}}}, "agentplane:identity.charts.keycloakx", "7.1.11"),
+        (
+            {"charts": {"keycloakx": {"repository": "oci://m", "version": "7.2.0"}}},
+            "agentplane:identity.charts.keycloakx",
+            "7.1.11",
+        ),
         ({"databse": {}}, "agentplane:identity.databse", "allowed here: charts, database"),
     ],
 )
@@ -75,10 +83,18 @@ def test_bad_identity_config(identity: dict, field: str, words: str) -> None:
         ({"url": "sso.example.com"}, "not a base URL"),
         ({"url": "https://sso.example.com:99999"}, "invalid port"),
         (
-            {"url": "https://sso.example.com", "adminUsername": "a", "adminPassword": {"secure": "x"}, "clientSecret": {"secure": "y"}},
+            {
+                "url": "https://sso.example.com",
+                "adminUsername": "a",
+                "adminPassword": {"secure": "x"},
+                "clientSecret": {"secure": "y"},
+            },
             "not both",
         ),
-        ({"url": "https://sso.example.com", "adminUsername": "a", "clientSecret": {"secure": "y"}}, "adminUsername goes with adminPassword"),
+        (
+            {"url": "https://sso.example.com", "adminUsername": "a", "clientSecret": {"secure": "y"}},
+            "adminUsername goes with adminPassword",
+        ),
         ({"url": "https://sso.example.com", "adminPassword": "hunter2"}, "must not be stored in plain text"),
     ],
 )
@@ -111,7 +127,11 @@ def test_chart_repository_may_point_at_a_mirror() -> None:
         _dev_raw(charts={"cloudnativePg": {"repository": "oci://mirror.example.com/charts"}}), DEV_FILE, source="file"
     )
     chart = env.identity.charts.cloudnative_pg
-    assert (chart.repository, chart.chart, chart.version) == ("oci://mirror.example.com/charts", "cloudnative-pg", "0.29.0")
+    assert (chart.repository, chart.chart, chart.version) == (
+        "oci://mirror.example.com/charts",
+        "cloudnative-pg",
+        "0.29.0",
+    )
 
 
 def _spec(identity: dict, *, source: str = "file", teams: list | None = None):
@@ -120,20 +140,30 @@ def _spec(identity: dict, *, source: str = "file", teams: list | None = None):
 
 def test_missing_existing_credentials_are_a_deploy_warning() -> None:
     spec = _spec({"existing": {"url": "https://sso.example.com"}})
-    assert any(w.startswith("agentplane:identity: existing.adminPassword") and "cannot log in" in w for w in spec.warnings)
+    assert any(
+        w.startswith("agentplane:identity: existing.adminPassword") and "cannot log in" in w for w in spec.warnings
+    )
     # A username without its password is just as unusable.
     spec = _spec({"existing": {"url": "https://sso.example.com", "adminPassword": "s3cret"}}, source="engine")
     assert any("existing.adminUsername is not set" in w for w in spec.warnings)
 
 
 def test_complete_credentials_and_the_managed_mode_need_nothing_more() -> None:
-    engine = _spec({"existing": {"url": "https://sso.example.com", "clientId": "agentplane", "clientSecret": "s3cret"}}, source="engine")
+    engine = _spec(
+        {"existing": {"url": "https://sso.example.com", "clientId": "agentplane", "clientSecret": "s3cret"}},
+        source="engine",
+    )
     assert not [w for w in engine.warnings if "identity" in w]
     assert not [w for w in _spec({}).warnings if "identity" in w]
 
 
 def _team(**changes) -> dict:
-    team = {"name": "acme", "owners": ["acme-admins"], "members": ["acme-devs"], "environments": {"dev": {"tier": "standard"}}}
+    team = {
+        "name": "acme",
+        "owners": ["acme-admins"],
+        "members": ["acme-devs"],
+        "environments": {"dev": {"tier": "standard"}},
+    }
     return team | changes
 
 
@@ -165,7 +195,9 @@ def test_a_provider_url_keycloaks_certificate_does_not_name_is_an_error(url: str
     (builders/identity.certificate_dns_names): any other https host would fail TLS at the
     realm, in the middle of `pulumi up`, instead of here."""
     issues = _issues({"providerUrl": url})
-    assert any(i.startswith(f"{DEV_FILE}: agentplane:identity") and "a name on its certificate" in i for i in issues), issues
+    assert any(i.startswith(f"{DEV_FILE}: agentplane:identity") and "a name on its certificate" in i for i in issues), (
+        issues
+    )
 
 
 @pytest.mark.parametrize(

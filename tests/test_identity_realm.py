@@ -36,14 +36,18 @@ agents:
     promote: {dev: standard}
   - name: auditor
 """
-EXISTING = {"url": "https://sso.example.com/auth", "adminUsername": "platform-admin", "adminPassword": {"secure": "v1:AAAAencrypted"}}
+EXISTING = {
+    "url": "https://sso.example.com/auth",
+    "adminUsername": "platform-admin",
+    "adminPassword": {"secure": "v1:AAAAencrypted"},
+}
 
 
 def _identity_by_urn(doc: dict) -> dict[str, dict]:
     return {urn: r for urn, r in by_urn(doc).items() if r["component"] == COMPONENT}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _onboarded() -> dict:
     return plan_with_teams("dev", add={"ledger.yaml": NEW_TEAM})
 
@@ -54,7 +58,11 @@ def test_onboarding_adds_the_teams_group_and_clients() -> None:
     assert groups == ["ledger", "ledger-admins", "ledger-auditors", "ledger-devs"]
     clients = sorted(r["inputs"]["clientId"] for r in added if r["type"] == "keycloak:openid/client:Client")
     assert clients == ["ledger.auditor", "ledger.reconciler"]
-    secrets = sorted((r["inputs"]["metadata"]["namespace"], r["inputs"]["metadata"]["name"]) for r in added if r["inputs"].get("kind") == "Secret")
+    secrets = sorted(
+        (r["inputs"]["metadata"]["namespace"], r["inputs"]["metadata"]["name"])
+        for r in added
+        if r["inputs"].get("kind") == "Secret"
+    )
     assert secrets == [("ledger", "auditor-oidc"), ("ledger", "reconciler-oidc")]
 
 
@@ -64,7 +72,10 @@ def test_onboarding_changes_no_other_identity_object() -> None:
     for urn in before:
         assert after[urn]["inputs"] == before[urn]["inputs"], f"{urn} changed"
         assert after[urn]["dependsOn"] == before[urn]["dependsOn"], f"{urn} now waits for something else"
-        assert (after[urn]["protect"], after[urn]["retainOnDelete"]) == (before[urn]["protect"], before[urn]["retainOnDelete"])
+        assert (after[urn]["protect"], after[urn]["retainOnDelete"]) == (
+            before[urn]["protect"],
+            before[urn]["retainOnDelete"],
+        )
     new = [after[urn] for urn in set(after) - set(before)]
     assert new and all(r["team"] == "ledger" for r in new), [r["name"] for r in new if r["team"] != "ledger"]
 
@@ -84,7 +95,7 @@ def _dev_config_with(identity: dict) -> dict:
     return stack_document("dev", identity=identity)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _existing_plan() -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "Pulumi.dev.yaml"
@@ -97,17 +108,29 @@ def test_existing_keycloak_installs_nothing_but_the_realm() -> None:
     doc = _existing_plan()
     mine = resources_of(doc, component=COMPONENT)
     types = {r["type"] for r in mine}
-    assert not [t for t in types if t.startswith(("kubernetes:helm.sh", "kubernetes:postgresql.cnpg.io", "kubernetes:cert-manager.io", "random:"))]
+    assert not [
+        t
+        for t in types
+        if t.startswith(
+            ("kubernetes:helm.sh", "kubernetes:postgresql.cnpg.io", "kubernetes:cert-manager.io", "random:")
+        )
+    ]
     assert not [r for r in mine if r["inputs"].get("kind") == "Namespace"]
     assert {"pulumi:providers:keycloak", "keycloak:index/realm:Realm", "keycloak:openid/client:Client"} <= types
     # Only the agents' client Secrets, in their team namespaces, are Kubernetes objects here.
-    assert {r["inputs"]["metadata"]["namespace"] for r in mine if r["type"].startswith("kubernetes:")} == {"payments", "research", "support"}
+    assert {r["inputs"]["metadata"]["namespace"] for r in mine if r["type"].startswith("kubernetes:")} == {
+        "payments",
+        "research",
+        "support",
+    }
     realm = next(r for r in mine if r["type"] == "keycloak:index/realm:Realm")
     assert realm["dependsOn"] == []  # nothing of ours to wait for
 
 
 def test_existing_keycloak_provider_logs_in_with_the_configured_credentials() -> None:
-    provider = next(r for r in resources_of(_existing_plan(), component=COMPONENT) if r["type"] == "pulumi:providers:keycloak")
+    provider = next(
+        r for r in resources_of(_existing_plan(), component=COMPONENT) if r["type"] == "pulumi:providers:keycloak"
+    )
     inputs = provider["inputs"]
     assert (inputs["url"], inputs["basePath"]) == ("https://sso.example.com", "/auth")
     assert (inputs["username"], inputs["password"], inputs["realm"]) == ("platform-admin", REDACTED, "master")
@@ -133,7 +156,8 @@ def test_pulumi_up_refuses_an_existing_keycloak_without_credentials(monkeypatch:
 def test_pulumi_up_uses_the_decrypted_credential_as_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     password = "decrypted-by-the-engine-7f3a"
     registrations, _ = _pulumi_up(
-        {"existing": {"url": "https://sso.example.com", "adminUsername": "platform-admin", "adminPassword": password}}, monkeypatch
+        {"existing": {"url": "https://sso.example.com", "adminUsername": "platform-admin", "adminPassword": password}},
+        monkeypatch,
     )
     provider = next(r for r in registrations if r.type == "pulumi:providers:keycloak")
     assert provider.inputs["password"] == REDACTED

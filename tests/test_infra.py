@@ -24,8 +24,13 @@ LOCAL_CONFIG = Path(".pulumi-state") / "Pulumi.dev.yaml"
 PLACEHOLDER = "placeholder-not-a-key"
 # The dev stack's models use these providers (stacks/Pulumi.dev.yaml); both authenticate with a key.
 DEV_KEY_VARIABLES = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
-KEY_VARIABLES = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "AZURE_OPENAI_API_KEY",
-                 "AGENTPLANE_PLACEHOLDER_PROVIDER_KEYS")
+KEY_VARIABLES = (
+    "OPENAI_API_KEY",
+    "ANTHROPIC_API_KEY",
+    "GEMINI_API_KEY",
+    "AZURE_OPENAI_API_KEY",
+    "AGENTPLANE_PLACEHOLDER_PROVIDER_KEYS",
+)
 
 
 # --------------------------------------------------------------------------- static checks
@@ -64,8 +69,12 @@ def test_infra_scripts_pass_shellcheck_when_available():
     shellcheck = shutil.which("shellcheck")
     if shellcheck is None:
         pytest.skip("shellcheck is not installed (apt-get install shellcheck)")
-    done = subprocess.run([shellcheck, str(ROOT / "infra" / "up"), str(ROOT / "infra" / "down")],
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [shellcheck, str(ROOT / "infra" / "up"), str(ROOT / "infra" / "down")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -74,8 +83,13 @@ def test_infra_scripts_explain_missing_tools(tmp_path):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "dirname").symlink_to(shutil.which("dirname"))  # all the script needs before its checks
-    done = subprocess.run([shutil.which("bash"), str(ROOT / "infra" / "up")], capture_output=True, text=True,
-                          check=False, env={"PATH": str(bin_dir), "HOME": str(tmp_path)})
+    done = subprocess.run(
+        [shutil.which("bash"), str(ROOT / "infra" / "up")],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PATH": str(bin_dir), "HOME": str(tmp_path)},
+    )
     assert done.returncode == 1
     assert "'docker' is not installed" in done.stderr and "https://docs.docker.com" in done.stderr
 
@@ -104,7 +118,7 @@ def test_the_dev_stack_keeps_provider_keys_out_of_git():
 
 FAKE_TOOLS = {
     "docker": 'echo "docker $*" >> "$FAKE_LOG"\n',
-    "kind": '''echo "kind $*" >> "$FAKE_LOG"
+    "kind": """echo "kind $*" >> "$FAKE_LOG"
 case "$1 $2" in
   "get clusters") cat "$FAKE_CLUSTERS" 2>/dev/null || true ;;
   "create cluster")
@@ -117,11 +131,11 @@ case "$1 $2" in
     grep -vx "$name" "$FAKE_CLUSTERS" > "$FAKE_CLUSTERS.tmp" || true
     mv "$FAKE_CLUSTERS.tmp" "$FAKE_CLUSTERS" ;;
 esac
-''',
+""",
     # `stack select` succeeds once `stack init` created the stack; `stack init -C <dir>` writes
     # the salt into <dir>'s stack file, as Pulumi does; `config set` logs the value it reads
     # from stdin and stores a stand-in ciphertext in the --config-file.
-    "pulumi": '''echo "pulumi $* | backend=${PULUMI_BACKEND_URL:-} passphrase=${PULUMI_CONFIG_PASSPHRASE:-}" >> "$FAKE_LOG"
+    "pulumi": """echo "pulumi $* | backend=${PULUMI_BACKEND_URL:-} passphrase=${PULUMI_CONFIG_PASSPHRASE:-}" >> "$FAKE_LOG"
 case "$1 $2" in
   "stack ls") cat "$FAKE_STACKS" 2>/dev/null || echo "[]" ;;
   "stack select") [ -e "$FAKE_STACK_CREATED" ] ;;
@@ -146,9 +160,9 @@ PY
     ;;
   "destroy "*) exit "${FAKE_DESTROY_RC:-0}" ;;
 esac
-''',
+""",
     # `-m venv DIR` makes DIR/bin/python: pip is logged, anything else runs the real interpreter.
-    "fake-python": '''echo "python $*" >> "$FAKE_LOG"
+    "fake-python": """echo "python $*" >> "$FAKE_LOG"
 if [ "$1" = -m ] && [ "$2" = venv ]; then
   mkdir -p "$3/bin"
   cat > "$3/bin/python" <<'SH'
@@ -158,7 +172,7 @@ exec "$REAL_PYTHON" "$@"
 SH
   chmod +x "$3/bin/python"
 fi
-''',
+""",
 }
 
 
@@ -179,19 +193,32 @@ def fake_repo(tmp_path):
         (bin_dir / name).chmod(0o755)
     log, clusters, stacks = tmp_path / "log", tmp_path / "clusters", tmp_path / "stacks.json"
     path = os.pathsep.join([str(bin_dir), os.environ["PATH"]])
-    env = {key: value for key, value in os.environ.items() if key not in KEY_VARIABLES and not key.startswith("PULUMI_")}
+    env = {
+        key: value for key, value in os.environ.items() if key not in KEY_VARIABLES and not key.startswith("PULUMI_")
+    }
     env |= {
-        "PATH": path, "HOME": str(tmp_path),
-        "FAKE_LOG": str(log), "FAKE_CLUSTERS": str(clusters), "FAKE_STACKS": str(stacks),
+        "PATH": path,
+        "HOME": str(tmp_path),
+        "FAKE_LOG": str(log),
+        "FAKE_CLUSTERS": str(clusters),
+        "FAKE_STACKS": str(stacks),
         "FAKE_STACK_CREATED": str(tmp_path / "stack-created"),
-        "PYTHON": str(bin_dir / "fake-python"), "REAL_PYTHON": sys.executable,
+        "PYTHON": str(bin_dir / "fake-python"),
+        "REAL_PYTHON": sys.executable,
     }
 
     def run(script: str, *args: str, **extra: str) -> tuple[subprocess.CompletedProcess, list[str]]:
         log.write_text("")
         # No terminal on stdin: infra/down cannot ask, so it must be told (--yes).
-        done = subprocess.run([str(repo / "infra" / script), *args], capture_output=True, text=True, check=False,
-                              env={**env, **extra}, timeout=120, stdin=subprocess.DEVNULL)
+        done = subprocess.run(
+            [str(repo / "infra" / script), *args],
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**env, **extra},
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+        )
         return done, log.read_text().splitlines()
 
     return repo, clusters, stacks, run
@@ -253,7 +280,8 @@ def test_infra_up_passes_provider_keys_on_stdin_never_in_argv(fake_repo):
     sets = commands(log, "pulumi config set")
     assert sorted(sets) == sorted(
         f"pulumi config set --secret --path agentplane:gateway.providerKeys.{p} --config-file {repo}/{LOCAL_CONFIG} "
-        f"--stack dev --non-interactive" for p in DEV_KEY_VARIABLES
+        f"--stack dev --non-interactive"
+        for p in DEV_KEY_VARIABLES
     )
     assert {line for line in log if line.startswith("stdin=")} == {"stdin=sk-openai-123", "stdin=sk-ant-456"}
     argv_lines = [line for line in log if not line.startswith("stdin=")]
@@ -403,7 +431,9 @@ def test_help_prints_usage_and_does_nothing(fake_repo, script, flag):
 
 
 @pytest.mark.parametrize("script", ["up", "down"])
-@pytest.mark.parametrize("args", [["--bogus"], ["help"], ["--cluster"], ["--cluster", "Not_A_Name"], ["--yes", "extra"]])
+@pytest.mark.parametrize(
+    "args", [["--bogus"], ["help"], ["--cluster"], ["--cluster", "Not_A_Name"], ["--yes", "extra"]]
+)
 def test_unknown_or_malformed_arguments_are_refused_before_anything_runs(fake_repo, script, args):
     repo, clusters, stacks, run = fake_repo
     clusters.write_text("agentplane\n")
@@ -439,12 +469,19 @@ def test_infra_down_asks_on_a_terminal_and_a_no_changes_nothing(fake_repo):
     env_log = clusters.parent / "log"
     env_log.write_text("")
     leader, follower = pty.openpty()
-    env = {**os.environ, "PATH": os.pathsep.join([str(clusters.parent / "bin"), os.environ["PATH"]]),
-           "HOME": str(clusters.parent), "FAKE_LOG": str(env_log), "FAKE_CLUSTERS": str(clusters),
-           "FAKE_STACKS": str(stacks), "REAL_PYTHON": sys.executable}
+    env = {
+        **os.environ,
+        "PATH": os.pathsep.join([str(clusters.parent / "bin"), os.environ["PATH"]]),
+        "HOME": str(clusters.parent),
+        "FAKE_LOG": str(env_log),
+        "FAKE_CLUSTERS": str(clusters),
+        "FAKE_STACKS": str(stacks),
+        "REAL_PYTHON": sys.executable,
+    }
     os.write(leader, b"n\n")
-    done = subprocess.run([str(repo / "infra" / "down")], stdin=follower, capture_output=True, text=True,
-                          env=env, timeout=60, check=False)
+    done = subprocess.run(
+        [str(repo / "infra" / "down")], stdin=follower, capture_output=True, text=True, env=env, timeout=60, check=False
+    )
     os.close(leader)
     os.close(follower)
     assert done.returncode == 1, done.stderr
@@ -457,12 +494,17 @@ def test_infra_up_and_down_use_the_named_cluster_and_state_dir(fake_repo, tmp_pa
     repo, clusters, stacks, run = fake_repo
     clusters.write_text("agentplane\n")  # the developer's own cluster: never touched
     state = tmp_path / "e2e-state"
-    done, log = run("up", "--cluster", "agentplane-e2e-1a2b", "--state-dir", str(state),
-                    AGENTPLANE_PLACEHOLDER_PROVIDER_KEYS="1")
+    done, log = run(
+        "up", "--cluster", "agentplane-e2e-1a2b", "--state-dir", str(state), AGENTPLANE_PLACEHOLDER_PROVIDER_KEYS="1"
+    )
     assert done.returncode == 0, done.stderr
-    assert "kind create cluster --name agentplane-e2e-1a2b --config " + f"{repo}/infra/kind-cluster.yaml --wait 180s" \
+    assert (
+        "kind create cluster --name agentplane-e2e-1a2b --config " + f"{repo}/infra/kind-cluster.yaml --wait 180s"
         in commands(log, "kind")
-    assert f"pulumi up --yes --non-interactive --stack dev --config-file {state}/Pulumi.dev.yaml" in commands(log, "pulumi")
+    )
+    assert f"pulumi up --yes --non-interactive --stack dev --config-file {state}/Pulumi.dev.yaml" in commands(
+        log, "pulumi"
+    )
     assert all(f"backend=file://{state} " in line for line in log if line.startswith("pulumi"))
     config = yaml.safe_load((state / "Pulumi.dev.yaml").read_text())
     assert config["config"]["agentplane:cluster"]["context"] == "kind-agentplane-e2e-1a2b"

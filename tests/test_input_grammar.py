@@ -10,15 +10,21 @@ from decimal import Decimal
 
 import pytest
 
-from agentplane.quantity import parse_quantity
 from agentplane.config import untrusted
 from agentplane.config.addresses import url_problem
 from agentplane.config.base import group_path, name_problem
+from agentplane.quantity import parse_quantity
 
 
 @pytest.mark.parametrize(
     "url",
-    ["https://otlp.example.com", "https://otlp.example.com:4318/v1/traces", "http://collector.payments.svc:4317", "http://collector.payments.svc.cluster.local:4318", "https://1.1.1.1/otlp"],
+    [
+        "https://otlp.example.com",
+        "https://otlp.example.com:4318/v1/traces",
+        "http://collector.payments.svc:4317",
+        "http://collector.payments.svc.cluster.local:4318",
+        "https://1.1.1.1/otlp",
+    ],
 )
 def test_team_endpoints_that_are_accepted(url: str) -> None:
     assert url_problem(url, own_namespace="payments") is None
@@ -29,7 +35,7 @@ def test_team_endpoints_that_are_accepted(url: str) -> None:
     [
         ("http://collector.support.svc:4317", "outside the team's own namespace"),
         ("https://192.168.1.10", "private"),
-        ("https://100.64.0.1", "private"),          # carrier-grade NAT is not global
+        ("https://100.64.0.1", "private"),  # carrier-grade NAT is not global
         ("https://[fd00::1]", "private"),
         ("http://[::ffff:127.0.0.1]/", "loopback"),
         ("https://example.com/a/./b", "'.' or '..'"),
@@ -49,7 +55,18 @@ def test_operator_endpoints_may_be_private_but_never_local_or_metadata() -> None
     assert "loopback" in (url_problem("http://127.0.0.1:4318", private_ok=True) or "")
 
 
-@pytest.mark.parametrize(("text", "amount"), [("500m", Decimal("0.5")), ("4Gi", Decimal(2**32)), ("1E", None), ("1E3", Decimal(1000)), ("8Ei", None), ("1e3", Decimal(1000)), ("2", Decimal(2))])
+@pytest.mark.parametrize(
+    ("text", "amount"),
+    [
+        ("500m", Decimal("0.5")),
+        ("4Gi", Decimal(2**32)),
+        ("1E", None),
+        ("1E3", Decimal(1000)),
+        ("8Ei", None),
+        ("1e3", Decimal(1000)),
+        ("2", Decimal(2)),
+    ],
+)
 def test_quantities(text: str, amount: Decimal | None) -> None:
     if amount is None:
         with pytest.raises(ValueError, match="more than any cluster holds"):
@@ -67,8 +84,13 @@ def test_names_and_group_paths() -> None:
 
 
 def test_the_alphabet_of_team_files() -> None:
-    assert untrusted.scan({"name": "acme", "egress": ["*.stripe.com"], "telemetry": {"endpoint": "https://o.example.com:4318/v1"}}) == []
-    (field, problem), = untrusted.scan({"agents": [{"name": "x${y}"}]})
+    assert (
+        untrusted.scan(
+            {"name": "acme", "egress": ["*.stripe.com"], "telemetry": {"endpoint": "https://o.example.com:4318/v1"}}
+        )
+        == []
+    )
+    ((field, problem),) = untrusted.scan({"agents": [{"name": "x${y}"}]})
     assert field == "agents[0].name" and "'$'" in problem and "x${y}" not in problem
-    (field, problem), = untrusted.scan({"owners": ["sk-ant-api03-abcdefghijklmnopqrstuvwx"]})
+    ((field, problem),) = untrusted.scan({"owners": ["sk-ant-api03-abcdefghijklmnopqrstuvwx"]})
     assert field == "owners[0]" and "credential" in problem and "abcdefghijklmnop" not in problem

@@ -50,7 +50,15 @@ def component_classes() -> dict[str, type]:
 
 
 def test_the_pieces_are_the_seven_the_program_builds():
-    assert pieces() == ["certificates", "gateway", "identity", "provenance", "telemetry", "tenants", "workload-identity"]
+    assert pieces() == [
+        "certificates",
+        "gateway",
+        "identity",
+        "provenance",
+        "telemetry",
+        "tenants",
+        "workload-identity",
+    ]
 
 
 @pytest.mark.parametrize("piece", pieces())
@@ -58,7 +66,9 @@ def test_a_piece_has_one_name_across_layers(piece):
     module = snake(piece)
     component = ROOT / "components" / f"{module}.py"
     component_package = ROOT / "components" / module / "platform.py"
-    assert component.is_file() != component_package.is_file(), f"components/{module}.py or components/{module}/platform.py"
+    assert component.is_file() != component_package.is_file(), (
+        f"components/{module}.py or components/{module}/platform.py"
+    )
     builder = ROOT / "agentplane" / "builders"
     assert (builder / f"{module}.py").is_file() != (builder / module / "__init__.py").is_file()
     assert (ROOT / "agentplane" / "config" / "sections" / f"{module}.py").is_file()

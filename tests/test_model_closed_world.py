@@ -18,8 +18,7 @@ import pytest
 from agentplane.builders import provenance as build
 from tests import test_provenance_cel as k
 from tests.support import admission_match as am
-from tests.support import collector_model
-from tests.support import netpol
+from tests.support import collector_model, netpol
 from tests.support.kube_rbac import Cluster, Subject
 from tests.support.vap import Request as VapRequest
 from tests.support.vap import decide
@@ -27,17 +26,36 @@ from tests.support.vap import decide
 NS_LABELS = {"payments": {"agentplane.io/tenant": "payments"}, "agentplane-gateway": {}}
 
 
-def attr(operation="CREATE", group="", version="v1", resource="pods", namespace="payments", sub="", name="p",
-         labels=None, old_labels=None, generate_name=None) -> am.Attributes:
+def attr(
+    operation="CREATE",
+    group="",
+    version="v1",
+    resource="pods",
+    namespace="payments",
+    sub="",
+    name="p",
+    labels=None,
+    old_labels=None,
+    generate_name=None,
+) -> am.Attributes:
     def obj(lbls):
         meta = {"name": name, "labels": lbls or {}}
         if generate_name:
             meta = {"generateName": generate_name, "labels": lbls or {}}
         return {"metadata": meta}
-    return am.Attributes(operation, group, version, resource, namespace,
-                         None if operation == "DELETE" else obj(labels),
-                         obj(old_labels) if old_labels is not None or operation in ("UPDATE", "DELETE") else None,
-                         sub, "" if generate_name else name, NS_LABELS)
+
+    return am.Attributes(
+        operation,
+        group,
+        version,
+        resource,
+        namespace,
+        None if operation == "DELETE" else obj(labels),
+        obj(old_labels) if old_labels is not None or operation in ("UPDATE", "DELETE") else None,
+        sub,
+        "" if generate_name else name,
+        NS_LABELS,
+    )
 
 
 RULE = {"apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"], "operations": ["CREATE"]}
@@ -46,13 +64,19 @@ RULE = {"apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"], "operat
 # --------------------------------------------------------------------------- admission matching
 
 
-@pytest.mark.parametrize(("selector", "message"), [
-    ({"matchLabel": {"a": "b"}}, "matchLabel"),
-    ({"matchExpressions": [{"key": "a", "operator": "Gt", "values": ["1"]}]}, "not a valid label selector operator"),
-    ({"matchExpressions": [{"key": "a", "operator": "In"}]}, "needs values"),
-    ({"matchExpressions": [{"key": "a", "operator": "Exists", "values": ["x"]}]}, "takes no values"),
-    ({"matchExpressions": [{"key": "a", "operator": "Exists", "value": "x"}]}, "value"),
-])
+@pytest.mark.parametrize(
+    ("selector", "message"),
+    [
+        ({"matchLabel": {"a": "b"}}, "matchLabel"),
+        (
+            {"matchExpressions": [{"key": "a", "operator": "Gt", "values": ["1"]}]},
+            "not a valid label selector operator",
+        ),
+        ({"matchExpressions": [{"key": "a", "operator": "In"}]}, "needs values"),
+        ({"matchExpressions": [{"key": "a", "operator": "Exists", "values": ["x"]}]}, "takes no values"),
+        ({"matchExpressions": [{"key": "a", "operator": "Exists", "value": "x"}]}, "value"),
+    ],
+)
 def test_label_selector_rejects_what_it_does_not_interpret(selector, message):
     with pytest.raises(am.UnknownField, match=message):
         am.selector_matches(selector, {"a": "1"})
@@ -64,16 +88,24 @@ def test_label_selector_semantics():
     assert am.selector_matches({}, {}) and am.selector_matches(None, {})
 
 
-@pytest.mark.parametrize(("constraints", "message"), [
-    ({"resourceRules": [{**RULE, "resourceName": ["p"]}]}, "resourceName"),
-    ({"resourceRules": [RULE], "namespaceSelectors": {}}, "namespaceSelectors"),
-    ({"resourceRules": [{**RULE, "operations": ["PATCH"]}]}, "PATCH"),
-    ({"resourceRules": [{**RULE, "scope": "Namespace"}]}, "scope"),
-    ({"resourceRules": [{**RULE, "apiVersions": []}]}, "apiVersions is required"),
-    ({"resourceRules": [RULE], "matchPolicy": "Fuzzy"}, "Fuzzy"),
-    ({"resourceRules": [{**RULE, "apiGroups": ["apps"], "resources": ["deployments"]}], "matchPolicy": "Equivalent"},
-     "Equivalent"),
-])
+@pytest.mark.parametrize(
+    ("constraints", "message"),
+    [
+        ({"resourceRules": [{**RULE, "resourceName": ["p"]}]}, "resourceName"),
+        ({"resourceRules": [RULE], "namespaceSelectors": {}}, "namespaceSelectors"),
+        ({"resourceRules": [{**RULE, "operations": ["PATCH"]}]}, "PATCH"),
+        ({"resourceRules": [{**RULE, "scope": "Namespace"}]}, "scope"),
+        ({"resourceRules": [{**RULE, "apiVersions": []}]}, "apiVersions is required"),
+        ({"resourceRules": [RULE], "matchPolicy": "Fuzzy"}, "Fuzzy"),
+        (
+            {
+                "resourceRules": [{**RULE, "apiGroups": ["apps"], "resources": ["deployments"]}],
+                "matchPolicy": "Equivalent",
+            },
+            "Equivalent",
+        ),
+    ],
+)
 def test_match_constraints_reject_what_they_do_not_interpret(constraints, message):
     with pytest.raises(am.UnknownField, match=message):
         am.match_resources(constraints, attr())
@@ -94,7 +126,13 @@ def test_rule_resources_and_subresources():
 
 
 def test_scope_excludes_namespaces_from_namespaced_rules():
-    namespaced = {"apiGroups": [""], "apiVersions": ["v1"], "resources": ["*"], "operations": ["*"], "scope": "Namespaced"}
+    namespaced = {
+        "apiGroups": [""],
+        "apiVersions": ["v1"],
+        "resources": ["*"],
+        "operations": ["*"],
+        "scope": "Namespaced",
+    }
     assert not am.match_resources({"resourceRules": [namespaced]}, attr(resource="namespaces", namespace="payments"))
     cluster = {**namespaced, "scope": "Cluster"}
     assert am.match_resources({"resourceRules": [cluster]}, attr(resource="namespaces", namespace="payments"))
@@ -107,38 +145,52 @@ def test_exclusions_win_and_resource_names_narrow():
     assert am.match_resources({"resourceRules": [named]}, attr(name="p"))
     assert not am.match_resources({"resourceRules": [named]}, attr(name="q"))
     assert am.match_resources({"resourceRules": [named]}, attr(generate_name="p-")), "an unnamed CREATE by generateName"
-    assert not am.match_resources({"resourceRules": [RULE], "excludeResourceRules": [{**RULE, "resourceNames": ["p"]}]},
-                                  attr(name="p"))
+    assert not am.match_resources(
+        {"resourceRules": [RULE], "excludeResourceRules": [{**RULE, "resourceNames": ["p"]}]}, attr(name="p")
+    )
 
 
 def test_namespace_and_object_selectors():
     tenants = {"matchExpressions": [{"key": "agentplane.io/tenant", "operator": "Exists"}]}
     assert am.match_resources({"resourceRules": [RULE], "namespaceSelector": tenants}, attr())
-    assert not am.match_resources({"resourceRules": [RULE], "namespaceSelector": tenants}, attr(namespace="agentplane-gateway"))
+    assert not am.match_resources(
+        {"resourceRules": [RULE], "namespaceSelector": tenants}, attr(namespace="agentplane-gateway")
+    )
     # a Namespace is matched on its own new labels at CREATE/UPDATE (not the stored ones)
     ns_rule = {**RULE, "resources": ["namespaces"], "operations": ["CREATE", "UPDATE", "DELETE"]}
-    claimed = attr(resource="namespaces", namespace="agentplane-gateway", operation="UPDATE",
-                   labels={"agentplane.io/tenant": "x"}, old_labels={})
+    claimed = attr(
+        resource="namespaces",
+        namespace="agentplane-gateway",
+        operation="UPDATE",
+        labels={"agentplane.io/tenant": "x"},
+        old_labels={},
+    )
     assert am.match_resources({"resourceRules": [ns_rule], "namespaceSelector": tenants}, claimed)
     deleted = attr(resource="namespaces", namespace="agentplane-gateway", operation="DELETE")
     assert not am.match_resources({"resourceRules": [ns_rule], "namespaceSelector": tenants}, deleted)
     # a cluster-scoped request is never excluded by a namespaceSelector
     cluster_rule = {**RULE, "resources": ["nodes"]}
-    assert am.match_resources({"resourceRules": [cluster_rule], "namespaceSelector": tenants},
-                              attr(resource="nodes", namespace=""))
+    assert am.match_resources(
+        {"resourceRules": [cluster_rule], "namespaceSelector": tenants}, attr(resource="nodes", namespace="")
+    )
     # the objectSelector matches the new or the old object's labels
     selector = {"matchLabels": {"app": "x"}}
     update = {**RULE, "operations": ["UPDATE"]}
-    assert am.match_resources({"resourceRules": [update], "objectSelector": selector},
-                              attr(operation="UPDATE", labels={}, old_labels={"app": "x"}))
-    assert not am.match_resources({"resourceRules": [update], "objectSelector": selector},
-                                  attr(operation="UPDATE", labels={}, old_labels={}))
+    assert am.match_resources(
+        {"resourceRules": [update], "objectSelector": selector},
+        attr(operation="UPDATE", labels={}, old_labels={"app": "x"}),
+    )
+    assert not am.match_resources(
+        {"resourceRules": [update], "objectSelector": selector}, attr(operation="UPDATE", labels={}, old_labels={})
+    )
 
 
 def test_an_unknown_namespace_is_an_error_only_when_the_rules_select_the_request():
     tenants = {"matchLabels": {"agentplane.io/tenant": "payments"}}
-    assert not am.match_resources({"resourceRules": [{**RULE, "resources": ["services"]}], "namespaceSelector": tenants},
-                                  attr(namespace="nowhere"))
+    assert not am.match_resources(
+        {"resourceRules": [{**RULE, "resources": ["services"]}], "namespaceSelector": tenants},
+        attr(namespace="nowhere"),
+    )
     with pytest.raises(am.MissingNamespace):
         am.match_resources({"resourceRules": [RULE], "namespaceSelector": tenants}, attr(namespace="nowhere"))
 
@@ -154,21 +206,24 @@ def _bad_pod_request() -> k.Request:
     return k.pod_request(k.pod(service_account="refund-drafter", labels={k.TIER: "production"}), user=k.TENANT_OWNER)
 
 
-@pytest.mark.parametrize(("path", "value", "message"), [
-    (("auditAnnotations",), [{"key": "x", "valueExpression": "'y'"}], "auditAnnotations"),
-    (("targetMatchConstraints",), {}, "targetMatchConstraints"),
-    (("credentials",), {}, "credentials"),
-    (("evaluation", "mode"), "JSON", "mode"),
-    (("evaluation", "background", "interval"), "1h", "interval"),
-    (("webhookConfiguration",), {"timeoutSeconds": 10, "matchPolicy": "Exact"}, "matchPolicy"),
-    (("validationActions",), ["Block"], "validationActions"),
-    (("validationActions",), [], "validationActions"),
-    (("failurePolicy",), "Retry", "failurePolicy"),
-    (("matchConstraints", "namespaceSelector", "matchExpression"), [], "matchExpression"),
-    (("matchConstraints", "objectSelectors"), {}, "objectSelectors"),
-    (("autogen", "podControllers", "controllers"), None, "autogen"),
-    (("autogen", "validatingAdmissionPolicy"), {"enabled": True}, "validatingAdmissionPolicy"),
-])
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        (("auditAnnotations",), [{"key": "x", "valueExpression": "'y'"}], "auditAnnotations"),
+        (("targetMatchConstraints",), {}, "targetMatchConstraints"),
+        (("credentials",), {}, "credentials"),
+        (("evaluation", "mode"), "JSON", "mode"),
+        (("evaluation", "background", "interval"), "1h", "interval"),
+        (("webhookConfiguration",), {"timeoutSeconds": 10, "matchPolicy": "Exact"}, "matchPolicy"),
+        (("validationActions",), ["Block"], "validationActions"),
+        (("validationActions",), [], "validationActions"),
+        (("failurePolicy",), "Retry", "failurePolicy"),
+        (("matchConstraints", "namespaceSelector", "matchExpression"), [], "matchExpression"),
+        (("matchConstraints", "objectSelectors"), {}, "objectSelectors"),
+        (("autogen", "podControllers", "controllers"), None, "autogen"),
+        (("autogen", "validatingAdmissionPolicy"), {"enabled": True}, "validatingAdmissionPolicy"),
+    ],
+)
 def test_kyverno_harness_rejects_fields_it_does_not_interpret(path, value, message):
     policy_obj = _labels_policy()
     target = policy_obj["spec"]
@@ -189,8 +244,10 @@ def test_kyverno_harness_rejects_entry_fields_and_mutating_fields():
     with pytest.raises(am.UnknownField, match="when"):
         k.run(policy_obj, _bad_pod_request())
     mutation = copy.deepcopy(k.policy("MutatingPolicy", build.POLICY_AGENT_LABELS))
-    for change, message in (({"reinvocationPolicy": "Always"}, "reinvocationPolicy"),
-                            ({"mutations": [{"patchType": "JSONPatch", "jsonPatch": {"expression": "[]"}}]}, "jsonPatch")):
+    for change, message in (
+        ({"reinvocationPolicy": "Always"}, "reinvocationPolicy"),
+        ({"mutations": [{"patchType": "JSONPatch", "jsonPatch": {"expression": "[]"}}]}, "jsonPatch"),
+    ):
         broken = copy.deepcopy(mutation)
         broken["spec"].update(change)
         with pytest.raises(am.UnknownField, match=message):
@@ -206,7 +263,14 @@ def test_kyverno_harness_interprets_exclusions_selectors_and_admission_switch():
     assert k.run(_labels_policy(), _bad_pod_request()).refused
     excluded = _labels_policy()
     excluded["spec"]["matchConstraints"]["excludeResourceRules"] = [
-        {"apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"], "operations": ["CREATE"], "resourceNames": ["p"]}]
+        {
+            "apiGroups": [""],
+            "apiVersions": ["v1"],
+            "resources": ["pods"],
+            "operations": ["CREATE"],
+            "resourceNames": ["p"],
+        }
+    ]
     assert not k.run(excluded, _bad_pod_request()).matched
     selected = _labels_policy()
     selected["spec"]["matchConstraints"]["objectSelector"] = {"matchLabels": {"app": "x"}}
@@ -228,25 +292,46 @@ def test_kyverno_harness_interprets_exclusions_selectors_and_admission_switch():
 
 
 def _vap() -> tuple[dict, list[dict]]:
-    policy = {"metadata": {"name": "p"}, "spec": {"failurePolicy": "Fail", "matchConstraints": {"resourceRules": [RULE]},
-                                                  "validations": [{"expression": "false", "message": "no"}]}}
+    policy = {
+        "metadata": {"name": "p"},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {"resourceRules": [RULE]},
+            "validations": [{"expression": "false", "message": "no"}],
+        },
+    }
     binding = {"metadata": {"name": "b"}, "spec": {"policyName": "p", "validationActions": ["Deny"]}}
     return policy, [binding]
 
 
 def _vap_request() -> VapRequest:
-    return VapRequest("CREATE", "", "v1", "pods", "Pod", "payments", "bob", ("system:authenticated",),
-                      {"metadata": {"name": "p"}}, None, "", "p")
+    return VapRequest(
+        "CREATE",
+        "",
+        "v1",
+        "pods",
+        "Pod",
+        "payments",
+        "bob",
+        ("system:authenticated",),
+        {"metadata": {"name": "p"}},
+        None,
+        "",
+        "p",
+    )
 
 
-@pytest.mark.parametrize(("where", "field", "message"), [
-    ("policy", {"paramKind": {"kind": "ConfigMap"}}, "paramKind"),
-    ("policy", {"auditAnnotations": []}, "auditAnnotations"),
-    ("policy", {"failurePolicy": "Retry"}, "failurePolicy"),
-    ("binding", {"paramRef": {"name": "x"}}, "paramRef"),
-    ("binding", {"matchResources": {}}, "matchResources"),
-    ("binding", {"validationActions": ["Block"]}, "validationActions"),
-])
+@pytest.mark.parametrize(
+    ("where", "field", "message"),
+    [
+        ("policy", {"paramKind": {"kind": "ConfigMap"}}, "paramKind"),
+        ("policy", {"auditAnnotations": []}, "auditAnnotations"),
+        ("policy", {"failurePolicy": "Retry"}, "failurePolicy"),
+        ("binding", {"paramRef": {"name": "x"}}, "paramRef"),
+        ("binding", {"matchResources": {}}, "matchResources"),
+        ("binding", {"validationActions": ["Block"]}, "validationActions"),
+    ],
+)
 def test_vap_model_rejects_fields_it_does_not_interpret(where, field, message):
     policy, bindings = _vap()
     (policy["spec"] if where == "policy" else bindings[0]["spec"]).update(field)
@@ -266,19 +351,24 @@ def test_vap_model_refuses_only_under_deny():
 
 
 def _netpol(**rule) -> dict:
-    return {"metadata": {"name": "np", "namespace": "payments"},
-            "spec": {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [rule]}}
+    return {
+        "metadata": {"name": "np", "namespace": "payments"},
+        "spec": {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [rule]},
+    }
 
 
-@pytest.mark.parametrize(("rule", "message"), [
-    ({"from": [{"ipBlock": {"cidr": "10.0.0.0/8"}}]}, "ipBlock"),
-    ({"ports": [{"port": "http"}]}, "named ports"),
-    ({"ports": [{"endPort": 90}]}, "endPort"),
-    ({"ports": [{"port": 90, "endPort": 80}]}, "endPort"),
-    ({"ports": [{"port": 80, "protocol": "ICMP"}]}, "protocol"),
-    ({"from": [{"podSelector": {}, "namespaceSelectors": {}}]}, "namespaceSelectors"),
-    ({"source": []}, "source"),
-])
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ({"from": [{"ipBlock": {"cidr": "10.0.0.0/8"}}]}, "ipBlock"),
+        ({"ports": [{"port": "http"}]}, "named ports"),
+        ({"ports": [{"endPort": 90}]}, "endPort"),
+        ({"ports": [{"port": 90, "endPort": 80}]}, "endPort"),
+        ({"ports": [{"port": 80, "protocol": "ICMP"}]}, "protocol"),
+        ({"from": [{"podSelector": {}, "namespaceSelectors": {}}]}, "namespaceSelectors"),
+        ({"source": []}, "source"),
+    ],
+)
 def test_netpol_model_rejects_what_it_does_not_interpret(rule, message):
     with pytest.raises(am.UnknownField, match=message):
         netpol.Network([_netpol(**rule)], NS_LABELS)
@@ -299,22 +389,49 @@ def test_netpol_model_rejects_unknown_policy_types_and_interprets_end_port():
 
 
 def _role(rules: list[dict], kind: str = "ClusterRole", **extra) -> dict:
-    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind,
-            "metadata": {"name": "r", **({"namespace": "payments"} if kind == "Role" else {})}, "rules": rules, **extra}
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": kind,
+        "metadata": {"name": "r", **({"namespace": "payments"} if kind == "Role" else {})},
+        "rules": rules,
+        **extra,
+    }
 
 
-@pytest.mark.parametrize(("obj", "message"), [
-    (_role([{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"], "resourceName": ["x"]}]), "resourceName"),
-    (_role([{"apiGroups": [""], "resources": ["pods"], "nonResourceURLs": ["/metrics"], "verbs": ["get"]}]), "both"),
-    (_role([{"nonResourceURLs": ["/metrics"], "verbs": ["get"]}], kind="Role"), "namespaced rules"),
-    (_role([{"apiGroups": [""], "resources": ["pods"], "verbs": []}]), "verbs"),
-    (_role([], aggregationRule={"clusterRoleSelectors": [{"matchLabel": {"a": "b"}}]}), "matchLabel"),
-    (_role([], aggregationRule={"roleSelectors": []}), "roleSelectors"),
-    ({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "b", "namespace": "payments"},
-      "roleRef": {"kind": "Role", "name": "r"}, "subjects": [{"kind": "Robot", "name": "x"}]}, "Robot"),
-    ({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "b", "namespace": "payments"},
-      "roleRef": {"kind": "Role", "name": "r", "namespace": "x"}, "subjects": []}, "namespace"),
-])
+@pytest.mark.parametrize(
+    ("obj", "message"),
+    [
+        (_role([{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"], "resourceName": ["x"]}]), "resourceName"),
+        (
+            _role([{"apiGroups": [""], "resources": ["pods"], "nonResourceURLs": ["/metrics"], "verbs": ["get"]}]),
+            "both",
+        ),
+        (_role([{"nonResourceURLs": ["/metrics"], "verbs": ["get"]}], kind="Role"), "namespaced rules"),
+        (_role([{"apiGroups": [""], "resources": ["pods"], "verbs": []}]), "verbs"),
+        (_role([], aggregationRule={"clusterRoleSelectors": [{"matchLabel": {"a": "b"}}]}), "matchLabel"),
+        (_role([], aggregationRule={"roleSelectors": []}), "roleSelectors"),
+        (
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding",
+                "metadata": {"name": "b", "namespace": "payments"},
+                "roleRef": {"kind": "Role", "name": "r"},
+                "subjects": [{"kind": "Robot", "name": "x"}],
+            },
+            "Robot",
+        ),
+        (
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding",
+                "metadata": {"name": "b", "namespace": "payments"},
+                "roleRef": {"kind": "Role", "name": "r", "namespace": "x"},
+                "subjects": [],
+            },
+            "namespace",
+        ),
+    ],
+)
 def test_rbac_model_rejects_what_it_does_not_interpret(obj, message):
     with pytest.raises(am.UnknownField, match=message):
         Cluster([obj])
@@ -322,11 +439,19 @@ def test_rbac_model_rejects_what_it_does_not_interpret(obj, message):
 
 def test_rbac_model_interprets_urls_names_and_aggregation_expressions():
     bob = Subject.user("bob", "ops")
-    binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": "b"},
-               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "agg"},
-               "subjects": [{"kind": "Group", "name": "ops"}]}
-    agg = _role([], aggregationRule={"clusterRoleSelectors": [
-        {"matchExpressions": [{"key": "team", "operator": "In", "values": ["ops"]}]}]})
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": "b"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "agg"},
+        "subjects": [{"kind": "Group", "name": "ops"}],
+    }
+    agg = _role(
+        [],
+        aggregationRule={
+            "clusterRoleSelectors": [{"matchExpressions": [{"key": "team", "operator": "In", "values": ["ops"]}]}]
+        },
+    )
     agg["metadata"]["name"] = "agg"
     urls = _role([{"nonResourceURLs": ["/metrics", "/debug/*"], "verbs": ["get"]}])
     urls["metadata"] = {"name": "urls", "labels": {"team": "ops"}}
@@ -344,9 +469,14 @@ def test_rbac_model_interprets_urls_names_and_aggregation_expressions():
 
 
 def test_collector_model_rejects_an_unknown_field_and_component():
-    config = {"receivers": {"otlp": {"protocols": {"grpc": {"endpoint": "0.0.0.0:4317", "keepalive": {}}}}},
-              "exporters": {"debug": {}}, "processors": {}, "connectors": {}, "extensions": {},
-              "service": {"pipelines": {"traces": {"receivers": ["otlp"], "processors": [], "exporters": ["debug"]}}}}
+    config = {
+        "receivers": {"otlp": {"protocols": {"grpc": {"endpoint": "0.0.0.0:4317", "keepalive": {}}}}},
+        "exporters": {"debug": {}},
+        "processors": {},
+        "connectors": {},
+        "extensions": {},
+        "service": {"pipelines": {"traces": {"receivers": ["otlp"], "processors": [], "exporters": ["debug"]}}},
+    }
     problems = collector_model.config_problems(config)
     assert any("keepalive" in p and "unknown field" in p for p in problems), problems
     config["receivers"]["zipkin"] = {}
@@ -354,13 +484,21 @@ def test_collector_model_rejects_an_unknown_field_and_component():
 
 
 def test_collector_routing_model_rejects_what_it_does_not_interpret():
-    config = {"connectors": {"routing/traces": {"default_pipelines": ["traces/platform"],
-                                                 "table": [{"context": "resource", "condition": 'attributes["team"] == "a"', "pipelines": ["p"]}]}}}
+    config = {
+        "connectors": {
+            "routing/traces": {
+                "default_pipelines": ["traces/platform"],
+                "table": [{"context": "resource", "condition": 'attributes["team"] == "a"', "pipelines": ["p"]}],
+            }
+        }
+    }
     with pytest.raises(AssertionError, match="error_mode 'propagate'"):
         collector_model._route(config, "routing/traces", {})
     config["connectors"]["routing/traces"]["error_mode"] = "ignore"
     assert collector_model._route(config, "routing/traces", {"team": "a"}) == ["p"]
     assert collector_model._route(config, "routing/traces", {"team": "b"}) == ["traces/platform"]
-    config["connectors"]["routing/traces"]["table"] = [{"context": "resource", "statement": "route()", "pipelines": ["p"]}]
+    config["connectors"]["routing/traces"]["table"] = [
+        {"context": "resource", "statement": "route()", "pipelines": ["p"]}
+    ]
     with pytest.raises(AssertionError, match="statement"):
         collector_model._route(config, "routing/traces", {})

@@ -28,12 +28,17 @@ replace go.etcd.io/etcd => ./FORBIDDEN_DEPENDENCY
 
 
 def test_wrapper_resolves_in_repository_replaces_to_published_siblings_and_keeps_forks() -> None:
-    text = build.wrapper_gomod("k8s.io/kubernetes", "v1.35.4", UPSTREAM_GOMOD, build._staging_version("v1.35.4"), "1.25.0")
+    text = build.wrapper_gomod(
+        "k8s.io/kubernetes", "v1.35.4", UPSTREAM_GOMOD, build._staging_version("v1.35.4"), "1.25.0"
+    )
     lines = {line.strip() for line in text.splitlines()}
     assert "k8s.io/kubernetes v1.35.4" in lines
     assert "k8s.io/api => k8s.io/api v0.35.4" in lines
     assert "k8s.io/apimachinery => k8s.io/apimachinery v0.35.4" in lines
-    assert "k8s.io/pod-security-admission => github.com/kyverno/pod-security-admission v0.0.0-20251031094455-46f20778634f" in lines
+    assert (
+        "k8s.io/pod-security-admission => github.com/kyverno/pod-security-admission v0.0.0-20251031094455-46f20778634f"
+        in lines
+    )
     assert "go 1.25.0" in lines
     # No path replace survives (a wrapper has no upstream tree beside it), and the guard is dropped.
     assert "./" not in text and "FORBIDDEN" not in text

@@ -96,5 +96,7 @@ def test_every_helm_release_is_pinned_and_its_values_match_the_chart(stack: str)
         if not (upstream_dir() / "charts" / f"{chart}-{version}").is_dir():
             problems.append(f"{release['name']}: no upstream values for {chart} {version} in ../shared/upstream/charts")
             continue
-        problems += validate_chart_values(chart, version, inputs.get("values") or {}, free_form=chart_free_form().get(chart, ()))
+        problems += validate_chart_values(
+            chart, version, inputs.get("values") or {}, free_form=chart_free_form().get(chart, ())
+        )
     assert not problems, "\n".join(problems)

@@ -85,7 +85,8 @@ def test_a_passing_policy_report_has_no_violations_and_colour_codes_are_ignored(
     assert prcomment.policy_violations(CLEAN) == []
     assert prcomment.policy_violations("no report at all\n") == []
     coloured = OLD_FORMAT.replace("Policy Violations:", "\x1b[1mPolicy Violations:\x1b[0m").replace(
-        "[mandatory]", "\x1b[31m[mandatory]\x1b[0m")
+        "[mandatory]", "\x1b[31m[mandatory]\x1b[0m"
+    )
     assert [v.level for v in prcomment.policy_violations(coloured)] == ["mandatory", "advisory"]
 
 
@@ -118,13 +119,15 @@ def test_allocate_gives_small_parts_their_size_and_splits_the_rest():
 
 def test_a_huge_comment_stays_within_githubs_limit_and_keeps_each_previews_end():
     huge_plan = PLAN_DIFF + "\n```text\n" + "plan line\n" * 20_000 + "```\n"
-    previews = [StackPreview(stack, f"Previewing {stack}\n" + "resource line\n" * 30_000 + OLD_FORMAT, 255)
-                for stack in ("staging", "prod")]
+    previews = [
+        StackPreview(stack, f"Previewing {stack}\n" + "resource line\n" * 30_000 + OLD_FORMAT, 255)
+        for stack in ("staging", "prod")
+    ]
     body = prcomment.compose(PlanDiff(huge_plan, 0), previews)
     assert len(body) <= prcomment.COMMENT_BUDGET < prcomment.GITHUB_COMMENT_LIMIT
     for stack in ("staging", "prod"):
-        block = body[body.index(f"<code>{stack}</code>"):]
-        block = block[:block.index("</details>")]
+        block = body[body.index(f"<code>{stack}</code>") :]
+        block = block[: block.index("</details>")]
         assert "error: preview failed" in block, "the end of the output, where the error is, is kept"
         assert len(block) > 10_000, "each preview gets a fair share of the comment"
     # The violations are listed in full, above the (cut) outputs.
@@ -140,21 +143,24 @@ def test_one_comment_plan_diff_first_then_violations_then_a_collapsible_preview_
     body = prcomment.compose(ok_plan(), previews, run_url="https://example.test/run/1")
     assert body.startswith(prcomment.MARKER + "\n") and body.count(prcomment.MARKER) == 1
     assert body.count("<details>") == 2 == body.count("</details>")
-    order = [body.index(s) for s in ("| `dev` | 2 added |", "### Policy violations",
-                                     "<code>staging</code>", "<code>prod</code>")]
+    order = [
+        body.index(s)
+        for s in ("| `dev` | 2 added |", "### Policy violations", "<code>staging</code>", "<code>prod</code>")
+    ]
     assert order == sorted(order)
     assert "\n#### agentplane plan diff" in body, "the embedded diff's headings sit under ours"
     assert "❌ failed (exit code 255)" in body and "✅ succeeded" in body
     assert "❌ **This check fails**" in body
     assert "1 mandatory" in body and "**`prod`**: none" in body
-    assert "**1 mandatory policy violation(s)**" in body[:body.index("### Offline plan diff")], (
-        "prominent: named in the verdict at the top")
+    assert "**1 mandatory policy violation(s)**" in body[: body.index("### Offline plan diff")], (
+        "prominent: named in the verdict at the top"
+    )
 
 
 def test_no_violation_anywhere_says_none():
     previews = [StackPreview("staging", CLEAN, 0), StackPreview("prod", CLEAN, 0)]
     body = prcomment.compose(ok_plan(), previews)
-    section = body[body.index("### Policy violations"):body.index("### Live previews")]
+    section = body[body.index("### Policy violations") : body.index("### Live previews")]
     assert "**none** (checked: `staging`, `prod`)" in section
     assert "✅ Every check passed." in body
     assert not prcomment.failed(ok_plan(), previews)
@@ -163,8 +169,8 @@ def test_no_violation_anywhere_says_none():
 def test_a_missing_artifact_is_a_preview_that_did_not_run_and_fails_the_check():
     previews = [StackPreview("staging", CLEAN, 0), StackPreview("prod", None, None)]
     body = prcomment.compose(ok_plan(), previews)
-    prod = body[body.index("<code>prod</code>"):]
-    assert "did not run" in prod[:prod.index("</details>")]
+    prod = body[body.index("<code>prod</code>") :]
+    assert "did not run" in prod[: prod.index("</details>")]
     assert "Not checked, the preview did not run: `prod`" in body
     assert prcomment.failed(ok_plan(), previews)
     # An output without an exit code: the step was cut short.
@@ -191,7 +197,7 @@ def test_fork_pull_requests_get_the_plan_diff_only():
 
 def test_preview_output_cannot_break_out_of_its_code_block():
     body = prcomment.compose(ok_plan(), [StackPreview("staging", "```\n</details>\n# not a heading\n", 0)])
-    block = body[body.index("<code>staging</code>"):]
+    block = body[body.index("<code>staging</code>") :]
     assert "````text" in block, "a longer fence than any backtick run in the output"
 
 
@@ -210,18 +216,34 @@ def write_artifacts(root: Path, plan: tuple[str, str] | None, previews: dict[str
     return root
 
 
-@pytest.mark.parametrize(("plan", "previews", "expected"), [
-    ((PLAN_DIFF, "0\n"), {"staging": (CLEAN, "0\n"), "prod": (CLEAN, "0\n")}, 0),
-    ((PLAN_DIFF, "0\n"), {"staging": (OLD_FORMAT, "255\n"), "prod": (CLEAN, "0\n")}, 1),
-    ((PLAN_DIFF, "0\n"), {"staging": (CLEAN, "0\n")}, 1),          # prod never uploaded
-    ((PLAN_DIFF, "1\n"), {"staging": (CLEAN, "0\n"), "prod": (CLEAN, "0\n")}, 1),
-    (None, {"staging": (CLEAN, "0\n"), "prod": (CLEAN, "0\n")}, 1),
-], ids=["all-pass", "policy-violation", "missing-preview", "plan-fails", "no-plan-diff"])
+@pytest.mark.parametrize(
+    ("plan", "previews", "expected"),
+    [
+        ((PLAN_DIFF, "0\n"), {"staging": (CLEAN, "0\n"), "prod": (CLEAN, "0\n")}, 0),
+        ((PLAN_DIFF, "0\n"), {"staging": (OLD_FORMAT, "255\n"), "prod": (CLEAN, "0\n")}, 1),
+        ((PLAN_DIFF, "0\n"), {"staging": (CLEAN, "0\n")}, 1),  # prod never uploaded
+        ((PLAN_DIFF, "1\n"), {"staging": (CLEAN, "0\n"), "prod": (CLEAN, "0\n")}, 1),
+        (None, {"staging": (CLEAN, "0\n"), "prod": (CLEAN, "0\n")}, 1),
+    ],
+    ids=["all-pass", "policy-violation", "missing-preview", "plan-fails", "no-plan-diff"],
+)
 def test_main_writes_the_comment_and_exits_non_zero_when_a_check_failed(tmp_path, plan, previews, expected):
     artifacts = write_artifacts(tmp_path / "artifacts", plan, previews)
     out = tmp_path / "comment.md"
-    code = prcomment.main(["--artifacts", str(artifacts), "--stack", "staging", "--stack", "prod",
-                           "--run-url", "https://example.test/run/1", "--out", str(out)])
+    code = prcomment.main(
+        [
+            "--artifacts",
+            str(artifacts),
+            "--stack",
+            "staging",
+            "--stack",
+            "prod",
+            "--run-url",
+            "https://example.test/run/1",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == expected
     body = out.read_text()
     assert body.startswith(prcomment.MARKER) and "<code>prod</code>" in body
@@ -230,8 +252,10 @@ def test_main_writes_the_comment_and_exits_non_zero_when_a_check_failed(tmp_path
 def test_main_for_a_fork_passes_without_previews(tmp_path):
     artifacts = write_artifacts(tmp_path / "artifacts", (PLAN_DIFF, "0\n"), {})
     out = tmp_path / "comment.md"
-    assert prcomment.main(["--artifacts", str(artifacts), "--stack", "staging", "--no-live-previews",
-                           "--out", str(out)]) == 0
+    assert (
+        prcomment.main(["--artifacts", str(artifacts), "--stack", "staging", "--no-live-previews", "--out", str(out)])
+        == 0
+    )
     assert "forks get no credentials" in out.read_text()
 
 
@@ -243,9 +267,24 @@ def test_the_comment_job_runs_it_from_a_plain_checkout_with_the_standard_library
 
     artifacts = write_artifacts(tmp_path / "artifacts", (PLAN_DIFF, "0\n"), {"staging": (OLD_FORMAT, "255\n")})
     out = tmp_path / "comment.md"
-    done = subprocess.run([sys.executable, "-S", "-m", "agentplane.review.prcomment", "--artifacts", str(artifacts),
-                           "--stack", "staging", "--out", str(out)],
-                          cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-S",
+            "-m",
+            "agentplane.review.prcomment",
+            "--artifacts",
+            str(artifacts),
+            "--stack",
+            "staging",
+            "--out",
+            str(out),
+        ],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 1, done.stderr
     assert "no-privileged" in out.read_text()
 

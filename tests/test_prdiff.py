@@ -29,9 +29,21 @@ HEAD_REF = RefInfo("HEAD", "b" * 40)
 
 def git(repo: Path, *args: str) -> str:
     done = subprocess.run(
-        ["git", "-C", str(repo), "-c", "user.name=agentplane tests", "-c", "user.email=tests@agentplane.invalid",
-         "-c", "commit.gpgsign=false", *args],
-        capture_output=True, text=True, check=True,
+        [
+            "git",
+            "-C",
+            str(repo),
+            "-c",
+            "user.name=agentplane tests",
+            "-c",
+            "user.email=tests@agentplane.invalid",
+            "-c",
+            "commit.gpgsign=false",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return done.stdout.strip()
 
@@ -66,8 +78,11 @@ def worktrees(repo: Path) -> list[str]:
 def plan_files(plan: Path | None) -> dict[str, bytes]:
     if plan is None:
         return {}
-    return {str(p.relative_to(plan)): p.read_bytes() for p in sorted(plan.rglob("*"))
-            if p.is_file() and p.name != "plan.json"}
+    return {
+        str(p.relative_to(plan)): p.read_bytes()
+        for p in sorted(plan.rglob("*"))
+        if p.is_file() and p.name != "plan.json"
+    }
 
 
 # --------------------------------------------------------------------------- pure helpers
@@ -86,8 +101,15 @@ def test_argument_defaults():
 
 
 def test_stack_names_only_top_level_stack_files():
-    paths = ["stacks/Pulumi.prod.yaml", "stacks/teams", "stacks/Pulumi.dev.yaml", "stacks/README.md",
-             "stacks/teams/Pulumi.x.yaml", "stacks/Pulumi.dev.yaml", "Pulumi.yaml"]
+    paths = [
+        "stacks/Pulumi.prod.yaml",
+        "stacks/teams",
+        "stacks/Pulumi.dev.yaml",
+        "stacks/README.md",
+        "stacks/teams/Pulumi.x.yaml",
+        "stacks/Pulumi.dev.yaml",
+        "Pulumi.yaml",
+    ]
     assert prdiff.stack_names(paths) == ["dev", "prod"]
 
 
@@ -115,7 +137,16 @@ def test_demote_headings_nests_an_embedded_document_and_skips_code():
     md = "# Team a\n\n## Component x\n\n```\n# not a heading\n```\n\ntext #1\n###### deep\n"
     out = prdiff.demote_headings(md, 4)
     assert out.splitlines() == [
-        "#### Team a", "", "##### Component x", "", "```", "# not a heading", "```", "", "text #1", "###### deep",
+        "#### Team a",
+        "",
+        "##### Component x",
+        "",
+        "```",
+        "# not a heading",
+        "```",
+        "",
+        "text #1",
+        "###### deep",
     ]
     assert out.endswith("\n")
     assert prdiff.demote_headings("#### already deep\n", 4) == "#### already deep\n"
@@ -123,8 +154,10 @@ def test_demote_headings_nests_an_embedded_document_and_skips_code():
 
 
 def test_diff_summary_is_the_opening_heading_that_names_the_stack():
-    assert prdiff.diff_summary("dev", "\n#### `dev`: 12 to add, 0 to change, 0 to remove\n\n- x") == \
-        "12 to add, 0 to change, 0 to remove"
+    assert (
+        prdiff.diff_summary("dev", "\n#### `dev`: 12 to add, 0 to change, 0 to remove\n\n- x")
+        == "12 to add, 0 to change, 0 to remove"
+    )
     assert prdiff.diff_summary("dev", "## dev: nothing to do") == "nothing to do"
     assert prdiff.diff_summary("dev", "# Changes\n- added x") is None
     assert prdiff.diff_summary("dev", "- added x") is None
@@ -144,21 +177,38 @@ def test_exit_code_fails_only_for_head_or_diff_failures():
 def test_render_report_sections():
     results = [
         StackResult("dev", True, True, diff="# team-a\n\n## tenant\n\n- added Namespace/team-a\n"),
-        StackResult("prod", True, True, failures=(Failure(
-            HEAD, "python -m agentplane plan --stack prod --out <tmp>/head/prod",
-            "\x1b[31m1 configuration error(s):\n  - stacks/teams/x.yaml: owners: too short\x1b[0m"),)),
+        StackResult(
+            "prod",
+            True,
+            True,
+            failures=(
+                Failure(
+                    HEAD,
+                    "python -m agentplane plan --stack prod --out <tmp>/head/prod",
+                    "\x1b[31m1 configuration error(s):\n  - stacks/teams/x.yaml: owners: too short\x1b[0m",
+                ),
+            ),
+        ),
         StackResult("qa", False, True, diff="- added Namespace/team-a\n"),
         StackResult("old", True, False, diff="- removed Namespace/team-a\n"),
         StackResult("staging", True, True, diff="", failures=(Failure(BASE, "python -m agentplane plan", "old bug"),)),
         StackResult("test", True, True, diff="## `test`: 1 to add, 0 to change, 0 to remove\n\n- added x\n"),
-        StackResult("typo", False, False, failures=(Failure(HEAD, "", "There is no stacks/Pulumi.typo.yaml in either ref."),)),
+        StackResult(
+            "typo", False, False, failures=(Failure(HEAD, "", "There is no stacks/Pulumi.typo.yaml in either ref."),)
+        ),
     ]
     md = prdiff.render_report(BASE_REF, HEAD_REF, results)
     assert md.startswith("## agentplane plan diff\n")
     assert "Base `aaaaaaaaaaaa` (`main`) → head `bbbbbbbbbbbb` (`HEAD`)" in md
-    for row in ("| `dev` | planned |", "| `prod` | ❌ plan failed on head |", "| `qa` | new stack |",
-                "| `old` | stack removed |", "| `staging` | ⚠️ base did not plan, no changes |",
-                "| `test` | 1 to add, 0 to change, 0 to remove |", "| `typo` | ❌ plan failed on head |"):
+    for row in (
+        "| `dev` | planned |",
+        "| `prod` | ❌ plan failed on head |",
+        "| `qa` | new stack |",
+        "| `old` | stack removed |",
+        "| `staging` | ⚠️ base did not plan, no changes |",
+        "| `test` | 1 to add, 0 to change, 0 to remove |",
+        "| `typo` | ❌ plan failed on head |",
+    ):
         assert row in md
     for stack in ("dev", "prod", "qa", "old", "staging", "typo"):
         assert f"### Stack `{stack}`" in md
@@ -179,7 +229,7 @@ def test_render_report_sections():
 
 # A stand-in `agentplane` package: `plan` writes one file per team file, stamped with the
 # code's VERSION, and fails on a team file that says "invalid"; `diff` lists what changed.
-STUB_MAIN = '''
+STUB_MAIN = """
 import json, pathlib, sys
 VERSION = {version!r}
 cmd, *rest = sys.argv[1:]
@@ -207,7 +257,7 @@ elif cmd == "diff":
             print(f"- changed {{name}}")
 else:
     sys.exit(f"unknown command {{cmd}}")
-'''
+"""
 
 
 def write_stub(repo: Path, version: str) -> None:
@@ -231,10 +281,10 @@ def stub_repo(tmp_path):
 
 def test_each_ref_is_planned_with_its_own_code(stub_repo, tmp_path):
     repo, base = stub_repo
-    write_stub(repo, "v2")                                      # the program changed ...
-    (repo / "stacks" / "teams" / "beta.yaml").write_text("name: beta\n")   # ... and a team was added
-    (repo / "stacks" / "Pulumi.prod.yaml").unlink()             # ... and a stack deleted
-    (repo / "stacks" / "Pulumi.qa.yaml").write_text("config: {}\n")        # ... and one added
+    write_stub(repo, "v2")  # the program changed ...
+    (repo / "stacks" / "teams" / "beta.yaml").write_text("name: beta\n")  # ... and a team was added
+    (repo / "stacks" / "Pulumi.prod.yaml").unlink()  # ... and a stack deleted
+    (repo / "stacks" / "Pulumi.qa.yaml").write_text("config: {}\n")  # ... and one added
     commit_all(repo, "head")
     out = tmp_path / "out" / "diff.md"
 
@@ -243,10 +293,12 @@ def test_each_ref_is_planned_with_its_own_code(stub_repo, tmp_path):
     md = out.read_text()
     assert code == 0, md
     assert [line for line in md.splitlines() if line.startswith("| `")] == [
-        "| `dev` | planned |", "| `prod` | stack removed |", "| `qa` | new stack |",
+        "| `dev` | planned |",
+        "| `prod` | stack removed |",
+        "| `qa` | new stack |",
     ]
     dev = md.split("### Stack `dev`")[1].split("### Stack")[0]
-    assert "- added beta.yaml" in dev and "- changed alpha.yaml" in dev   # v1 -> v2 stamps every file
+    assert "- added beta.yaml" in dev and "- changed alpha.yaml" in dev  # v1 -> v2 stamps every file
     prod = md.split("### Stack `prod`")[1].split("### Stack")[0]
     assert "- removed alpha.yaml" in prod
     qa = md.split("### Stack `qa`")[1]
@@ -270,8 +322,10 @@ def test_invalid_head_fails_with_the_error_in_the_markdown(stub_repo, capsys):
 
 def test_worktrees_are_removed_when_comparing_raises(stub_repo, tmp_path, monkeypatch):
     repo, base = stub_repo
+
     def explode(*_args, **_kwargs):
         raise RuntimeError("boom")
+
     monkeypatch.setattr(prdiff, "_compare_stack", explode)
     ref = prdiff.resolve_ref(repo, base)
     with pytest.raises(RuntimeError):
@@ -375,8 +429,8 @@ def test_invalid_team_file_on_head_fails_with_its_error(tmp_path, capsys):
     base = commit_all(repo, "the project as it is")
     team = template_team()
     team["name"] = BROKEN_TEAM
-    team["notAField"] = True          # team files are strict: unknown keys are errors
-    team["owners"] = []               # and a team needs an owner
+    team["notAField"] = True  # team files are strict: unknown keys are errors
+    team["owners"] = []  # and a team needs an owner
     (repo / "stacks" / "teams" / f"{BROKEN_TEAM}.yaml").write_text(yaml.safe_dump(team, sort_keys=False))
     commit_all(repo, "a broken team file")
 
@@ -391,14 +445,13 @@ def test_invalid_team_file_on_head_fails_with_its_error(tmp_path, capsys):
     assert len(worktrees(repo)) == 1
 
 
-
 # --------------------------------------------------------------------------- working tree, progress, signals
 
 
 def test_without_head_the_uncommitted_changes_are_planned(stub_repo, capsys):
     repo, base = stub_repo
-    (repo / "stacks" / "teams" / "gamma.yaml").write_text("name: gamma\n")     # untracked
-    (repo / "stacks" / "teams" / "alpha.yaml").unlink()                         # deleted, not committed
+    (repo / "stacks" / "teams" / "gamma.yaml").write_text("name: gamma\n")  # untracked
+    (repo / "stacks" / "teams" / "alpha.yaml").unlink()  # deleted, not committed
     args = args_for(repo, base, stacks=["dev"])
     args.head = None
     assert prdiff.run(args) == 0
@@ -454,9 +507,27 @@ def test_an_interrupted_run_removes_its_worktrees(stub_repo, tmp_path, signum):
     (repo / "agentplane" / "__main__.py").write_text(SLOW_MAIN.format(marker=str(marker)))
     commit_all(repo, "a program that plans slowly")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(tmp_path)}
-    proc = subprocess.Popen([sys.executable, "-m", "agentplane", "pr-diff", "--base", base, "--head", "HEAD",
-                             "--repo", str(repo), "--stack", "dev"], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "agentplane",
+            "pr-diff",
+            "--base",
+            base,
+            "--head",
+            "HEAD",
+            "--repo",
+            str(repo),
+            "--stack",
+            "dev",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     # Generous: on a loaded machine the child's imports alone can take a minute.
     deadline = time.monotonic() + 300
     while not marker.exists() and time.monotonic() < deadline and proc.poll() is None:
@@ -484,8 +555,11 @@ def test_deleting_a_protected_team_blocks_the_change(tmp_path):
     base = commit_all(repo, "the project as it is")
     prod = _yaml.safe_load((repo / "stacks" / "Pulumi.prod.yaml").read_text())
     assert prod["config"]["agentplane:protect"] is True, "prod must be the protected stack"
-    victim = next(p for p in sorted((repo / "stacks" / "teams").glob("*.yaml"))
-                  if "prod" in (_yaml.safe_load(p.read_text()).get("environments") or {}))
+    victim = next(
+        p
+        for p in sorted((repo / "stacks" / "teams").glob("*.yaml"))
+        if "prod" in (_yaml.safe_load(p.read_text()).get("environments") or {})
+    )
     victim.unlink()
     commit_all(repo, "delete a team without offboarding it")
     out = tmp_path / "diff.md"

@@ -34,7 +34,12 @@ def test_engine_config_is_decoded_like_the_stack_file() -> None:
             "kubernetes:context": "ignored",
         }
     )
-    assert raw == {"protect": True, "tiers": [{"name": "t"}], "cluster": {"context": "kind-agentplane"}, "note": "plain words"}
+    assert raw == {
+        "protect": True,
+        "tiers": [{"name": "t"}],
+        "cluster": {"context": "kind-agentplane"},
+        "note": "plain words",
+    }
 
 
 def test_stack_file_keys_without_namespace_belong_to_the_project() -> None:
@@ -80,7 +85,9 @@ def test_invalid_config_registers_nothing(monkeypatch: pytest.MonkeyPatch, monit
 
 def test_pulumi_up_refuses_what_only_the_plan_may_skip(monkeypatch: pytest.MonkeyPatch, monitors: list) -> None:
     """A setting `pulumi up` needs (e.g. a provider credential) is a warning in plan, an error in up."""
-    monkeypatch.setattr(config_deploy, "deploy_warnings", lambda env: ["agentplane:gateway: providerKeys.openai is not set"])
+    monkeypatch.setattr(
+        config_deploy, "deploy_warnings", lambda env: ["agentplane:gateway: providerKeys.openai is not set"]
+    )
     with pytest.raises(pulumi.RunError, match="providerKeys.openai is not set"):
         _run_as_pulumi_up(_dev_engine_config(), monkeypatch)
     assert monitors[0].registrations == []
@@ -105,7 +112,9 @@ def test_pulumi_up_without_provider_keys_is_refused(monkeypatch: pytest.MonkeyPa
 def test_the_offline_plan_only_warns_about_them(monkeypatch: pytest.MonkeyPatch) -> None:
     from agentplane.plan import run_program
 
-    monkeypatch.setattr(config_deploy, "deploy_warnings", lambda env: ["agentplane:gateway: providerKeys.openai is not set"])
+    monkeypatch.setattr(
+        config_deploy, "deploy_warnings", lambda env: ["agentplane:gateway: providerKeys.openai is not set"]
+    )
     plan = run_program("dev", root=ROOT)
     assert any("providerKeys.openai is not set" in w for w in plan.warnings)
     assert plan.registrations

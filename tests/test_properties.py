@@ -24,10 +24,34 @@ from tests.support.plans import ROOT
 
 # Strings an attacker would try, mixed with ordinary ones.
 HOSTILE_STRINGS = [
-    "system:masters", "kubeadm:cluster-admins", "platform-admins", "${env:X}", "${file:/etc/passwd}", "{{x}}",
-    "../../etc", "default", "kube-system", "9lives", "a" * 300, "x\x00y", "pаyments", "\ud800", "169.254.169.254",
-    "http://169.254.169.254/", "https://u:p@h.example.com", "https://h.example.com/?k=v", "sk-proj-abcdefghijklmnopqrst",
-    "1e999999999", "1E", "-1", "NaN", "models", "sales-agent", "agent:ghost/bot", "payments/payments-devs", "",
+    "system:masters",
+    "kubeadm:cluster-admins",
+    "platform-admins",
+    "${env:X}",
+    "${file:/etc/passwd}",
+    "{{x}}",
+    "../../etc",
+    "default",
+    "kube-system",
+    "9lives",
+    "a" * 300,
+    "x\x00y",
+    "pаyments",
+    "\ud800",
+    "169.254.169.254",
+    "http://169.254.169.254/",
+    "https://u:p@h.example.com",
+    "https://h.example.com/?k=v",
+    "sk-proj-abcdefghijklmnopqrst",
+    "1e999999999",
+    "1E",
+    "-1",
+    "NaN",
+    "models",
+    "sales-agent",
+    "agent:ghost/bot",
+    "payments/payments-devs",
+    "",
 ]
 NAMES = st.sampled_from(["gen", "sales", "sales-agent", "models", "admins", "group", "a", "payments-devs"])
 SCALARS = st.one_of(
@@ -39,10 +63,45 @@ SCALARS = st.one_of(
     st.booleans(),
     st.none(),
 )
-FIELDS = ["name", "owners", "members", "environments", "agents", "models", "egress", "dailyTokenBudget", "mcpServers", "telemetry", "offboard", "access", "promote", "tier", "quota", "cpu", "memory", "pods", "endpoint", "headers", "service", "port", "path"]
-VALUES = st.recursive(SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.one_of(st.sampled_from(FIELDS), st.text(max_size=8)), inner, max_size=5)), max_leaves=25)
+FIELDS = [
+    "name",
+    "owners",
+    "members",
+    "environments",
+    "agents",
+    "models",
+    "egress",
+    "dailyTokenBudget",
+    "mcpServers",
+    "telemetry",
+    "offboard",
+    "access",
+    "promote",
+    "tier",
+    "quota",
+    "cpu",
+    "memory",
+    "pods",
+    "endpoint",
+    "headers",
+    "service",
+    "port",
+    "path",
+]
+VALUES = st.recursive(
+    SCALARS,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.dictionaries(st.one_of(st.sampled_from(FIELDS), st.text(max_size=8)), inner, max_size=5),
+    ),
+    max_leaves=25,
+)
 TEAM_DOCS = st.fixed_dictionaries(
-    {"name": st.one_of(st.just("gen"), SCALARS), "owners": VALUES, "environments": st.one_of(st.just({"dev": {"tier": "restricted"}}), VALUES)},
+    {
+        "name": st.one_of(st.just("gen"), SCALARS),
+        "owners": VALUES,
+        "environments": st.one_of(st.just({"dev": {"tier": "restricted"}}), VALUES),
+    },
     optional={field: VALUES for field in FIELDS if field not in ("name", "owners", "environments")},
 )
 
@@ -54,7 +113,11 @@ def _dump(doc: object) -> bytes:
         return b"name: [unencodable\n"
 
 
-TEAM_FILES = st.one_of(TEAM_DOCS.map(_dump), st.binary(max_size=300), st.text(max_size=300).map(lambda t: t.encode("utf-8", "surrogatepass")))
+TEAM_FILES = st.one_of(
+    TEAM_DOCS.map(_dump),
+    st.binary(max_size=300),
+    st.text(max_size=300).map(lambda t: t.encode("utf-8", "surrogatepass")),
+)
 
 
 @contextlib.contextmanager
@@ -111,7 +174,9 @@ def team_sets(draw) -> dict[str, str]:
             "owners": [f"{name}-{g}" for g in draw(st.lists(GROUPS, min_size=1, max_size=2, unique=True))],
             "environments": {"dev": {"tier": draw(st.sampled_from(["restricted", "standard"]))}},
             "agents": [{"name": a} for a in draw(st.lists(AGENT_NAMES, max_size=2))],
-            "mcpServers": [{"name": m, "service": "tools", "port": 8000} for m in draw(st.lists(AGENT_NAMES, max_size=1))],
+            "mcpServers": [
+                {"name": m, "service": "tools", "port": 8000} for m in draw(st.lists(AGENT_NAMES, max_size=1))
+            ],
         }
         files[f"{name}.yaml"] = yaml.safe_dump(doc)
     return files

@@ -14,17 +14,22 @@ from pydantic import ValidationError
 
 from agentplane import namespaces
 from agentplane.builders import provenance as build
-from agentplane.errors import ConfigError
 from agentplane.config.load import build_spec, load_from_files
 from agentplane.config.sections.provenance import KYVERNO_CHART, ProvenanceConfig
+from agentplane.errors import ConfigError
 from policies import render
 from tests.support.plans import ROOT, STACKS, example_plan, kubernetes_objects, resources_of
 from tests.support.upstream import upstream_dir, validate_chart_values, validate_objects
 
-KEYLESS = {"issuer": "https://token.actions.githubusercontent.com",
-           "subjectRegExp": r"^https://github\.com/acme/[^/]+/\.github/workflows/release\.yml@refs/heads/main$"}
-COMPLETE = {"signers": [{"keyless": KEYLESS}], "builders": ["https://github.com/actions/runner/github-hosted"],
-            "sourceRepositories": ["https://github.com/acme/*"]}
+KEYLESS = {
+    "issuer": "https://token.actions.githubusercontent.com",
+    "subjectRegExp": r"^https://github\.com/acme/[^/]+/\.github/workflows/release\.yml@refs/heads/main$",
+}
+COMPLETE = {
+    "signers": [{"keyless": KEYLESS}],
+    "builders": ["https://github.com/actions/runner/github-hosted"],
+    "sourceRepositories": ["https://github.com/acme/*"],
+}
 PEM = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----\n"
 
 
@@ -49,7 +54,10 @@ def test_defaults_need_nothing_but_warn_that_up_needs_signers():
         ({"signers": [{"keyless": KEYLESS, "publicKey": PEM}]}, "exactly one"),
         ({"signers": [{}]}, "exactly one"),
         ({"signers": [{"keyless": {**KEYLESS, "subjectRegExp": "github.com/acme/"}}]}, "must be anchored"),
-        ({"signers": [{"keyless": {**KEYLESS, "subjectRegExp": "^https://github.com/(acme$"}}]}, "not a valid regular expression"),
+        (
+            {"signers": [{"keyless": {**KEYLESS, "subjectRegExp": "^https://github.com/(acme$"}}]},
+            "not a valid regular expression",
+        ),
         ({"signers": [{"keyless": {**KEYLESS, "issuer": "http://token.example.com"}}]}, "https://"),
         ({"signers": [{"publicKey": "ssh-ed25519 AAAA"}]}, "PEM public key"),
         ({"builders": []}, "builders: list the SLSA builder ids"),
@@ -77,22 +85,33 @@ def test_builders_without_signers_are_refused():
 
 def _env(provenance: dict | None, modes: tuple[str, str] = ("audit", "enforce")) -> dict:
     tiers = [
-        {"name": name, "quota": {"cpu": "2", "memory": "4Gi", "pods": "10"}, "egress": False, "provenance": mode,
-         "dailyTokenBudget": 1000}
+        {
+            "name": name,
+            "quota": {"cpu": "2", "memory": "4Gi", "pods": "10"},
+            "egress": False,
+            "provenance": mode,
+            "dailyTokenBudget": 1000,
+        }
         for name, mode in zip(("restricted", "standard"), modes)
     ]
     return {"tiers": tiers, **({"provenance": provenance} if provenance is not None else {})}
 
 
 def _team(promote: dict | None = None) -> list:
-    doc = {"name": "payments", "owners": ["payments-admins"], "environments": {"dev": {"tier": "standard"}},
-           "agents": [{"name": "invoice-triage", **({"promote": promote} if promote else {})}]}
+    doc = {
+        "name": "payments",
+        "owners": ["payments-admins"],
+        "environments": {"dev": {"tier": "standard"}},
+        "agents": [{"name": "invoice-triage", **({"promote": promote} if promote else {})}],
+    }
     return [(Path("stacks/teams/payments.yaml"), doc)]
 
 
 def test_a_tier_enforcing_provenance_without_signers_is_a_config_error():
     with pytest.raises(ConfigError) as error:
-        build_spec("dev", _env(None), "stacks/Pulumi.dev.yaml", _team(promote={"dev": "standard"}), {"dev"}, source="file")
+        build_spec(
+            "dev", _env(None), "stacks/Pulumi.dev.yaml", _team(promote={"dev": "standard"}), {"dev"}, source="file"
+        )
     (issue,) = error.value.issues
     assert issue.file == "stacks/Pulumi.dev.yaml" and issue.field == "agentplane:provenance.signers"
     assert issue.message.startswith("tier(s) standard enforce image provenance, so every pod in them would be rejected")
@@ -115,13 +134,21 @@ def test_example_stacks_configure_realistic_signers(stack):
     assert config.signers and config.missing_for_deploy() == []
     for signer in config.signers:
         assert signer.keyless.issuer == "https://token.actions.githubusercontent.com"
-        assert re.match(signer.keyless.subject_reg_exp, "https://github.com/acme/invoice-triage/.github/workflows/release.yml@refs/tags/v1.2.3")
-        assert not re.match(signer.keyless.subject_reg_exp, "https://github.com/acme-evil/x/.github/workflows/release.yml@refs/tags/v1.2.3")
+        assert re.match(
+            signer.keyless.subject_reg_exp,
+            "https://github.com/acme/invoice-triage/.github/workflows/release.yml@refs/tags/v1.2.3",
+        )
+        assert not re.match(
+            signer.keyless.subject_reg_exp,
+            "https://github.com/acme-evil/x/.github/workflows/release.yml@refs/tags/v1.2.3",
+        )
 
 
 def test_prod_only_admits_images_released_from_a_tag():
     (signer,) = spec_of("prod").env.provenance.signers
-    assert not re.match(signer.keyless.subject_reg_exp, "https://github.com/acme/x/.github/workflows/release.yml@refs/heads/main")
+    assert not re.match(
+        signer.keyless.subject_reg_exp, "https://github.com/acme/x/.github/workflows/release.yml@refs/heads/main"
+    )
 
 
 # --------------------------------------------------------------------------- Kyverno values
@@ -136,7 +163,12 @@ def test_kyverno_never_sees_the_platform_or_kube_namespaces():
     values = build.kyverno_values(spec_of("dev"))
     (expression,) = values["config"]["webhooks"]["namespaceSelector"]["matchExpressions"]
     assert expression["key"] == "kubernetes.io/metadata.name" and expression["operator"] == "NotIn"
-    assert set(expression["values"]) == {*namespaces.PLATFORM_NAMESPACES, "kube-system", "kube-public", "kube-node-lease"}
+    assert set(expression["values"]) == {
+        *namespaces.PLATFORM_NAMESPACES,
+        "kube-system",
+        "kube-public",
+        "kube-node-lease",
+    }
 
 
 def test_exceptions_restricted_to_the_kyverno_namespace_and_no_write_verbs_for_tenants():
@@ -186,7 +218,9 @@ def test_cel_literals_round_trip(value):
 def test_a_hostile_admin_group_name_stays_a_string_in_the_policy():
     spec = spec_of("dev")
     hostile = '"]) || true || (["'
-    env = spec.env.model_copy(update={"provenance": spec.env.provenance.model_copy(update={"admin_groups": (hostile,)})})
+    env = spec.env.model_copy(
+        update={"provenance": spec.env.provenance.model_copy(update={"admin_groups": (hostile,)})}
+    )
     from dataclasses import replace
 
     guard = build.policy_guard(replace(spec, env=env))
@@ -265,14 +299,18 @@ def test_guardrails_fail_closed_and_judge_only_admission_requests():
 def test_the_tier_map_is_rendered_from_the_team_files():
     spec = spec_of("staging")
     assert build.agent_tiers(spec) == {
-        "payments/invoice-triage": "standard", "payments/refund-drafter": "restricted",
-        "research/paper-summarizer": "restricted", "support/kb-answerer": "restricted",
+        "payments/invoice-triage": "standard",
+        "payments/refund-drafter": "restricted",
+        "research/paper-summarizer": "restricted",
+        "support/kb-answerer": "restricted",
         "support/ticket-router": "standard",
     }
     # The same map the tenants builder labels the ServiceAccounts with.
     labeled = {
         f"{o['metadata']['namespace']}/{o['metadata']['name']}": o["metadata"]["labels"]["agentplane.io/tier"]
-        for o in kubernetes_objects(example_plan("staging")) if o["kind"] == "ServiceAccount" and o["metadata"].get("namespace") in {t.namespace for t in spec.teams}
+        for o in kubernetes_objects(example_plan("staging"))
+        if o["kind"] == "ServiceAccount"
+        and o["metadata"].get("namespace") in {t.namespace for t in spec.teams}
         and "agentplane.io/agent" in o["metadata"].get("labels", {})
     }
     assert labeled == build.agent_tiers(spec)
@@ -295,8 +333,14 @@ def test_validation_configurations_leave_exempt_images_and_audit_tags_alone(exem
 
 def test_public_key_signers_render_as_cosign_keys():
     spec = spec_of("dev")
-    config = spec.env.provenance.model_copy(update={"signers": (*spec.env.provenance.signers, ProvenanceConfig.model_validate(
-        {**COMPLETE, "signers": [{"publicKey": PEM}]}).signers[0])})
+    config = spec.env.provenance.model_copy(
+        update={
+            "signers": (
+                *spec.env.provenance.signers,
+                ProvenanceConfig.model_validate({**COMPLETE, "signers": [{"publicKey": PEM}]}).signers[0],
+            )
+        }
+    )
     from dataclasses import replace
 
     ivpol = build.provenance_policy(replace(spec, env=spec.env.model_copy(update={"provenance": config})), "audit")
@@ -322,7 +366,9 @@ def test_kyverno_release_is_pinned_and_protected_where_the_environment_is(stack)
     assert release["protect"] is spec.protect and release["retainOnDelete"] is spec.protect
     (ns,) = [r for r in resources_of(doc, component="provenance") if r["type"] == "kubernetes:core/v1:Namespace"]
     assert ns["inputs"]["metadata"]["name"] == namespaces.POLICY and ns["urn"] in release["dependsOn"]
-    policies = [r for r in resources_of(doc, component="provenance") if r["type"].startswith("kubernetes:policies.kyverno.io/")]
+    policies = [
+        r for r in resources_of(doc, component="provenance") if r["type"].startswith("kubernetes:policies.kyverno.io/")
+    ]
     assert policies and all(release["urn"] in r["dependsOn"] for r in policies)
 
 
@@ -330,13 +376,22 @@ def test_a_promotion_in_a_team_file_changes_the_rendered_policies():
     from tests.support.plans import plan_with_teams
 
     text = (ROOT / "stacks" / "teams" / "payments.yaml").read_text()
-    promoted = text.replace("  - name: refund-drafter          # new: runs at the lowest tier until promoted",
-                            "  - name: refund-drafter\n    promote: {staging: standard}")
+    promoted = text.replace(
+        "  - name: refund-drafter          # new: runs at the lowest tier until promoted",
+        "  - name: refund-drafter\n    promote: {staging: standard}",
+    )
     assert promoted != text
     doc = plan_with_teams("staging", add={"payments.yaml": promoted})
-    mutation = next(o for o in kubernetes_objects(doc) if o["metadata"]["name"] == build.POLICY_AGENT_LABELS and o["kind"] == "MutatingPolicy")
-    before = next(o for o in kubernetes_objects(example_plan("staging"))
-                  if o["metadata"]["name"] == build.POLICY_AGENT_LABELS and o["kind"] == "MutatingPolicy")
+    mutation = next(
+        o
+        for o in kubernetes_objects(doc)
+        if o["metadata"]["name"] == build.POLICY_AGENT_LABELS and o["kind"] == "MutatingPolicy"
+    )
+    before = next(
+        o
+        for o in kubernetes_objects(example_plan("staging"))
+        if o["metadata"]["name"] == build.POLICY_AGENT_LABELS and o["kind"] == "MutatingPolicy"
+    )
 
     def tier_map(policy: dict) -> str:
         return next(v["expression"] for v in policy["spec"]["variables"] if v["name"] == "agentTiers")
@@ -352,7 +407,9 @@ def test_a_promotion_in_a_team_file_changes_the_rendered_policies():
 def test_the_opt_out_policy_matches_exactly_the_agents_the_team_files_opt_out(stack):
     from tests.test_provenance_cel import evaluate
 
-    (mutation,) = [o for o in kubernetes_objects(example_plan(stack)) if o["metadata"]["name"] == build.POLICY_TELEMETRY_OPT_OUT]
+    (mutation,) = [
+        o for o in kubernetes_objects(example_plan(stack)) if o["metadata"]["name"] == build.POLICY_TELEMETRY_OPT_OUT
+    ]
     (condition,) = mutation["spec"]["matchConditions"]
     seen = 0
     for path in sorted((ROOT / "stacks" / "teams").glob("*.yaml")):  # the team files as written, not the spec
@@ -370,9 +427,11 @@ def test_no_opt_out_policy_when_every_agent_is_instrumented():
     spec = build_spec("dev", _env(COMPLETE), "f", _team(promote={"dev": "standard"}), {"dev"}, source="file")
     names = [o["metadata"]["name"] for o in build.policy_objects(spec)]
     assert build.POLICY_TELEMETRY_OPT_OUT not in names and build.POLICY_PLATFORM_CA in names
-    (_, doc), = _team()
+    ((_, doc),) = _team()
     doc["agents"][0]["instrumentation"] = False
-    opted_out = build_spec("dev", _env(COMPLETE), "f", [(Path("stacks/teams/payments.yaml"), doc)], {"dev"}, source="file")
+    opted_out = build_spec(
+        "dev", _env(COMPLETE), "f", [(Path("stacks/teams/payments.yaml"), doc)], {"dev"}, source="file"
+    )
     assert build.opted_out_agents(opted_out) == ["payments/invoice-triage"]
     assert build.telemetry_opt_out_mutation(opted_out)["spec"]["failurePolicy"] == "Fail"
 
@@ -385,7 +444,9 @@ def test_kyverno_mutates_pods_before_the_opentelemetry_operator_decides_to_injec
     from agentplane.builders import telemetry
 
     values = telemetry.operator_values(spec_of("dev"))
-    chart_defaults = yaml.safe_load((upstream_dir() / "charts" / "opentelemetry-operator-0.122.0" / "values.yaml").read_text())
+    chart_defaults = yaml.safe_load(
+        (upstream_dir() / "charts" / "opentelemetry-operator-0.122.0" / "values.yaml").read_text()
+    )
     prefix = values.get("admissionWebhooks", {}).get("namePrefix", chart_defaults["admissionWebhooks"]["namePrefix"])
     # The chart names it `<namePrefix>-<fullname>-mutation` (leading "-" trimmed); without a
     # fullnameOverride it would depend on the release name.
@@ -399,10 +460,18 @@ def test_kyverno_mutates_pods_before_the_opentelemetry_operator_decides_to_injec
 def test_the_platform_ca_policy_names_the_platform_ca_issuer(stack):
     from agentplane.config.sections.certificates import PLATFORM_CA_ISSUER
 
-    (validation,) = [o for o in kubernetes_objects(example_plan(stack)) if o["metadata"]["name"] == build.POLICY_PLATFORM_CA]
-    assert f"variables.issuerName in [\"{PLATFORM_CA_ISSUER}\"]" in validation["spec"]["validations"][0]["expression"]
+    (validation,) = [
+        o for o in kubernetes_objects(example_plan(stack)) if o["metadata"]["name"] == build.POLICY_PLATFORM_CA
+    ]
+    assert f'variables.issuerName in ["{PLATFORM_CA_ISSUER}"]' in validation["spec"]["validations"][0]["expression"]
     rules = validation["spec"]["matchConstraints"]["resourceRules"]
-    assert {r for rule in rules for r in rule["resources"]} == {"certificates", "certificaterequests", "ingresses", "gateways", "listenersets"}
+    assert {r for rule in rules for r in rule["resources"]} == {
+        "certificates",
+        "certificaterequests",
+        "ingresses",
+        "gateways",
+        "listenersets",
+    }
     assert validation["spec"]["matchConditions"][0]["name"] == "requester-is-not-platform"
 
 
@@ -411,11 +480,18 @@ def test_the_platform_ca_policy_names_the_platform_ca_issuer(stack):
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_the_service_routing_policy_is_registered_and_validates_against_the_pinned_crd(stack):
-    (validation,) = [o for o in kubernetes_objects(example_plan(stack)) if o["metadata"]["name"] == build.POLICY_SERVICE_ROUTING]
+    (validation,) = [
+        o for o in kubernetes_objects(example_plan(stack)) if o["metadata"]["name"] == build.POLICY_SERVICE_ROUTING
+    ]
     assert validation["apiVersion"] == "policies.kyverno.io/v1" and validation["kind"] == "ValidatingPolicy"
     assert validate_objects([validation]) == []
     spec = validation["spec"]
-    rules = {(g, r) for rule in spec["matchConstraints"]["resourceRules"] for g in rule["apiGroups"] for r in rule["resources"]}
+    rules = {
+        (g, r)
+        for rule in spec["matchConstraints"]["resourceRules"]
+        for g in rule["apiGroups"]
+        for r in rule["resources"]
+    }
     assert rules == {("", "services"), ("", "endpoints"), ("discovery.k8s.io", "endpointslices")}
     assert all(rule["operations"] == ["CREATE", "UPDATE"] for rule in spec["matchConstraints"]["resourceRules"])
     # Tenant namespaces only, and the platform's requesters are not judged.
@@ -428,7 +504,8 @@ def test_only_the_controller_managers_endpoint_controllers_may_write_endpoints()
     # kube-controller-manager's ClientBuilder.ClientOrDie names, as kube-system ServiceAccounts.
     controllers = {"endpoint-controller", "endpointslice-controller", "endpointslicemirroring-controller"}
     assert set(build.ENDPOINT_CONTROLLERS) == {f"system:serviceaccount:kube-system:{c}" for c in controllers} | {
-        "system:kube-controller-manager"}
+        "system:kube-controller-manager"
+    }
     # Keyed on the requester, never on the managed-by label a tenant can set itself.
     text = (ROOT / "policies" / "templates" / "service-routing.yaml.j2").read_text()
     body = text.split("-#}", 1)[1]

@@ -103,8 +103,18 @@ class Request:
         }
 
     def attributes(self) -> Attributes:
-        return Attributes(self.operation, self.group, self.version, self.resource, self.namespace, self.object,
-                          self.old_object, self.sub_resource, self.name, namespace_labels())
+        return Attributes(
+            self.operation,
+            self.group,
+            self.version,
+            self.resource,
+            self.namespace,
+            self.object,
+            self.old_object,
+            self.sub_resource,
+            self.name,
+            namespace_labels(),
+        )
 
 
 def rules_match(spec: Mapping[str, Any], request: Request) -> bool:
@@ -117,16 +127,33 @@ def rules_match(spec: Mapping[str, Any], request: Request) -> bool:
 # policies.kyverno.io_{validating,mutating,imagevalidating}policies.yaml, with what the harness
 # does with it. A field not listed (auditAnnotations, credentials, images, targetMatchConstraints,
 # targetMatchConditions, ...) fails the test that hands such a policy to the harness.
-_COMMON = {"matchConstraints", "matchConditions", "variables", "failurePolicy", "evaluation", "autogen",
-           "webhookConfiguration"}
+_COMMON = {
+    "matchConstraints",
+    "matchConditions",
+    "variables",
+    "failurePolicy",
+    "evaluation",
+    "autogen",
+    "webhookConfiguration",
+}
 SPEC_FIELDS = {
     "ValidatingPolicy": _COMMON | {"validations", "validationActions"},
-    "ImageValidatingPolicy": _COMMON | {"validations", "validationActions", "matchImageReferences", "attestors",
-                                        "attestations", "validationConfigurations"},
+    "ImageValidatingPolicy": _COMMON
+    | {
+        "validations",
+        "validationActions",
+        "matchImageReferences",
+        "attestors",
+        "attestations",
+        "validationConfigurations",
+    },
     "MutatingPolicy": _COMMON | {"mutations", "reinvocationPolicy"},
 }
-_EVALUATION = {"ValidatingPolicy": {"admission", "background"}, "ImageValidatingPolicy": {"admission", "background"},
-               "MutatingPolicy": {"admission", "background", "mutateExisting"}}
+_EVALUATION = {
+    "ValidatingPolicy": {"admission", "background"},
+    "ImageValidatingPolicy": {"admission", "background"},
+    "MutatingPolicy": {"admission", "background", "mutateExisting"},
+}
 VALIDATION_ACTIONS = {"Deny", "Audit", "Warn"}
 
 
@@ -166,7 +193,9 @@ def check_policy(policy_obj: Mapping[str, Any]) -> None:
     # objectSelector: kyverno/kyverno@v1.19.0:pkg/cel/autogen/support.go), for every controller
     # unless podControllers.controllers is set (pkg/cel/policies/vpol/autogen/autogen.go: nil
     # means all). Those generated rules are not modelled, so such a policy must name none.
-    if can_autogen(spec["matchConstraints"]) and (autogen is None or autogen["podControllers"].get("controllers") != []):
+    if can_autogen(spec["matchConstraints"]) and (
+        autogen is None or autogen["podControllers"].get("controllers") != []
+    ):
         raise UnknownField(f"{where}.autogen: pod-controller rules are generated, the harness does not model them")
     if kind == "MutatingPolicy":
         if spec.get("reinvocationPolicy") not in ("Never", "IfNeeded"):
@@ -222,8 +251,13 @@ class Outcome:
         return self.matched and not self.failures
 
 
-def run(policy_obj: Mapping[str, Any], request: Request, *, extra: Mapping[str, Any] | None = None,
-        functions: Mapping[str, Callable] | None = None) -> Outcome:
+def run(
+    policy_obj: Mapping[str, Any],
+    request: Request,
+    *,
+    extra: Mapping[str, Any] | None = None,
+    functions: Mapping[str, Callable] | None = None,
+) -> Outcome:
     """What Kyverno decides for one policy: not matched, or the message of the first failed
     validation (validations run in order, so a later one may rely on an earlier one: the
     provenance rules read an attestation only after it was verified).
@@ -243,9 +277,12 @@ def run(policy_obj: Mapping[str, Any], request: Request, *, extra: Mapping[str, 
     # CREATE, object on DELETE): its engine passes &unstructured.Unstructured{} to the admission
     # attributes (kyverno/kyverno@v1.19.0:pkg/cel/policies/vpol/engine/engine.go, ExtractResources),
     # which kyverno/sdk's ObjectToResolveVal converts to {} (extensions/cel/utils/convert.go).
-    activation = {"object": request.object if request.object is not None else {},
-                  "oldObject": request.old_object if request.old_object is not None else {},
-                  "request": request.as_cel(), **(extra or {})}
+    activation = {
+        "object": request.object if request.object is not None else {},
+        "oldObject": request.old_object if request.old_object is not None else {},
+        "request": request.as_cel(),
+        **(extra or {}),
+    }
     for condition in spec.get("matchConditions") or []:
         result = evaluate(condition["expression"], activation, functions)
         assert isinstance(result, bool), f"matchCondition {condition['name']} returned {result!r}, not a bool"
@@ -253,7 +290,9 @@ def run(policy_obj: Mapping[str, Any], request: Request, *, extra: Mapping[str, 
             return Outcome(matched=False)
     variables: dict[str, Any] = {}
     for variable in spec.get("variables") or []:
-        variables[variable["name"]] = evaluate(variable["expression"], {**activation, "variables": variables}, functions)
+        variables[variable["name"]] = evaluate(
+            variable["expression"], {**activation, "variables": variables}, functions
+        )
     activation = {**activation, "variables": variables}
     failures = []
     for validation in spec.get("validations") or []:
@@ -266,7 +305,9 @@ def run(policy_obj: Mapping[str, Any], request: Request, *, extra: Mapping[str, 
                 assert isinstance(message, str) and "\n" not in message
             failures.append(message)
             break  # Kyverno reports the first failed validation (and never evaluates the rest)
-    return Outcome(matched=True, failures=failures, variables=variables, actions=tuple(spec.get("validationActions") or ()))
+    return Outcome(
+        matched=True, failures=failures, variables=variables, actions=tuple(spec.get("validationActions") or ())
+    )
 
 
 def mutate(pod_request: Request) -> dict:
@@ -284,17 +325,29 @@ def mutate(pod_request: Request) -> dict:
     return pod
 
 
-def pod(namespace: str = TENANT, service_account: str | None = None, labels: dict | None = None,
-        images: tuple[str, ...] = ("ghcr.io/acme/agent@sha256:" + "a" * 64,), init_images: tuple[str, ...] = ()) -> dict:
+def pod(
+    namespace: str = TENANT,
+    service_account: str | None = None,
+    labels: dict | None = None,
+    images: tuple[str, ...] = ("ghcr.io/acme/agent@sha256:" + "a" * 64,),
+    init_images: tuple[str, ...] = (),
+) -> dict:
     spec: dict[str, Any] = {"containers": [{"name": f"c{i}", "image": image} for i, image in enumerate(images)]}
     if init_images:
         spec["initContainers"] = [{"name": f"i{i}", "image": image} for i, image in enumerate(init_images)]
     if service_account:
         spec["serviceAccountName"] = service_account
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": namespace, **({"labels": labels} if labels else {})}, "spec": spec}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p", "namespace": namespace, **({"labels": labels} if labels else {})},
+        "spec": spec,
+    }
 
 
-def pod_request(obj: dict, *, user=REPLICASET_CONTROLLER, operation: str = "CREATE", old: dict | None = None) -> Request:
+def pod_request(
+    obj: dict, *, user=REPLICASET_CONTROLLER, operation: str = "CREATE", old: dict | None = None
+) -> Request:
     return Request(operation, "", "v1", "Pod", "pods", obj["metadata"]["namespace"], user, obj, old)
 
 
@@ -470,23 +523,42 @@ def test_tenant_cannot_weaken_pod_security_or_claim_another_tenant():
 
 def test_tenant_cannot_label_its_own_service_account_with_a_tier():
     metadata_policy = policy("ValidatingPolicy", build.POLICY_PLATFORM_METADATA)
-    sa = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "builder", "namespace": TENANT, "labels": {TIER: "production"}}}
+    sa = {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {"name": "builder", "namespace": TENANT, "labels": {TIER: "production"}},
+    }
     create = Request("CREATE", "", "v1", "ServiceAccount", "serviceaccounts", TENANT, TENANT_OWNER, sa, None)
     assert run(metadata_policy, create).denied
     plain_sa = copy.deepcopy(sa)
     plain_sa["metadata"]["labels"] = {"app": "builder"}
-    assert run(metadata_policy, Request("CREATE", "", "v1", "ServiceAccount", "serviceaccounts", TENANT, TENANT_OWNER, plain_sa, None)).passed
+    assert run(
+        metadata_policy,
+        Request("CREATE", "", "v1", "ServiceAccount", "serviceaccounts", TENANT, TENANT_OWNER, plain_sa, None),
+    ).passed
 
 
 # --------------------------------------------------------------------------- policies and exceptions
 
 
 def exception_request(group: str, user, operation: str = "CREATE") -> Request:
-    obj = {"apiVersion": f"{group}/v1", "kind": "PolicyException",
-           "metadata": {"name": "skip-provenance", "namespace": TENANT},
-           "spec": {"policyRefs": [{"name": "agentplane-provenance-enforce", "kind": "ImageValidatingPolicy"}]}}
-    return Request(operation, group, "v1", "PolicyException", "policyexceptions", TENANT, user,
-                   None if operation == "DELETE" else obj, obj if operation != "CREATE" else None)
+    obj = {
+        "apiVersion": f"{group}/v1",
+        "kind": "PolicyException",
+        "metadata": {"name": "skip-provenance", "namespace": TENANT},
+        "spec": {"policyRefs": [{"name": "agentplane-provenance-enforce", "kind": "ImageValidatingPolicy"}]},
+    }
+    return Request(
+        operation,
+        group,
+        "v1",
+        "PolicyException",
+        "policyexceptions",
+        TENANT,
+        user,
+        None if operation == "DELETE" else obj,
+        obj if operation != "CREATE" else None,
+    )
 
 
 @pytest.mark.parametrize("group", ["policies.kyverno.io", "kyverno.io"])
@@ -502,23 +574,46 @@ def test_tenant_creating_a_policy_exception_is_denied(group):
 @pytest.mark.parametrize("user", [ADMIN, DEPLOYER, KYVERNO_SA])
 def test_platform_admins_and_platform_service_accounts_may_manage_exceptions(user):
     for operation in ("CREATE", "UPDATE", "DELETE"):
-        assert not run(policy("ValidatingPolicy", build.POLICY_GUARD), exception_request("policies.kyverno.io", user, operation)).matched
+        assert not run(
+            policy("ValidatingPolicy", build.POLICY_GUARD), exception_request("policies.kyverno.io", user, operation)
+        ).matched
 
 
 def test_tenant_cannot_edit_or_delete_platform_policies():
     guard = policy("ValidatingPolicy", build.POLICY_GUARD)
     target = policy("ImageValidatingPolicy", build.provenance_policy_name("enforce"))
     for operation in ("UPDATE", "DELETE"):
-        request = Request(operation, "policies.kyverno.io", "v1", "ImageValidatingPolicy", "imagevalidatingpolicies", "",
-                          TENANT_OWNER, None if operation == "DELETE" else target, target)
+        request = Request(
+            operation,
+            "policies.kyverno.io",
+            "v1",
+            "ImageValidatingPolicy",
+            "imagevalidatingpolicies",
+            "",
+            TENANT_OWNER,
+            None if operation == "DELETE" else target,
+            target,
+        )
         assert run(guard, request).denied
-    legacy = Request("CREATE", "kyverno.io", "v1", "ClusterPolicy", "clusterpolicies", "", TENANT_OWNER, {"kind": "ClusterPolicy"}, None)
+    legacy = Request(
+        "CREATE",
+        "kyverno.io",
+        "v1",
+        "ClusterPolicy",
+        "clusterpolicies",
+        "",
+        TENANT_OWNER,
+        {"kind": "ClusterPolicy"},
+        None,
+    )
     assert run(guard, legacy).denied
 
 
 def test_guard_does_not_catch_unrelated_kinds():
     guard = policy("ValidatingPolicy", build.POLICY_GUARD)
-    configmap = Request("CREATE", "", "v1", "ConfigMap", "configmaps", TENANT, TENANT_OWNER, {"kind": "ConfigMap"}, None)
+    configmap = Request(
+        "CREATE", "", "v1", "ConfigMap", "configmaps", TENANT, TENANT_OWNER, {"kind": "ConfigMap"}, None
+    )
     assert not run(guard, configmap).matched
 
 
@@ -535,13 +630,23 @@ INJECTED = "ghcr.io/open-telemetry/opentelemetry-operator/autoinstrumentation-py
 
 
 def statement(builder: str, repository: str | None = None, dependency: str | None = None) -> dict:
-    definition: dict[str, Any] = {"buildType": "https://actions.github.io/buildtypes/workflow/v1", "externalParameters": {}}
+    definition: dict[str, Any] = {
+        "buildType": "https://actions.github.io/buildtypes/workflow/v1",
+        "externalParameters": {},
+    }
     if repository:
-        definition["externalParameters"]["workflow"] = {"repository": repository, "path": ".github/workflows/release.yml", "ref": "refs/tags/v1.2.0"}
+        definition["externalParameters"]["workflow"] = {
+            "repository": repository,
+            "path": ".github/workflows/release.yml",
+            "ref": "refs/tags/v1.2.0",
+        }
     if dependency:
         definition["resolvedDependencies"] = [{"uri": dependency, "digest": {"gitCommit": "f" * 40}}]
-    return {"_type": "https://in-toto.io/Statement/v1", "predicateType": SLSA_PROVENANCE_V1,
-            "predicate": {"buildDefinition": definition, "runDetails": {"builder": {"id": builder}}}}
+    return {
+        "_type": "https://in-toto.io/Statement/v1",
+        "predicateType": SLSA_PROVENANCE_V1,
+        "predicate": {"buildDefinition": definition, "runDetails": {"builder": {"id": builder}}},
+    }
 
 
 GITHUB_HOSTED = "https://github.com/actions/runner/github-hosted"
@@ -551,7 +656,11 @@ REGISTRY = {
     SIGNED_BY_TAG: (True, True, statement(GITHUB_HOSTED, "https://github.com/acme/invoice-triage")),
     FOREIGN_BUILDER: (True, True, statement("https://ci.example.com/jenkins", "https://github.com/acme/scraper")),
     FOREIGN_SOURCE: (True, True, statement(GITHUB_HOSTED, "https://github.com/acme-forks/invoice-triage")),
-    VIA_DEPENDENCIES: (True, True, statement(GITHUB_HOSTED, dependency="git+https://github.com/acme/other@refs/heads/main")),
+    VIA_DEPENDENCIES: (
+        True,
+        True,
+        statement(GITHUB_HOSTED, dependency="git+https://github.com/acme/other@refs/heads/main"),
+    ),
     UNATTESTED: (True, False, None),
 }
 
@@ -570,12 +679,22 @@ def image_functions(calls: list) -> dict[str, Callable]:
         assert REGISTRY[image][1], f"extractPayload before verification of {image}"
         return REGISTRY[image][2]
 
-    return {"verifyImageSignatures": verify_signatures, "verifyAttestationSignatures": verify_attestations,
-            "extractPayload": extract_payload}
+    return {
+        "verifyImageSignatures": verify_signatures,
+        "verifyAttestationSignatures": verify_attestations,
+        "extractPayload": extract_payload,
+    }
 
 
-def verify(mode: str, obj: dict, calls: list | None = None, *, injected: tuple[str, ...] = (),
-           ivpol: dict | None = None, request: Request | None = None) -> Outcome:
+def verify(
+    mode: str,
+    obj: dict,
+    calls: list | None = None,
+    *,
+    injected: tuple[str, ...] = (),
+    ivpol: dict | None = None,
+    request: Request | None = None,
+) -> Outcome:
     """Run an ImageValidatingPolicy as Kyverno 1.19 does: extract the pod's images, keep those
     matchImageReferences selects, bind attestors/attestations by name; then apply
     validationConfigurations to those images: `verifyDigest` (checked before the validations)
@@ -587,8 +706,11 @@ def verify(mode: str, obj: dict, calls: list | None = None, *, injected: tuple[s
     spec = ivpol["spec"]
     for reference in spec["matchImageReferences"]:  # `expression` references are not modelled
         closed(reference, {"glob"}, "matchImageReferences[]")
-    closed(spec.get("validationConfigurations") or {}, {"verifyDigest", "mutateDigest", "required"},
-           "validationConfigurations")
+    closed(
+        spec.get("validationConfigurations") or {},
+        {"verifyDigest", "mutateDigest", "required"},
+        "validationConfigurations",
+    )
     globs = [m["glob"] for m in spec["matchImageReferences"]]
     assert globs, "an ImageValidatingPolicy without image references verifies nothing"
     # Kyverno compiles each glob with gobwas/glob and no separators, so `*` and `?` span `/`
@@ -616,7 +738,9 @@ def verify(mode: str, obj: dict, calls: list | None = None, *, injected: tuple[s
         pinned_by_kyverno = config.get("mutateDigest", True)
         for image in matched:
             if "@sha256:" not in image and not (pinned_by_kyverno and image not in injected):
-                return Outcome(matched=True, failures=[f"image {image} does not have a digest"], variables=outcome.variables)
+                return Outcome(
+                    matched=True, failures=[f"image {image} does not have a digest"], variables=outcome.variables
+                )
     if outcome.failures or not config.get("required", True):
         return outcome
     verified = {image for kind, image, *_ in calls if REGISTRY.get(image, (False, False))[0 if kind == "sig" else 1]}
@@ -634,8 +758,12 @@ def labeled(tier: str, *images: str, init: tuple[str, ...] = (), label: str | No
     """A pod of the agent that runs at `tier`, as it reaches the image policy: without a tier
     label (Kyverno calls the image policy's mutating webhook before the MutatingPolicy that sets
     it), or with `label` as the pod template chose it."""
-    return pod(service_account=SERVICE_ACCOUNT_AT[tier], labels={TIER: label} if label else None,
-               images=images, init_images=init)
+    return pod(
+        service_account=SERVICE_ACCOUNT_AT[tier],
+        labels={TIER: label} if label else None,
+        images=images,
+        init_images=init,
+    )
 
 
 def test_enforce_matches_exactly_the_enforce_tiers_and_audit_the_audit_tiers():
@@ -741,8 +869,16 @@ def test_an_exact_source_repository_matches_its_git_dependency_at_any_ref():
     exact = "ghcr.io/acme/exact-source@sha256:" + "6" * 64
     lookalike = "ghcr.io/acme/lookalike-source@sha256:" + "7" * 64
     registry = {
-        exact: (True, True, statement(GITHUB_HOSTED, dependency="git+https://github.com/acme/invoice-triage@refs/tags/v1.2.0")),
-        lookalike: (True, True, statement(GITHUB_HOSTED, dependency="git+https://github.com/acme/invoice-triage-fork@refs/tags/v1")),
+        exact: (
+            True,
+            True,
+            statement(GITHUB_HOSTED, dependency="git+https://github.com/acme/invoice-triage@refs/tags/v1.2.0"),
+        ),
+        lookalike: (
+            True,
+            True,
+            statement(GITHUB_HOSTED, dependency="git+https://github.com/acme/invoice-triage-fork@refs/tags/v1"),
+        ),
     }
     with pytest.MonkeyPatch.context() as patch:
         for image, entry in registry.items():
@@ -767,8 +903,18 @@ def ephemeral_request(old: dict, image: str) -> tuple[dict, Request]:
     """`kubectl debug`: an UPDATE of the pods/ephemeralcontainers subresource; the object is the Pod."""
     new = copy.deepcopy(old)
     new["spec"]["ephemeralContainers"] = [{"name": "debugger", "image": image}]
-    return new, Request("UPDATE", "", "v1", "Pod", "pods", old["metadata"]["namespace"], TENANT_OWNER, new, old,
-                        sub_resource="ephemeralcontainers")
+    return new, Request(
+        "UPDATE",
+        "",
+        "v1",
+        "Pod",
+        "pods",
+        old["metadata"]["namespace"],
+        TENANT_OWNER,
+        new,
+        old,
+        sub_resource="ephemeralcontainers",
+    )
 
 
 def test_ephemeral_containers_are_verified():
@@ -811,8 +957,10 @@ def test_image_volumes_are_refused_where_provenance_is_enforced():
     obj["spec"]["volumes"] = [{"name": "weights", "image": {"reference": UNSIGNED}}, {"name": "tmp", "emptyDir": {}}]
     outcome = verify("enforce", obj)
     assert outcome.denied
-    assert outcome.failures[0] == ("tier standard runs only verified images, and image volumes (spec.volumes[].image: "
-                                   "weights) are not verified; ship the files in a verified container image instead")
+    assert outcome.failures[0] == (
+        "tier standard runs only verified images, and image volumes (spec.volumes[].image: "
+        "weights) are not verified; ship the files in a verified container image instead"
+    )
     obj["spec"]["volumes"] = [{"name": "tmp", "emptyDir": {}}]
     assert verify("enforce", obj).passed
 
@@ -834,7 +982,9 @@ def test_attestors_come_from_the_signers_and_the_attestation_is_slsa_provenance(
         assert [a["cosign"]["keyless"]["identities"] for a in spec["attestors"]] == [
             [{"issuer": s.keyless.issuer, "subjectRegExp": s.keyless.subject_reg_exp}] for s in signers
         ]
-        assert spec["attestations"] == [{"name": "slsaProvenance", "intoto": {"type": "https://slsa.dev/provenance/v1"}}]
+        assert spec["attestations"] == [
+            {"name": "slsaProvenance", "intoto": {"type": "https://slsa.dev/provenance/v1"}}
+        ]
 
 
 # --------------------------------------------------------------------------- the platform CA
@@ -842,28 +992,47 @@ def test_attestors_come_from_the_signers_and_the_attestation_is_slsa_provenance(
 
 def platform_ca_name() -> str:
     """The CA ClusterIssuer as the plan registers it (not the builder's constant)."""
-    (issuer,) = [o["metadata"]["name"] for o in kubernetes_objects(example_plan(STACK))
-                 if o["kind"] == "ClusterIssuer" and "ca" in o["spec"]]
+    (issuer,) = [
+        o["metadata"]["name"]
+        for o in kubernetes_objects(example_plan(STACK))
+        if o["kind"] == "ClusterIssuer" and "ca" in o["spec"]
+    ]
     return issuer
 
 
 def certificate(issuer_ref: dict, kind: str = "Certificate", namespace: str = TENANT) -> dict:
-    spec = ({"secretName": "api-tls", "dnsNames": ["keycloak.agentplane.example.com"]} if kind == "Certificate"
-            else {"request": "LS0tLS1CRUdJTi...", "usages": ["server auth"]})
-    return {"apiVersion": "cert-manager.io/v1", "kind": kind, "metadata": {"name": "api", "namespace": namespace},
-            "spec": {**spec, "issuerRef": issuer_ref}}
+    spec = (
+        {"secretName": "api-tls", "dnsNames": ["keycloak.agentplane.example.com"]}
+        if kind == "Certificate"
+        else {"request": "LS0tLS1CRUdJTi...", "usages": ["server auth"]}
+    )
+    return {
+        "apiVersion": "cert-manager.io/v1",
+        "kind": kind,
+        "metadata": {"name": "api", "namespace": namespace},
+        "spec": {**spec, "issuerRef": issuer_ref},
+    }
 
 
 def certificate_request(obj: dict, user=TENANT_OWNER, operation: str = "CREATE", old: dict | None = None) -> Request:
     resource = {"Certificate": "certificates", "CertificateRequest": "certificaterequests"}[obj["kind"]]
-    return Request(operation, "cert-manager.io", "v1", obj["kind"], resource, obj["metadata"]["namespace"], user, obj, old)
+    return Request(
+        operation, "cert-manager.io", "v1", obj["kind"], resource, obj["metadata"]["namespace"], user, obj, old
+    )
 
 
 def ingress_like(annotations: dict, kind: str = "Ingress", namespace: str = TENANT) -> Request:
-    group, resource = {"Ingress": ("networking.k8s.io", "ingresses"), "Gateway": ("gateway.networking.k8s.io", "gateways"),
-                       "ListenerSet": ("gateway.networking.k8s.io", "listenersets")}[kind]
-    obj = {"apiVersion": f"{group}/v1", "kind": kind,
-           "metadata": {"name": "web", "namespace": namespace, "annotations": annotations}, "spec": {}}
+    group, resource = {
+        "Ingress": ("networking.k8s.io", "ingresses"),
+        "Gateway": ("gateway.networking.k8s.io", "gateways"),
+        "ListenerSet": ("gateway.networking.k8s.io", "listenersets"),
+    }[kind]
+    obj = {
+        "apiVersion": f"{group}/v1",
+        "kind": kind,
+        "metadata": {"name": "web", "namespace": namespace, "annotations": annotations},
+        "spec": {},
+    }
     return Request("CREATE", group, "v1", kind, resource, namespace, TENANT_OWNER, obj, None)
 
 
@@ -884,14 +1053,21 @@ def test_tenant_asking_the_platform_ca_for_a_certificate_is_denied(kind, group):
     ]
 
 
-@pytest.mark.parametrize("ref", [
-    {"kind": "Issuer", "name": "payments-ca"},
-    {"name": "payments-ca"},                                  # kind left out: a namespaced Issuer
-    {"name": "platform-ca"},                                  # the tenant's own Issuer may have any name
-    {"kind": "Issuer", "name": "platform-ca", "group": "cert-manager.io"},
-    {"kind": "ClusterIssuer", "name": "letsencrypt"},         # a ClusterIssuer the program does not create (no acme here)
-    {"kind": "ClusterIssuer", "name": "platform-ca", "group": "awspca.cert-manager.io"},  # an external issuer's kind
-])
+@pytest.mark.parametrize(
+    "ref",
+    [
+        {"kind": "Issuer", "name": "payments-ca"},
+        {"name": "payments-ca"},  # kind left out: a namespaced Issuer
+        {"name": "platform-ca"},  # the tenant's own Issuer may have any name
+        {"kind": "Issuer", "name": "platform-ca", "group": "cert-manager.io"},
+        {"kind": "ClusterIssuer", "name": "letsencrypt"},  # a ClusterIssuer the program does not create (no acme here)
+        {
+            "kind": "ClusterIssuer",
+            "name": "platform-ca",
+            "group": "awspca.cert-manager.io",
+        },  # an external issuer's kind
+    ],
+)
 def test_tenant_certificates_from_other_issuers_are_admitted(ref):
     assert run(ca_policy(), certificate_request(certificate(ref))).passed
 
@@ -903,8 +1079,17 @@ def test_tenant_may_move_an_existing_certificate_off_the_platform_ca_but_not_ont
     assert run(ca_policy(), certificate_request(on_ca, operation="UPDATE", old=own)).denied
 
 
-@pytest.mark.parametrize("user", [ADMIN, DEPLOYER, {"username": "system:serviceaccount:cert-manager:cert-manager",
-                                                     "groups": ["system:serviceaccounts", "system:serviceaccounts:cert-manager"]}])
+@pytest.mark.parametrize(
+    "user",
+    [
+        ADMIN,
+        DEPLOYER,
+        {
+            "username": "system:serviceaccount:cert-manager:cert-manager",
+            "groups": ["system:serviceaccounts", "system:serviceaccounts:cert-manager"],
+        },
+    ],
+)
 def test_platform_admins_and_cert_manager_may_use_the_platform_ca_anywhere(user):
     obj = certificate({"kind": "ClusterIssuer", "name": platform_ca_name()})
     assert not run(ca_policy(), certificate_request(obj, user=user)).matched
@@ -917,28 +1102,39 @@ def test_certificates_in_platform_namespaces_are_not_matched():
         assert not run(ca_policy(), certificate_request(obj)).matched
 
 
-@pytest.mark.parametrize(("kind", "annotations"), [
-    ("Ingress", {"cert-manager.io/cluster-issuer": "platform-ca"}),
-    ("Ingress", {"cert-manager.io/issuer": "platform-ca", "cert-manager.io/issuer-kind": "ClusterIssuer"}),
-    ("Gateway", {"cert-manager.io/cluster-issuer": "platform-ca"}),
-    ("ListenerSet", {"cert-manager.io/cluster-issuer": "platform-ca", "cert-manager.io/issuer-group": "cert-manager.io"}),
-])
+@pytest.mark.parametrize(
+    ("kind", "annotations"),
+    [
+        ("Ingress", {"cert-manager.io/cluster-issuer": "platform-ca"}),
+        ("Ingress", {"cert-manager.io/issuer": "platform-ca", "cert-manager.io/issuer-kind": "ClusterIssuer"}),
+        ("Gateway", {"cert-manager.io/cluster-issuer": "platform-ca"}),
+        (
+            "ListenerSet",
+            {"cert-manager.io/cluster-issuer": "platform-ca", "cert-manager.io/issuer-group": "cert-manager.io"},
+        ),
+    ],
+)
 def test_asking_through_cert_manager_annotations_is_denied_too(kind, annotations):
     # cert-manager creates the Certificate itself (a platform service account), so the request
     # is judged on the object that carries the annotations.
     outcome = run(ca_policy(), ingress_like(annotations, kind))
     assert outcome.denied
-    assert outcome.failures[0].startswith(f"{kind} in namespace payments asks cert-manager (annotations cert-manager.io/*)")
+    assert outcome.failures[0].startswith(
+        f"{kind} in namespace payments asks cert-manager (annotations cert-manager.io/*)"
+    )
     assert outcome.failures[0].endswith("or annotation cert-manager.io/issuer: <your issuer>)")
 
 
-@pytest.mark.parametrize("annotations", [
-    {},
-    {"cert-manager.io/issuer": "payments-ca"},
-    {"cert-manager.io/issuer": "platform-ca"},              # the tenant's own Issuer of that name
-    {"cert-manager.io/cluster-issuer": "letsencrypt"},
-    {"nginx.ingress.kubernetes.io/rewrite-target": "/"},
-])
+@pytest.mark.parametrize(
+    "annotations",
+    [
+        {},
+        {"cert-manager.io/issuer": "payments-ca"},
+        {"cert-manager.io/issuer": "platform-ca"},  # the tenant's own Issuer of that name
+        {"cert-manager.io/cluster-issuer": "letsencrypt"},
+        {"nginx.ingress.kubernetes.io/rewrite-target": "/"},
+    ],
+)
 def test_ingresses_with_other_or_no_issuers_are_admitted(annotations):
     assert run(ca_policy(), ingress_like(annotations)).passed
 
@@ -950,29 +1146,50 @@ def _ca_policy_with_acme() -> dict:
     from tests.support.plans import ROOT, stack_document
 
     raw = env_config_from_stack_document(
-        stack_document(STACK, certificates={"acme": {"name": "letsencrypt", "email": "platform@example.com", "ingressClassName": "nginx"}}),
+        stack_document(
+            STACK,
+            certificates={
+                "acme": {"name": "letsencrypt", "email": "platform@example.com", "ingressClassName": "nginx"}
+            },
+        ),
         f"stacks/Pulumi.{STACK}.yaml",
     )
-    return build.platform_ca_validation(build_spec(STACK, raw, f"stacks/Pulumi.{STACK}.yaml", [], {STACK}, source="file", root=ROOT))
+    return build.platform_ca_validation(
+        build_spec(STACK, raw, f"stacks/Pulumi.{STACK}.yaml", [], {STACK}, source="file", root=ROOT)
+    )
 
 
-@pytest.mark.parametrize("request_for", [
-    lambda: certificate_request(certificate({"kind": "ClusterIssuer", "name": "letsencrypt"})),
-    lambda: ingress_like({"cert-manager.io/cluster-issuer": "letsencrypt"}),
-])
+@pytest.mark.parametrize(
+    "request_for",
+    [
+        lambda: certificate_request(certificate({"kind": "ClusterIssuer", "name": "letsencrypt"})),
+        lambda: ingress_like({"cert-manager.io/cluster-issuer": "letsencrypt"}),
+    ],
+)
 def test_the_platforms_acme_issuer_is_not_for_tenants_either(request_for):
     outcome = run(_ca_policy_with_acme(), request_for())
     assert outcome.denied
-    assert "from ClusterIssuer letsencrypt: it issues certificates for the platform's own components only" in outcome.failures[0]
+    assert (
+        "from ClusterIssuer letsencrypt: it issues certificates for the platform's own components only"
+        in outcome.failures[0]
+    )
     # The platform CA stays denied, with its own message; a tenant's own Issuer stays admitted.
-    denied = run(_ca_policy_with_acme(), certificate_request(certificate({"kind": "ClusterIssuer", "name": "platform-ca"})))
+    denied = run(
+        _ca_policy_with_acme(), certificate_request(certificate({"kind": "ClusterIssuer", "name": "platform-ca"}))
+    )
     assert "from ClusterIssuer platform-ca: the platform CA signs" in denied.failures[0]
-    assert run(_ca_policy_with_acme(), certificate_request(certificate({"kind": "Issuer", "name": "letsencrypt"}))).passed
+    assert run(
+        _ca_policy_with_acme(), certificate_request(certificate({"kind": "Issuer", "name": "letsencrypt"}))
+    ).passed
 
 
 def test_unrelated_kinds_are_not_matched_by_the_platform_ca_policy():
-    secret = Request("CREATE", "", "v1", "Secret", "secrets", TENANT, TENANT_OWNER, {"kind": "Secret", "metadata": {}}, None)
-    issuer = Request("CREATE", "cert-manager.io", "v1", "Issuer", "issuers", TENANT, TENANT_OWNER, {"kind": "Issuer"}, None)
+    secret = Request(
+        "CREATE", "", "v1", "Secret", "secrets", TENANT, TENANT_OWNER, {"kind": "Secret", "metadata": {}}, None
+    )
+    issuer = Request(
+        "CREATE", "cert-manager.io", "v1", "Issuer", "issuers", TENANT, TENANT_OWNER, {"kind": "Issuer"}, None
+    )
     assert not run(ca_policy(), secret).matched and not run(ca_policy(), issuer).matched
 
 
@@ -984,8 +1201,11 @@ INJECT_PYTHON = "instrumentation.opentelemetry.io/inject-python"
 def opt_out(pod_request: Request, stack: str = STACK) -> tuple[dict, Outcome]:
     """The pod as it leaves agentplane-telemetry-opt-out: the apply configuration's annotations
     merged into the pod's (a structured merge of a map of strings overwrites those keys)."""
-    (mutation,) = [o for o in kubernetes_objects(example_plan(stack))
-                   if o["kind"] == "MutatingPolicy" and o["metadata"]["name"] == build.POLICY_TELEMETRY_OPT_OUT]
+    (mutation,) = [
+        o
+        for o in kubernetes_objects(example_plan(stack))
+        if o["kind"] == "MutatingPolicy" and o["metadata"]["name"] == build.POLICY_TELEMETRY_OPT_OUT
+    ]
     outcome = run(mutation, pod_request)
     stored = copy.deepcopy(pod_request.object)
     if outcome.matched:
@@ -1011,18 +1231,31 @@ def test_pods_of_an_opted_out_agent_get_the_opt_out_annotation():
 def test_the_team_file_wins_over_the_pod_template():
     # A template asking for the namespace's instrumentation cannot undo the team file's opt-out;
     # other annotations (another language the developer opted into) stay.
-    stored, _ = opt_out(pod_request(annotated_pod(
-        "support", "kb-answerer", {INJECT_PYTHON: "agentplane", "instrumentation.opentelemetry.io/inject-nodejs": "agentplane"})))
-    assert stored["metadata"]["annotations"] == {INJECT_PYTHON: "false", "instrumentation.opentelemetry.io/inject-nodejs": "agentplane"}
+    stored, _ = opt_out(
+        pod_request(
+            annotated_pod(
+                "support",
+                "kb-answerer",
+                {INJECT_PYTHON: "agentplane", "instrumentation.opentelemetry.io/inject-nodejs": "agentplane"},
+            )
+        )
+    )
+    assert stored["metadata"]["annotations"] == {
+        INJECT_PYTHON: "false",
+        "instrumentation.opentelemetry.io/inject-nodejs": "agentplane",
+    }
 
 
-@pytest.mark.parametrize(("namespace", "service_account"), [
-    ("support", "ticket-router"),      # instrumented agent of the same team
-    ("payments", "invoice-triage"),    # instrumented agent of another team
-    ("payments", "kb-answerer"),       # a ServiceAccount of that name in another team is not the agent
-    ("support", None),                 # the default ServiceAccount
-    (namespaces.GATEWAY, "kb-answerer"),
-])
+@pytest.mark.parametrize(
+    ("namespace", "service_account"),
+    [
+        ("support", "ticket-router"),  # instrumented agent of the same team
+        ("payments", "invoice-triage"),  # instrumented agent of another team
+        ("payments", "kb-answerer"),  # a ServiceAccount of that name in another team is not the agent
+        ("support", None),  # the default ServiceAccount
+        (namespaces.GATEWAY, "kb-answerer"),
+    ],
+)
 def test_pods_of_instrumented_agents_and_other_pods_are_untouched(namespace, service_account):
     request = pod_request(annotated_pod(namespace, service_account, {"team": "x"}))
     stored, outcome = opt_out(request)
@@ -1055,8 +1288,14 @@ ENDPOINT_CONTROLLER = {
     "username": "system:serviceaccount:kube-system:endpoint-controller",
     "groups": ["system:serviceaccounts", "system:serviceaccounts:kube-system", "system:authenticated"],
 }
-ENDPOINTSLICE_CONTROLLER = {**ENDPOINT_CONTROLLER, "username": "system:serviceaccount:kube-system:endpointslice-controller"}
-MIRRORING_CONTROLLER = {**ENDPOINT_CONTROLLER, "username": "system:serviceaccount:kube-system:endpointslicemirroring-controller"}
+ENDPOINTSLICE_CONTROLLER = {
+    **ENDPOINT_CONTROLLER,
+    "username": "system:serviceaccount:kube-system:endpointslice-controller",
+}
+MIRRORING_CONTROLLER = {
+    **ENDPOINT_CONTROLLER,
+    "username": "system:serviceaccount:kube-system:endpointslicemirroring-controller",
+}
 # Another kube-system ServiceAccount is not an endpoints controller.
 OTHER_KUBE_SYSTEM_SA = {**ENDPOINT_CONTROLLER, "username": "system:serviceaccount:kube-system:replicaset-controller"}
 # Another team's agent, which the gateway namespace may reach.
@@ -1081,18 +1320,32 @@ def service_request(obj: dict, user=TENANT_OWNER, operation: str = "CREATE", old
 
 
 def endpoints_request(user, namespace: str = TENANT, operation: str = "CREATE") -> Request:
-    obj = {"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "invoice-triage", "namespace": namespace},
-           "subsets": [{"addresses": [{"ip": FOREIGN_POD_IP}], "ports": [{"port": 8080}]}]}
+    obj = {
+        "apiVersion": "v1",
+        "kind": "Endpoints",
+        "metadata": {"name": "invoice-triage", "namespace": namespace},
+        "subsets": [{"addresses": [{"ip": FOREIGN_POD_IP}], "ports": [{"port": 8080}]}],
+    }
     return Request(operation, "", "v1", "Endpoints", "endpoints", namespace, user, obj, None)
 
 
 def endpoint_slice_request(user, namespace: str = TENANT, operation: str = "CREATE") -> Request:
     # A tenant can copy the control plane's managed-by label; it must not make a difference.
-    obj = {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-           "metadata": {"name": "invoice-triage-x7k2p", "namespace": namespace,
-                        "labels": {"kubernetes.io/service-name": "invoice-triage",
-                                   "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"}},
-           "addressType": "IPv4", "endpoints": [{"addresses": [FOREIGN_POD_IP]}], "ports": [{"port": 8080}]}
+    obj = {
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": {
+            "name": "invoice-triage-x7k2p",
+            "namespace": namespace,
+            "labels": {
+                "kubernetes.io/service-name": "invoice-triage",
+                "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io",
+            },
+        },
+        "addressType": "IPv4",
+        "endpoints": [{"addresses": [FOREIGN_POD_IP]}],
+        "ports": [{"port": 8080}],
+    }
     return Request(operation, "discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", namespace, user, obj, None)
 
 
@@ -1108,42 +1361,57 @@ def test_tenant_external_name_service_is_denied(operation):
     ]
 
 
-@pytest.mark.parametrize("spec", [
-    OWN_SERVICE,                                   # type left out: ClusterIP
-    {**OWN_SERVICE, "type": "ClusterIP"},
-    {**OWN_SERVICE, "type": "NodePort"},
-    {**OWN_SERVICE, "clusterIP": "None"},          # headless, still selects the team's pods
-])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        OWN_SERVICE,  # type left out: ClusterIP
+        {**OWN_SERVICE, "type": "ClusterIP"},
+        {**OWN_SERVICE, "type": "NodePort"},
+        {**OWN_SERVICE, "clusterIP": "None"},  # headless, still selects the team's pods
+    ],
+)
 def test_tenant_services_selecting_their_own_pods_are_admitted(spec):
     assert run(routing_policy(), service_request(service(spec))).passed
 
 
 def test_tenant_may_turn_an_external_name_service_into_a_selecting_one():
-    outcome = run(routing_policy(), service_request(service(OWN_SERVICE), operation="UPDATE", old=service(EXTERNAL_NAME)))
+    outcome = run(
+        routing_policy(), service_request(service(OWN_SERVICE), operation="UPDATE", old=service(EXTERNAL_NAME))
+    )
     assert outcome.passed
 
 
 @pytest.mark.parametrize("make", [endpoints_request, endpoint_slice_request])
 @pytest.mark.parametrize("operation", ["CREATE", "UPDATE"])
 def test_tenant_written_endpoints_and_endpoint_slices_are_denied(make, operation):
-    for user in (TENANT_OWNER, OTHER_KUBE_SYSTEM_SA,
-                 {"username": "system:serviceaccount:payments:invoice-triage",
-                  "groups": ["system:serviceaccounts", "system:serviceaccounts:payments", "system:authenticated"]}):
+    for user in (
+        TENANT_OWNER,
+        OTHER_KUBE_SYSTEM_SA,
+        {
+            "username": "system:serviceaccount:payments:invoice-triage",
+            "groups": ["system:serviceaccounts", "system:serviceaccounts:payments", "system:authenticated"],
+        },
+    ):
         request = make(user, operation=operation)
         outcome = run(routing_policy(), request)
         assert outcome.denied, user["username"]
         (message,) = outcome.failures
-        assert message.startswith(f"{request.kind} {request.object['metadata']['name']} in namespace payments "
-                                  f"is written by {user['username']}: only Kubernetes' endpoint controllers")
+        assert message.startswith(
+            f"{request.kind} {request.object['metadata']['name']} in namespace payments "
+            f"is written by {user['username']}: only Kubernetes' endpoint controllers"
+        )
         assert message.endswith("a Service must select the team's own pods; give the Service a spec.selector instead")
 
 
-@pytest.mark.parametrize(("make", "user"), [
-    (endpoints_request, ENDPOINT_CONTROLLER),
-    (endpoint_slice_request, ENDPOINTSLICE_CONTROLLER),
-    (endpoint_slice_request, MIRRORING_CONTROLLER),
-    (endpoints_request, {"username": "system:kube-controller-manager", "groups": ["system:authenticated"]}),
-])
+@pytest.mark.parametrize(
+    ("make", "user"),
+    [
+        (endpoints_request, ENDPOINT_CONTROLLER),
+        (endpoint_slice_request, ENDPOINTSLICE_CONTROLLER),
+        (endpoint_slice_request, MIRRORING_CONTROLLER),
+        (endpoints_request, {"username": "system:kube-controller-manager", "groups": ["system:authenticated"]}),
+    ],
+)
 def test_kubernetes_endpoint_controllers_are_admitted(make, user):
     """The API server skips the webhook for them (a match condition): a Kyverno outage cannot
     stop Services from getting endpoints. Kyverno hands a ValidatingPolicy's match conditions to
@@ -1155,9 +1423,15 @@ def test_kubernetes_endpoint_controllers_are_admitted(make, user):
         assert not run(routing_policy(), make(user, operation=operation)).matched
 
 
-@pytest.mark.parametrize("user", [ADMIN, DEPLOYER, KYVERNO_SA, {"username": "kubernetes-admin", "groups": ["system:masters"]}])
+@pytest.mark.parametrize(
+    "user", [ADMIN, DEPLOYER, KYVERNO_SA, {"username": "kubernetes-admin", "groups": ["system:masters"]}]
+)
 def test_platform_admins_may_write_any_service_or_endpoints(user):
-    for request in (service_request(service(EXTERNAL_NAME), user=user), endpoints_request(user), endpoint_slice_request(user)):
+    for request in (
+        service_request(service(EXTERNAL_NAME), user=user),
+        endpoints_request(user),
+        endpoint_slice_request(user),
+    ):
         assert not run(routing_policy(), request).matched
         # The same request from the tenant is judged (and denied).
         assert run(routing_policy(), Request(**{**request.__dict__, "user": TENANT_OWNER})).denied
@@ -1165,14 +1439,26 @@ def test_platform_admins_may_write_any_service_or_endpoints(user):
 
 def test_services_and_endpoints_in_platform_namespaces_are_not_matched():
     for ns in (namespaces.GATEWAY, namespaces.IDENTITY, namespaces.POLICY, "kube-system"):
-        for request in (service_request(service(EXTERNAL_NAME, namespace=ns)),
-                        endpoints_request(TENANT_OWNER, namespace=ns), endpoint_slice_request(TENANT_OWNER, namespace=ns)):
+        for request in (
+            service_request(service(EXTERNAL_NAME, namespace=ns)),
+            endpoints_request(TENANT_OWNER, namespace=ns),
+            endpoint_slice_request(TENANT_OWNER, namespace=ns),
+        ):
             assert not run(routing_policy(), request).matched, (ns, request.kind)
 
 
 def test_other_kinds_are_not_matched_by_the_service_routing_policy():
-    config_map = Request("CREATE", "", "v1", "ConfigMap", "configmaps", TENANT, TENANT_OWNER,
-                         {"kind": "ConfigMap", "metadata": {"name": "x"}}, None)
+    config_map = Request(
+        "CREATE",
+        "",
+        "v1",
+        "ConfigMap",
+        "configmaps",
+        TENANT,
+        TENANT_OWNER,
+        {"kind": "ConfigMap", "metadata": {"name": "x"}},
+        None,
+    )
     assert not run(routing_policy(), config_map).matched
     deletion = Request("DELETE", "", "v1", "Service", "services", TENANT, TENANT_OWNER, None, service(EXTERNAL_NAME))
     assert not run(routing_policy(), deletion).matched

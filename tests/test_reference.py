@@ -15,8 +15,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_generated_tables_in_the_docs_are_current():
-    stale = [page for page in reference.pages()
-             if reference.render_page((ROOT / page).read_text(), page) != (ROOT / page).read_text()]
+    stale = [
+        page
+        for page in reference.pages()
+        if reference.render_page((ROOT / page).read_text(), page) != (ROOT / page).read_text()
+    ]
     assert stale == [], f"run `python -m agentplane.reference --write`: {stale} are stale"
 
 
@@ -31,6 +34,7 @@ def test_every_field_of_a_documented_model_has_a_row(name):
     # Every field is there: as its own row, or (a section) as rows of its keys.
     for name in model.model_fields:
         from pydantic.alias_generators import to_camel
+
         assert any(k == f"{prefix}{to_camel(name)}" or k.startswith(f"{prefix}{to_camel(name)}.") for k in keys), name
 
 

@@ -39,13 +39,27 @@ def edit_yaml(path: Path, change) -> None:
 # --------------------------------------------------------------------------- synthetic plans (fast)
 
 
-def resource(urn_name: str, team: str | None, inputs: dict, *, protect: bool = False, component: str = "tenants") -> dict:
-    return {"urn": f"urn:pulumi:dev::agentplane::kubernetes:core/v1:ConfigMap::{urn_name}", "type": "kubernetes:core/v1:ConfigMap",
-            "name": urn_name, "parent": "", "protect": protect, "retainOnDelete": False, "dependsOn": [], "provider": "",
-            "component": component, "team": team, "inputs": inputs}
+def resource(
+    urn_name: str, team: str | None, inputs: dict, *, protect: bool = False, component: str = "tenants"
+) -> dict:
+    return {
+        "urn": f"urn:pulumi:dev::agentplane::kubernetes:core/v1:ConfigMap::{urn_name}",
+        "type": "kubernetes:core/v1:ConfigMap",
+        "name": urn_name,
+        "parent": "",
+        "protect": protect,
+        "retainOnDelete": False,
+        "dependsOn": [],
+        "provider": "",
+        "component": component,
+        "team": team,
+        "inputs": inputs,
+    }
 
 
-def write_plan_dir(path: Path, stack: str, resources: list[dict], teams: dict | None = None, review: dict | None = None) -> Path:
+def write_plan_dir(
+    path: Path, stack: str, resources: list[dict], teams: dict | None = None, review: dict | None = None
+) -> Path:
     path.mkdir(parents=True)
     doc = {"stack": stack, "teams": teams or {}, "resources": resources}
     if review is not None:
@@ -59,16 +73,42 @@ def cm(name: str, namespace: str, data: dict) -> dict:
 
 
 def test_changed_fields_show_old_and_new_values_and_secrets_stay_redacted(tmp_path, capsys):
-    old = write_plan_dir(tmp_path / "old", "dev", [
-        resource("budget", "payments", {**cm("budget", "payments", {"limit": "100000", "token": "[secret]"}),
-                                         "metadata": {"name": "budget", "namespace": "payments",
-                                                      "labels": {"agentplane.io/tier": "restricted"}}}),
-    ])
-    new = write_plan_dir(tmp_path / "new", "dev", [
-        resource("budget", "payments", {**cm("budget", "payments", {"limit": "150000", "token": "[secret]", "key": "[secret]"}),
-                                         "metadata": {"name": "budget", "namespace": "payments",
-                                                      "labels": {"agentplane.io/tier": "standard"}}}),
-    ])
+    old = write_plan_dir(
+        tmp_path / "old",
+        "dev",
+        [
+            resource(
+                "budget",
+                "payments",
+                {
+                    **cm("budget", "payments", {"limit": "100000", "token": "[secret]"}),
+                    "metadata": {
+                        "name": "budget",
+                        "namespace": "payments",
+                        "labels": {"agentplane.io/tier": "restricted"},
+                    },
+                },
+            ),
+        ],
+    )
+    new = write_plan_dir(
+        tmp_path / "new",
+        "dev",
+        [
+            resource(
+                "budget",
+                "payments",
+                {
+                    **cm("budget", "payments", {"limit": "150000", "token": "[secret]", "key": "[secret]"}),
+                    "metadata": {
+                        "name": "budget",
+                        "namespace": "payments",
+                        "labels": {"agentplane.io/tier": "standard"},
+                    },
+                },
+            ),
+        ],
+    )
     assert main(["diff", str(old), str(new)]) == 0
     out = capsys.readouterr().out
     assert '`inputs.metadata.labels.agentplane.io/tier`: `"restricted"` → `"standard"`' in out
@@ -107,10 +147,18 @@ def test_diff_exit_code_and_json(tmp_path, capsys):
 
 
 def test_deleting_a_protected_teams_objects_is_blocked(tmp_path, capsys):
-    review = {"stack": "prod", "protect": True, "teams": {"payments": {
-        "tier": "production", "agents": {}, "protected": True, "offboard": False}}}
-    old = write_plan_dir(tmp_path / "old", "prod", [resource("ns", "payments", cm("ns", "payments", {}), protect=True)],
-                         teams={"payments": {}}, review=review)
+    review = {
+        "stack": "prod",
+        "protect": True,
+        "teams": {"payments": {"tier": "production", "agents": {}, "protected": True, "offboard": False}},
+    }
+    old = write_plan_dir(
+        tmp_path / "old",
+        "prod",
+        [resource("ns", "payments", cm("ns", "payments", {}), protect=True)],
+        teams={"payments": {}},
+        review=review,
+    )
     new = write_plan_dir(tmp_path / "new", "prod", [], review={"stack": "prod", "protect": True, "teams": {}})
     assert main(["diff", str(old), str(new)]) == EXIT_BLOCKED == 4
     captured = capsys.readouterr()
@@ -119,10 +167,18 @@ def test_deleting_a_protected_teams_objects_is_blocked(tmp_path, capsys):
 
 
 def test_an_offboarded_team_may_go(tmp_path, capsys):
-    review = {"stack": "prod", "protect": True, "teams": {"payments": {
-        "tier": "production", "agents": {}, "protected": False, "offboard": True}}}
-    old = write_plan_dir(tmp_path / "old", "prod", [resource("ns", "payments", cm("ns", "payments", {}), protect=False)],
-                         teams={"payments": {}}, review=review)
+    review = {
+        "stack": "prod",
+        "protect": True,
+        "teams": {"payments": {"tier": "production", "agents": {}, "protected": False, "offboard": True}},
+    }
+    old = write_plan_dir(
+        tmp_path / "old",
+        "prod",
+        [resource("ns", "payments", cm("ns", "payments", {}), protect=False)],
+        teams={"payments": {}},
+        review=review,
+    )
     new = write_plan_dir(tmp_path / "new", "prod", [], review={"stack": "prod", "protect": True, "teams": {}})
     assert main(["diff", str(old), str(new)]) == 0
     assert "BLOCKED" not in capsys.readouterr().out
@@ -131,30 +187,52 @@ def test_an_offboarded_team_may_go(tmp_path, capsys):
 def test_shared_entries_of_an_added_team_are_not_a_change_in_meaning(tmp_path, capsys):
     base_table = [{"condition": 'tenant == "payments"', "pipelines": ["logs/tenant-payments"]}]
     grown = [{"condition": 'tenant == "ledger"', "pipelines": ["logs/tenant-ledger"]}, *base_table]
-    old = write_plan_dir(tmp_path / "old", "dev", [
-        resource("collector", None, cm("collector", "tel", {"table": base_table}), component="telemetry")],
-        teams={"payments": {}})
-    new = write_plan_dir(tmp_path / "new", "dev", [
-        resource("collector", None, cm("collector", "tel", {"table": grown}), component="telemetry")],
-        teams={"payments": {}, "ledger": {}})
+    old = write_plan_dir(
+        tmp_path / "old",
+        "dev",
+        [resource("collector", None, cm("collector", "tel", {"table": base_table}), component="telemetry")],
+        teams={"payments": {}},
+    )
+    new = write_plan_dir(
+        tmp_path / "new",
+        "dev",
+        [resource("collector", None, cm("collector", "tel", {"table": grown}), component="telemetry")],
+        teams={"payments": {}, "ledger": {}},
+    )
     assert main(["diff", str(old), str(new)]) == 0
     out = capsys.readouterr().out
     assert "only entries for `ledger`" in out and "change in meaning" not in out.replace("no change in meaning", "")
     # The same entry added while no team is added or removed: a shared change in meaning.
-    same_teams = write_plan_dir(tmp_path / "new2", "dev", [
-        resource("collector", None, cm("collector", "tel", {"table": grown}), component="telemetry")],
-        teams={"payments": {}})
+    same_teams = write_plan_dir(
+        tmp_path / "new2",
+        "dev",
+        [resource("collector", None, cm("collector", "tel", {"table": grown}), component="telemetry")],
+        teams={"payments": {}},
+    )
     assert main(["diff", str(old), str(same_teams)]) == 0
     assert "1 platform (shared) object(s) change in meaning" in capsys.readouterr().out
 
 
 def test_an_unrelated_shared_change_next_to_an_added_team_is_still_flagged(tmp_path, capsys):
-    old = write_plan_dir(tmp_path / "old", "dev", [
-        resource("gw", None, cm("gw", "gw", {"ledger": "absent", "timeout": "30s"}), component="gateway")],
-        teams={"payments": {}})
-    new = write_plan_dir(tmp_path / "new", "dev", [
-        resource("gw", None, cm("gw", "gw", {"ledger": "absent", "timeout": "300s", "x-ledger": "on"}), component="gateway")],
-        teams={"payments": {}, "ledger": {}})
+    old = write_plan_dir(
+        tmp_path / "old",
+        "dev",
+        [resource("gw", None, cm("gw", "gw", {"ledger": "absent", "timeout": "30s"}), component="gateway")],
+        teams={"payments": {}},
+    )
+    new = write_plan_dir(
+        tmp_path / "new",
+        "dev",
+        [
+            resource(
+                "gw",
+                None,
+                cm("gw", "gw", {"ledger": "absent", "timeout": "300s", "x-ledger": "on"}),
+                component="gateway",
+            )
+        ],
+        teams={"payments": {}, "ledger": {}},
+    )
     assert main(["diff", str(old), str(new)]) == 0
     out = capsys.readouterr().out
     assert "1 platform (shared) object(s) change in meaning" in out
@@ -170,6 +248,7 @@ def test_review_summary_of_a_promotion_and_a_budget_change(project, capsys):
     def promote(doc):
         doc["agents"][0]["promote"]["dev"] = "restricted"  # invoice-triage: standard -> restricted
         doc["dailyTokenBudget"] = 1_500_000
+
     edit_yaml(project / "stacks/teams/payments.yaml", promote)
     assert main(["plan", "--stack", "dev", "--out", "new"]) == 0
     capsys.readouterr()
@@ -188,7 +267,8 @@ def test_review_summary_of_a_promotion_and_a_budget_change(project, capsys):
 def test_onboarding_a_team_does_not_trip_the_shared_objects_warning(project, capsys):
     assert main(["plan", "--stack", "dev", "--out", "old"]) == 0
     (project / "stacks/teams/ledger.yaml").write_text(
-        "name: ledger\nowners: [ledger-admins]\nenvironments: {dev: {tier: restricted}}\nagents: [{name: reconciler}]\n")
+        "name: ledger\nowners: [ledger-admins]\nenvironments: {dev: {tier: restricted}}\nagents: [{name: reconciler}]\n"
+    )
     assert main(["plan", "--stack", "dev", "--out", "new"]) == 0
     capsys.readouterr()
     assert main(["diff", "old", "new"]) == 0
@@ -223,7 +303,8 @@ def test_validate_all_stacks_and_json(project, capsys):
 def test_validate_warns_about_egress_and_models_no_agent_can_use(project, capsys):
     (project / "stacks/teams/ledger.yaml").write_text(
         "name: ledger\nowners: [ledger-admins]\nenvironments: {dev: {tier: standard}}\n"
-        "agents: [{name: reconciler}]\nmodels: [gpt-4o]\negress: [api.stripe.com]\n")
+        "agents: [{name: reconciler}]\nmodels: [gpt-4o]\negress: [api.stripe.com]\n"
+    )
     assert main(["validate", "--stack", "dev"]) == 0
     err = capsys.readouterr().err
     assert "team ledger in dev: egress api.stripe.com is unused" in err and "restricted" in err
@@ -231,7 +312,8 @@ def test_validate_warns_about_egress_and_models_no_agent_can_use(project, capsys
     # Promoted to a tier that allows both: nothing to warn about.
     (project / "stacks/teams/ledger.yaml").write_text(
         "name: ledger\nowners: [ledger-admins]\nenvironments: {dev: {tier: standard}}\n"
-        "agents: [{name: reconciler, promote: {dev: standard}}]\nmodels: [gpt-4o]\negress: [api.stripe.com]\n")
+        "agents: [{name: reconciler, promote: {dev: standard}}]\nmodels: [gpt-4o]\negress: [api.stripe.com]\n"
+    )
     assert main(["validate", "--stack", "dev"]) == 0
     assert "ledger" not in capsys.readouterr().err
 
@@ -280,8 +362,8 @@ def fake_kubectl(tmp_path, monkeypatch):
 echo "$*" >> {log}
 [ -n "${{FAKE_KUBECTL_FAIL:-}}" ] && {{ echo "Unable to connect to the server" >&2; exit 1; }}
 case "$*" in
-  *" pods "*) cat {FIXTURES / 'pods.json'} ;;
-  *policyreports*) cat {FIXTURES / 'policyreports.json'} ;;
+  *" pods "*) cat {FIXTURES / "pods.json"} ;;
+  *policyreports*) cat {FIXTURES / "policyreports.json"} ;;
   *) exit 1 ;;
 esac
 """)
@@ -317,12 +399,15 @@ def test_catalog_live_with_an_unreachable_cluster_says_so(project, capsys, fake_
 # --------------------------------------------------------------------------- completion
 
 
-@pytest.mark.parametrize("words, expected", [
-    (["agentplane", "val"], ["validate"]),
-    (["agentplane", "validate", "--all"], ["--all-stacks"]),
-    (["agentplane", "plan", "--stack", "st"], ["staging"]),
-    (["agentplane", "completion", ""], ["bash", "zsh", "--help"]),
-])
+@pytest.mark.parametrize(
+    "words, expected",
+    [
+        (["agentplane", "val"], ["validate"]),
+        (["agentplane", "validate", "--all"], ["--all-stacks"]),
+        (["agentplane", "plan", "--stack", "st"], ["staging"]),
+        (["agentplane", "completion", ""], ["bash", "zsh", "--help"]),
+    ],
+)
 def test_bash_completion(project, capsys, words, expected):
     bash = shutil.which("bash")
     if bash is None:
@@ -343,17 +428,26 @@ def test_zsh_completion_uses_the_bash_function(capsys):
 
 
 def test_module_entry_point_prints_the_version():
-    done = subprocess.run([sys.executable, "-m", "agentplane", "--version"], capture_output=True, text=True,
-                          cwd=ROOT, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "agentplane", "--version"], capture_output=True, text=True, cwd=ROOT, check=False
+    )
     assert done.returncode == 0 and done.stdout.startswith("agentplane ")
 
 
 def test_deleting_a_whole_stack_file_is_not_blocked(tmp_path, capsys):
     """Merging a deleted stack file destroys nothing; tearing a stack down is a deliberate `pulumi destroy`."""
-    review = {"stack": "prod", "protect": True, "teams": {"payments": {
-        "tier": "production", "agents": {}, "protected": True, "offboard": False}}}
-    old = write_plan_dir(tmp_path / "old", "prod", [resource("ns", "payments", cm("ns", "payments", {}), protect=True)],
-                         teams={"payments": {}}, review=review)
+    review = {
+        "stack": "prod",
+        "protect": True,
+        "teams": {"payments": {"tier": "production", "agents": {}, "protected": True, "offboard": False}},
+    }
+    old = write_plan_dir(
+        tmp_path / "old",
+        "prod",
+        [resource("ns", "payments", cm("ns", "payments", {}), protect=True)],
+        teams={"payments": {}},
+        review=review,
+    )
     (tmp_path / "empty").mkdir()
     assert main(["diff", str(old), str(tmp_path / "empty")]) == 0
     assert "BLOCKED" not in capsys.readouterr().out

@@ -18,14 +18,14 @@ import yaml
 from agentplane import namespaces
 from agentplane.builders import telemetry as build
 from agentplane.builders import tenants as tenant_build
-from agentplane.errors import ConfigError
-from agentplane.quantity import parse_quantity
 from agentplane.config.base import SECRET_STAND_IN
 from agentplane.config.files import env_config_from_stack_document, read_team_documents
 from agentplane.config.load import build_spec
 from agentplane.config.platform import PlatformSpec
-from agentplane.manifest import LABEL_AGENT, LABEL_TENANT, LABEL_TIER
 from agentplane.config.sections.telemetry import TeamTelemetryConfig, TelemetryConfig, queue_destinations
+from agentplane.errors import ConfigError
+from agentplane.manifest import LABEL_AGENT, LABEL_TENANT, LABEL_TIER
+from agentplane.quantity import parse_quantity
 from tests.support import collector_model as model
 from tests.support.plans import ROOT, STACKS
 from tests.support.upstream import upstream_dir, validate_chart_values, validate_objects
@@ -39,7 +39,13 @@ def _stack_env(stack: str) -> dict[str, Any]:
     return env_config_from_stack_document(yaml.safe_load(path.read_text()), str(path))
 
 
-def make_spec(stack: str = "dev", *, telemetry: dict | None = None, add: dict[str, dict] | None = None, only: tuple[str, ...] | None = None) -> PlatformSpec:
+def make_spec(
+    stack: str = "dev",
+    *,
+    telemetry: dict | None = None,
+    add: dict[str, dict] | None = None,
+    only: tuple[str, ...] | None = None,
+) -> PlatformSpec:
     """A spec from an example stack, its `agentplane:telemetry` replaced and team files added/kept."""
     env = _stack_env(stack)
     if telemetry is not None:
@@ -52,14 +58,22 @@ def make_spec(stack: str = "dev", *, telemetry: dict | None = None, add: dict[st
     return build_spec(stack, env, f"stacks/Pulumi.{stack}.yaml", docs, STACK_NAMES, source="file")
 
 
-def config_errors(stack: str = "dev", *, telemetry: dict | None = None, add: dict[str, dict] | None = None) -> list[tuple[str, str, str]]:
+def config_errors(
+    stack: str = "dev", *, telemetry: dict | None = None, add: dict[str, dict] | None = None
+) -> list[tuple[str, str, str]]:
     with pytest.raises(ConfigError) as caught:
         make_spec(stack, telemetry=telemetry, add=add)
     return [(i.file, i.field, i.message) for i in caught.value.issues]
 
 
 def team_doc(name: str, **extra: Any) -> dict:
-    return {"name": name, "owners": [f"{name}-admins"], "environments": {"dev": {"tier": "standard"}}, "agents": [{"name": "bot"}], **extra}
+    return {
+        "name": name,
+        "owners": [f"{name}-admins"],
+        "environments": {"dev": {"tier": "standard"}},
+        "agents": [{"name": "bot"}],
+        **extra,
+    }
 
 
 # --- static structure of the collector config -------------------------------------------------
@@ -103,7 +117,9 @@ def isolation_problems(config: dict, teams: list[str]) -> list[str]:
                 problems.append(f"{signal}: the route for {tenant} targets {targets}")
         router = config["connectors"][f"routing/{signal}"]
         if router["default_pipelines"] != [build.platform_pipeline(signal)]:
-            problems.append(f"{signal}: unmatched data goes to {router['default_pipelines']}, not the platform pipeline")
+            problems.append(
+                f"{signal}: unmatched data goes to {router['default_pipelines']}, not the platform pipeline"
+            )
         for team in teams + [None]:
             name = build.tenant_pipeline(signal, team) if team else build.platform_pipeline(signal)
             pipeline = pipelines.get(name)
@@ -136,16 +152,22 @@ TOKEN = "t0ken-the-gateway-presents"
 
 
 def cluster(spec: PlatformSpec) -> model.Cluster:
-    labels = {team.namespace: {LABEL_TENANT: team.name, "kubernetes.io/metadata.name": team.namespace} for team in spec.teams}
+    labels = {
+        team.namespace: {LABEL_TENANT: team.name, "kubernetes.io/metadata.name": team.namespace} for team in spec.teams
+    }
     labels[namespaces.GATEWAY] = {"kubernetes.io/metadata.name": namespaces.GATEWAY}
-    return model.Cluster(namespace_labels=labels, token_file={f"{build.GATEWAY_TOKEN_MOUNT}/{build.GATEWAY_TOKEN_KEY}": TOKEN})
+    return model.Cluster(
+        namespace_labels=labels, token_file={f"{build.GATEWAY_TOKEN_MOUNT}/{build.GATEWAY_TOKEN_KEY}": TOKEN}
+    )
 
 
 def agent_pod(spec: PlatformSpec, team: str, agent: str, *, host_network: bool = False) -> model.Pod:
     """A pod as the platform labels it (the agent-labels MutatingPolicy sets agent and tier)."""
     info = spec.team(team)
     tier = next(a.tier.name for a in info.agents if a.name == agent)
-    return model.Pod(info.namespace, f"{agent}-7f9c", f"uid-{team}-{agent}", {LABEL_AGENT: agent, LABEL_TIER: tier}, host_network)
+    return model.Pod(
+        info.namespace, f"{agent}-7f9c", f"uid-{team}-{agent}", {LABEL_AGENT: agent, LABEL_TIER: tier}, host_network
+    )
 
 
 GATEWAY_POD = model.Pod(namespaces.GATEWAY, "agentplane-5d8b", "uid-gateway", {})
@@ -155,8 +177,12 @@ def forged_claims(config: dict, victim_namespace: str, victim: str) -> dict:
     """Every resource attribute a route reads (set to the victim's values), plus the namespace,
     pod and agent/tier attributes `k8s_attributes` would otherwise trust."""
     claims = {
-        "k8s.namespace.name": victim_namespace, "k8s.pod.name": "victim", "k8s.deployment.name": "victim",
-        build.TENANT_ATTRIBUTE: victim, build.AGENT_ATTRIBUTE: "victim", build.TIER_ATTRIBUTE: "privileged",
+        "k8s.namespace.name": victim_namespace,
+        "k8s.pod.name": "victim",
+        "k8s.deployment.name": "victim",
+        build.TENANT_ATTRIBUTE: victim,
+        build.AGENT_ATTRIBUTE: "victim",
+        build.TIER_ATTRIBUTE: "privileged",
     }
     for signal in build.SIGNALS:
         for route in config["connectors"][f"routing/{signal}"]["table"]:
@@ -225,7 +251,12 @@ def test_routes_need_attributes_only_the_collector_sets(stack_spec: PlatformSpec
     connection's pod) or, on the gateway pipeline, lifted from the authenticated gateway's records."""
     config = build.collector_config(stack_spec)
     pipelines = config["service"]["pipelines"]
-    keys = {key for s in build.SIGNALS for r in config["connectors"][f"routing/{s}"]["table"] for key, _, _ in model.condition_terms(r["condition"])}
+    keys = {
+        key
+        for s in build.SIGNALS
+        for r in config["connectors"][f"routing/{s}"]["table"]
+        for key, _, _ in model.condition_terms(r["condition"])
+    }
     assert keys == {build.TENANT_ATTRIBUTE, build.POD_UID_ATTRIBUTE}
     feeding = [name for name, p in pipelines.items() if any(e.startswith("routing/") for e in p["exporters"])]
     assert feeding
@@ -255,7 +286,9 @@ def test_two_tenants_and_forgers_each_land_only_where_they_belong(stack_spec: Pl
         platform_signal = exporter_of(config, build.platform_pipeline(signal))
         # Two honest tenants, each to its own pipeline only.
         for pod, team in ((payer, first.name), (other, second.name)):
-            assert landing(config, model.Send(signal, "otlp", pod, {"service.name": "x"}), world) == {own_signal[team]: {team}}
+            assert landing(config, model.Send(signal, "otlp", pod, {"service.name": "x"}), world) == {
+                own_signal[team]: {team}
+            }
         # A tenant pod claiming to be the other tenant, its namespace, pod and tier: still itself,
         # with the agent and tier of its own pod's labels (not its team's tier).
         forged = forged_claims(config, second.namespace, second.name)
@@ -271,7 +304,12 @@ def test_two_tenants_and_forgers_each_land_only_where_they_belong(stack_spec: Pl
         host = agent_pod(stack_spec, first.name, first.agents[-1].name, host_network=True)
         assert landing(config, model.Send(signal, "otlp", host, dict(forged)), world) == {platform_signal: {"-"}}
         # A tenant pod on the gateway port with a forged per-record tenant and no token: refused.
-        assert model.deliver(config, model.Send(signal, "otlp/gateway", payer, {}, {build.TENANT_ATTRIBUTE: second.name}), world) == []
+        assert (
+            model.deliver(
+                config, model.Send(signal, "otlp/gateway", payer, {}, {build.TENANT_ATTRIBUTE: second.name}), world
+            )
+            == []
+        )
     assert set(own.values()).isdisjoint(platform)
 
 
@@ -294,8 +332,22 @@ def test_gateway_records_reach_the_calling_team_and_nobody_else(stack_spec: Plat
             assert {d.exporter for d in model.deliver(config, sent, world) if d.signal == signal} == {platform}
         # Another pod of the gateway namespace, or a wrong token: refused at the receiver.
         other = model.Pod(namespaces.GATEWAY, "controller", "uid-controller", {})
-        assert model.deliver(config, model.Send(signal, "otlp/gateway", other, {}, {build.TENANT_ATTRIBUTE: "payments"}), world) == []
-        assert model.deliver(config, model.Send(signal, "otlp/gateway", GATEWAY_POD, {}, {build.TENANT_ATTRIBUTE: "payments"}, "Bearer guess"), world) == []
+        assert (
+            model.deliver(
+                config, model.Send(signal, "otlp/gateway", other, {}, {build.TENANT_ATTRIBUTE: "payments"}), world
+            )
+            == []
+        )
+        assert (
+            model.deliver(
+                config,
+                model.Send(
+                    signal, "otlp/gateway", GATEWAY_POD, {}, {build.TENANT_ATTRIBUTE: "payments"}, "Bearer guess"
+                ),
+                world,
+            )
+            == []
+        )
 
 
 def test_token_usage_and_tool_calls_reach_the_calling_teams_backend(stack_spec: PlatformSpec) -> None:
@@ -307,12 +359,20 @@ def test_token_usage_and_tool_calls_reach_the_calling_teams_backend(stack_spec: 
     platform = exporter_of(config, build.platform_pipeline("metrics"))
     for team in [t.name for t in stack_spec.teams[:2]]:
         log = {
-            build.TENANT_ATTRIBUTE: team, build.AGENT_ATTRIBUTE: "triage", build.LOG_MODEL: "gpt-4o-mini",
-            build.LOG_INPUT_TOKENS: 120, build.LOG_OUTPUT_TOKENS: 45, build.LOG_TOOL: "search",
+            build.TENANT_ATTRIBUTE: team,
+            build.AGENT_ATTRIBUTE: "triage",
+            build.LOG_MODEL: "gpt-4o-mini",
+            build.LOG_INPUT_TOKENS: 120,
+            build.LOG_OUTPUT_TOKENS: 45,
+            build.LOG_TOOL: "search",
         }
         sent = model.Send("logs", "otlp/gateway", GATEWAY_POD, {}, log, f"Bearer {TOKEN}")
         metrics = [d for d in model.deliver(config, sent, world) if d.signal == "metrics"]
-        assert {d.record["metric"] for d in metrics} == {build.INPUT_TOKENS_METRIC, build.OUTPUT_TOKENS_METRIC, build.TOOL_CALLS_METRIC}
+        assert {d.record["metric"] for d in metrics} == {
+            build.INPUT_TOKENS_METRIC,
+            build.OUTPUT_TOKENS_METRIC,
+            build.TOOL_CALLS_METRIC,
+        }
         assert {d.exporter for d in metrics} == {own[team]}
         for d in metrics:
             assert d.resource[build.TENANT_ATTRIBUTE] == team and d.resource[build.AGENT_ATTRIBUTE] == "triage"
@@ -337,10 +397,14 @@ def _mutant_results(spec: PlatformSpec, config: dict, collector: dict, policy: d
     forged = forged_claims(config, research.namespace, "research")
     own_research = exporter_of(config, build.tenant_pipeline("traces", "research"))
     for source in (None, agent_pod(spec, "payments", "invoice-triage", host_network=True), payer):
-        if own_research in {d.exporter for d in model.deliver(config, model.Send("traces", "otlp", source, dict(forged)), world)}:
+        if own_research in {
+            d.exporter for d in model.deliver(config, model.Send("traces", "otlp", source, dict(forged)), world)
+        }:
             failures.append("forger reached research")
     policies = [policy]
-    operator = model.operator_network_policy(collector, build.COLLECTOR_POD_LABELS, [*namespaces.TELEMETRY_PORTS, *namespaces.TELEMETRY_GATEWAY_PORTS])
+    operator = model.operator_network_policy(
+        collector, build.COLLECTOR_POD_LABELS, [*namespaces.TELEMETRY_PORTS, *namespaces.TELEMETRY_GATEWAY_PORTS]
+    )
     if operator is not None:
         policies.append(operator)
     tenant_ns = world.namespace_labels[spec.team("payments").namespace]
@@ -356,7 +420,9 @@ def test_isolation_tests_kill_the_mutants() -> None:
     assert _mutant_results(spec, config, collector, policy) == []
 
     no_namespace_delete = copy.deepcopy(config)
-    no_namespace_delete["processors"]["resource/drop-sender-claims"]["attributes"] = [{"pattern": r"^agentplane\.", "action": "delete"}]
+    no_namespace_delete["processors"]["resource/drop-sender-claims"]["attributes"] = [
+        {"pattern": r"^agentplane\.", "action": "delete"}
+    ]
     assert "forger reached research" in _mutant_results(spec, no_namespace_delete, collector, policy)
 
     sender_settable = copy.deepcopy(config)
@@ -367,13 +433,17 @@ def test_isolation_tests_kill_the_mutants() -> None:
 
     operator_policy = copy.deepcopy(collector)
     del operator_policy["spec"]["networkPolicy"]
-    assert _mutant_results(spec, config, operator_policy, policy) == [f"a tenant namespace reaches {p}" for p in namespaces.TELEMETRY_GATEWAY_PORTS]
+    assert _mutant_results(spec, config, operator_policy, policy) == [
+        f"a tenant namespace reaches {p}" for p in namespaces.TELEMETRY_GATEWAY_PORTS
+    ]
     operator_policy["spec"]["networkPolicy"] = {"enabled": True}
     assert _mutant_results(spec, config, operator_policy, policy)
 
     open_ports = copy.deepcopy(policy)
     open_ports["spec"]["ingress"][1]["from"] = [{"namespaceSelector": {}}]
-    assert _mutant_results(spec, config, collector, open_ports) == [f"a tenant namespace reaches {p}" for p in namespaces.TELEMETRY_GATEWAY_PORTS]
+    assert _mutant_results(spec, config, collector, open_ports) == [
+        f"a tenant namespace reaches {p}" for p in namespaces.TELEMETRY_GATEWAY_PORTS
+    ]
 
     no_auth = copy.deepcopy(config)
     for protocol in no_auth["receivers"]["otlp/gateway"]["protocols"].values():
@@ -387,15 +457,24 @@ def test_isolation_tests_kill_the_mutants() -> None:
 def test_receivers_listen_on_the_ports_tenant_network_policies_allow(stack_spec: PlatformSpec) -> None:
     receivers = build.collector_config(stack_spec)["receivers"]
     workload = receivers["otlp"]["protocols"]
-    assert (int(workload["grpc"]["endpoint"].rsplit(":", 1)[1]), int(workload["http"]["endpoint"].rsplit(":", 1)[1])) == namespaces.TELEMETRY_PORTS
+    assert (
+        int(workload["grpc"]["endpoint"].rsplit(":", 1)[1]),
+        int(workload["http"]["endpoint"].rsplit(":", 1)[1]),
+    ) == namespaces.TELEMETRY_PORTS
     gateway = receivers["otlp/gateway"]["protocols"]
-    assert (int(gateway["grpc"]["endpoint"].rsplit(":", 1)[1]), int(gateway["http"]["endpoint"].rsplit(":", 1)[1])) == namespaces.TELEMETRY_GATEWAY_PORTS
+    assert (
+        int(gateway["grpc"]["endpoint"].rsplit(":", 1)[1]),
+        int(gateway["http"]["endpoint"].rsplit(":", 1)[1]),
+    ) == namespaces.TELEMETRY_GATEWAY_PORTS
     assert not set(namespaces.TELEMETRY_PORTS) & set(namespaces.TELEMETRY_GATEWAY_PORTS)
     for team in stack_spec.teams:
         endpoint = build.instrumentation(team, stack_spec)["spec"]["exporter"]["endpoint"]
         allowed = [
-            rule for policy in tenant_build.network_policies(team) for rule in policy["spec"].get("egress", [])
-            if rule["to"][0].get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name") == namespaces.TELEMETRY
+            rule
+            for policy in tenant_build.network_policies(team)
+            for rule in policy["spec"].get("egress", [])
+            if rule["to"][0].get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name")
+            == namespaces.TELEMETRY
         ]
         ports = {p["port"] for rule in allowed for p in rule["ports"]}
         assert int(endpoint.rsplit(":", 1)[1]) in ports
@@ -424,9 +503,17 @@ def test_only_the_gateway_namespace_reaches_the_gateway_ports() -> None:
 
 def test_k8s_attributes_can_read_what_it_extracts() -> None:
     _, role, binding = build.collector_rbac()
-    granted = {(group, resource) for rule in role["rules"] for group in rule["apiGroups"] for resource in rule["resources"] if {"get", "watch", "list"} <= set(rule["verbs"])}
+    granted = {
+        (group, resource)
+        for rule in role["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        if {"get", "watch", "list"} <= set(rule["verbs"])
+    }
     assert {("", "pods"), ("", "namespaces"), ("apps", "replicasets")} <= granted
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": build.SERVICE_ACCOUNT, "namespace": build.NAMESPACE}]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": build.SERVICE_ACCOUNT, "namespace": build.NAMESPACE}
+    ]
     assert build.collector(make_spec("dev"))["spec"]["serviceAccount"] == build.SERVICE_ACCOUNT
 
 
@@ -448,7 +535,9 @@ def test_operator_values_match_the_chart_and_pin_its_collector_version() -> None
     values = build.operator_values(spec)
     chart = spec.env.telemetry.chart
     assert validate_chart_values(chart.chart, chart.version, values) == []
-    app_version = yaml.safe_load((upstream_dir() / "charts" / f"{chart.chart}-{chart.version}" / "Chart.yaml").read_text())["appVersion"]
+    app_version = yaml.safe_load(
+        (upstream_dir() / "charts" / f"{chart.chart}-{chart.version}" / "Chart.yaml").read_text()
+    )["appVersion"]
     image = values["manager"]["collectorImage"]
     # The operator is tested with the collector of its own version; contrib has the routing connector.
     # The tag carries the digest: the chart renders `repository:tag`, so that is `…:<version>@sha256:…`.
@@ -456,6 +545,7 @@ def test_operator_values_match_the_chart_and_pin_its_collector_version() -> None
     assert version == app_version
     assert re.fullmatch(r"sha256:[0-9a-f]{64}", digest)
     assert image["repository"].endswith("/opentelemetry-collector-contrib")
+
 
 def test_the_operator_webhooks_ca_bundle_is_in_place_when_its_release_is() -> None:
     """No race with cert-manager's cainjector: with certManager disabled and autoGenerateCert
@@ -469,7 +559,9 @@ def test_the_operator_webhooks_ca_bundle_is_in_place_when_its_release_is() -> No
     # `recreate: false` keeps the Secret across upgrades (the helper looks it up), so an upgrade
     # never swaps the CA bundle before the pods mount the matching certificate.
     assert webhooks["autoGenerateCert"] == {"enabled": True, "recreate": False, "certPeriodDays": 3650}
-    chart_defaults = yaml.safe_load((upstream_dir() / "charts" / "opentelemetry-operator-0.122.0" / "values.yaml").read_text())
+    chart_defaults = yaml.safe_load(
+        (upstream_dir() / "charts" / "opentelemetry-operator-0.122.0" / "values.yaml").read_text()
+    )
     assert chart_defaults["admissionWebhooks"]["create"] is True and "create" not in webhooks
 
 
@@ -504,7 +596,9 @@ def test_sampler_follows_the_environment() -> None:
 
 def test_annotations_for_tenant_namespaces_and_opted_out_agents() -> None:
     spec = make_spec("dev")
-    assert build.namespace_annotations() == {"instrumentation.opentelemetry.io/inject-python": build.INSTRUMENTATION_NAME}
+    assert build.namespace_annotations() == {
+        "instrumentation.opentelemetry.io/inject-python": build.INSTRUMENTATION_NAME
+    }
     assert build.opt_out_annotations() == {"instrumentation.opentelemetry.io/inject-python": "false"}
     support = spec.team("support")
     opted_out = build.opted_out_agents(support)
@@ -535,12 +629,20 @@ def test_team_endpoint_from_its_team_file_is_used() -> None:
 
 def test_grpc_team_endpoint_gets_the_grpc_exporter() -> None:
     # In-cluster endpoints only in the team's own namespace (tracers.svc), never another's.
-    spec = make_spec("dev", add={"tracers": team_doc("tracers", telemetry={"endpoint": "http://tempo.tracers.svc:4317", "protocol": "grpc"})})
+    spec = make_spec(
+        "dev",
+        add={
+            "tracers": team_doc("tracers", telemetry={"endpoint": "http://tempo.tracers.svc:4317", "protocol": "grpc"})
+        },
+    )
     config = build.collector_config(spec)
     exporter_id = exporter_of(config, build.tenant_pipeline("metrics", "tracers"))
     assert exporter_id == "otlp_grpc/tenant-tracers"
     settings = config["exporters"][exporter_id]
-    assert {k: settings[k] for k in ("endpoint", "tls")} == {"endpoint": "http://tempo.tracers.svc:4317", "tls": {"insecure": True}}
+    assert {k: settings[k] for k in ("endpoint", "tls")} == {
+        "endpoint": "http://tempo.tracers.svc:4317",
+        "tls": {"insecure": True},
+    }
     assert settings["sending_queue"]["storage"] == build.QUEUE_STORAGE
     assert structure_problems(config) == []
 
@@ -571,10 +673,21 @@ def test_header_values_come_from_secret_files_never_the_config() -> None:
         "defaultBackend": {"endpoint": "https://otlp.example.com", "headers": {"Authorization": {"secure": "v1:AAAA"}}},
         "tenantHeaders": {"billing": {"otlp-token": {"secure": "v1:BBBB"}}},
     }
-    spec = make_spec("dev", telemetry=telemetry, add={"billing": team_doc("billing", telemetry={"endpoint": "https://otlp.billing.example.com", "headers": {"X-Api-Key": "otlp-token"}})})
+    spec = make_spec(
+        "dev",
+        telemetry=telemetry,
+        add={
+            "billing": team_doc(
+                "billing",
+                telemetry={"endpoint": "https://otlp.billing.example.com", "headers": {"X-Api-Key": "otlp-token"}},
+            )
+        },
+    )
     config = build.collector_config(spec)
     billing = config["exporters"][exporter_of(config, build.tenant_pipeline("traces", "billing"))]
-    assert billing["headers"] == {"X-Api-Key": "${file:/etc/agentplane/otlp-headers/tenant-billing-otlp-headers/x-api-key}"}
+    assert billing["headers"] == {
+        "X-Api-Key": "${file:/etc/agentplane/otlp-headers/tenant-billing-otlp-headers/x-api-key}"
+    }
     payments = config["exporters"][exporter_of(config, build.tenant_pipeline("traces", "payments"))]
     assert payments["headers"] == {
         "Authorization": "${file:/etc/agentplane/otlp-headers/platform-otlp-headers/authorization}",
@@ -591,7 +704,11 @@ def test_header_values_come_from_secret_files_never_the_config() -> None:
     assert {v["secret"]["secretName"] for v in collector["volumes"]} == set(mounts) - {build.QUEUE_VOLUME}
     assert [t["metadata"]["name"] for t in collector["volumeClaimTemplates"]] == [build.QUEUE_VOLUME]
     secret = build.tenant_headers_secret(spec.team("billing"), spec)
-    assert secret["metadata"] == {"name": "tenant-billing-otlp-headers", "namespace": build.NAMESPACE, "labels": {"app.kubernetes.io/managed-by": "agentplane", LABEL_TENANT: "billing"}}
+    assert secret["metadata"] == {
+        "name": "tenant-billing-otlp-headers",
+        "namespace": build.NAMESPACE,
+        "labels": {"app.kubernetes.io/managed-by": "agentplane", LABEL_TENANT: "billing"},
+    }
     assert secret["stringData"] == {"x-api-key": SECRET_STAND_IN}  # encrypted in the file: the plan's stand-in
     assert build.tenant_headers_secret(spec.team("payments"), spec) is None
     assert validate_objects([build.collector(spec), secret, build.platform_headers_secret(spec)]) == []
@@ -617,7 +734,16 @@ def test_the_collector_expands_nothing_but_each_destinations_own_header_files(st
         "defaultBackend": {"endpoint": "https://otlp.example.com", "headers": {"Authorization": {"secure": "v1:AAAA"}}},
         "tenantHeaders": {"billing": {"otlp-token": {"secure": "v1:BBBB"}}},
     }
-    rich = make_spec("dev", telemetry=telemetry, add={"billing": team_doc("billing", telemetry={"endpoint": "https://otlp.billing.example.com/v1", "headers": {"X-Api-Key": "otlp-token"}})})
+    rich = make_spec(
+        "dev",
+        telemetry=telemetry,
+        add={
+            "billing": team_doc(
+                "billing",
+                telemetry={"endpoint": "https://otlp.billing.example.com/v1", "headers": {"X-Api-Key": "otlp-token"}},
+            )
+        },
+    )
     for spec in (stack_spec, rich):
         config = build.collector_config(spec)
         found = model.references(config)
@@ -640,16 +766,28 @@ def test_the_collector_expands_nothing_but_each_destinations_own_header_files(st
 )
 def test_a_team_endpoint_cannot_carry_a_config_reference(endpoint: str) -> None:
     errors = config_errors(add={"billing": team_doc("billing", telemetry={"endpoint": endpoint})})
-    assert [(file, field) for file, field, message in errors if "'$'" in message] == [("stacks/teams/billing.yaml", "telemetry.endpoint")], errors
+    assert [(file, field) for file, field, message in errors if "'$'" in message] == [
+        ("stacks/teams/billing.yaml", "telemetry.endpoint")
+    ], errors
     errors = config_errors(telemetry={"defaultBackend": {"endpoint": endpoint}})
-    assert [(file, field) for file, field, message in errors if "'$'" in message] == [("stacks/Pulumi.dev.yaml", "agentplane:telemetry.defaultBackend.endpoint")], errors
+    assert [(file, field) for file, field, message in errors if "'$'" in message] == [
+        ("stacks/Pulumi.dev.yaml", "agentplane:telemetry.defaultBackend.endpoint")
+    ], errors
 
 
 def test_decrypted_header_values_land_only_in_the_secret() -> None:
     # Under `pulumi up` the engine hands the program decrypted (plain) values.
     env = _stack_env("dev") | {"telemetry": {"tenantHeaders": {"billing": {"otlp-token": "s3cr3t-value"}}}}
     docs, _ = read_team_documents(TEAMS_DIR)
-    docs.append((Path("stacks/teams/billing.yaml"), team_doc("billing", telemetry={"endpoint": "https://otlp.billing.example.com", "headers": {"Authorization": "otlp-token"}})))
+    docs.append(
+        (
+            Path("stacks/teams/billing.yaml"),
+            team_doc(
+                "billing",
+                telemetry={"endpoint": "https://otlp.billing.example.com", "headers": {"Authorization": "otlp-token"}},
+            ),
+        )
+    )
     spec = build_spec("dev", env, "stacks/Pulumi.dev.yaml", docs, STACK_NAMES, source="engine")
     assert build.tenant_headers_secret(spec.team("billing"), spec)["stringData"] == {"authorization": "s3cr3t-value"}
     assert "s3cr3t-value" not in yaml.safe_dump(build.collector(spec))
@@ -670,13 +808,41 @@ def test_decrypted_header_values_land_only_in_the_secret() -> None:
         ({"endpoint": "http://tempo.observability.svc:4318"}, "telemetry.endpoint", "outside the team's own namespace"),
         ({"endpoint": "https://otlp.example.com", "protocol": "thrift"}, "telemetry.protocol", "'grpc' or 'http'"),
         ({"endpoint": "https://otlp.example.com", "protocol": "grpc"}, "telemetry.endpoint", "explicit port"),
-        ({"endpoint": "https://otlp.example.com", "headers": {"Authorization": "Bearer abc123"}}, "telemetry.headers.Authorization", "whitespace"),
-        ({"endpoint": "https://otlp.example.com", "headers": {"Authorization": "abc_123"}}, "telemetry.headers.Authorization", "pulumi config set --secret"),
-        ({"endpoint": "http://otlp.example.com", "headers": {"Authorization": "token"}}, "telemetry.headers", "https://"),
-        ({"endpoint": "https://otlp.example.com", "headers": {"Bad Header": "token"}}, "telemetry.headers.<key 1>", "whitespace"),
-        ({"endpoint": "https://otlp.example.com", "headers": {"Bad_Header": "token"}}, "telemetry.headers.Bad_Header.[key]", "not an HTTP header name"),
-        ({"endpoint": "https://otlp.example.com", "headers": {"Authorization": "missing-key"}}, "telemetry.headers.Authorization", "agentplane:telemetry.tenantHeaders.billing.missing-key"),
-        ({"endpoint": "https://otlp.example.com", "token": "x"}, "telemetry.token", "unknown field (allowed here: endpoint, headers, protocol)"),
+        (
+            {"endpoint": "https://otlp.example.com", "headers": {"Authorization": "Bearer abc123"}},
+            "telemetry.headers.Authorization",
+            "whitespace",
+        ),
+        (
+            {"endpoint": "https://otlp.example.com", "headers": {"Authorization": "abc_123"}},
+            "telemetry.headers.Authorization",
+            "pulumi config set --secret",
+        ),
+        (
+            {"endpoint": "http://otlp.example.com", "headers": {"Authorization": "token"}},
+            "telemetry.headers",
+            "https://",
+        ),
+        (
+            {"endpoint": "https://otlp.example.com", "headers": {"Bad Header": "token"}},
+            "telemetry.headers.<key 1>",
+            "whitespace",
+        ),
+        (
+            {"endpoint": "https://otlp.example.com", "headers": {"Bad_Header": "token"}},
+            "telemetry.headers.Bad_Header.[key]",
+            "not an HTTP header name",
+        ),
+        (
+            {"endpoint": "https://otlp.example.com", "headers": {"Authorization": "missing-key"}},
+            "telemetry.headers.Authorization",
+            "agentplane:telemetry.tenantHeaders.billing.missing-key",
+        ),
+        (
+            {"endpoint": "https://otlp.example.com", "token": "x"},
+            "telemetry.token",
+            "unknown field (allowed here: endpoint, headers, protocol)",
+        ),
         ({}, "telemetry.endpoint", "required field is missing"),
     ],
 )
@@ -688,16 +854,44 @@ def test_bad_team_telemetry_is_a_clear_error(telemetry: dict, field: str, messag
 @pytest.mark.parametrize(
     ("telemetry", "field", "message"),
     [
-        ({"defaultBackend": {"endpoint": "not a url"}}, "agentplane:telemetry.defaultBackend.endpoint", "not an endpoint URL"),
-        ({"defaultBackend": {"endpoint": "https://otlp.example.com", "headers": {"Authorization": "plain"}}}, "agentplane:telemetry.defaultBackend.headers.Authorization", "plain text"),
-        ({"defaultBackend": {"endpoint": "https://o.example.com", "headers": {"X-Scope-OrgID": {"secure": "v1:x"}}}}, "agentplane:telemetry.defaultBackend", "tenant header"),
-        ({"tenantHeaders": {"billing": {"otlp-token": "plain"}}}, "agentplane:telemetry.tenantHeaders.billing.otlp-token", "plain text"),
+        (
+            {"defaultBackend": {"endpoint": "not a url"}},
+            "agentplane:telemetry.defaultBackend.endpoint",
+            "not an endpoint URL",
+        ),
+        (
+            {"defaultBackend": {"endpoint": "https://otlp.example.com", "headers": {"Authorization": "plain"}}},
+            "agentplane:telemetry.defaultBackend.headers.Authorization",
+            "plain text",
+        ),
+        (
+            {"defaultBackend": {"endpoint": "https://o.example.com", "headers": {"X-Scope-OrgID": {"secure": "v1:x"}}}},
+            "agentplane:telemetry.defaultBackend",
+            "tenant header",
+        ),
+        (
+            {"tenantHeaders": {"billing": {"otlp-token": "plain"}}},
+            "agentplane:telemetry.tenantHeaders.billing.otlp-token",
+            "plain text",
+        ),
         ({"tenantHeaders": {"Billing": {}}}, "agentplane:telemetry.tenantHeaders.Billing.[key]", "is not a name"),
         ({"collector": {"replicas": 0}}, "agentplane:telemetry.collector.replicas", "greater than or equal to 1"),
-        ({"sampler": {"type": "parentbased_traceidratio", "ratio": 1.5}}, "agentplane:telemetry.sampler.ratio", "less than or equal to 1"),
+        (
+            {"sampler": {"type": "parentbased_traceidratio", "ratio": 1.5}},
+            "agentplane:telemetry.sampler.ratio",
+            "less than or equal to 1",
+        ),
         ({"sampler": {"type": "sometimes"}}, "agentplane:telemetry.sampler.type", "parentbased_traceidratio"),
-        ({"collectorImage": {"repository": "ghcr.io/x/y", "tag": "latest please"}}, "agentplane:telemetry.collectorImage.tag", "pattern"),
-        ({"collectorImage": {"repository": "ghcr.io/x/y", "tag": "0.158.0@sha256:c5918f78"}}, "agentplane:telemetry.collectorImage.tag", "pattern"),
+        (
+            {"collectorImage": {"repository": "ghcr.io/x/y", "tag": "latest please"}},
+            "agentplane:telemetry.collectorImage.tag",
+            "pattern",
+        ),
+        (
+            {"collectorImage": {"repository": "ghcr.io/x/y", "tag": "0.158.0@sha256:c5918f78"}},
+            "agentplane:telemetry.collectorImage.tag",
+            "pattern",
+        ),
     ],
 )
 def test_bad_environment_telemetry_is_a_clear_error(telemetry: dict, field: str, message: str) -> None:
@@ -707,8 +901,18 @@ def test_bad_environment_telemetry_is_a_clear_error(telemetry: dict, field: str,
 
 def test_a_team_cannot_use_another_teams_header_secret() -> None:
     telemetry = {"tenantHeaders": {"payments": {"otlp-token": {"secure": "v1:AAAA"}}}}
-    errors = config_errors(telemetry=telemetry, add={"billing": team_doc("billing", telemetry={"endpoint": "https://evil.example.com", "headers": {"Authorization": "otlp-token"}})})
-    assert [(f, "no secret 'otlp-token' for team 'billing'" in m) for _, f, m in errors] == [("telemetry.headers.Authorization", True)]
+    errors = config_errors(
+        telemetry=telemetry,
+        add={
+            "billing": team_doc(
+                "billing",
+                telemetry={"endpoint": "https://evil.example.com", "headers": {"Authorization": "otlp-token"}},
+            )
+        },
+    )
+    assert [(f, "no secret 'otlp-token' for team 'billing'" in m) for _, f, m in errors] == [
+        ("telemetry.headers.Authorization", True)
+    ]
 
 
 def test_team_telemetry_model_defaults() -> None:
@@ -771,7 +975,9 @@ def test_one_destination_holds_a_bounded_number_of_bytes_in_memory(stack_spec: P
 
 def test_a_queue_volume_too_small_for_the_destinations_is_a_clear_error() -> None:
     teams = {f"team{i}": team_doc(f"team{i}", telemetry={"endpoint": f"https://otlp{i}.example.com"}) for i in range(6)}
-    errors = config_errors(telemetry={"collector": {"queue": {"volumeSize": "1Gi", "perDestination": "256Mi"}}}, add=teams)
+    errors = config_errors(
+        telemetry={"collector": {"queue": {"volumeSize": "1Gi", "perDestination": "256Mi"}}}, add=teams
+    )
     assert errors == [
         (
             "stacks/Pulumi.dev.yaml",
@@ -781,7 +987,9 @@ def test_a_queue_volume_too_small_for_the_destinations_is_a_clear_error() -> Non
         )
     ]
     # One team fewer with its own backend and a bigger volume: accepted.
-    spec = make_spec("dev", telemetry={"collector": {"queue": {"volumeSize": "3Gi", "perDestination": "256Mi"}}}, add=teams)
+    spec = make_spec(
+        "dev", telemetry={"collector": {"queue": {"volumeSize": "3Gi", "perDestination": "256Mi"}}}, add=teams
+    )
     assert len(build.queued_exporters(build.collector_config(spec))) == 7
 
 
@@ -789,23 +997,36 @@ def test_a_queue_volume_too_small_for_the_destinations_is_a_clear_error() -> Non
 def test_the_collector_accepts_its_queue_storage_at_any_allowed_size(per_destination: str) -> None:
     # file_storage refuses rebound thresholds above max_size (default 100 MiB): a small
     # perDestination must not leave the collector unable to start.
-    spec = make_spec("dev", telemetry={"collector": {"queue": {"volumeSize": "16Gi", "perDestination": per_destination}}})
+    spec = make_spec(
+        "dev", telemetry={"collector": {"queue": {"volumeSize": "16Gi", "perDestination": per_destination}}}
+    )
     config = build.collector_config(spec)
     assert structure_problems(config) == []
     compaction = config["extensions"][build.QUEUE_STORAGE]["compaction"]
-    assert compaction["on_rebound"] is True and compaction["rebound_needed_threshold_mib"] >= compaction["rebound_trigger_threshold_mib"] >= 1
+    assert (
+        compaction["on_rebound"] is True
+        and compaction["rebound_needed_threshold_mib"] >= compaction["rebound_trigger_threshold_mib"] >= 1
+    )
 
 
 def test_the_queue_volume_holds_one_compaction_copy_beyond_every_queue_file() -> None:
     # filestorage client.go Compact writes a full copy of a queue file into the same directory.
     teams = {f"team{i}": team_doc(f"team{i}", telemetry={"endpoint": f"https://otlp{i}.example.com"}) for i in range(3)}
-    roomy = make_spec("dev", telemetry={"collector": {"queue": {"volumeSize": "64Gi", "perDestination": "256Mi"}}}, add=teams)
+    roomy = make_spec(
+        "dev", telemetry={"collector": {"queue": {"volumeSize": "64Gi", "perDestination": "256Mi"}}}, add=teams
+    )
     destinations = len(build.queued_exporters(build.collector_config(roomy)))
     assert destinations >= 3
     every_file = destinations * 384  # 256Mi x 1.5 each
-    errors = config_errors(telemetry={"collector": {"queue": {"volumeSize": f"{every_file}Mi", "perDestination": "256Mi"}}}, add=teams)
+    errors = config_errors(
+        telemetry={"collector": {"queue": {"volumeSize": f"{every_file}Mi", "perDestination": "256Mi"}}}, add=teams
+    )
     assert [f for _, f, m in errors if "compaction copy" in m] == ["agentplane:telemetry.collector.queue"], errors
-    make_spec("dev", telemetry={"collector": {"queue": {"volumeSize": f"{every_file + 384}Mi", "perDestination": "256Mi"}}}, add=teams)
+    make_spec(
+        "dev",
+        telemetry={"collector": {"queue": {"volumeSize": f"{every_file + 384}Mi", "perDestination": "256Mi"}}},
+        add=teams,
+    )
 
 
 def test_the_stack_check_counts_the_destinations_the_builder_queues(stack_spec: PlatformSpec) -> None:
@@ -840,4 +1061,8 @@ def test_the_collectors_own_health_and_drop_counts_go_to_the_platform_only(stack
     assert scrape["static_configs"] == [{"targets": ["127.0.0.1:8888"]}]
     assert "telemetry" not in config["service"], "an explicit reader would replace the operator's default"
     # Nothing a team sends reaches this pipeline, and it reaches no team.
-    assert not any(build.SELF_METRICS_RECEIVER in p["receivers"] for name, p in config["service"]["pipelines"].items() if name != build.SELF_METRICS_PIPELINE)
+    assert not any(
+        build.SELF_METRICS_RECEIVER in p["receivers"]
+        for name, p in config["service"]["pipelines"].items()
+        if name != build.SELF_METRICS_PIPELINE
+    )

@@ -49,7 +49,15 @@ def test_every_telemetry_object_matches_its_pinned_schema(stack: str) -> None:
     resources = telemetry_resources(example_plan(stack))
     objects = [r["inputs"] for r in resources if "kind" in r["inputs"] and r["type"] != RELEASE]
     kinds = {o["kind"] for o in objects}
-    assert {"Namespace", "OpenTelemetryCollector", "Instrumentation", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "NetworkPolicy"} <= kinds
+    assert {
+        "Namespace",
+        "OpenTelemetryCollector",
+        "Instrumentation",
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "NetworkPolicy",
+    } <= kinds
     assert validate_objects(objects) == []
     release = one(resources, RELEASE)["inputs"]
     assert validate_chart_values(release["chart"], release["version"], release["values"]) == []
@@ -78,11 +86,15 @@ def test_collector_waits_for_the_operator_and_its_permissions(stack: str) -> Non
     release = one(resources, RELEASE)
     urns = by_urn(doc)
     assert release["urn"] in collector["dependsOn"]
-    assert {"ServiceAccount", "ClusterRole", "ClusterRoleBinding"} <= {urns[u]["inputs"].get("kind") for u in collector["dependsOn"]}
+    assert {"ServiceAccount", "ClusterRole", "ClusterRoleBinding"} <= {
+        urns[u]["inputs"].get("kind") for u in collector["dependsOn"]
+    }
     spec = collector["inputs"]["spec"]
     assert spec["mode"] == "statefulset"  # each replica keeps its queue volume
     assert collector["inputs"]["metadata"]["namespace"] == build.NAMESPACE
-    env = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())["config"].get("agentplane:telemetry", {})
+    env = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())["config"].get(
+        "agentplane:telemetry", {}
+    )
     assert spec["replicas"] == env.get("collector", {}).get("replicas", 2)
     # The config stays a mapping, so the plan shows it as YAML rather than an opaque string.
     assert isinstance(spec["config"], dict)
@@ -115,7 +127,9 @@ def test_onboarding_a_team_changes_only_its_own_objects_and_the_collector_config
     added = [new[u] for u in set(new) - set(old)]
     assert added and all(r["team"] == "tracing-lab" for r in added)
     assert any(r["type"] == INSTRUMENTATION for r in added)
-    changed = sorted(new[u]["type"] for u in old if new[u]["component"] == "telemetry" and new[u]["inputs"] != old[u]["inputs"])
+    changed = sorted(
+        new[u]["type"] for u in old if new[u]["component"] == "telemetry" and new[u]["inputs"] != old[u]["inputs"]
+    )
     assert changed == [COLLECTOR]
     # No other team's resource changed in any way, in any component.
     for urn, resource in old.items():
@@ -141,7 +155,9 @@ def test_offboarding_removes_the_team_route_and_instrumentation() -> None:
     assert not resources_of(after, component="telemetry", team="research")
     config = collector_config(after)
     assert not [p for p in config["service"]["pipelines"] if p.endswith("/tenant-research")]
-    assert all("research" not in r["condition"] for s in build.SIGNALS for r in config["connectors"][f"routing/{s}"]["table"])
+    assert all(
+        "research" not in r["condition"] for s in build.SIGNALS for r in config["connectors"][f"routing/{s}"]["table"]
+    )
 
 
 def test_team_endpoint_in_its_file_reaches_the_plan() -> None:
@@ -163,7 +179,8 @@ def test_header_secrets_are_registered_redacted_and_mounted(tmp_path: Path) -> N
     teams = tmp_path / "teams"
     shutil.copytree(ROOT / "stacks" / "teams", teams)
     (teams / "tracing-lab.yaml").write_text(
-        NEW_TEAM + "telemetry:\n  endpoint: https://otlp.tracing-lab.example.com\n  headers: {Authorization: otlp-token}\n"
+        NEW_TEAM
+        + "telemetry:\n  endpoint: https://otlp.tracing-lab.example.com\n  headers: {Authorization: otlp-token}\n"
     )
     plan = run_program("dev", config=config_path, teams=teams, root=ROOT)
     doc = plan_document(plan)
@@ -173,7 +190,10 @@ def test_header_secrets_are_registered_redacted_and_mounted(tmp_path: Path) -> N
     assert secret["inputs"]["stringData"] == {"authorization": REDACTED}
     collector = one(telemetry_resources(doc), COLLECTOR)
     assert secret["urn"] in collector["dependsOn"]
-    assert {"name": "tenant-tracing-lab-otlp-headers", "secret": {"secretName": "tenant-tracing-lab-otlp-headers"}} in collector["inputs"]["spec"]["volumes"]
+    assert {
+        "name": "tenant-tracing-lab-otlp-headers",
+        "secret": {"secretName": "tenant-tracing-lab-otlp-headers"},
+    } in collector["inputs"]["spec"]["volumes"]
     assert any("tenantHeaders.tracing-lab.otlp-token" in w for w in plan.spec.warnings)
     assert validate_objects([secret["inputs"] | {"stringData": {"authorization": "x"}}, collector["inputs"]]) == []
 
@@ -185,15 +205,20 @@ def test_the_gateway_and_the_collector_share_one_generated_token(stack: str) -> 
     doc = example_plan(stack)
     urns = by_urn(doc)
     secrets = {
-        r["inputs"]["metadata"]["name"]: r for r in doc["resources"]
-        if r["inputs"].get("kind") == "Secret" and r["inputs"]["metadata"]["name"] in (build.GATEWAY_TOKEN_SECRET, "agentplane-otlp-token")
+        r["inputs"]["metadata"]["name"]: r
+        for r in doc["resources"]
+        if r["inputs"].get("kind") == "Secret"
+        and r["inputs"]["metadata"]["name"] in (build.GATEWAY_TOKEN_SECRET, "agentplane-otlp-token")
     }
     collector_side, gateway_side = secrets[build.GATEWAY_TOKEN_SECRET], secrets["agentplane-otlp-token"]
     assert collector_side["inputs"]["metadata"]["namespace"] == build.NAMESPACE
     assert gateway_side["inputs"]["metadata"]["namespace"] == "agentplane-gateway"
     assert collector_side["inputs"]["stringData"] == {build.GATEWAY_TOKEN_KEY: REDACTED}
     assert gateway_side["inputs"]["stringData"] == {"Authorization": REDACTED}
-    sources = [{u for u in s["dependsOn"] if urns[u]["type"] == "random:index/randomPassword:RandomPassword"} for s in (collector_side, gateway_side)]
+    sources = [
+        {u for u in s["dependsOn"] if urns[u]["type"] == "random:index/randomPassword:RandomPassword"}
+        for s in (collector_side, gateway_side)
+    ]
     assert sources[0] == sources[1] and len(sources[0]) == 1
     (password,) = sources[0]
     assert urns[password]["inputs"]["length"] >= 32
@@ -201,13 +226,24 @@ def test_the_gateway_and_the_collector_share_one_generated_token(stack: str) -> 
     assert collector_side["urn"] in collector["dependsOn"]
     # The gateway sends its access logs and traces through the backend that carries the token.
     gateway = [r["inputs"] for r in doc["resources"] if r["component"] == "gateway"]
-    backend = next(o for o in gateway if o.get("kind") == "AgentgatewayBackend" and o["metadata"]["name"] == "agentplane-otlp")
+    backend = next(
+        o for o in gateway if o.get("kind") == "AgentgatewayBackend" and o["metadata"]["name"] == "agentplane-otlp"
+    )
     assert backend["spec"]["policies"]["auth"] == {"secretRef": {"name": "agentplane-otlp-token"}}
     assert backend["spec"]["static"]["port"] == namespaces.TELEMETRY_GATEWAY_PORTS[0]
-    frontend = next(o for o in gateway if o.get("kind") == "AgentgatewayPolicy" and o["metadata"]["name"] == "agentplane-frontend")["spec"]["frontend"]
+    frontend = next(
+        o for o in gateway if o.get("kind") == "AgentgatewayPolicy" and o["metadata"]["name"] == "agentplane-frontend"
+    )["spec"]["frontend"]
     ref = {"group": "agentgateway.dev", "kind": "AgentgatewayBackend", "name": "agentplane-otlp"}
     assert frontend["accessLog"]["otlp"] == {"backendRef": ref, "protocol": "GRPC"}
     assert frontend["tracing"]["backendRef"] == ref
     names = [a["name"] for a in frontend["accessLog"]["attributes"]["add"]]
-    assert {build.TENANT_ATTRIBUTE, build.AGENT_ATTRIBUTE, build.CALLER_ATTRIBUTE, build.DECISION_ATTRIBUTE} <= set(names)
-    assert validate_objects([backend, next(o for o in gateway if o.get("metadata", {}).get("name") == "agentplane-frontend")]) == []
+    assert {build.TENANT_ATTRIBUTE, build.AGENT_ATTRIBUTE, build.CALLER_ATTRIBUTE, build.DECISION_ATTRIBUTE} <= set(
+        names
+    )
+    assert (
+        validate_objects(
+            [backend, next(o for o in gateway if o.get("metadata", {}).get("name") == "agentplane-frontend")]
+        )
+        == []
+    )

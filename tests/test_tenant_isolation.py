@@ -30,18 +30,22 @@ from tests.support.vap import Request, decide
 # --------------------------------------------------------------------------- the plans
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def objects(stack: str) -> tuple[dict, ...]:
     return tuple(kubernetes_objects(example_plan(stack)))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def spec_of(stack: str):
     return load_from_files(stack, root=ROOT)
 
 
 def namespace_labels(stack: str) -> dict[str, dict[str, str]]:
-    found = {o["metadata"]["name"]: dict(o["metadata"].get("labels") or {}) for o in objects(stack) if o["kind"] == "Namespace"}
+    found = {
+        o["metadata"]["name"]: dict(o["metadata"].get("labels") or {})
+        for o in objects(stack)
+        if o["kind"] == "Namespace"
+    }
     for extra in ("kube-system", "default"):
         found.setdefault(extra, {})
     return found
@@ -54,14 +58,20 @@ def tenant_namespaces(stack: str) -> list[str]:
 
 
 def guard(stack: str) -> tuple[dict, list[dict]]:
-    (policy,) = [o for o in objects(stack) if o["kind"] == "ValidatingAdmissionPolicy" and o["metadata"]["name"] == build.TENANT_GUARD]
+    (policy,) = [
+        o
+        for o in objects(stack)
+        if o["kind"] == "ValidatingAdmissionPolicy" and o["metadata"]["name"] == build.TENANT_GUARD
+    ]
     bindings = [o for o in objects(stack) if o["kind"] == "ValidatingAdmissionPolicyBinding"]
     assert bindings
     return policy, bindings
 
 
 def cluster(stack: str) -> Cluster:
-    return Cluster(o for o in objects(stack) if o["kind"] in ("ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"))
+    return Cluster(
+        o for o in objects(stack) if o["kind"] in ("ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
+    )
 
 
 # (apiVersion, kind) -> resource, for every kind the plans declare. Closed: a new kind must be added.
@@ -131,15 +141,25 @@ def write_requests(obj: dict, verb: str, who: Subject) -> list[Request]:
     # The API server sets a Namespace's own name as the namespace of requests for it
     # (kubernetes/apiserver@v0.34.10:pkg/admission/plugin/webhook/predicates/rules/rules.go scope()).
     namespace = obj["metadata"]["name"] if obj["kind"] == "Namespace" else obj["metadata"].get("namespace", "")
-    base = dict(group=group, version=version, resource=resource, kind=obj["kind"], namespace=namespace,
-                username=who.username, groups=who.groups, name=obj["metadata"]["name"])
+    base = dict(
+        group=group,
+        version=version,
+        resource=resource,
+        kind=obj["kind"],
+        namespace=namespace,
+        username=who.username,
+        groups=who.groups,
+        name=obj["metadata"]["name"],
+    )
     if verb == "create":
         return [Request("CREATE", object=obj, **base)]
     if verb in ("update", "patch"):
         relabeled = copy.deepcopy(obj)
         relabeled["metadata"]["labels"].pop(LABEL_PLATFORM_OWNED, None)
-        return [Request("UPDATE", object=obj, old_object=obj, **base),
-                Request("UPDATE", object=relabeled, old_object=obj, **base)]
+        return [
+            Request("UPDATE", object=obj, old_object=obj, **base),
+            Request("UPDATE", object=relabeled, old_object=obj, **base),
+        ]
     return [Request("DELETE", old_object=obj, **base)]
 
 
@@ -166,7 +186,9 @@ def test_no_tenant_can_write_any_object_the_platform_declares(stack):
     assert len(declared) > 50
     violations = [
         f"{what} can {verb} {o['kind']} {o['metadata'].get('namespace', '')}/{o['metadata']['name']}"
-        for what, who in subjects for o in declared for verb in WRITE_VERBS
+        for what, who in subjects
+        for o in declared
+        for verb in WRITE_VERBS
         if effective_writes(stack, who, o, verb)
     ]
     assert violations == []
@@ -177,10 +199,20 @@ def test_every_object_in_a_tenant_namespace_carries_the_platform_owned_label(sta
     """The tenant guard protects what carries the label: nothing the platform puts in a tenant
     namespace may go without it (a new builder's object included)."""
     in_tenants = [o for o in objects(stack) if o["metadata"].get("namespace") in tenant_namespaces(stack)]
-    assert {o["kind"] for o in in_tenants} >= {"NetworkPolicy", "RoleBinding", "ServiceAccount", "ResourceQuota",
-                                               "LimitRange", "Instrumentation", "Secret"}
-    assert [f"{o['kind']}/{o['metadata']['name']}" for o in in_tenants
-            if (o["metadata"].get("labels") or {}).get(LABEL_PLATFORM_OWNED) != "true"] == []
+    assert {o["kind"] for o in in_tenants} >= {
+        "NetworkPolicy",
+        "RoleBinding",
+        "ServiceAccount",
+        "ResourceQuota",
+        "LimitRange",
+        "Instrumentation",
+        "Secret",
+    }
+    assert [
+        f"{o['kind']}/{o['metadata']['name']}"
+        for o in in_tenants
+        if (o["metadata"].get("labels") or {}).get(LABEL_PLATFORM_OWNED) != "true"
+    ] == []
 
 
 def test_the_protected_kinds_are_refused_by_rbac_alone():
@@ -190,10 +222,17 @@ def test_the_protected_kinds_are_refused_by_rbac_alone():
     rbac = cluster(stack)
     for what, who in tenant_subjects(stack):
         for namespace in tenant_namespaces(stack):
-            for group, resource in (("networking.k8s.io", "networkpolicies"), ("rbac.authorization.k8s.io", "rolebindings"),
-                                    ("rbac.authorization.k8s.io", "roles"), ("opentelemetry.io", "instrumentations"),
-                                    ("", "resourcequotas"), ("", "limitranges"), ("", "endpoints"),
-                                    ("discovery.k8s.io", "endpointslices"), ("", "namespaces")):
+            for group, resource in (
+                ("networking.k8s.io", "networkpolicies"),
+                ("rbac.authorization.k8s.io", "rolebindings"),
+                ("rbac.authorization.k8s.io", "roles"),
+                ("opentelemetry.io", "instrumentations"),
+                ("", "resourcequotas"),
+                ("", "limitranges"),
+                ("", "endpoints"),
+                ("discovery.k8s.io", "endpointslices"),
+                ("", "namespaces"),
+            ):
                 for verb in WRITE_VERBS:
                     assert not rbac.allows(who, verb, group, resource, namespace), (what, verb, resource, namespace)
 
@@ -201,8 +240,17 @@ def test_the_protected_kinds_are_refused_by_rbac_alone():
 def test_teams_can_do_what_they_need_in_their_own_namespace_and_nothing_in_others():
     stack = "dev"
     rbac = cluster(stack)
-    needs = [("apps", "deployments"), ("apps", "statefulsets"), ("batch", "jobs"), ("", "services"), ("", "configmaps"),
-             ("", "secrets"), ("", "pods"), ("", "persistentvolumeclaims"), ("autoscaling", "horizontalpodautoscalers")]
+    needs = [
+        ("apps", "deployments"),
+        ("apps", "statefulsets"),
+        ("batch", "jobs"),
+        ("", "services"),
+        ("", "configmaps"),
+        ("", "secrets"),
+        ("", "pods"),
+        ("", "persistentvolumeclaims"),
+        ("autoscaling", "horizontalpodautoscalers"),
+    ]
     spec = spec_of(stack)
     prefix = spec.env.tenancy.group_prefix
     checked = 0
@@ -214,15 +262,25 @@ def test_teams_can_do_what_they_need_in_their_own_namespace_and_nothing_in_other
                     assert rbac.allows(who, verb, group, resource, team.namespace), (group_name, verb, resource)
                     for other in spec.teams:
                         if other.namespace != team.namespace:
-                            assert not rbac.allows(who, verb, group, resource, other.namespace), (group_name, other.name)
+                            assert not rbac.allows(who, verb, group, resource, other.namespace), (
+                                group_name,
+                                other.name,
+                            )
                     checked += 1
             assert rbac.allows(who, "get", "", "pods/log", team.namespace)
             assert rbac.allows(who, "create", "", "pods/exec", team.namespace)
             # Their own objects pass the tenant guard.
-            own = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings", "namespace": team.namespace,
-                                                                      "labels": {"app": "x"}}}
+            own = {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": "settings", "namespace": team.namespace, "labels": {"app": "x"}},
+            }
             policy, bindings = guard(stack)
-            for request in write_requests(own, "create", who) + write_requests(own, "update", who) + write_requests(own, "delete", who):
+            for request in (
+                write_requests(own, "create", who)
+                + write_requests(own, "update", who)
+                + write_requests(own, "delete", who)
+            ):
                 assert not decide(policy, bindings, request, namespace_labels(stack)).refused
     assert checked
 
@@ -234,18 +292,34 @@ def test_no_tenant_holds_an_escalation(stack):
     proxy), in any namespace or cluster-wide."""
     rbac = cluster(stack)
     probes = [(verb, "", resource) for verb in ESCALATION_VERBS for resource in ("serviceaccounts", "users", "groups")]
-    probes += [(verb, "rbac.authorization.k8s.io", resource) for verb in ("bind", "escalate", "create", "update")
-               for resource in ("roles", "clusterroles", "rolebindings", "clusterrolebindings")]
-    probes += [("create", "", "serviceaccounts/token"), ("create", "", "pods/attach"), ("create", "", "pods/portforward"),
-               ("get", "", "pods/proxy"), ("create", "", "pods/proxy"), ("get", "", "services/proxy"),
-               ("get", "", "nodes/proxy"), ("create", "", "pods/eviction"), ("update", "", "pods/status"),
-               ("impersonate", "authentication.k8s.io", "userextras/scopes"), ("create", "certificates.k8s.io", "certificatesigningrequests"),
-               ("create", "networking.k8s.io", "ingresses"), ("create", "gateway.networking.k8s.io", "httproutes"),
-               ("create", "cert-manager.io", "issuers"), ("create", "policies.kyverno.io", "policyexceptions")]
+    probes += [
+        (verb, "rbac.authorization.k8s.io", resource)
+        for verb in ("bind", "escalate", "create", "update")
+        for resource in ("roles", "clusterroles", "rolebindings", "clusterrolebindings")
+    ]
+    probes += [
+        ("create", "", "serviceaccounts/token"),
+        ("create", "", "pods/attach"),
+        ("create", "", "pods/portforward"),
+        ("get", "", "pods/proxy"),
+        ("create", "", "pods/proxy"),
+        ("get", "", "services/proxy"),
+        ("get", "", "nodes/proxy"),
+        ("create", "", "pods/eviction"),
+        ("update", "", "pods/status"),
+        ("impersonate", "authentication.k8s.io", "userextras/scopes"),
+        ("create", "certificates.k8s.io", "certificatesigningrequests"),
+        ("create", "networking.k8s.io", "ingresses"),
+        ("create", "gateway.networking.k8s.io", "httproutes"),
+        ("create", "cert-manager.io", "issuers"),
+        ("create", "policies.kyverno.io", "policyexceptions"),
+    ]
     found = [
         (what, verb, group, resource, namespace)
-        for what, who in tenant_subjects(stack) for namespace in ("", *tenant_namespaces(stack), namespaces.GATEWAY)
-        for verb, group, resource in probes if rbac.allows(who, verb, group, resource, namespace)
+        for what, who in tenant_subjects(stack)
+        for namespace in ("", *tenant_namespaces(stack), namespaces.GATEWAY)
+        for verb, group, resource in probes
+        if rbac.allows(who, verb, group, resource, namespace)
     ]
     assert found == []
 
@@ -278,16 +352,27 @@ def test_the_model_knows_the_built_in_roles_were_the_problem():
     assert rbac.allows(member, "delete", "networking.k8s.io", "networkpolicies", "payments")
     assert rbac.allows(member, "impersonate", "", "serviceaccounts", "payments")
     assert rbac.allows(member, "create", "", "serviceaccounts/token", "payments")
-    deny = next(o for o in objects(stack) if o["kind"] == "NetworkPolicy" and o["metadata"] == {**o["metadata"], "name": "default-deny", "namespace": "payments"})
+    deny = next(
+        o
+        for o in objects(stack)
+        if o["kind"] == "NetworkPolicy"
+        and o["metadata"] == {**o["metadata"], "name": "default-deny", "namespace": "payments"}
+    )
     policy, bindings = guard(stack)
-    assert all(decide(policy, bindings, r, namespace_labels(stack)).refused for r in write_requests(deny, "delete", member))
+    assert all(
+        decide(policy, bindings, r, namespace_labels(stack)).refused for r in write_requests(deny, "delete", member)
+    )
 
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_agent_pods_carry_no_kubernetes_credential_and_their_identity_writes_nothing(stack):
     """A shell in an agent's pod finds no ServiceAccount token (the ServiceAccount does not mount
     one), and the ServiceAccount could write nothing anyway (bootstrap bindings only)."""
-    accounts = [o for o in objects(stack) if o["kind"] == "ServiceAccount" and o["metadata"].get("namespace") in tenant_namespaces(stack)]
+    accounts = [
+        o
+        for o in objects(stack)
+        if o["kind"] == "ServiceAccount" and o["metadata"].get("namespace") in tenant_namespaces(stack)
+    ]
     assert accounts
     for account in accounts:
         assert account.get("automountServiceAccountToken") is False, account["metadata"]
@@ -295,9 +380,14 @@ def test_agent_pods_carry_no_kubernetes_credential_and_their_identity_writes_not
     for account in accounts:
         who = Subject.service_account(account["metadata"]["namespace"], account["metadata"]["name"])
         rules = rbac.rules_for(who, account["metadata"]["namespace"])
-        assert not [r for r in rules if set(r.get("verbs", [])) & {*WRITE_VERBS, *ESCALATION_VERBS, "*"}
-                    and "selfsubjectreviews" not in r.get("resources", []) and "selfsubjectaccessreviews" not in r.get("resources", [])
-                    and "selfsubjectrulesreviews" not in r.get("resources", [])], account["metadata"]
+        assert not [
+            r
+            for r in rules
+            if set(r.get("verbs", [])) & {*WRITE_VERBS, *ESCALATION_VERBS, "*"}
+            and "selfsubjectreviews" not in r.get("resources", [])
+            and "selfsubjectaccessreviews" not in r.get("resources", [])
+            and "selfsubjectrulesreviews" not in r.get("resources", [])
+        ], account["metadata"]
 
 
 # --------------------------------------------------------------------------- the tenant guard's CEL
@@ -308,8 +398,11 @@ NAMESPACE_CONTROLLER = Subject.service_account("kube-system", "namespace-control
 
 
 def dev_object(kind: str, name: str, namespace: str = "payments") -> dict:
-    (found,) = [o for o in objects("dev") if o["kind"] == kind and o["metadata"]["name"] == name
-                and o["metadata"].get("namespace") == namespace]
+    (found,) = [
+        o
+        for o in objects("dev")
+        if o["kind"] == kind and o["metadata"]["name"] == name and o["metadata"].get("namespace") == namespace
+    ]
     return found
 
 
@@ -323,41 +416,86 @@ def test_guard_refuses_tenant_changes_to_platform_objects_with_a_clear_message()
     (delete,) = write_requests(agent_sa, "delete", TENANT_OWNER)
     decision = judge(delete)
     assert decision.refused
-    assert decision.failures == ["ServiceAccount invoice-triage in namespace payments is declared by the platform "
-                                 "(label agentplane.io/platform-owned): change it in the team file"]
+    assert decision.failures == [
+        "ServiceAccount invoice-triage in namespace payments is declared by the platform "
+        "(label agentplane.io/platform-owned): change it in the team file"
+    ]
     promoted = copy.deepcopy(agent_sa)
     promoted["metadata"]["labels"][LABEL_TIER] = "production"
     for request in write_requests(promoted, "update", TENANT_OWNER):
         request.old_object = agent_sa
         assert judge(request).refused
     secret = dev_object("Secret", "invoice-triage-oidc")
-    assert all(judge(r).refused for r in write_requests(secret, "delete", TENANT_OWNER) + write_requests(secret, "update", TENANT_OWNER))
+    assert all(
+        judge(r).refused
+        for r in write_requests(secret, "delete", TENANT_OWNER) + write_requests(secret, "update", TENANT_OWNER)
+    )
 
 
 def test_guard_refuses_claiming_the_platform_label_on_a_tenant_object():
-    own = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "fake", "namespace": "payments", "labels": {LABEL_PLATFORM_OWNED: "true"}}}
+    own = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "fake", "namespace": "payments", "labels": {LABEL_PLATFORM_OWNED: "true"}},
+    }
     (create,) = write_requests(own, "create", TENANT_OWNER)
     decision = judge(create)
     assert decision.refused and decision.failures == [
-        "ConfigMap fake in namespace payments may not carry the label agentplane.io/platform-owned, which marks objects the platform declares"]
+        "ConfigMap fake in namespace payments may not carry the label agentplane.io/platform-owned, which marks objects the platform declares"
+    ]
     plain = {**own, "metadata": {**own["metadata"], "labels": {"app": "x"}}}
-    assert judge(Request("UPDATE", "", "v1", "configmaps", "ConfigMap", "payments", TENANT_OWNER.username, TENANT_OWNER.groups,
-                         object=own, old_object=plain, name="fake")).refused
+    assert judge(
+        Request(
+            "UPDATE",
+            "",
+            "v1",
+            "configmaps",
+            "ConfigMap",
+            "payments",
+            TENANT_OWNER.username,
+            TENANT_OWNER.groups,
+            object=own,
+            old_object=plain,
+            name="fake",
+        )
+    ).refused
     # Pods created by a controller on the tenant's behalf are judged too.
-    replicaset_pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "payments", "labels": {LABEL_PLATFORM_OWNED: "true"}}}
+    replicaset_pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p", "namespace": "payments", "labels": {LABEL_PLATFORM_OWNED: "true"}},
+    }
     controller = Subject.service_account("kube-system", "replicaset-controller")
-    assert judge(Request("CREATE", "", "v1", "pods", "Pod", "payments", controller.username, controller.groups, object=replicaset_pod, name="p")).refused
+    assert judge(
+        Request(
+            "CREATE",
+            "",
+            "v1",
+            "pods",
+            "Pod",
+            "payments",
+            controller.username,
+            controller.groups,
+            object=replicaset_pod,
+            name="p",
+        )
+    ).refused
 
 
 @pytest.mark.parametrize("verb", ["create", "update", "delete"])
 def test_guard_refuses_tenant_network_policies_whatever_their_labels(verb):
-    allow_all = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-                 "metadata": {"name": "allow-all", "namespace": "payments", "labels": {}},
-                 "spec": {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{}]}}
+    allow_all = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "allow-all", "namespace": "payments", "labels": {}},
+        "spec": {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{}]},
+    }
     for request in write_requests(allow_all, verb, TENANT_OWNER):
         decision = judge(request)
         assert decision.refused
-        assert decision.failures[0].startswith("NetworkPolicies in tenant namespaces are the platform's: oidc:bob may not ")
+        assert decision.failures[0].startswith(
+            "NetworkPolicies in tenant namespaces are the platform's: oidc:bob may not "
+        )
 
 
 def test_guard_lets_platform_admins_and_namespace_clean_up_through():
@@ -392,30 +530,58 @@ def test_guard_is_enforced_by_the_api_server_and_fails_closed():
 # --------------------------------------------------------------------------- reachability
 
 # Pods of the platform and the cluster, labelled as their charts label them.
-GATEWAY_PROXY = pod(namespaces.GATEWAY, "proxy", {**build.GATEWAY_PROXY_POD_LABELS, "app.kubernetes.io/name": "agentplane"},
-                    (*namespaces.GATEWAY_PORTS, 15020))
+GATEWAY_PROXY = pod(
+    namespaces.GATEWAY,
+    "proxy",
+    {**build.GATEWAY_PROXY_POD_LABELS, "app.kubernetes.io/name": "agentplane"},
+    (*namespaces.GATEWAY_PORTS, 15020),
+)
 GATEWAY_CONTROLLER = pod(namespaces.GATEWAY, "controller", {"app.kubernetes.io/name": "agentgateway"}, (9978, 8080))
-COLLECTOR = pod(namespaces.TELEMETRY, "collector", telemetry.COLLECTOR_POD_LABELS,
-                (*namespaces.TELEMETRY_PORTS, *namespaces.TELEMETRY_GATEWAY_PORTS, 13133))
+COLLECTOR = pod(
+    namespaces.TELEMETRY,
+    "collector",
+    telemetry.COLLECTOR_POD_LABELS,
+    (*namespaces.TELEMETRY_PORTS, *namespaces.TELEMETRY_GATEWAY_PORTS, 13133),
+)
 OPERATOR = pod(namespaces.TELEMETRY, "operator", {"app.kubernetes.io/name": "opentelemetry-operator"}, (8443, 8080))
-KEYCLOAK = pod(namespaces.IDENTITY, "keycloak", {**KEYCLOAK_POD_LABELS, "app.kubernetes.io/instance": "identity-keycloak"},
-               (8080, 8443, 9000))
+KEYCLOAK = pod(
+    namespaces.IDENTITY,
+    "keycloak",
+    {**KEYCLOAK_POD_LABELS, "app.kubernetes.io/instance": "identity-keycloak"},
+    (8080, 8443, 9000),
+)
 # CloudNativePG labels instance pods cnpg.io/cluster and cnpg.io/instanceRole.
-POSTGRES = pod(namespaces.IDENTITY, "keycloak-db-1", {"cnpg.io/cluster": "keycloak-db", "cnpg.io/instanceRole": "primary"},
-               (5432, 8000, 9187, 8080))
+POSTGRES = pod(
+    namespaces.IDENTITY,
+    "keycloak-db-1",
+    {"cnpg.io/cluster": "keycloak-db", "cnpg.io/instanceRole": "primary"},
+    (5432, 8000, 9187, 8080),
+)
 KUBE_DNS = pod("kube-system", "coredns", build.DNS_POD_LABELS, ((53, "UDP"), (53, "TCP"), 9153))
 OTHER_KUBE_SYSTEM = pod("kube-system", "metrics-server", {"k8s-app": "metrics-server"}, (10250, 443))
 DEFAULT_NAMESPACE = pod("default", "web", {"app": "web"}, (80, 8080))
 
 
 def platform_pods(stack: str) -> list[Pod]:
-    found = [GATEWAY_PROXY, GATEWAY_CONTROLLER, COLLECTOR, OPERATOR, KEYCLOAK, POSTGRES, KUBE_DNS, OTHER_KUBE_SYSTEM, DEFAULT_NAMESPACE]
+    found = [
+        GATEWAY_PROXY,
+        GATEWAY_CONTROLLER,
+        COLLECTOR,
+        OPERATOR,
+        KEYCLOAK,
+        POSTGRES,
+        KUBE_DNS,
+        OTHER_KUBE_SYSTEM,
+        DEFAULT_NAMESPACE,
+    ]
     # Workloads the plan declares (the budget service and its store), with their own labels and ports.
     for o in objects(stack):
         if o["kind"] in ("Deployment", "StatefulSet"):
             template = o["spec"]["template"]
             ports = [p["containerPort"] for c in template["spec"]["containers"] for p in c.get("ports", [])]
-            found.append(pod(o["metadata"]["namespace"], o["metadata"]["name"], template["metadata"]["labels"], ports or (8080,)))
+            found.append(
+                pod(o["metadata"]["namespace"], o["metadata"]["name"], template["metadata"]["labels"], ports or (8080,))
+            )
     covered = {p.namespace for p in found}
     for namespace in namespaces.PLATFORM_NAMESPACES:
         if namespace not in covered:
@@ -430,7 +596,14 @@ def tenant_pods(stack: str) -> list[Pod]:
     found = []
     for team in spec.teams:
         for agent in team.agents:
-            found.append(pod(team.namespace, agent.name, {LABEL_TIER: agent.tier.name, LABEL_AGENT: agent.name, "app": agent.name}, (8080,)))
+            found.append(
+                pod(
+                    team.namespace,
+                    agent.name,
+                    {LABEL_TIER: agent.tier.name, LABEL_AGENT: agent.name, "app": agent.name},
+                    (8080,),
+                )
+            )
         lowest = {LABEL_TIER: spec.lowest_tier.name}
         found.append(pod(team.namespace, "mcp-server", {**lowest, "app": "crm-mcp"}, (8080, 3000)))
         found.append(pod(team.namespace, "helper", {**lowest, "app": "redis"}, (6379,)))
@@ -463,10 +636,22 @@ def test_only_the_gateway_proxy_reaches_a_tenant_pod(stack):
     net = network(stack)
     tenants = tenant_pods(stack)
     everyone = tenants + platform_pods(stack)
-    reached = {(str(src), str(dst), port) for dst in tenants for src in everyone if src != dst
-               for port, protocol in dst.ports if net.ingress_allowed(src, dst, port, protocol)}
-    assert reached == {(str(src), str(dst), port) for dst in tenants for src in everyone if src != dst
-                       for port, protocol in dst.ports if net.reaches(src, dst, port, protocol)}
+    reached = {
+        (str(src), str(dst), port)
+        for dst in tenants
+        for src in everyone
+        if src != dst
+        for port, protocol in dst.ports
+        if net.ingress_allowed(src, dst, port, protocol)
+    }
+    assert reached == {
+        (str(src), str(dst), port)
+        for dst in tenants
+        for src in everyone
+        if src != dst
+        for port, protocol in dst.ports
+        if net.reaches(src, dst, port, protocol)
+    }
     expected = {(str(GATEWAY_PROXY), str(dst), port) for dst in tenants for port, _ in dst.ports}
     assert reached == expected
 
@@ -477,10 +662,22 @@ def test_tenant_pods_reach_only_dns_the_gateway_the_collector_and_keycloak(stack
     net = network(stack)
     tenants = tenant_pods(stack)
     everyone = tenants + platform_pods(stack)
-    reached = {(str(src), str(dst), port, protocol) for src in tenants for dst in everyone if src != dst
-               for port, protocol in dst.ports if net.reaches(src, dst, port, protocol)}
-    expected = {(str(src), str(dst), port, protocol) for src in tenants for dst in everyone if src != dst
-                for port, protocol in dst.ports if intended_egress(dst, port, protocol)}
+    reached = {
+        (str(src), str(dst), port, protocol)
+        for src in tenants
+        for dst in everyone
+        if src != dst
+        for port, protocol in dst.ports
+        if net.reaches(src, dst, port, protocol)
+    }
+    expected = {
+        (str(src), str(dst), port, protocol)
+        for src in tenants
+        for dst in everyone
+        if src != dst
+        for port, protocol in dst.ports
+        if intended_egress(dst, port, protocol)
+    }
     assert expected and reached == expected
 
 
@@ -498,7 +695,10 @@ def test_the_gateway_controller_and_the_collector_cannot_call_agents():
     net = network("dev")
     for dst in tenant_pods("dev"):
         for src in (GATEWAY_CONTROLLER, COLLECTOR, KEYCLOAK, OPERATOR):
-            assert not net.reaches(src, dst, 8080 if (8080, "TCP") in dst.ports else dst.ports[0][0]), (str(src), str(dst))
+            assert not net.reaches(src, dst, 8080 if (8080, "TCP") in dst.ports else dst.ports[0][0]), (
+                str(src),
+                str(dst),
+            )
 
 
 def test_the_model_sees_a_policy_that_admits_every_namespace():
@@ -530,7 +730,9 @@ def test_every_line_of_the_threat_model_names_tests_that_exist():
     import re
 
     text = (ROOT / "docs" / "threat-model.md").read_text(encoding="utf-8")
-    rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| #") and "---" not in line]
+    rows = [
+        line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| #") and "---" not in line
+    ]
     cannot_rows = [r for r in rows if re.match(r"\| \d+ \|", r)]
     assert len(cannot_rows) >= 10
     tests_by_file: dict[str, set[str]] = {}
@@ -544,7 +746,9 @@ def test_every_line_of_the_threat_model_names_tests_that_exist():
             assert current, f"{name}: no file named before it in: {row}"
             if current not in tests_by_file:
                 tree = ast.parse((ROOT / "tests" / current).read_text(encoding="utf-8"))
-                tests_by_file[current] = {n.name for n in tree.body if isinstance(n, ast.FunctionDef) and n.name.startswith("test_")}
+                tests_by_file[current] = {
+                    n.name for n in tree.body if isinstance(n, ast.FunctionDef) and n.name.startswith("test_")
+                }
             assert name in tests_by_file[current], f"{current}::{name} named in docs/threat-model.md does not exist"
             named += 1
     assert named >= 20

@@ -6,9 +6,9 @@ import pytest
 
 from agentplane import namespaces
 from agentplane.builders import tenants as build
-from agentplane.quantity import parse_quantity
 from agentplane.config.load import load_from_files
 from agentplane.manifest import LABEL_TENANT, LABEL_TIER
+from agentplane.quantity import parse_quantity
 from tests.support.plans import ROOT, STACKS, example_plan, plan_with_teams, resources_of
 
 
@@ -66,7 +66,9 @@ def test_network_policies_default_deny_and_only_platform_allows(dev_spec) -> Non
     assert deny["podSelector"] == {} and set(deny["policyTypes"]) == {"Ingress", "Egress"}
     assert "ingress" not in deny and "egress" not in deny
     platform = objs[("NetworkPolicy", "allow-platform")]["spec"]
-    reached = {peer["to"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for peer in platform["egress"]}
+    reached = {
+        peer["to"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for peer in platform["egress"]
+    }
     assert reached == {namespaces.GATEWAY, namespaces.TELEMETRY, namespaces.IDENTITY}
     # No policy opens egress to arbitrary addresses: external traffic must go through the gateway.
     for (kind, _), obj in objs.items():
@@ -82,7 +84,9 @@ def test_role_bindings_map_owners_and_members_to_the_tenant_roles(dev_spec) -> N
     members = objs[("RoleBinding", "tenant-members")]
     # Groups by their path in tokens (the realm's groups mapper emits full paths): no other team
     # can produce `/support/...`, and none of them is a `system:` or admin group.
-    assert owners["roleRef"]["name"] == build.ROLE_OWNER and [s["name"] for s in owners["subjects"]] == ["/support/support-admins"]
+    assert owners["roleRef"]["name"] == build.ROLE_OWNER and [s["name"] for s in owners["subjects"]] == [
+        "/support/support-admins"
+    ]
     assert members["roleRef"]["name"] == build.ROLE_MEMBER
     assert [s["name"] for s in members["subjects"]] == ["/support/support-engineers", "/support/support-leads"]
     assert all(s["kind"] == "Group" for s in owners["subjects"] + members["subjects"])
@@ -119,7 +123,11 @@ def test_every_tenant_namespace_has_the_invariants(stack: str) -> None:
         assert ("LimitRange", "tenant-defaults") in kinds, team
         deny = next(o for o in objs if o["kind"] == "NetworkPolicy" and o["metadata"]["name"] == "default-deny")
         assert deny["spec"]["podSelector"] == {} and set(deny["spec"]["policyTypes"]) == {"Ingress", "Egress"}, team
-        assert all(o["metadata"].get("namespace", info["namespace"]) == info["namespace"] for o in objs if o["kind"] != "Namespace"), team
+        assert all(
+            o["metadata"].get("namespace", info["namespace"]) == info["namespace"]
+            for o in objs
+            if o["kind"] != "Namespace"
+        ), team
 
 
 def test_namespaced_objects_depend_on_their_namespace() -> None:
@@ -158,7 +166,11 @@ def test_offboarding_lifts_protection_for_that_team_only() -> None:
 
 def test_every_kubernetes_resource_uses_the_explicit_provider() -> None:
     doc = example_plan("dev")
-    kube = [r for r in doc["resources"] if r["type"].startswith("kubernetes:") and r["type"] != "pulumi:providers:kubernetes"]
+    kube = [
+        r
+        for r in doc["resources"]
+        if r["type"].startswith("kubernetes:") and r["type"] != "pulumi:providers:kubernetes"
+    ]
     assert kube
     assert {r["provider"] for r in kube} == {"kubernetes"}
     provider = next(r for r in doc["resources"] if r["type"] == "pulumi:providers:kubernetes")
@@ -197,7 +209,12 @@ def test_an_object_declared_twice_is_an_error() -> None:
 
     obj = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "shared", "namespace": "agentplane-gateway"}}
     kube.start_run()
-    kube._claimed[("v1", "ConfigMap", "agentplane-gateway", "shared")] = "gateway-foo-configmap-agentplane-gateway-shared"
-    with pytest.raises(kube.DuplicateObject, match=r"ConfigMap agentplane-gateway/shared would be declared twice, by gateway-foo-.* and by gateway-bar-"):
+    kube._claimed[("v1", "ConfigMap", "agentplane-gateway", "shared")] = (
+        "gateway-foo-configmap-agentplane-gateway-shared"
+    )
+    with pytest.raises(
+        kube.DuplicateObject,
+        match=r"ConfigMap agentplane-gateway/shared would be declared twice, by gateway-foo-.* and by gateway-bar-",
+    ):
         kube.register("gateway-bar", obj, pulumi.ResourceOptions())
     kube.start_run()

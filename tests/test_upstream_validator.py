@@ -110,7 +110,12 @@ def test_core_metadata_rules() -> None:
     bad_label["metadata"]["labels"] = {"team": "-ai-"}
     _one_error_containing(validate_object(bad_label), "metadata.labels.team", "label value")
     # RBAC names are path segments, so the ':' of aggregated roles is fine.
-    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": _meta("agentplane:view"), "rules": []}
+    role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": _meta("agentplane:view"),
+        "rules": [],
+    }
     assert validate_object(role) == []
 
 
@@ -143,7 +148,9 @@ def test_valid_cluster_issuer_passes() -> None:
 def test_cluster_issuer_unknown_field_fails() -> None:
     bad = copy.deepcopy(CLUSTER_ISSUER)
     bad["spec"]["ca"]["secretNmae"] = "x"
-    _one_error_containing(validate_object(bad), "cert-manager.io/v1 ClusterIssuer /agentplane-ca: spec.ca.secretNmae: unknown field")
+    _one_error_containing(
+        validate_object(bad), "cert-manager.io/v1 ClusterIssuer /agentplane-ca: spec.ca.secretNmae: unknown field"
+    )
 
 
 def test_cluster_issuer_missing_required_field_fails() -> None:
@@ -207,7 +214,9 @@ def test_kyverno_validating_policy_with_bad_field_fails() -> None:
 
 def test_unknown_kind_has_no_known_schema() -> None:
     widget = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": _meta("w", "agents")}
-    assert validate_object(widget) == ["example.com/v1 Widget agents/w: (root): no known schema for example.com/v1 Widget"]
+    assert validate_object(widget) == [
+        "example.com/v1 Widget agents/w: (root): no known schema for example.com/v1 Widget"
+    ]
     # A known group with an unknown kind is no better.
     _one_error_containing(
         validate_object({"apiVersion": "cert-manager.io/v1", "kind": "Widget", "metadata": _meta("w")}),
@@ -216,7 +225,12 @@ def test_unknown_kind_has_no_known_schema() -> None:
 
 
 def test_unserved_crd_version_fails() -> None:
-    policy = {"apiVersion": "gateway.networking.k8s.io/v1alpha3", "kind": "BackendTLSPolicy", "metadata": _meta("p", "a"), "spec": {}}
+    policy = {
+        "apiVersion": "gateway.networking.k8s.io/v1alpha3",
+        "kind": "BackendTLSPolicy",
+        "metadata": _meta("p", "a"),
+        "spec": {},
+    }
     _one_error_containing(validate_object(policy), "apiVersion", "not served", "served: v1")
 
 
@@ -249,7 +263,10 @@ def test_list_type_map_rejects_duplicate_keys() -> None:
         "metadata": _meta("agentgateway", "gateway"),
         "spec": {
             "gatewayClassName": "agentgateway",
-            "listeners": [{"name": "http", "port": 80, "protocol": "HTTP"}, {"name": "https", "port": 443, "protocol": "HTTP"}],
+            "listeners": [
+                {"name": "http", "port": 80, "protocol": "HTTP"},
+                {"name": "https", "port": 443, "protocol": "HTTP"},
+            ],
         },
     }
     assert validate_object(gateway) == []
@@ -447,7 +464,9 @@ def test_synthetic_crd_quirks(synthetic_upstream: Path) -> None:
 
     # A rule the model cannot evaluate fails the object (never counted as passed) and is
     # registered for the census; the oldSelf rule is skipped entirely.
-    unevaluated = validate_object(widget(size="small", owner=None, port=8080, extra={"any": {"thing": 1}}, tags={"a": "b"}, marker={}))
+    unevaluated = validate_object(
+        widget(size="small", owner=None, port=8080, extra={"any": {"thing": 1}}, tags={"a": "b"}, marker={})
+    )
     _one_error_containing(unevaluated, "spec.extra", "not evaluated here")
     assert ("widgets.example.com", "frobnicate(self)") in UNEVALUATED_RULES
     assert not any("oldSelf" in rule for _, rule in UNEVALUATED_RULES)
@@ -459,7 +478,7 @@ def test_synthetic_crd_quirks(synthetic_upstream: Path) -> None:
     _one_error_containing(validate_object(widget(size="tiny")), "spec.size", "is not one of")
     _one_error_containing(validate_object(widget(size="small", owner="root")), "spec.owner: owner root is reserved")
     _one_error_containing(validate_object(widget()), "'size' is a required property")
-    _one_error_containing(validate_object(widget(size="small", tags={"a": 1})), 'spec.tags.a', "not of type")
+    _one_error_containing(validate_object(widget(size="small", tags={"a": 1})), "spec.tags.a", "not of type")
     _one_error_containing(validate_object(widget(size="small", marker={"x": 1})), "spec.marker.x", "unknown field")
     assert validate_object(widget(size="small", mode=None)) == []  # null non-nullable field with a default
     unserved = widget(size="small") | {"apiVersion": "example.com/v2"}
@@ -550,12 +569,19 @@ def test_cert_manager_values() -> None:
     assert error.startswith("chart cert-manager-v1.21.0: crds.enabeld: ")
     # Empty-map defaults are free-form, list defaults take any items.
     assert validate_chart_values("cert-manager", "v1.21.0", {"podLabels": {"x": "y"}, "extraArgs": ["--v=2"]}) == []
-    _one_error_containing(validate_chart_values("cert-manager", "v1.21.0", {"replicaCount": "two"}), "replicaCount", "not of type")
+    _one_error_containing(
+        validate_chart_values("cert-manager", "v1.21.0", {"replicaCount": "two"}), "replicaCount", "not of type"
+    )
 
 
 def test_keycloakx_wrong_type_fails_via_schema() -> None:
-    assert validate_chart_values("keycloakx", "7.1.11", {"extraEnv": "- name: KC_PROXY_HEADERS\n  value: xforwarded\n"}) == []
-    errors = validate_chart_values("keycloakx", "7.1.11", {"extraEnv": [{"name": "KC_PROXY_HEADERS", "value": "xforwarded"}]})
+    assert (
+        validate_chart_values("keycloakx", "7.1.11", {"extraEnv": "- name: KC_PROXY_HEADERS\n  value: xforwarded\n"})
+        == []
+    )
+    errors = validate_chart_values(
+        "keycloakx", "7.1.11", {"extraEnv": [{"name": "KC_PROXY_HEADERS", "value": "xforwarded"}]}
+    )
     _one_error_containing(errors, "chart keycloakx-7.1.11: extraEnv:", "is not of type 'string'")
 
 
@@ -570,9 +596,16 @@ def test_spire_subchart_keys_and_schema() -> None:
         validate_chart_values("spire", "0.30.0", {"spire-server": {"nonexistentKey": 1}}),
         "chart spire-0.30.0: spire-server.nonexistentKey:",
     )
-    _one_error_containing(validate_chart_values("spire", "0.30.0", {"global": {"spire": {"trustDomian": "x"}}}), "global.spire.trustDomian")
+    _one_error_containing(
+        validate_chart_values("spire", "0.30.0", {"global": {"spire": {"trustDomian": "x"}}}),
+        "global.spire.trustDomian",
+    )
     # spire-agent ships a values.schema.json of its own.
-    _one_error_containing(validate_chart_values("spire", "0.30.0", {"spire-agent": {"server": {"port": 0}}}), "spire-agent.server.port", "minimum")
+    _one_error_containing(
+        validate_chart_values("spire", "0.30.0", {"spire-agent": {"server": {"port": 0}}}),
+        "spire-agent.server.port",
+        "minimum",
+    )
 
 
 def test_free_form_prefixes() -> None:
@@ -594,4 +627,4 @@ def test_core_quantities_follow_the_apimachinery_grammar() -> None:
         "spec": {"hard": {"pods": "ten", "requests.cpu": "500m", "requests.memory": "4Gi", "limits.cpu": 2}},
     }
     errors = upstream.validate_object(quota)
-    assert len(errors) == 1 and 'spec.hard.pods' in errors[0], errors
+    assert len(errors) == 1 and "spec.hard.pods" in errors[0], errors

@@ -55,7 +55,9 @@ def test_renamed_components_reach_their_earlier_urns_only_through_aliases(stack)
         by_urn = {r.urn: r for r in example_run(stack).registrations}
         while by_urn[chain[-1]].parent in by_urn:
             chain.append(by_urn[chain[-1]].parent)
-        assert renamed_components & set(chain), f"{new} took over {through_alias[new]} without a renamed component above it"
+        assert renamed_components & set(chain), (
+            f"{new} took over {through_alias[new]} without a renamed component above it"
+        )
 
 
 def test_a_renamed_component_without_its_alias_would_delete_and_recreate_its_team():
@@ -67,14 +69,21 @@ def test_a_renamed_component_without_its_alias_would_delete_and_recreate_its_tea
 
 
 def test_the_engine_model_is_closed_world():
-    goal = Goal("urn:pulumi:dev::agentplane::a:b:C::x", "a:b:C", "x", "", ({"type": "a:b:Old", "retainOnDelete": True},))
+    goal = Goal(
+        "urn:pulumi:dev::agentplane::a:b:C::x", "a:b:C", "x", "", ({"type": "a:b:Old", "retainOnDelete": True},)
+    )
     with pytest.raises(UnknownAliasField):
         Engine("dev", PROJECT).match([goal], [])
 
 
 def test_a_child_named_after_its_parent_takes_the_parents_earlier_name():
     """step_generator.go inheritedChildAlias: '{name}-details' children follow a renamed parent."""
-    parent = Goal("urn:pulumi:dev::agentplane::a:b:New::new", "a:b:New", "new", "", ({"name": "old", "type": "a:b:Old"},))
+    parent = Goal(
+        "urn:pulumi:dev::agentplane::a:b:New::new", "a:b:New", "new", "", ({"name": "old", "type": "a:b:Old"},)
+    )
     child = Goal("urn:pulumi:dev::agentplane::a:b:New$k:v:Obj::new-obj", "k:v:Obj", "new-obj", parent.urn, ())
-    outcome = Engine("dev", PROJECT).match([parent, child], ["urn:pulumi:dev::agentplane::a:b:Old::old", "urn:pulumi:dev::agentplane::a:b:Old$k:v:Obj::old-obj"])
+    outcome = Engine("dev", PROJECT).match(
+        [parent, child],
+        ["urn:pulumi:dev::agentplane::a:b:Old::old", "urn:pulumi:dev::agentplane::a:b:Old$k:v:Obj::old-obj"],
+    )
     assert outcome.deleted == [] and outcome.created == []

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agentplane.errors import ConfigError
 from agentplane.config.load import load_from_files
+from agentplane.errors import ConfigError
 from tests.support.plans import ROOT
 
 GOOD_TEAM = {
@@ -66,7 +66,12 @@ def test_the_good_team_is_valid(workspace: Path) -> None:
 # (case id, team document, field path expected in the message, words expected in the message)
 TEAM_CASES = [
     ("typo-top-level", _team(owner=["x"]), "owner", "unknown field"),
-    ("typo-nested", _team(agents=[{"name": "helper", "promte": {"dev": "standard"}}]), "agents[0].promte", "unknown field"),
+    (
+        "typo-nested",
+        _team(agents=[{"name": "helper", "promte": {"dev": "standard"}}]),
+        "agents[0].promte",
+        "unknown field",
+    ),
     ("name-not-file-name", _team(name="other"), "name", "must equal the file name"),
     ("name-not-dns", _team(name="Acme_Team"), "name", "is not a name"),
     ("name-too-long", _team(name="a" * 41), "name", "at most 40"),
@@ -75,23 +80,68 @@ TEAM_CASES = [
     ("agent-name-not-ascii", _team(agents=[{"name": "helper!"}]), "agents[0].name", "contains '!'"),
     ("unknown-environment", _team(environments={"qa": {"tier": "standard"}}), "environments.qa", "unknown environment"),
     ("unknown-tier", _team(environments={"dev": {"tier": "gold"}}), "environments.dev.tier", "unknown tier"),
-    ("invalid-quantity", _team(environments={"dev": {"tier": "standard", "quota": {"cpu": "two", "memory": "1Gi", "pods": "5"}}}), "environments.dev.quota.cpu", "not a Kubernetes quantity"),
-    ("fractional-pods", _team(environments={"dev": {"tier": "standard", "quota": {"cpu": "1", "memory": "1Gi", "pods": "1.5"}}}), "environments.dev.quota.pods", "whole number"),
-    ("quota-above-ceiling", _team(environments={"dev": {"tier": "standard", "quota": {"cpu": "64", "memory": "1Gi", "pods": "5"}}}), "environments.dev.quota.cpu", "exceeds the standard tier's ceiling"),
-    ("promotion-above-team-tier", _team(environments={"dev": {"tier": "restricted"}}, models=None, egress=[]), "agents[0].promote.dev", "above the team's tier"),
-    ("promotion-outside-team-envs", _team(agents=[{"name": "helper", "promote": {"staging": "standard"}}]), "agents[0].promote.staging", "not in environment"),
-    ("promotion-unknown-tier", _team(agents=[{"name": "helper", "promote": {"dev": "platinum"}}]), "agents[0].promote.dev", "unknown tier"),
+    (
+        "invalid-quantity",
+        _team(environments={"dev": {"tier": "standard", "quota": {"cpu": "two", "memory": "1Gi", "pods": "5"}}}),
+        "environments.dev.quota.cpu",
+        "not a Kubernetes quantity",
+    ),
+    (
+        "fractional-pods",
+        _team(environments={"dev": {"tier": "standard", "quota": {"cpu": "1", "memory": "1Gi", "pods": "1.5"}}}),
+        "environments.dev.quota.pods",
+        "whole number",
+    ),
+    (
+        "quota-above-ceiling",
+        _team(environments={"dev": {"tier": "standard", "quota": {"cpu": "64", "memory": "1Gi", "pods": "5"}}}),
+        "environments.dev.quota.cpu",
+        "exceeds the standard tier's ceiling",
+    ),
+    (
+        "promotion-above-team-tier",
+        _team(environments={"dev": {"tier": "restricted"}}, models=None, egress=[]),
+        "agents[0].promote.dev",
+        "above the team's tier",
+    ),
+    (
+        "promotion-outside-team-envs",
+        _team(agents=[{"name": "helper", "promote": {"staging": "standard"}}]),
+        "agents[0].promote.staging",
+        "not in environment",
+    ),
+    (
+        "promotion-unknown-tier",
+        _team(agents=[{"name": "helper", "promote": {"dev": "platinum"}}]),
+        "agents[0].promote.dev",
+        "unknown tier",
+    ),
     ("model-not-approved", _team(models=["llama-3-70b"]), "models[0]", "not approved in dev"),
-    ("model-not-in-tier", _team(environments={"dev": {"tier": "restricted"}}, agents=[], egress=[], models=["gpt-4o"]), "models[0]", "not allowed at tier 'restricted'"),
+    (
+        "model-not-in-tier",
+        _team(environments={"dev": {"tier": "restricted"}}, agents=[], egress=[], models=["gpt-4o"]),
+        "models[0]",
+        "not allowed at tier 'restricted'",
+    ),
     ("egress-not-allowed-by-env", _team(egress=["evil.example.com"]), "egress[0]", "not in the egress allowed"),
     ("egress-bare-star", _team(egress=["*"]), "egress[0]", "not a domain pattern"),
     ("egress-url", _team(egress=["https://api.github.com/repos"]), "egress[0]", "not a domain pattern"),
     ("egress-with-port", _team(egress=["api.github.com:443"]), "egress[0]", "not a domain pattern"),
-    ("egress-at-tier-without-egress", _team(environments={"dev": {"tier": "restricted"}}, agents=[], models=["gpt-4o-mini"]), "egress", "does not allow external egress"),
+    (
+        "egress-at-tier-without-egress",
+        _team(environments={"dev": {"tier": "restricted"}}, agents=[], models=["gpt-4o-mini"]),
+        "egress",
+        "does not allow external egress",
+    ),
     ("negative-budget", _team(dailyTokenBudget=-1), "dailyTokenBudget", "greater than or equal to 0"),
     ("non-integer-budget", _team(dailyTokenBudget=1.5), "dailyTokenBudget", "whole number"),
     ("string-budget", _team(dailyTokenBudget="1000"), "dailyTokenBudget", "whole number"),
-    ("agent-budget-above-team", _team(agents=[{"name": "helper", "dailyTokenBudget": 900000}]), "agents[0].dailyTokenBudget", "exceeds the team's"),
+    (
+        "agent-budget-above-team",
+        _team(agents=[{"name": "helper", "dailyTokenBudget": 900000}]),
+        "agents[0].dailyTokenBudget",
+        "exceeds the team's",
+    ),
     ("empty-owners", _team(owners=[]), "owners", "at least 1 item"),
     ("missing-owners", _team(owners=None), "owners", "required"),
     ("no-environments", _team(environments={}), "environments", "at least 1 item"),
@@ -150,7 +200,9 @@ def test_oversized_file_is_rejected_quickly(workspace: Path) -> None:
 
 
 def test_billion_laughs_is_rejected(workspace: Path) -> None:
-    lol = "a: &a [x,x,x,x,x,x,x,x,x]\n" + "".join(f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)}]\n" for i in range(8))
+    lol = "a: &a [x,x,x,x,x,x,x,x,x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)}]\n" for i in range(8)
+    )
     _write_team(workspace, lol)
     assert any("acme.yaml" in e and "not allowed" in e for e in _errors(workspace))
 
@@ -167,14 +219,56 @@ def test_all_errors_of_all_files_are_reported_together(workspace: Path) -> None:
 
 
 ENV_CASES = [
-    ("typo-key", "  agentplane:protect: false\n", "  agentplane:protcet: false\n", "agentplane:protcet", "unknown field"),
-    ("tier-model-not-approved", "      models: [gpt-4o-mini]\n      provenance: audit\n      dailyTokenBudget: 100000", "      models: [gpt-5]\n      provenance: audit\n      dailyTokenBudget: 100000", "agentplane:tiers[0].models[0]", "'gpt-5' is not in agentplane:models"),
-    ("bad-provenance", "      provenance: audit\n      dailyTokenBudget: 100000", "      provenance: strict\n      dailyTokenBudget: 100000", "agentplane:tiers[0].provenance", "'audit' or 'enforce'"),
+    (
+        "typo-key",
+        "  agentplane:protect: false\n",
+        "  agentplane:protcet: false\n",
+        "agentplane:protcet",
+        "unknown field",
+    ),
+    (
+        "tier-model-not-approved",
+        "      models: [gpt-4o-mini]\n      provenance: audit\n      dailyTokenBudget: 100000",
+        "      models: [gpt-5]\n      provenance: audit\n      dailyTokenBudget: 100000",
+        "agentplane:tiers[0].models[0]",
+        "'gpt-5' is not in agentplane:models",
+    ),
+    (
+        "bad-provenance",
+        "      provenance: audit\n      dailyTokenBudget: 100000",
+        "      provenance: strict\n      dailyTokenBudget: 100000",
+        "agentplane:tiers[0].provenance",
+        "'audit' or 'enforce'",
+    ),
     ("bad-provider", "provider: anthropic}", "provider: skynet}", "agentplane:models[2].provider", "openai"),
-    ("bad-env-egress", "    - api.github.com\n", "    - http://api.github.com\n", "agentplane:egress[0]", "not a domain pattern"),
-    ("section-names-unknown-tier", "    trustDomain: dev.agentplane.local\n", "    trustDomain: dev.agentplane.local\n    tiers: {producton: {x509SvidTtl: 30m}}\n", "agentplane:spire.tiers.producton", "unknown tier 'producton'"),
-    ("duplicate-tier", "    - name: production\n", "    - name: standard\n", "agentplane:tiers[2]", "appears more than once"),
-    ("protect-not-bool", "  agentplane:protect: false\n", "  agentplane:protect: maybe\n", "agentplane:protect", "true or false"),
+    (
+        "bad-env-egress",
+        "    - api.github.com\n",
+        "    - http://api.github.com\n",
+        "agentplane:egress[0]",
+        "not a domain pattern",
+    ),
+    (
+        "section-names-unknown-tier",
+        "    trustDomain: dev.agentplane.local\n",
+        "    trustDomain: dev.agentplane.local\n    tiers: {producton: {x509SvidTtl: 30m}}\n",
+        "agentplane:spire.tiers.producton",
+        "unknown tier 'producton'",
+    ),
+    (
+        "duplicate-tier",
+        "    - name: production\n",
+        "    - name: standard\n",
+        "agentplane:tiers[2]",
+        "appears more than once",
+    ),
+    (
+        "protect-not-bool",
+        "  agentplane:protect: false\n",
+        "  agentplane:protect: maybe\n",
+        "agentplane:protect",
+        "true or false",
+    ),
 ]
 
 
@@ -185,14 +279,18 @@ def test_bad_stack_config(workspace: Path, old: str, new: str, field: str, words
     assert old in text, "the case no longer matches the example stack; update it"
     stack.write_text(text.replace(old, new, 1))
     errors = _errors(workspace)
-    assert any(e.startswith("stacks/Pulumi.dev.yaml: ") and f": {field}" in e and words in e for e in errors), "\n".join(errors)
+    assert any(e.startswith("stacks/Pulumi.dev.yaml: ") and f": {field}" in e and words in e for e in errors), (
+        "\n".join(errors)
+    )
 
 
 def test_missing_tiers_is_an_error(workspace: Path) -> None:
-    (workspace / "stacks" / "Pulumi.dev.yaml").write_text(textwrap.dedent("""\
+    (workspace / "stacks" / "Pulumi.dev.yaml").write_text(
+        textwrap.dedent("""\
         config:
           agentplane:protect: false
-    """))
+    """)
+    )
     assert any("agentplane:tiers: required field is missing" in e for e in _errors(workspace))
 
 
@@ -212,7 +310,10 @@ def test_plain_text_secret_in_a_file_is_refused() -> None:
 
     with pytest.raises(ValidationError, match="must not be stored in plain text"):
         Holder.model_validate({"password": "hunter2"}, context={"source": "file"})
-    assert Holder.model_validate({"password": {"secure": "AAEAA..."}}, context={"source": "file"}).password.available is False
+    assert (
+        Holder.model_validate({"password": {"secure": "AAEAA..."}}, context={"source": "file"}).password.available
+        is False
+    )
     assert Holder.model_validate({"password": "decrypted"}, context={"source": "engine"}).password.value == "decrypted"
 
 
@@ -221,14 +322,25 @@ def test_a_team_may_not_be_named_like_another_teams_group(workspace: Path) -> No
     # the name is still refused so that people and tools showing leaf names are never misled.
     _write_team(workspace, _team(name="research-leads", owners=["leads"], members=[], agents=[]), "research-leads.yaml")
     errors = _errors(workspace)
-    assert any(e.startswith("stacks/teams/research-leads.yaml: name: 'research-leads' is also a group name (owners[0] in stacks/teams/research.yaml)") for e in errors), errors
+    assert any(
+        e.startswith(
+            "stacks/teams/research-leads.yaml: name: 'research-leads' is also a group name (owners[0] in stacks/teams/research.yaml)"
+        )
+        for e in errors
+    ), errors
 
 
 def test_a_group_name_belongs_to_one_team(workspace: Path) -> None:
     _write_team(workspace, _team(members=["payments-devs"], agents=[{"name": "helper", "access": ["payments-devs"]}]))
     errors = _errors(workspace)
-    assert "stacks/teams/acme.yaml: members[0]: group 'payments-devs' is also declared by stacks/teams/payments.yaml; a group name belongs to one team only" in errors
-    assert "stacks/teams/payments.yaml: members[0]: group 'payments-devs' is also declared by stacks/teams/acme.yaml; a group name belongs to one team only" in errors
+    assert (
+        "stacks/teams/acme.yaml: members[0]: group 'payments-devs' is also declared by stacks/teams/payments.yaml; a group name belongs to one team only"
+        in errors
+    )
+    assert (
+        "stacks/teams/payments.yaml: members[0]: group 'payments-devs' is also declared by stacks/teams/acme.yaml; a group name belongs to one team only"
+        in errors
+    )
 
 
 def test_groups_are_held_by_path(workspace: Path) -> None:
@@ -247,7 +359,9 @@ def test_other_teams_groups_are_granted_by_team_and_group(workspace: Path) -> No
     # A bare name is the team's own group; one the team does not declare is refused.
     _write_team(workspace, _team(agents=[{"name": "helper", "access": ["payments-devs"]}]))
     assert any(
-        e.startswith("stacks/teams/acme.yaml: agents[0].access[0]: 'payments-devs': team acme declares no group 'payments-devs'")
+        e.startswith(
+            "stacks/teams/acme.yaml: agents[0].access[0]: 'payments-devs': team acme declares no group 'payments-devs'"
+        )
         and "<team>/<group>" in e
         for e in _errors(workspace)
     )
@@ -269,9 +383,13 @@ def test_structural_errors_and_other_sections_cross_checks_come_in_one_run(works
     text = text.replace(old_gateway, old_gateway + "    hostnmae: gw.example.com\n", 1)
     stack.write_text(text.replace(old_budget, "      provenance: enforce\n      dailyTokenBudget: 1000", 1))
     errors = _errors(workspace)
-    assert any(e.startswith("stacks/Pulumi.dev.yaml: agentplane:gateway.hostnmae: unknown field") for e in errors), errors
-    assert any(e.startswith("stacks/Pulumi.dev.yaml: agentplane:tiers[2].dailyTokenBudget: 1000 is less than 2000000")
-               for e in errors), errors
+    assert any(e.startswith("stacks/Pulumi.dev.yaml: agentplane:gateway.hostnmae: unknown field") for e in errors), (
+        errors
+    )
+    assert any(
+        e.startswith("stacks/Pulumi.dev.yaml: agentplane:tiers[2].dailyTokenBudget: 1000 is less than 2000000")
+        for e in errors
+    ), errors
 
 
 def test_a_cross_check_reading_a_malformed_section_is_not_run(workspace: Path) -> None:
@@ -279,7 +397,10 @@ def test_a_cross_check_reading_a_malformed_section_is_not_run(workspace: Path) -
     # the check would need the tiers, so only the structural error is reported, nothing guessed.
     stack = workspace / "stacks" / "Pulumi.dev.yaml"
     text = stack.read_text()
-    old_spire, old_tier = "    trustDomain: dev.agentplane.local\n", "      provenance: audit\n      dailyTokenBudget: 100000"
+    old_spire, old_tier = (
+        "    trustDomain: dev.agentplane.local\n",
+        "      provenance: audit\n      dailyTokenBudget: 100000",
+    )
     assert old_spire in text and old_tier in text
     text = text.replace(old_spire, old_spire + "    tiers: {producton: {x509SvidTtl: 30m}}\n", 1)
     stack.write_text(text.replace(old_tier, "      provenance: strict\n      dailyTokenBudget: 100000", 1))

@@ -37,7 +37,7 @@ PINNED = re.compile(r"^(v\d+\.\d+\.\d+|[0-9a-f]{40})$")
 def stack_configs() -> dict[str, dict]:
     """{stack: parsed stacks/Pulumi.<stack>.yaml}."""
     return {
-        p.name[len("Pulumi."):-len(".yaml")]: yaml.safe_load(p.read_text()) or {}
+        p.name[len("Pulumi.") : -len(".yaml")]: yaml.safe_load(p.read_text()) or {}
         for p in sorted((ROOT / "stacks").glob("Pulumi.*.yaml"))
     }
 
@@ -85,8 +85,11 @@ def matrix_stacks(job: dict) -> list[str]:
 
 def pulumi_command_steps(job: dict) -> list[dict]:
     """The job's pulumi/actions steps that run a command (not the install-only use in e2e)."""
-    return [s for s in job.get("steps", []) if s.get("uses", "").startswith("pulumi/actions@")
-            and "command" in s.get("with", {})]
+    return [
+        s
+        for s in job.get("steps", [])
+        if s.get("uses", "").startswith("pulumi/actions@") and "command" in s.get("with", {})
+    ]
 
 
 def step_stacks(job: dict, step: dict) -> list[str]:
@@ -117,8 +120,10 @@ def ci_coverage_problems(configs: dict[str, dict], workflows: dict[str, dict]) -
         if missing := sorted(ci - set(stacks)):
             problems.append(f"{where} lacks the CI stack(s) {missing}: add them (and to DEPLOY_ORDER)")
         if kind := sorted(local & set(stacks)):
-            problems.append(f"{where} runs the local-only stack(s) {kind}: their cluster is a "
-                            f"{LOCAL_CONTEXT_PREFIX}* context no runner can reach")
+            problems.append(
+                f"{where} runs the local-only stack(s) {kind}: their cluster is a "
+                f"{LOCAL_CONTEXT_PREFIX}* context no runner can reach"
+            )
         if unknown := sorted(set(stacks) - set(configs)):
             problems.append(f"{where} names {unknown}, which have no stacks/Pulumi.<stack>.yaml")
         if len(stacks) != len(set(stacks)):
@@ -128,8 +133,9 @@ def ci_coverage_problems(configs: dict[str, dict], workflows: dict[str, dict]) -
         for job_id, job in workflow.get("jobs", {}).items():
             for step in pulumi_command_steps(job):
                 if kind := sorted(local & set(step_stacks(job, step))):
-                    problems.append(f"{file} job {job_id} runs pulumi {step['with']['command']} on "
-                                    f"the local-only stack(s) {kind}")
+                    problems.append(
+                        f"{file} job {job_id} runs pulumi {step['with']['command']} on the local-only stack(s) {kind}"
+                    )
     return sorted(set(problems))
 
 
@@ -142,7 +148,9 @@ def test_there_are_workflows():
 def test_workflows_match_the_github_schema(schema):
     done = subprocess.run(
         [sys.executable, "-m", "check_jsonschema", "--builtin-schema", schema, *map(str, WORKFLOWS)],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
 
@@ -211,8 +219,10 @@ def test_coverage_check_catches_a_cloud_stack_left_out_and_a_kind_stack_let_in()
     local = local_only_stacks(configs)[0]
     drifting = copy.deepcopy(workflows)
     drifting["drift.yml"]["jobs"]["drift"]["strategy"]["matrix"]["stack"].append(local)
-    assert any(p.startswith("drift.yml's drift matrix runs the local-only stack(s)") and local in p
-               for p in ci_coverage_problems(configs, drifting))
+    assert any(
+        p.startswith("drift.yml's drift matrix runs the local-only stack(s)") and local in p
+        for p in ci_coverage_problems(configs, drifting)
+    )
     deploying = copy.deepcopy(workflows)
     extra = copy.deepcopy(deploying["deploy.yml"]["jobs"]["staging"])
     pulumi_command_steps(extra)[0]["with"]["stack-name"] = local
@@ -244,7 +254,8 @@ def test_every_secret_the_workflows_use_is_documented():
     assert not undocumented, f"docs/operations.md does not list the secret(s) {undocumented}"
     for stack in local_only_stacks(stack_configs()):
         assert not re.search(rf"\b[A-Z][A-Z0-9_]*_{stack.upper()}\b", docs), (
-            f"docs/operations.md names a secret of the local-only stack {stack}")
+            f"docs/operations.md names a secret of the local-only stack {stack}"
+        )
 
 
 def preview_step(job: dict) -> dict:
@@ -272,8 +283,11 @@ def test_preview_covers_every_ci_stack_with_policies_and_a_comment():
     # After the preview: upload its output whatever happened, then fail on its exit code.
     names = [s.get("name", "") for s in preview["steps"]]
     upload = next(s for s in preview["steps"] if s.get("uses", "").startswith("actions/upload-artifact@"))
-    fail = next(s for s in preview["steps"] if "exit 1" in s.get("run", "") and s is not step
-                and "steps.preview.outputs.exit-code" in s.get("if", ""))
+    fail = next(
+        s
+        for s in preview["steps"]
+        if "exit 1" in s.get("run", "") and s is not step and "steps.preview.outputs.exit-code" in s.get("if", "")
+    )
     assert names.index(step["name"]) < names.index(upload["name"]) < names.index(fail["name"])
     assert "always()" in upload["if"]
     assert upload["with"]["name"] == "preview-${{ matrix.stack }}"
@@ -290,19 +304,31 @@ def test_preview_step_records_a_failing_preview_and_the_comment_reports_it(tmp_p
     bin_dir, temp = tmp_path / "bin", tmp_path / "runner-temp"
     bin_dir.mkdir(), temp.mkdir()
     fake = bin_dir / "pulumi"
-    fake.write_text("#!/bin/sh\n"
-                    "echo 'Policy Violations:'\n"
-                    "echo '    [mandatory]  agentplane v0.1.0  no-privileged (kubernetes:apps/v1:Deployment: x)'\n"
-                    "echo '    containers must not be privileged'\n"
-                    "echo 'error: preview failed' >&2\n"
-                    "exit 255\n")
+    fake.write_text(
+        "#!/bin/sh\n"
+        "echo 'Policy Violations:'\n"
+        "echo '    [mandatory]  agentplane v0.1.0  no-privileged (kubernetes:apps/v1:Deployment: x)'\n"
+        "echo '    containers must not be privileged'\n"
+        "echo 'error: preview failed' >&2\n"
+        "exit 255\n"
+    )
     fake.chmod(0o755)
     outputs = tmp_path / "github-output"
-    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "RUNNER_TEMP": str(temp),
-           "GITHUB_OUTPUT": str(outputs), "STACK": "staging"}
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "RUNNER_TEMP": str(temp),
+        "GITHUB_OUTPUT": str(outputs),
+        "STACK": "staging",
+    }
     step = preview_step(load("preview.yml")["jobs"]["preview"])
-    done = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
-                          env=env, capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, "the step records the exit code; a later step fails the job"
     assert "exit-code=255" in outputs.read_text()
     # What upload-artifact uploads, laid out as download-artifact lays it out for the comment job.
@@ -347,11 +373,13 @@ def test_preview_posts_one_comment_with_the_plan_diff_and_every_preview():
     compose = next(s for s in comment["steps"] if s.get("id") == "compose")
     assert "-m agentplane.review.prcomment" in compose["run"]
     assert re.findall(r"--stack (\S+)", compose["run"]) == matrix_stacks(preview), (
-        "the comment must report every stack of the preview matrix")
+        "the comment must report every stack of the preview matrix"
+    )
     assert "--no-live-previews" in compose["run"] and "GITHUB_STEP_SUMMARY" in compose["run"]
     post = next(s for s in comment["steps"] if s.get("uses", "").startswith("actions/github-script@"))
     assert "updateComment" in post["with"]["script"] and "createComment" in post["with"]["script"], (
-        "one comment, updated on every push")
+        "one comment, updated on every push"
+    )
     assert "SAME_REPO == 'true'" in post["if"], "a fork's token cannot comment"
     assert comment["env"]["SAME_REPO"] == "${{ github.event.pull_request.head.repo.full_name == github.repository }}"
     fail = comment["steps"][-1]
@@ -379,9 +407,11 @@ def test_deploys_are_serialized_per_stack_in_order_with_environments():
 
 def test_deploy_jobs_differ_only_in_their_stack():
     jobs = load("deploy.yml")["jobs"]
+
     def normalised(job: dict, stack: str) -> str:
         text = json.dumps({k: v for k, v in job.items() if k not in ("name", "needs")}, sort_keys=True)
         return text.replace(stack.upper(), "<STACK>").replace(stack, "<stack>")
+
     shapes = {normalised(job, job["environment"]) for job in jobs.values()}
     assert len(shapes) == 1, "the deploy jobs drifted apart; keep them identical but for the stack"
 
@@ -412,7 +442,9 @@ def test_e2e_installs_pinned_tools_and_runs_the_e2e_tests():
     assert any(u.startswith("helm/kind-action@") for u in uses)
     assert any(u.startswith("pulumi/actions@") for u in uses)
     kind = next(s for s in job["steps"] if s.get("uses", "").startswith("helm/kind-action@"))
-    assert kind["with"]["version"] == "${{ env.KIND_VERSION }}" and re.match(r"^v\d+\.\d+\.\d+$", workflow["env"]["KIND_VERSION"])
+    assert kind["with"]["version"] == "${{ env.KIND_VERSION }}" and re.match(
+        r"^v\d+\.\d+\.\d+$", workflow["env"]["KIND_VERSION"]
+    )
     assert any("pytest -m e2e tests/e2e" in s.get("run", "") for s in job["steps"])
     # The runner's own kind cluster and infra/up's local state: no shared credentials.
     assert "secrets." not in (ROOT / ".github" / "workflows" / "e2e.yml").read_text()
@@ -430,7 +462,6 @@ def test_pulumi_cli_matches_the_sdk_pin():
         env = load(path.name).get("env", {})
         if "PULUMI_VERSION" in env:
             assert env["PULUMI_VERSION"] == sdk, f"{path.name}: Pulumi CLI {env['PULUMI_VERSION']} != SDK {sdk}"
-
 
 
 # --------------------------------------------------------------------------- stack credentials
@@ -469,7 +500,9 @@ def test_pull_request_code_never_gets_deploy_or_drift_credentials_and_prod_previ
             continue
         for name, job in jobs_with_stack_credentials(workflow).items():
             env = environment_name(job)
-            assert env == "preview-${{ matrix.stack }}", f"{path.name} job {name}: PR code must use the preview-<stack> environments"
+            assert env == "preview-${{ matrix.stack }}", (
+                f"{path.name} job {name}: PR code must use the preview-<stack> environments"
+            )
             assert sorted(matrix_stacks(job)) == ci_stacks(stack_configs())
     # Only an environment's own protection stands between PR code and prod state: the docs say
     # which environments exist and that preview-prod requires reviewers.

@@ -8,12 +8,12 @@ import pytest
 
 from agentplane import namespaces, safeyaml
 from agentplane.builders import workload_identity as build
-from agentplane.errors import ConfigError
 from agentplane.config.environment import EnvironmentConfig
 from agentplane.config.files import env_config_from_stack_document
 from agentplane.config.load import load_from_files, validate_environment
-from agentplane.manifest import LABEL_AGENT, LABEL_TIER
 from agentplane.config.sections import workload_identity as spire_section
+from agentplane.errors import ConfigError
+from agentplane.manifest import LABEL_AGENT, LABEL_TIER
 from tests.support.admission_match import selector_matches
 from tests.support.plans import ROOT, STACKS, example_plan, plan_with_teams, resources_of
 from tests.support.upstream import validate_chart_values, validate_objects
@@ -36,7 +36,11 @@ def _release(stack: str, chart: str) -> dict:
 
 
 def _namespace(stack: str, name: str) -> dict:
-    (ns,) = [r for r in _resources(stack) if r["inputs"].get("kind") == "Namespace" and r["inputs"]["metadata"]["name"] == name]
+    (ns,) = [
+        r
+        for r in _resources(stack)
+        if r["inputs"].get("kind") == "Namespace" and r["inputs"]["metadata"]["name"] == name
+    ]
     return ns
 
 
@@ -148,7 +152,12 @@ def test_every_agent_pod_matches_exactly_its_tiers_id_and_platform_namespaces_no
         ns_labels = tenant_namespaces[team["namespace"]]
         for agent, tier in team["agents"].items():
             pod_labels = {LABEL_AGENT: agent, LABEL_TIER: tier}
-            matching = [o for o in ids if _selects(o["spec"]["namespaceSelector"], ns_labels) and _selects(o["spec"]["podSelector"], pod_labels)]
+            matching = [
+                o
+                for o in ids
+                if _selects(o["spec"]["namespaceSelector"], ns_labels)
+                and _selects(o["spec"]["podSelector"], pod_labels)
+            ]
             assert [o["spec"]["podSelector"]["matchLabels"][LABEL_TIER] for o in matching] == [tier], (team, agent)
     # Platform namespaces carry no tenant label, so no platform pod gets a tenant identity.
     platform = [
@@ -161,14 +170,19 @@ def test_every_agent_pod_matches_exactly_its_tiers_id_and_platform_namespaces_no
         assert not any(_selects(o["spec"]["namespaceSelector"], labels) for o in ids)
     # A pod without the platform-owned tier label gets no ID either.
     any_tenant = next(iter(tenant_namespaces.values()))
-    assert not any(_selects(o["spec"]["namespaceSelector"], any_tenant) and _selects(o["spec"]["podSelector"], {}) for o in ids)
+    assert not any(
+        _selects(o["spec"]["namespaceSelector"], any_tenant) and _selects(o["spec"]["podSelector"], {}) for o in ids
+    )
 
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_an_agent_gets_spiffe_id_ns_namespace_sa_service_account(stack: str) -> None:
     doc = example_plan(stack)
     trust_domain = _release(stack, "spire")["inputs"]["values"]["global"]["spire"]["trustDomain"]
-    templates = {o["inputs"]["spec"]["podSelector"]["matchLabels"][LABEL_TIER]: o["inputs"]["spec"]["spiffeIDTemplate"] for o in _cluster_spiffe_ids(stack)}
+    templates = {
+        o["inputs"]["spec"]["podSelector"]["matchLabels"][LABEL_TIER]: o["inputs"]["spec"]["spiffeIDTemplate"]
+        for o in _cluster_spiffe_ids(stack)
+    }
     service_accounts = [
         r["inputs"] for r in resources_of(doc, component="tenants") if r["inputs"].get("kind") == "ServiceAccount"
     ]
@@ -197,7 +211,10 @@ def test_svid_ttls_per_tier_come_from_config_with_defaults(stack: str) -> None:
 
 
 def test_prod_gives_its_production_tier_a_shorter_x509_ttl() -> None:
-    ttls = {r["inputs"]["spec"]["podSelector"]["matchLabels"][LABEL_TIER]: r["inputs"]["spec"]["ttl"] for r in _cluster_spiffe_ids("prod")}
+    ttls = {
+        r["inputs"]["spec"]["podSelector"]["matchLabels"][LABEL_TIER]: r["inputs"]["spec"]["ttl"]
+        for r in _cluster_spiffe_ids("prod")
+    }
     assert ttls["production"] == "30m" and ttls["standard"] == "1h"
 
 
@@ -276,7 +293,16 @@ def _issues(spire: dict) -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize(
     "trust_domain",
-    ["Prod.Example.com", "spiffe://prod.example.com", "prod example.com", "prod/example", "", "a" * 256, "example.org", 42],
+    [
+        "Prod.Example.com",
+        "spiffe://prod.example.com",
+        "prod example.com",
+        "prod/example",
+        "",
+        "a" * 256,
+        "example.org",
+        42,
+    ],
 )
 def test_a_bad_trust_domain_is_an_error_naming_the_field(trust_domain) -> None:
     ((field, message),) = _issues({"trustDomain": trust_domain})
@@ -318,7 +344,12 @@ def test_an_unknown_field_is_an_error_listing_the_allowed_ones(spire: dict, fiel
 
 
 def test_bad_cluster_name_country_and_pinned_chart_are_errors() -> None:
-    fields = {f for f, _ in _issues({"clusterName": "Prod Cluster", "caSubject": {"country": "usa"}, "chart": {"version": "0.29.0"}})}
+    fields = {
+        f
+        for f, _ in _issues(
+            {"clusterName": "Prod Cluster", "caSubject": {"country": "usa"}, "chart": {"version": "0.29.0"}}
+        )
+    }
     assert fields == {"agentplane:spire.clusterName", "agentplane:spire.caSubject.country", "agentplane:spire.chart"}
 
 

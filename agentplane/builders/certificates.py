@@ -30,7 +30,11 @@ CA_BUNDLE_KEY = "ca.crt"
 # webhook Deployment selects its pods by
 # (cert-manager/cert-manager@v1.21.0:deploy/charts/cert-manager/templates/webhook-deployment.yaml).
 RELEASE_NAME = "cert-manager"
-WEBHOOK_POD_SELECTOR = {"app.kubernetes.io/name": "webhook", "app.kubernetes.io/instance": RELEASE_NAME, "app.kubernetes.io/component": "webhook"}
+WEBHOOK_POD_SELECTOR = {
+    "app.kubernetes.io/name": "webhook",
+    "app.kubernetes.io/instance": RELEASE_NAME,
+    "app.kubernetes.io/component": "webhook",
+}
 
 
 def cert_manager_values(spec: PlatformSpec) -> dict:
@@ -52,7 +56,13 @@ def cert_manager_values(spec: PlatformSpec) -> dict:
             "affinity": {
                 "podAntiAffinity": {
                     "preferredDuringSchedulingIgnoredDuringExecution": [
-                        {"weight": 100, "podAffinityTerm": {"labelSelector": {"matchLabels": dict(WEBHOOK_POD_SELECTOR)}, "topologyKey": "kubernetes.io/hostname"}}
+                        {
+                            "weight": 100,
+                            "podAffinityTerm": {
+                                "labelSelector": {"matchLabels": dict(WEBHOOK_POD_SELECTOR)},
+                                "topologyKey": "kubernetes.io/hostname",
+                            },
+                        }
                     ]
                 }
             },

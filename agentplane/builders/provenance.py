@@ -24,7 +24,12 @@ KUBE_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease")
 BREAK_GLASS_GROUP = "system:masters"
 # Kinds of the legacy kyverno.io group a tenant must not write either (deprecated, still served).
 LEGACY_POLICY_RESOURCES = (
-    "clusterpolicies", "policies", "policyexceptions", "cleanuppolicies", "clustercleanuppolicies", "globalcontextentries",
+    "clusterpolicies",
+    "policies",
+    "policyexceptions",
+    "cleanuppolicies",
+    "clustercleanuppolicies",
+    "globalcontextentries",
 )
 ATTESTATION_NAME = "slsaProvenance"
 PROVENANCE_MODES = ("enforce", "audit")
@@ -146,7 +151,11 @@ def _selector_tenant_namespaces() -> dict:
 
 
 def _selector_non_platform_namespaces() -> dict:
-    return {"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": excluded_namespaces()}]}
+    return {
+        "matchExpressions": [
+            {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": excluded_namespaces()}
+        ]
+    }
 
 
 def _split_patterns(patterns: tuple[str, ...], prefix: str = "") -> tuple[list[str], list[str]]:
@@ -215,11 +224,21 @@ def provenance_policy(spec: PlatformSpec, mode: str) -> Obj | None:
 
 
 def agent_labels_mutation(spec: PlatformSpec) -> Obj:
-    return render("agent-labels-mutation.yaml.j2", **_common_context(spec), name=POLICY_AGENT_LABELS, agent_tiers=agent_tiers(spec))
+    return render(
+        "agent-labels-mutation.yaml.j2",
+        **_common_context(spec),
+        name=POLICY_AGENT_LABELS,
+        agent_tiers=agent_tiers(spec),
+    )
 
 
 def agent_labels_validation(spec: PlatformSpec) -> Obj:
-    return render("agent-labels-validation.yaml.j2", **_common_context(spec), name=POLICY_AGENT_LABELS, agent_tiers=agent_tiers(spec))
+    return render(
+        "agent-labels-validation.yaml.j2",
+        **_common_context(spec),
+        name=POLICY_AGENT_LABELS,
+        agent_tiers=agent_tiers(spec),
+    )
 
 
 def platform_metadata_validation(spec: PlatformSpec) -> Obj:

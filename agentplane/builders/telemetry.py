@@ -237,7 +237,9 @@ def collector_network_policy() -> Obj:
             "ingress": [
                 {"from": [{"namespaceSelector": {}}], "ports": ports(namespaces.TELEMETRY_PORTS)},
                 {
-                    "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespaces.GATEWAY}}}],
+                    "from": [
+                        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespaces.GATEWAY}}}
+                    ],
                     "ports": ports(namespaces.TELEMETRY_GATEWAY_PORTS),
                 },
             ],
@@ -285,9 +287,7 @@ def platform_headers_secret(spec: PlatformSpec) -> Obj | None:
     backend = spec.env.telemetry.default_backend
     if backend is None or not backend.headers:
         return None
-    values = {
-        _secret_file_name(header): secret.deploy_value for header, secret in sorted(backend.headers.items())
-    }
+    values = {_secret_file_name(header): secret.deploy_value for header, secret in sorted(backend.headers.items())}
     return _headers_secret(platform_headers_secret_name(), values, tenant=None)
 
 
@@ -324,7 +324,12 @@ def _durability(queue: QueueSettings) -> dict:
             "sizer": "bytes",
             "queue_size": queue.per_destination_bytes,
             "num_consumers": EXPORT_WORKERS,
-            "batch": {"flush_timeout": "200ms", "sizer": "bytes", "min_size": BATCH_MIN_BYTES, "max_size": BATCH_MAX_BYTES},
+            "batch": {
+                "flush_timeout": "200ms",
+                "sizer": "bytes",
+                "min_size": BATCH_MIN_BYTES,
+                "max_size": BATCH_MAX_BYTES,
+            },
         },
         "retry_on_failure": {
             "enabled": True,
@@ -409,16 +414,28 @@ def usage_connector() -> dict:
     return {
         "logs": [
             _usage_metric(
-                INPUT_TOKENS_METRIC, "Prompt tokens counted by the agent gateway", "{token}",
-                f'attributes["{LOG_INPUT_TOKENS}"] != nil', f'Int(attributes["{LOG_INPUT_TOKENS}"])', model,
+                INPUT_TOKENS_METRIC,
+                "Prompt tokens counted by the agent gateway",
+                "{token}",
+                f'attributes["{LOG_INPUT_TOKENS}"] != nil',
+                f'Int(attributes["{LOG_INPUT_TOKENS}"])',
+                model,
             ),
             _usage_metric(
-                OUTPUT_TOKENS_METRIC, "Completion tokens counted by the agent gateway", "{token}",
-                f'attributes["{LOG_OUTPUT_TOKENS}"] != nil', f'Int(attributes["{LOG_OUTPUT_TOKENS}"])', model,
+                OUTPUT_TOKENS_METRIC,
+                "Completion tokens counted by the agent gateway",
+                "{token}",
+                f'attributes["{LOG_OUTPUT_TOKENS}"] != nil',
+                f'Int(attributes["{LOG_OUTPUT_TOKENS}"])',
+                model,
             ),
             _usage_metric(
-                TOOL_CALLS_METRIC, "MCP tool calls through the agent gateway", "{call}",
-                f'attributes["{LOG_TOOL}"] != nil', "1", [{"key": LOG_TOOL}],
+                TOOL_CALLS_METRIC,
+                "MCP tool calls through the agent gateway",
+                "{call}",
+                f'attributes["{LOG_TOOL}"] != nil',
+                "1",
+                [{"key": LOG_TOOL}],
             ),
         ]
     }
@@ -473,7 +490,11 @@ def collector_config(spec: PlatformSpec) -> dict:
         SELF_METRICS_RECEIVER: {
             "config": {
                 "scrape_configs": [
-                    {"job_name": "agentplane-collector", "scrape_interval": "30s", "static_configs": [{"targets": [SELF_METRICS_TARGET]}]}
+                    {
+                        "job_name": "agentplane-collector",
+                        "scrape_interval": "30s",
+                        "static_configs": [{"targets": [SELF_METRICS_TARGET]}],
+                    }
                 ]
             }
         },
@@ -483,7 +504,9 @@ def collector_config(spec: PlatformSpec) -> dict:
         "memory_limiter": {"check_interval": "1s", "limit_percentage": 80, "spike_limit_percentage": 20},
         # Whatever tenant, namespace, pod, agent or tier a sender claims is deleted: the
         # collector sets them from the pod the connection comes from, or not at all.
-        "resource/drop-sender-claims": {"attributes": [{"pattern": pattern, "action": "delete"} for pattern in SENDER_CLAIM_PATTERNS]},
+        "resource/drop-sender-claims": {
+            "attributes": [{"pattern": pattern, "action": "delete"} for pattern in SENDER_CLAIM_PATTERNS]
+        },
         "k8s_attributes": {
             "auth_type": "serviceAccount",
             "passthrough": False,
@@ -512,7 +535,9 @@ def collector_config(spec: PlatformSpec) -> dict:
     gateway_processors = ["memory_limiter", "resource/drop-sender-claims", "k8s_attributes", "groupbyattrs/gateway"]
 
     exporters: dict[str, dict] = {}
-    platform_kind, platform_settings = _default_backend_exporter(spec.env.telemetry.default_backend, PLATFORM_TENANT_ID, queue)
+    platform_kind, platform_settings = _default_backend_exporter(
+        spec.env.telemetry.default_backend, PLATFORM_TENANT_ID, queue
+    )
     platform_exporter = f"{platform_kind}/platform"
     exporters[platform_exporter] = platform_settings
     tenant_exporters: dict[str, str] = {}
@@ -532,7 +557,11 @@ def collector_config(spec: PlatformSpec) -> dict:
                 "default_pipelines": [platform_pipeline(signal)],
                 "error_mode": "ignore",
                 "table": [
-                    {"context": "resource", "condition": routing_condition(team.name), "pipelines": [tenant_pipeline(signal, team.name)]}
+                    {
+                        "context": "resource",
+                        "condition": routing_condition(team.name),
+                        "pipelines": [tenant_pipeline(signal, team.name)],
+                    }
                     for team in spec.teams
                 ],
             }
@@ -540,18 +569,33 @@ def collector_config(spec: PlatformSpec) -> dict:
         else:
             router = None
             inbound_exporters = [platform_exporter]  # a routing table may not be empty
-        pipelines[f"{signal}/workloads"] = {"receivers": ["otlp"], "processors": workload_processors, "exporters": inbound_exporters}
+        pipelines[f"{signal}/workloads"] = {
+            "receivers": ["otlp"],
+            "processors": workload_processors,
+            "exporters": inbound_exporters,
+        }
         gateway_exporters = list(inbound_exporters)
         if signal == "logs":
             gateway_exporters.append(USAGE_CONNECTOR)
-        pipelines[f"{signal}/gateway"] = {"receivers": ["otlp/gateway"], "processors": gateway_processors, "exporters": gateway_exporters}
+        pipelines[f"{signal}/gateway"] = {
+            "receivers": ["otlp/gateway"],
+            "processors": gateway_processors,
+            "exporters": gateway_exporters,
+        }
         if signal == "metrics":
             pipelines[USAGE_PIPELINE] = {"receivers": [USAGE_CONNECTOR], "exporters": inbound_exporters}
-            pipelines[SELF_METRICS_PIPELINE] = {"receivers": [SELF_METRICS_RECEIVER], "processors": ["memory_limiter"], "exporters": [platform_exporter]}
+            pipelines[SELF_METRICS_PIPELINE] = {
+                "receivers": [SELF_METRICS_RECEIVER],
+                "processors": ["memory_limiter"],
+                "exporters": [platform_exporter],
+            }
         if router is not None:
             pipelines[platform_pipeline(signal)] = {"receivers": [router], "exporters": [platform_exporter]}
             for team in spec.teams:
-                pipelines[tenant_pipeline(signal, team.name)] = {"receivers": [router], "exporters": [tenant_exporters[team.name]]}
+                pipelines[tenant_pipeline(signal, team.name)] = {
+                    "receivers": [router],
+                    "exporters": [tenant_exporters[team.name]],
+                }
 
     extensions = {
         "health_check": {"endpoint": f"0.0.0.0:{HEALTH_PORT}"},
@@ -636,7 +680,13 @@ def collector(spec: PlatformSpec) -> Obj:
         "affinity": {
             "podAntiAffinity": {
                 "preferredDuringSchedulingIgnoredDuringExecution": [
-                    {"weight": 100, "podAffinityTerm": {"labelSelector": {"matchLabels": collector_pod_selector()}, "topologyKey": "kubernetes.io/hostname"}}
+                    {
+                        "weight": 100,
+                        "podAffinityTerm": {
+                            "labelSelector": {"matchLabels": collector_pod_selector()},
+                            "topologyKey": "kubernetes.io/hostname",
+                        },
+                    }
                 ]
             }
         },

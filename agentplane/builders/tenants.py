@@ -6,8 +6,6 @@ from agentplane import namespaces
 from agentplane.builders import provenance, telemetry
 from agentplane.builders.gateway.platform import GATEWAY_NAME
 from agentplane.builders.identity.keycloak import KEYCLOAK_POD_LABELS
-from agentplane.quantity import parse_quantity
-from policies.render import render
 from agentplane.config.platform import PlatformSpec, TeamSpec
 from agentplane.manifest import (
     LABEL_AGENT,
@@ -19,6 +17,8 @@ from agentplane.manifest import (
     labels,
     metadata,
 )
+from agentplane.quantity import parse_quantity
+from policies.render import render
 
 # The agent gateway's proxy pods: agentgateway v1.4.1 labels the proxy it deploys for a Gateway
 # with its selector labels, among them gateway.networking.k8s.io/gateway-name: <Gateway name>
@@ -92,7 +92,10 @@ def limit_range(team: TeamSpec, spec: PlatformSpec) -> Obj:
                 {
                     "type": "Container",
                     "default": {"cpu": cpu_limit, "memory": memory_limit},
-                    "defaultRequest": {"cpu": _at_most(d.cpu_request, cpu_limit), "memory": _at_most(d.memory_request, memory_limit)},
+                    "defaultRequest": {
+                        "cpu": _at_most(d.cpu_request, cpu_limit),
+                        "memory": _at_most(d.memory_request, memory_limit),
+                    },
                     "max": {"cpu": team.quota.cpu, "memory": team.quota.memory},
                 }
             ]
@@ -153,7 +156,9 @@ def network_policies(team: TeamSpec) -> list[Obj]:
                     {
                         "from": [
                             {
-                                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespaces.GATEWAY}},
+                                "namespaceSelector": {
+                                    "matchLabels": {"kubernetes.io/metadata.name": namespaces.GATEWAY}
+                                },
                                 "podSelector": {"matchLabels": dict(GATEWAY_PROXY_POD_LABELS)},
                             }
                         ]
@@ -239,7 +244,9 @@ def role_bindings(team: TeamSpec, spec: PlatformSpec) -> list[Obj]:
             "kind": "RoleBinding",
             "metadata": _meta(name, team),
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
-            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": prefix + g} for g in groups],
+            "subjects": [
+                {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": prefix + g} for g in groups
+            ],
         }
 
     bindings = [binding("tenant-owners", ROLE_OWNER, team.owners)]

@@ -20,7 +20,18 @@ _URL = re.compile(
 )
 # Names that resolve to the machine itself, to link-local services, or only inside a private
 # network (RFC 6761/6762/8375, the cloud metadata names).
-_LOCAL_SUFFIXES = (".localhost", ".local", ".localdomain", ".internal", ".home.arpa", ".arpa", ".lan", ".intranet", ".corp", ".private")
+_LOCAL_SUFFIXES = (
+    ".localhost",
+    ".local",
+    ".localdomain",
+    ".internal",
+    ".home.arpa",
+    ".arpa",
+    ".lan",
+    ".intranet",
+    ".corp",
+    ".private",
+)
 # Structural checks before the team is known; the team's own namespace is checked later.
 ANY_NAMESPACE = "*"
 _CLUSTER_SUFFIXES = (".svc", ".svc.cluster.local", ".cluster.local")

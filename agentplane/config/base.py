@@ -102,7 +102,11 @@ def _name(max_length: int, reserved: frozenset[str] = frozenset(), what: str = "
 
 
 TeamName = Annotated[str, Field(strict=True), AfterValidator(_name(MAX_TEAM_NAME))]
-AgentName = Annotated[str, Field(strict=True), AfterValidator(_name(MAX_NAME, RESERVED_AGENT_NAMES, "agent name (the namespace's default ServiceAccount)"))]
+AgentName = Annotated[
+    str,
+    Field(strict=True),
+    AfterValidator(_name(MAX_NAME, RESERVED_AGENT_NAMES, "agent name (the namespace's default ServiceAccount)")),
+]
 # A Service (an MCP server's) or any other name a team picks in its own namespace.
 Name = Annotated[str, Field(strict=True), AfterValidator(_name(MAX_NAME))]
 # A group of a team file. Tokens and RoleBindings carry it under its team (group_path), so a
@@ -132,10 +136,18 @@ def _kubernetes_group(value: str) -> str:
     """A group as Kubernetes sees it (a client certificate's organisation, an OIDC group with
     the API server's prefix): printable ASCII without whitespace, and never a `system:` group,
     which Kubernetes assigns itself (system:authenticated is every user)."""
-    if not value or len(value) > 255 or not value.isascii() or not value.isprintable() or any(c.isspace() for c in value):
+    if (
+        not value
+        or len(value) > 255
+        or not value.isascii()
+        or not value.isprintable()
+        or any(c.isspace() for c in value)
+    ):
         raise ValueError("a group name is 1-255 printable ASCII characters without whitespace")
     if value.lower().startswith("system:"):
-        raise ValueError(f"{value!r} is a Kubernetes system group (system:authenticated is every user, system:masters bypasses RBAC); name a group of people")
+        raise ValueError(
+            f"{value!r} is a Kubernetes system group (system:authenticated is every user, system:masters bypasses RBAC); name a group of people"
+        )
     return value
 
 
@@ -145,7 +157,7 @@ KubernetesGroup = Annotated[str, Field(strict=True), AfterValidator(_kubernetes_
 def _quantity(value: Any) -> Any:
     # YAML turns `cpu: 2` into an int; a quantity is a string in Kubernetes, so accept and normalise.
     if isinstance(value, bool):
-        raise ValueError("expected a quantity string such as \"2\", \"500m\" or \"4Gi\"")
+        raise ValueError('expected a quantity string such as "2", "500m" or "4Gi"')
     if isinstance(value, int):
         return str(value)
     return value

@@ -13,9 +13,6 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError, create_model
 
-from agentplane.errors import ConfigIssue
-from agentplane.namespaces import reserved_reason
-from agentplane.quantity import parse_quantity
 from agentplane.config import untrusted
 from agentplane.config.base import StrictModel, group_path, team_group_path
 from agentplane.config.environment import EnvironmentConfig, Tier, egress_covers
@@ -23,6 +20,9 @@ from agentplane.config.files import CONFIG_NAMESPACE
 from agentplane.config.sections import SECTIONS
 from agentplane.config.sections.gateway import AGENT_REFERENCE, GROUP_REFERENCE
 from agentplane.config.team import TeamFile
+from agentplane.errors import ConfigIssue
+from agentplane.namespaces import reserved_reason
+from agentplane.quantity import parse_quantity
 
 # --- the stack config ----------------------------------------------------------------------
 
@@ -45,10 +45,12 @@ def _check_tier_models(env: EnvironmentConfig) -> list[tuple[str, str]]:
         seen_models: set[str] = set()
         for j, model in enumerate(tier.models):
             if model not in approved:
-                problems.append((
-                    f"tiers[{i}].models[{j}]",
-                    f"{model!r} is not in agentplane:models (approved: {', '.join(approved) or 'none'})",
-                ))
+                problems.append(
+                    (
+                        f"tiers[{i}].models[{j}]",
+                        f"{model!r} is not in agentplane:models (approved: {', '.join(approved) or 'none'})",
+                    )
+                )
             if model in seen_models:
                 problems.append((f"tiers[{i}].models[{j}]", f"{model!r} appears more than once"))
             seen_models.add(model)
@@ -82,15 +84,20 @@ def _check_tiers_monotone(env: EnvironmentConfig) -> list[tuple[str, str]]:
         if lower.egress and not tier.egress:
             problems.append((f"{where}.egress", f"false while {lower.name!r} allows egress: {why}"))
         if tier.daily_token_budget < lower.daily_token_budget:
-            problems.append((
-                f"{where}.dailyTokenBudget", f"{tier.daily_token_budget} is less than {lower.daily_token_budget}: {why}"
-            ))
+            problems.append(
+                (
+                    f"{where}.dailyTokenBudget",
+                    f"{tier.daily_token_budget} is less than {lower.daily_token_budget}: {why}",
+                )
+            )
         if PROVENANCE_STRICTNESS[tier.provenance] < PROVENANCE_STRICTNESS[lower.provenance]:
-            problems.append((
-                f"{where}.provenance",
-                f"{tier.provenance} is less strict than {lower.provenance}: "
-                "higher tiers check provenance at least as strictly",
-            ))
+            problems.append(
+                (
+                    f"{where}.provenance",
+                    f"{tier.provenance} is less strict than {lower.provenance}: "
+                    "higher tiers check provenance at least as strictly",
+                )
+            )
     return problems
 
 
@@ -106,11 +113,13 @@ def plain_credentials(raw: Any, path: str = "") -> list[tuple[str, str]]:
         for i, item in enumerate(raw):
             found += plain_credentials(item, f"{path}[{i}]")
     elif isinstance(raw, str) and untrusted.looks_like_credential(raw):
-        found.append((
-            path,
-            "looks like a credential in plain text; set it with `pulumi config set --secret` "
-            "so the file holds {secure: ...}",
-        ))
+        found.append(
+            (
+                path,
+                "looks like a credential in plain text; set it with `pulumi config set --secret` "
+                "so the file holds {secure: ...}",
+            )
+        )
     return found
 
 
@@ -364,64 +373,112 @@ def reference_issues(teams: list[tuple[TeamFile, str]], env: EnvironmentConfig |
                 owner = by_name.get(agent_ref["team"])
                 agents = [a.name for a in owner.agents] if owner else []
                 if owner is None:
-                    issues.append(ConfigIssue(file, field, (
-                        f"{entry!r}: there is no team {agent_ref['team']!r} "
-                        "(a team file of that name created later would inherit this access)"
-                    )))
+                    issues.append(
+                        ConfigIssue(
+                            file,
+                            field,
+                            (
+                                f"{entry!r}: there is no team {agent_ref['team']!r} "
+                                "(a team file of that name created later would inherit this access)"
+                            ),
+                        )
+                    )
                 elif agent_ref["agent"] not in agents:
-                    issues.append(ConfigIssue(file, field, (
-                        f"{entry!r}: team {owner.name} has no agent {agent_ref['agent']!r} "
-                        f"(agents: {', '.join(agents) or 'none'})"
-                    )))
+                    issues.append(
+                        ConfigIssue(
+                            file,
+                            field,
+                            (
+                                f"{entry!r}: team {owner.name} has no agent {agent_ref['agent']!r} "
+                                f"(agents: {', '.join(agents) or 'none'})"
+                            ),
+                        )
+                    )
                 continue
             group_ref = GROUP_REFERENCE.match(entry)
             assert group_ref is not None
             owner_name = group_ref["team"] or team.name
             owner = by_name.get(owner_name)
             if owner is None:
-                issues.append(ConfigIssue(file, field, (
-                    f"{entry!r}: there is no team {owner_name!r} "
-                    "(a team file of that name created later would inherit this access)"
-                )))
+                issues.append(
+                    ConfigIssue(
+                        file,
+                        field,
+                        (
+                            f"{entry!r}: there is no team {owner_name!r} "
+                            "(a team file of that name created later would inherit this access)"
+                        ),
+                    )
+                )
                 continue
             declared = [*owner.owners, *owner.members]
             if group_ref["group"] not in declared:
                 hint = "" if group_ref["team"] else "; another team's group is written <team>/<group>"
-                issues.append(ConfigIssue(file, field, (
-                    f"{entry!r}: team {owner.name} declares no group {group_ref['group']!r} "
-                    f"(its owners and members: {', '.join(declared)}){hint}"
-                )))
+                issues.append(
+                    ConfigIssue(
+                        file,
+                        field,
+                        (
+                            f"{entry!r}: team {owner.name} declares no group {group_ref['group']!r} "
+                            f"(its owners and members: {', '.join(declared)}){hint}"
+                        ),
+                    )
+                )
     if env is not None:
         prefix = env.tenancy.group_prefix
         admin = set(env.provenance.admin_groups)
         leaves = {a.rpartition("/")[2].rpartition(":")[2].lower(): a for a in sorted(admin)}
         for team, file in teams:
             if team.name in leaves:
-                issues.append(ConfigIssue(file, "name", (
-                    f"{team.name!r} is named like the admin group {leaves[team.name]!r} "
-                    "(agentplane:provenance.adminGroups); choose a name of the team's own"
-                )))
+                issues.append(
+                    ConfigIssue(
+                        file,
+                        "name",
+                        (
+                            f"{team.name!r} is named like the admin group {leaves[team.name]!r} "
+                            "(agentplane:provenance.adminGroups); choose a name of the team's own"
+                        ),
+                    )
+                )
             if prefix + team_group_path(team.name) in admin:
-                issues.append(ConfigIssue(file, "name", (
-                    f"the team's group {prefix + team_group_path(team.name)!r} is in "
-                    "agentplane:provenance.adminGroups; "
-                    "a team's agents may not be platform admins"
-                )))
+                issues.append(
+                    ConfigIssue(
+                        file,
+                        "name",
+                        (
+                            f"the team's group {prefix + team_group_path(team.name)!r} is in "
+                            "agentplane:provenance.adminGroups; "
+                            "a team's agents may not be platform admins"
+                        ),
+                    )
+                )
             for role in ("owners", "members"):
                 for i, group in enumerate(getattr(team, role)):
                     # Tokens carry the path, so this is not a collision; but a sub-group named
                     # like an admin group reads as one to every person and tool that shows leaves.
                     lookalike = [a for a in sorted(admin) if group == a.rpartition("/")[2].rpartition(":")[2].lower()]
                     if lookalike:
-                        issues.append(ConfigIssue(file, f"{role}[{i}]", (
-                            f"{group!r} is named like the admin group {lookalike[0]!r} "
-                            "(agentplane:provenance.adminGroups); choose a name of the team's own"
-                        )))
+                        issues.append(
+                            ConfigIssue(
+                                file,
+                                f"{role}[{i}]",
+                                (
+                                    f"{group!r} is named like the admin group {lookalike[0]!r} "
+                                    "(agentplane:provenance.adminGroups); choose a name of the team's own"
+                                ),
+                            )
+                        )
                     if prefix + group_path(team.name, group) in admin:
-                        issues.append(ConfigIssue(file, f"{role}[{i}]", (
-                            f"{prefix + group_path(team.name, group)!r} is in agentplane:provenance.adminGroups; "
-                            "a team group may not be a platform admin group"
-                        )))
+                        issues.append(
+                            ConfigIssue(
+                                file,
+                                f"{role}[{i}]",
+                                (
+                                    f"{prefix + group_path(team.name, group)!r} is in agentplane:provenance.adminGroups; "
+                                    "a team group may not be a platform admin group"
+                                ),
+                            )
+                        )
     return issues
 
 

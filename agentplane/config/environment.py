@@ -16,8 +16,8 @@ from agentplane.config.sections.identity import IdentityConfig
 from agentplane.config.sections.images import ImagesConfig
 from agentplane.config.sections.provenance import ProvenanceConfig
 from agentplane.config.sections.telemetry import TelemetryConfig
-from agentplane.config.sections.workload_identity import WorkloadIdentityConfig
 from agentplane.config.sections.tenants import TenancyConfig
+from agentplane.config.sections.workload_identity import WorkloadIdentityConfig
 
 # The providers agentgateway's AgentgatewayBackend `spec.ai.provider` can front.
 ModelProvider = Literal["openai", "anthropic", "azureopenai", "bedrock", "gemini", "vertexai"]

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from agentplane import safeyaml
-from agentplane.errors import ConfigError, ConfigIssue
 from agentplane.config.messages import display
+from agentplane.errors import ConfigError, ConfigIssue
 
 # The project namespace of the stack config keys: `agentplane:<key>`.
 CONFIG_NAMESPACE = "agentplane"
@@ -32,7 +32,7 @@ def stack_config_path(root: Path, stack: str) -> Path:
 
 def known_environments(config_dir: Path) -> set[str]:
     """Environments are the stacks that have a config file: Pulumi.<env>.yaml."""
-    return {p.name[len("Pulumi."):-len(".yaml")] for p in config_dir.glob("Pulumi.*.yaml")}
+    return {p.name[len("Pulumi.") : -len(".yaml")] for p in config_dir.glob("Pulumi.*.yaml")}
 
 
 def project_environments(root: Path, config_dir: Path | None = None) -> set[str]:

@@ -16,7 +16,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from agentplane.errors import ConfigError, ConfigIssue
 from agentplane.config import checks, deploy, untrusted
 from agentplane.config.environment import EnvironmentConfig
 from agentplane.config.files import (
@@ -31,10 +30,12 @@ from agentplane.config.messages import display, pydantic_issues
 from agentplane.config.platform import PlatformSpec
 from agentplane.config.resolve import resolve_team
 from agentplane.config.team import TeamFile
+from agentplane.errors import ConfigError, ConfigIssue
 
 
 def validate_environment(raw: dict[str, Any], file: str, *, source: str) -> EnvironmentConfig:
     """The stack config's `agentplane:` keys as an EnvironmentConfig, or one ConfigError naming `file`."""
+
     # Field paths in a stack file carry the config namespace, as operators write them.
     def issue(field: str, message: str) -> ConfigIssue:
         return ConfigIssue(file, f"{CONFIG_NAMESPACE}:{field}" if field else "", message)

@@ -23,14 +23,14 @@ MAX_KEY = 128
 MAX_ITEMS = 256
 # Shapes of well-known credentials; refused wherever they appear (never echoed).
 _CREDENTIALS = (
-    re.compile(r"(^|[^a-z0-9])sk-[A-Za-z0-9_-]{16,}"),                 # OpenAI, Anthropic (sk-ant-...)
+    re.compile(r"(^|[^a-z0-9])sk-[A-Za-z0-9_-]{16,}"),  # OpenAI, Anthropic (sk-ant-...)
     re.compile(r"(^|[^a-z0-9])(ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{20,}"),  # GitHub tokens
     re.compile(r"github_pat_[A-Za-z0-9_]{20,}"),
-    re.compile(r"(^|[^a-z0-9])xox[abprs]-[A-Za-z0-9-]{10,}"),          # Slack
-    re.compile(r"(^|[^A-Z0-9])(AKIA|ASIA)[A-Z0-9]{16}"),               # AWS access keys
-    re.compile(r"AIza[0-9A-Za-z_-]{35}"),                               # Google API keys
-    re.compile(r"eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}"),           # a JWT
-    re.compile(r"glpat-[A-Za-z0-9_-]{20}"),                             # GitLab
+    re.compile(r"(^|[^a-z0-9])xox[abprs]-[A-Za-z0-9-]{10,}"),  # Slack
+    re.compile(r"(^|[^A-Z0-9])(AKIA|ASIA)[A-Z0-9]{16}"),  # AWS access keys
+    re.compile(r"AIza[0-9A-Za-z_-]{35}"),  # Google API keys
+    re.compile(r"eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}"),  # a JWT
+    re.compile(r"glpat-[A-Za-z0-9_-]{20}"),  # GitLab
 )
 
 
@@ -84,11 +84,18 @@ def scan(document: Any) -> list[tuple[str, str]]:
                 return
             for index, (key, value) in enumerate(node.items()):
                 if not isinstance(key, str):
-                    problems.append((f"{path}.<key {index + 1}>" if path else f"<key {index + 1}>", "keys must be names (strings), not numbers, booleans or null"))
+                    problems.append(
+                        (
+                            f"{path}.<key {index + 1}>" if path else f"<key {index + 1}>",
+                            "keys must be names (strings), not numbers, booleans or null",
+                        )
+                    )
                     continue
                 problem = _string_problem(key, MAX_KEY)
                 if problem:
-                    problems.append((f"{path}.<key {index + 1}>" if path else f"<key {index + 1}>", f"the key {problem}"))
+                    problems.append(
+                        (f"{path}.<key {index + 1}>" if path else f"<key {index + 1}>", f"the key {problem}")
+                    )
                     continue
                 walk(value, f"{path}.{key}" if path else key)
         elif isinstance(node, list):

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agentplane.review import summary as review
 from agentplane.command import EXIT_BLOCKED, EXIT_CHANGES, EXIT_OK, EXIT_USAGE
+from agentplane.review import summary as review
 
 PLATFORM = "platform (shared)"
 _COMPARED = ("type", "inputs", "protect", "retainOnDelete", "dependsOn", "parent", "provider")
@@ -77,7 +77,9 @@ class DiffResult:
 
     @property
     def blocked_platform(self) -> bool:
-        return not self.stack_removed and any(c.action == "removed" and c.protect and c.team == PLATFORM for c in self.changes)
+        return not self.stack_removed and any(
+            c.action == "removed" and c.protect and c.team == PLATFORM for c in self.changes
+        )
 
 
 def load_plan(plan_dir: Path) -> dict[str, Any]:
@@ -182,7 +184,7 @@ def entries_only_for(old: Any, new: Any, teams: set[str]) -> set[str] | None:
             if tag == "equal":
                 continue
             # The changed run, with a little context, must name an added/removed team.
-            chunk = " ".join(a[max(0, i1 - 3):i2 + 3]) + " " + " ".join(b[max(0, j1 - 3):j2 + 3])
+            chunk = " ".join(a[max(0, i1 - 3) : i2 + 3]) + " " + " ".join(b[max(0, j1 - 3) : j2 + 3])
             mentioned = _mentions(chunk, teams)
             if not mentioned:
                 return None
@@ -203,8 +205,9 @@ def _label(resource: dict[str, Any]) -> str:
     return f"{resource['type']} {resource['name']}"
 
 
-def compare(old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]],
-            teams_delta: set[str] | None = None) -> list[Change]:
+def compare(
+    old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]], teams_delta: set[str] | None = None
+) -> list[Change]:
     changes = []
     for urn in sorted(set(old) | set(new)):
         before, after = old.get(urn), new.get(urn)
@@ -224,11 +227,22 @@ def compare(old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]],
             if values:
                 extended: tuple[str, ...] = ()
                 if team == PLATFORM and teams_delta:
-                    only = entries_only_for({k: before.get(k) for k in _COMPARED},
-                                            {k: after.get(k) for k in _COMPARED}, teams_delta)
+                    only = entries_only_for(
+                        {k: before.get(k) for k in _COMPARED}, {k: after.get(k) for k in _COMPARED}, teams_delta
+                    )
                     extended = tuple(sorted(only)) if only else ()
-                changes.append(Change("changed", team, component, urn, label,
-                                      tuple(p for p, _, _ in values), tuple(values), extended_for=extended))
+                changes.append(
+                    Change(
+                        "changed",
+                        team,
+                        component,
+                        urn,
+                        label,
+                        tuple(p for p, _, _ in values),
+                        tuple(values),
+                        extended_for=extended,
+                    )
+                )
     return changes
 
 
@@ -243,8 +257,10 @@ def diff_plans(old_doc: dict[str, Any] | None, new_doc: dict[str, Any] | None) -
     new_review = new_doc.get("review") if new_doc else None
     note = ""
     if (old_doc and old_review is None) or (new_doc and new_review is None):
-        note = ("A plan written by an older agentplane holds no review summary; the summary below "
-                "compares only the side(s) that have one.")
+        note = (
+            "A plan written by an older agentplane holds no review summary; the summary below "
+            "compares only the side(s) that have one."
+        )
     result = DiffResult(stack, changes, old_review, new_review, note, stack_removed=bool(old_doc) and not new_doc)
     if old_review is not None or new_review is not None:
         result.team_changes = review.compare_summaries(old_review, new_review)
@@ -271,8 +287,10 @@ def diff_dirs_result(old_dir: Path, new_dir: Path) -> DiffResult:
     old_doc = load_plan(old_dir) if has_old else None
     new_doc = load_plan(new_dir) if has_new else None
     if old_doc and new_doc and old_doc.get("stack") != new_doc.get("stack"):
-        raise DiffError(f"{old_dir} is a plan of stack {old_doc.get('stack')!r} and {new_dir} one of "
-                        f"{new_doc.get('stack')!r}: compare plans of the same stack")
+        raise DiffError(
+            f"{old_dir} is a plan of stack {old_doc.get('stack')!r} and {new_dir} one of "
+            f"{new_doc.get('stack')!r}: compare plans of the same stack"
+        )
     return diff_plans(old_doc, new_doc)
 
 
@@ -285,7 +303,7 @@ def diff_dirs(old_dir: Path, new_dir: Path) -> tuple[str, list[Change]]:
 
 
 def _cut(text: str) -> str:
-    return text if len(text) <= MAX_VALUE_CHARS else text[:MAX_VALUE_CHARS - 1] + "…"
+    return text if len(text) <= MAX_VALUE_CHARS else text[: MAX_VALUE_CHARS - 1] + "…"
 
 
 def show_value(value: Any) -> str:
@@ -303,8 +321,11 @@ def describe_value_change(path: str, old: Any, new: Any) -> str:
             more = f" (+{len(edits) - 3} more)" if len(edits) > 3 else ""
             return f"`{path}`: " + "; ".join(f"`{e}`" for e in edits[:3]) + more
     if isinstance(old, str) and isinstance(new, str) and ("\n" in old or "\n" in new):
-        lines = [line for line in difflib.unified_diff(old.splitlines(), new.splitlines(), lineterm="", n=0)
-                 if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+        lines = [
+            line
+            for line in difflib.unified_diff(old.splitlines(), new.splitlines(), lineterm="", n=0)
+            if line[:1] in "+-" and not line.startswith(("+++", "---"))
+        ]
         shown = "; ".join(f"{line[0]} {line[1:].strip()}" for line in lines[:3])
         more = f" (+{len(lines) - 3} more lines)" if len(lines) > 3 else ""
         return f"`{path}`: {shown}{more}"
@@ -338,8 +359,11 @@ def render_markdown(result: DiffResult | str, changes: list[Change] | None = Non
     for team in result.blocked_teams:
         lines += [f"> ❌ **{review.protected_removal_message(stack, team)}**", ""]
     if result.blocked_platform:
-        lines += ["> ❌ **BLOCKED: this change deletes protected platform objects; `pulumi up` would refuse "
-                  "(a protected stack is torn down only by a deliberate `pulumi destroy`).**", ""]
+        lines += [
+            "> ❌ **BLOCKED: this change deletes protected platform objects; `pulumi up` would refuse "
+            "(a protected stack is torn down only by a deliberate `pulumi destroy`).**",
+            "",
+        ]
     if result.old_review is not None or result.new_review is not None:
         body = review.render_markdown(stack, result.old_review, result.new_review)
         # The blocked lines are already above. The markers let pr-diff lift the summary out.
@@ -356,8 +380,11 @@ def render_markdown(result: DiffResult | str, changes: list[Change] | None = Non
         lines += [f"⚠️ **{len(shared)} platform (shared) object(s) change in meaning**: they affect every team.", ""]
     elif extended:
         teams = sorted({t for c in extended for t in c.extended_for})
-        lines += [f"Platform (shared) objects: only entries for {', '.join(f'`{t}`' for t in teams)} "
-                  "(no change in meaning for other teams).", ""]
+        lines += [
+            f"Platform (shared) objects: only entries for {', '.join(f'`{t}`' for t in teams)} "
+            "(no change in meaning for other teams).",
+            "",
+        ]
     for team in sorted({c.team for c in changes if c.team != PLATFORM}):
         lines.append(f"#### Team `{team}`")
         for component in sorted({c.component for c in changes if c.team == team}):
@@ -365,8 +392,10 @@ def render_markdown(result: DiffResult | str, changes: list[Change] | None = Non
             for change in (c for c in changes if c.team == team and c.component == component):
                 lines += _change_lines(change)
         lines.append("")
-    for title, group in (("Platform (shared)", shared),
-                         ("Platform (shared), entries for added or removed teams only", extended)):
+    for title, group in (
+        ("Platform (shared)", shared),
+        ("Platform (shared), entries for added or removed teams only", extended),
+    ):
         if not group:
             continue
         lines.append(f"#### {title}")
@@ -391,20 +420,40 @@ def to_json(result: DiffResult) -> dict[str, Any]:
             "old": result.old_review,
             "new": result.new_review,
             "teams": [
-                {"team": t.team, "status": t.status,
-                 "fields": [{"field": f.field, "old": f.old, "new": f.new} for f in t.fields],
-                 "agentsAdded": list(t.agents_added), "agentsRemoved": list(t.agents_removed),
-                 "agentsChanged": {a: [{"field": f.field, "old": f.old, "new": f.new} for f in fs]
-                                   for a, fs in t.agents_changed},
-                 "protectedRemoval": t.protected_removal}
-                for t in result.team_changes if t.changed
+                {
+                    "team": t.team,
+                    "status": t.status,
+                    "fields": [{"field": f.field, "old": f.old, "new": f.new} for f in t.fields],
+                    "agentsAdded": list(t.agents_added),
+                    "agentsRemoved": list(t.agents_removed),
+                    "agentsChanged": {
+                        a: [{"field": f.field, "old": f.old, "new": f.new} for f in fs] for a, fs in t.agents_changed
+                    },
+                    "protectedRemoval": t.protected_removal,
+                }
+                for t in result.team_changes
+                if t.changed
             ],
         },
         "changes": [
-            {"action": c.action, "team": None if c.team == PLATFORM else c.team, "component": c.component,
-             "urn": c.urn, "label": c.label, "extendedFor": list(c.extended_for),
-             "fields": [{"path": p, "old": _json_value(o), "new": _json_value(n),
-                         "absentBefore": o is ABSENT, "absentAfter": n is ABSENT} for p, o, n in c.values]}
+            {
+                "action": c.action,
+                "team": None if c.team == PLATFORM else c.team,
+                "component": c.component,
+                "urn": c.urn,
+                "label": c.label,
+                "extendedFor": list(c.extended_for),
+                "fields": [
+                    {
+                        "path": p,
+                        "old": _json_value(o),
+                        "new": _json_value(n),
+                        "absentBefore": o is ABSENT,
+                        "absentAfter": n is ABSENT,
+                    }
+                    for p, o, n in c.values
+                ],
+            }
             for c in result.changes
         ],
     }

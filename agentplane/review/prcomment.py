@@ -32,13 +32,20 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 # Shared with pr-diff; both modules use the standard library only (the comment job installs nothing).
-from agentplane.review.prdiff import (EXIT_BLOCKED, EXIT_CHANGES, REVIEW_END, REVIEW_START, demote_headings, fence,
-                               strip_ansi)
+from agentplane.review.prdiff import (
+    EXIT_BLOCKED,
+    EXIT_CHANGES,
+    REVIEW_END,
+    REVIEW_START,
+    demote_headings,
+    fence,
+    strip_ansi,
+)
 
 # The marker finds this workflow's comment again, so every push updates one comment. It is
 # the plan-diff comment's old marker, so existing pull requests keep their single comment.
@@ -72,7 +79,7 @@ _PACK = re.compile(r"^(?:\S+\s+)?(?P<pack>[^\s@]+@v\S+)(?:\s+\(.*\))?$")
 
 @dataclass(frozen=True)
 class PlanDiff:
-    markdown: str | None   # None: the plan-diff job uploaded nothing
+    markdown: str | None  # None: the plan-diff job uploaded nothing
     exit_code: int | None  # None: unknown (no exit-code file)
 
     @property
@@ -92,7 +99,7 @@ class PlanDiff:
 @dataclass(frozen=True)
 class StackPreview:
     stack: str
-    output: str | None     # None: the preview did not run (no artifact)
+    output: str | None  # None: the preview did not run (no artifact)
     exit_code: int | None  # None: it did not finish (no exit-code file)
 
     @property
@@ -106,7 +113,7 @@ class StackPreview:
 
 @dataclass(frozen=True)
 class Violation:
-    level: str              # mandatory, advisory, remediate, disabled
+    level: str  # mandatory, advisory, remediate, disabled
     lines: tuple[str, ...]  # pulumi's lines for it: what was violated, then the message
 
 
@@ -166,9 +173,9 @@ def tail_chars(text: str, limit: int) -> str:
         return text
     note = "[... {} earlier characters cut; the whole output is in the job's artifact ...]\n"
     keep = max(0, limit - len(note.format(len(text))))
-    kept = text[len(text) - keep:]
+    kept = text[len(text) - keep :]
     if "\n" in kept:
-        kept = kept[kept.index("\n") + 1:]  # never start mid-line
+        kept = kept[kept.index("\n") + 1 :]  # never start mid-line
     return note.format(len(text) - len(kept)) + kept
 
 
@@ -234,8 +241,7 @@ def plan_diff_status(plan_diff: PlanDiff) -> str:
     if plan_diff.markdown is None:
         return "⚠️ did not run: the plan-diff job failed before writing its markdown (see its log)"
     if plan_diff.exit_code == EXIT_BLOCKED:
-        return ("❌ blocked: the change deletes a protected team; it must be offboarded first "
-                "(see the review summary)")
+        return "❌ blocked: the change deletes a protected team; it must be offboarded first (see the review summary)"
     if not plan_diff.ok:
         code = "unknown" if plan_diff.exit_code is None else plan_diff.exit_code
         return f"❌ failed (exit code {code}): a stack does not plan, see below"
@@ -266,8 +272,11 @@ def violations_section(previews: Sequence[StackPreview], live_previews: bool) ->
             out += [f"**`{stack}`**: none", ""]
             continue
         mark = "❌" if mandatory else "⚠️"
-        out += [f"{mark} **`{stack}`**: {len(violations)} violation(s), {mandatory} mandatory "
-                f"(a mandatory one fails the preview)", ""]
+        out += [
+            f"{mark} **`{stack}`**: {len(violations)} violation(s), {mandatory} mandatory "
+            f"(a mandatory one fails the preview)",
+            "",
+        ]
         listing = "\n".join("\n".join(v.lines) for v in violations)
         out += [fence(tail_chars(listing, MAX_VIOLATION_CHARS_PER_STACK)), ""]
     for p in previews:
@@ -283,51 +292,73 @@ def _preview_block(preview: StackPreview, status: str, body: str | None) -> str:
     return f"<details>\n{summary}\n\n{inner}\n\n</details>"
 
 
-def compose(plan_diff: PlanDiff, previews: Sequence[StackPreview], *, run_url: str = "",
-            live_previews: bool = True, budget: int = COMMENT_BUDGET) -> str:
+def compose(
+    plan_diff: PlanDiff,
+    previews: Sequence[StackPreview],
+    *,
+    run_url: str = "",
+    live_previews: bool = True,
+    budget: int = COMMENT_BUDGET,
+) -> str:
     """The whole comment, marker first, at most `budget` characters."""
     where = f"[workflow run]({run_url})" if run_url else "workflow run"
-    summary = ["| check | result |", "|---|---|",
-               f"| offline plan diff (every stack) | {plan_diff_status(plan_diff)} |"]
+    summary = [
+        "| check | result |",
+        "|---|---|",
+        f"| offline plan diff (every stack) | {plan_diff_status(plan_diff)} |",
+    ]
     summary += [f"| live preview `{p.stack}` | {preview_status(p, live_previews)} |" for p in previews]
-    verdict = ("❌ **This check fails**: see the failing rows below." if failed(plan_diff, previews, live_previews)
-               else "✅ Every check passed.")
-    mandatory = sum(v.level == "mandatory" for p in previews if p.ran and live_previews
-                    for v in policy_violations(p.output))
+    verdict = (
+        "❌ **This check fails**: see the failing rows below."
+        if failed(plan_diff, previews, live_previews)
+        else "✅ Every check passed."
+    )
+    mandatory = sum(
+        v.level == "mandatory" for p in previews if p.ran and live_previews for v in policy_violations(p.output)
+    )
     if mandatory:
         verdict += f" **{mandatory} mandatory policy violation(s)**: see Policy violations below."
-    header = "\n".join([MARKER, "## agentplane: what this pull request changes", "",
-                        verdict, "", *summary])
+    header = "\n".join([MARKER, "## agentplane: what this pull request changes", "", verdict, "", *summary])
     violations = violations_section(previews, live_previews)
     review_md, rest_md = plan_diff.split_review()
     if review_md is not None:
         cut = f"*… cut here; the whole summary is in the job summary of the {where}.*\n"
         header += "\n\n" + head_markdown(demote_headings(review_md, 3), MAX_REVIEW_CHARS, cut).rstrip()
 
-    plan_md = (demote_headings(rest_md, 4) if rest_md is not None else
-               "The plan diff did not run; the plan-diff job's log says why.")
+    plan_md = (
+        demote_headings(rest_md, 4)
+        if rest_md is not None
+        else "The plan diff did not run; the plan-diff job's log says why."
+    )
     plan_title = "### Offline plan diff (per stack, team and component)\n\n"
     outputs = [strip_ansi(p.output).rstrip() if p.ran and live_previews else None for p in previews]
     previews_title = "### Live previews (`pulumi preview --diff` with the policy pack)\n\n"
     statuses = [preview_status(p, live_previews) for p in previews]
 
     # Everything but the variable parts (plan diff text and preview outputs), to size them.
-    skeleton = [header, violations, plan_title, previews_title,
-                *(_preview_block(p, s, "" if o is not None else None) for p, s, o in zip(previews, statuses, outputs))]
+    skeleton = [
+        header,
+        violations,
+        plan_title,
+        previews_title,
+        *(_preview_block(p, s, "" if o is not None else None) for p, s, o in zip(previews, statuses, outputs)),
+    ]
     fixed = sum(len(part) for part in skeleton) + 64 * (len(previews) + 4)  # separators and notes
     sizes = [len(plan_md)] + [len(o) if o is not None else 0 for o in outputs]
     shares = allocate(sizes, budget - fixed)
 
     cut_note = f"*… cut here; the whole plan diff is in the job summary of the {where}.*\n"
     plan_part = head_markdown(plan_md, shares[0], cut_note)
-    blocks = [_preview_block(p, s, tail_chars(o, share) if o is not None else None)
-              for p, s, o, share in zip(previews, statuses, outputs, shares[1:])]
+    blocks = [
+        _preview_block(p, s, tail_chars(o, share) if o is not None else None)
+        for p, s, o, share in zip(previews, statuses, outputs, shares[1:])
+    ]
     parts = [header, plan_title + plan_part.rstrip(), violations]
     if previews:
         parts.append(previews_title + "\n\n".join(blocks))
     body = "\n\n".join(parts).rstrip() + "\n"
     if len(body) > budget:  # a safety net; the shares above keep within budget
-        body = body[:budget - 80].rstrip() + f"\n\n… comment cut; see the {where}.\n"
+        body = body[: budget - 80].rstrip() + f"\n\n… comment cut; see the {where}.\n"
     return body
 
 
@@ -360,12 +391,25 @@ def load_preview(artifacts: Path, stack: str) -> StackPreview:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--artifacts", type=Path, required=True,
-                        help="directory holding the downloaded artifacts, one sub-directory each")
-    parser.add_argument("--stack", action="append", default=[], dest="stacks",
-                        help="a stack the preview job previews (repeat, in matrix order)")
-    parser.add_argument("--no-live-previews", dest="live_previews", action="store_false",
-                        help="the previews were not run (a pull request from a fork)")
+    parser.add_argument(
+        "--artifacts",
+        type=Path,
+        required=True,
+        help="directory holding the downloaded artifacts, one sub-directory each",
+    )
+    parser.add_argument(
+        "--stack",
+        action="append",
+        default=[],
+        dest="stacks",
+        help="a stack the preview job previews (repeat, in matrix order)",
+    )
+    parser.add_argument(
+        "--no-live-previews",
+        dest="live_previews",
+        action="store_false",
+        help="the previews were not run (a pull request from a fork)",
+    )
     parser.add_argument("--run-url", default="", help="link to the workflow run, for cut content")
     parser.add_argument("--out", type=Path, required=True, help="where to write the comment")
 
@@ -373,8 +417,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     plan_diff = load_plan_diff(args.artifacts)
     previews = [load_preview(args.artifacts, stack) for stack in args.stacks]
-    args.out.write_text(compose(plan_diff, previews, run_url=args.run_url, live_previews=args.live_previews),
-                        encoding="utf-8")
+    args.out.write_text(
+        compose(plan_diff, previews, run_url=args.run_url, live_previews=args.live_previews), encoding="utf-8"
+    )
     return 1 if failed(plan_diff, previews, args.live_previews) else 0
 
 

@@ -34,10 +34,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 # Stack config files live directly under stacks/ (Pulumi.yaml: `stackConfigDir: stacks`).
 _STACK_FILE = re.compile(r"^stacks/Pulumi\.(?P<stack>[^/]+)\.yaml$")
@@ -58,8 +58,9 @@ DIFF_BLOCKED = 4
 # Around the review summary, so the PR comment (agentplane/review/prcomment.py) can lift it out.
 REVIEW_START = "<!-- agentplane:review-summary:start -->"
 REVIEW_END = "<!-- agentplane:review-summary:end -->"
-_REVIEW_BLOCK = re.compile(re.escape("<!-- agentplane:review:start -->") + r".*?"
-                           + re.escape("<!-- agentplane:review:end -->") + r"\n?", re.S)
+_REVIEW_BLOCK = re.compile(
+    re.escape("<!-- agentplane:review:start -->") + r".*?" + re.escape("<!-- agentplane:review:end -->") + r"\n?", re.S
+)
 
 
 class Interrupted(Exception):
@@ -72,7 +73,7 @@ class PrDiffError(Exception):
 
 @dataclass(frozen=True)
 class RefInfo:
-    name: str    # as the user gave it, e.g. "origin/main"
+    name: str  # as the user gave it, e.g. "origin/main"
     commit: str  # the full commit id it resolved to
     # Files of the working tree that differ from `commit` and are planned with it (uncommitted changes).
     uncommitted: tuple[str, ...] = ()
@@ -89,7 +90,7 @@ class RefInfo:
 
 @dataclass(frozen=True)
 class Failure:
-    side: str      # BASE, HEAD or "diff"
+    side: str  # BASE, HEAD or "diff"
     command: str
     output: str
 
@@ -99,12 +100,12 @@ class StackResult:
     stack: str
     in_base: bool
     in_head: bool
-    diff: str | None = None                 # markdown from `agentplane diff`, when it ran
+    diff: str | None = None  # markdown from `agentplane diff`, when it ran
     failures: tuple[Failure, ...] = ()
-    base_plan: Path | None = None           # plan directories, for callers that inspect them
+    base_plan: Path | None = None  # plan directories, for callers that inspect them
     head_plan: Path | None = None
-    blocked: bool = False                   # the change deletes a protected team
-    old_review: dict | None = None          # the per-team review summaries (agentplane/review/summary.py)
+    blocked: bool = False  # the change deletes a protected team
+    old_review: dict | None = None  # the per-team review summaries (agentplane/review/summary.py)
     new_review: dict | None = None
 
     def failed(self, side: str) -> Failure | None:
@@ -119,19 +120,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "Plan two git refs, each with its own code, in temporary worktrees and write a "
         "markdown diff of every stack's plan (for a pull-request comment)."
     )
-    parser.add_argument("--base", required=True, metavar="REF",
-                        help="the ref the change is compared against (e.g. the PR's base commit)")
-    parser.add_argument("--head", default=None, metavar="REF",
-                        help="the ref under review (default: HEAD plus the working tree's uncommitted "
-                             "changes; --head HEAD: the last commit only)")
-    parser.add_argument("--stack", action="append", dest="stacks", metavar="ENV",
-                        help="stack to compare; repeatable (default: every stacks/Pulumi.<stack>.yaml "
-                             "present in either ref)")
+    parser.add_argument(
+        "--base",
+        required=True,
+        metavar="REF",
+        help="the ref the change is compared against (e.g. the PR's base commit)",
+    )
+    parser.add_argument(
+        "--head",
+        default=None,
+        metavar="REF",
+        help="the ref under review (default: HEAD plus the working tree's uncommitted "
+        "changes; --head HEAD: the last commit only)",
+    )
+    parser.add_argument(
+        "--stack",
+        action="append",
+        dest="stacks",
+        metavar="ENV",
+        help="stack to compare; repeatable (default: every stacks/Pulumi.<stack>.yaml present in either ref)",
+    )
     parser.add_argument("--out", metavar="FILE", help="write the markdown here (default: stdout)")
-    parser.add_argument("--repo", default=".", metavar="DIR",
-                        help="the git repository (default: the current directory)")
-    parser.add_argument("--exit-code", action="store_true",
-                        help=f"exit {EXIT_CHANGES} when some stack's plan changes")
+    parser.add_argument(
+        "--repo", default=".", metavar="DIR", help="the git repository (default: the current directory)"
+    )
+    parser.add_argument("--exit-code", action="store_true", help=f"exit {EXIT_CHANGES} when some stack's plan changes")
     parser.add_argument("--quiet", action="store_true", help="no progress messages on stderr")
 
 
@@ -151,6 +164,7 @@ def interruptible():
     SIGINT is handled here too, not left to Python's KeyboardInterrupt: Python installs that only
     when SIGINT is not ignored at start, and a process started in the background by a shell
     inherits an ignored SIGINT; a signal sent to it on purpose must still clean up."""
+
     def handler(signum, _frame):
         raise Interrupted(signal.Signals(signum).name)
 
@@ -181,8 +195,13 @@ def run(args: argparse.Namespace) -> int:
                     progress(f"head is HEAD plus {len(head.uncommitted)} uncommitted file(s) of the working tree")
             else:
                 head = resolve_ref(repo, args.head)
-            stacks = list(dict.fromkeys(args.stacks)) if args.stacks else sorted(
-                set(list_stacks(repo, base.commit)) | set(list_stacks(repo, head.commit, repo if head.uncommitted else None))
+            stacks = (
+                list(dict.fromkeys(args.stacks))
+                if args.stacks
+                else sorted(
+                    set(list_stacks(repo, base.commit))
+                    | set(list_stacks(repo, head.commit, repo if head.uncommitted else None))
+                )
             )
             if not stacks:
                 raise PrDiffError(f"no stacks/Pulumi.<stack>.yaml in {base.name} or {head.name}")
@@ -288,17 +307,20 @@ def compare(repo: Path, base: RefInfo, head: RefInfo, stacks: Sequence[str], wor
     finally:
         progress("removing the temporary worktrees")
         for path in added:
-            subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(path)],
-                           capture_output=True, check=False)
+            subprocess.run(
+                ["git", "-C", str(repo), "worktree", "remove", "--force", str(path)], capture_output=True, check=False
+            )
         # Drops the bookkeeping of any worktree whose directory is already gone.
         subprocess.run(["git", "-C", str(repo), "worktree", "prune"], capture_output=True, check=False)
 
 
-def _compare_stack(stack: str, in_base: bool, in_head: bool, checkouts: dict[str, Path],
-                   workdir: Path, empty: Path) -> StackResult:
+def _compare_stack(
+    stack: str, in_base: bool, in_head: bool, checkouts: dict[str, Path], workdir: Path, empty: Path
+) -> StackResult:
     if not in_base and not in_head:
-        return StackResult(stack, False, False, failures=(Failure(
-            HEAD, "", f"There is no stacks/Pulumi.{stack}.yaml in either ref."),))
+        return StackResult(
+            stack, False, False, failures=(Failure(HEAD, "", f"There is no stacks/Pulumi.{stack}.yaml in either ref."),)
+        )
 
     failures: list[Failure] = []
     plans: dict[str, Path | None] = {BASE: None, HEAD: None}
@@ -326,8 +348,9 @@ def _compare_stack(stack: str, in_base: bool, in_head: bool, checkouts: dict[str
     if code not in (0, DIFF_BLOCKED):
         failures.append(Failure("diff", _display(command, workdir), _shorten(output, workdir)))
         return StackResult(stack, in_base, in_head, failures=tuple(failures), **common)
-    return StackResult(stack, in_base, in_head, diff=output, failures=tuple(failures),
-                       blocked=code == DIFF_BLOCKED, **common)
+    return StackResult(
+        stack, in_base, in_head, diff=output, failures=tuple(failures), blocked=code == DIFF_BLOCKED, **common
+    )
 
 
 def _review(plan_dir: Path, checkout: Path, stack: str) -> dict | None:
@@ -339,8 +362,8 @@ def _review(plan_dir: Path, checkout: Path, stack: str) -> dict | None:
         doc = None
     if isinstance(doc, dict) and isinstance(doc.get("review"), dict):
         return doc["review"]
-    from agentplane.errors import ConfigError
     from agentplane.config.load import load_from_files
+    from agentplane.errors import ConfigError
     from agentplane.review.summary import summarize
 
     try:
@@ -362,8 +385,9 @@ def _run(command: list[str], checkout: Path) -> tuple[int, str]:
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(checkout), env.get("PYTHONPATH", "")) if p)
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     try:
-        done = subprocess.run(command, cwd=checkout, env=env, capture_output=True, text=True,
-                              timeout=COMMAND_TIMEOUT_SECONDS, check=False)
+        done = subprocess.run(
+            command, cwd=checkout, env=env, capture_output=True, text=True, timeout=COMMAND_TIMEOUT_SECONDS, check=False
+        )
     except subprocess.TimeoutExpired as err:
         partial = err.stdout or ""
         if isinstance(partial, bytes):  # TimeoutExpired keeps bytes even in text mode
@@ -446,8 +470,12 @@ def _fence_state(line: str, in_fence: str | None) -> tuple[str | None, bool]:
     m = _FENCE.match(line)
     if in_fence is None:
         return (m.group("fence"), True) if m else (None, False)
-    if m and m.group("fence")[0] == in_fence[0] and len(m.group("fence")) >= len(in_fence) \
-            and not line.strip()[len(m.group("fence")):].strip():
+    if (
+        m
+        and m.group("fence")[0] == in_fence[0]
+        and len(m.group("fence")) >= len(in_fence)
+        and not line.strip()[len(m.group("fence")) :].strip()
+    ):
         return None, True
     return in_fence, True
 
@@ -470,8 +498,11 @@ def blocked_teams(result: StackResult) -> list[str]:
 
 def has_changes(result: StackResult) -> bool:
     summary = diff_summary(result.stack, result.diff) or ""
-    return bool((result.diff or "").strip()) and not summary.startswith("no changes") \
+    return (
+        bool((result.diff or "").strip())
+        and not summary.startswith("no changes")
         and summary != "0 to add, 0 to change, 0 to remove"
+    )
 
 
 def diff_summary(stack: str, diff: str | None) -> str | None:
@@ -488,7 +519,7 @@ def diff_summary(stack: str, diff: str | None) -> str | None:
         text = m.group("rest").strip()
         for prefix in (f"`{stack}`:", f"{stack}:"):
             if text.startswith(prefix):
-                return text[len(prefix):].strip() or None
+                return text[len(prefix) :].strip() or None
         return None
     return None
 
@@ -501,8 +532,11 @@ def stack_status(result: StackResult) -> str:
     parts = []
     teams = blocked_teams(result)
     if result.blocked or teams:
-        parts.append("BLOCKED: deletes protected team " + ", ".join(f"`{t}`" for t in teams) if teams
-                     else "BLOCKED: deletes protected objects")
+        parts.append(
+            "BLOCKED: deletes protected team " + ", ".join(f"`{t}`" for t in teams)
+            if teams
+            else "BLOCKED: deletes protected objects"
+        )
     if not result.in_base:
         parts.append("new stack")
     elif not result.in_head:
@@ -549,14 +583,17 @@ def render_review(results: Sequence[StackResult]) -> str:
         if r.failed(HEAD) or r.failed("diff") or (r.old_review is None and r.new_review is None):
             continue
         if r.in_base and not r.failed(BASE) and r.old_review is None:
-            parts.append(f"#### Review summary `{r.stack}`\n\n_Not available: this code cannot read the base's "
-                         "configuration; the resource diff below is complete._\n")
+            parts.append(
+                f"#### Review summary `{r.stack}`\n\n_Not available: this code cannot read the base's "
+                "configuration; the resource diff below is complete._\n"
+            )
             continue
         parts.append(render_markdown(r.stack, r.old_review, r.new_review))
     if not parts:
         return ""
-    return "\n".join([REVIEW_START, f"{'#' * STACK_HEADING_LEVEL} Review summary (per team and agent)", "",
-                      *parts, REVIEW_END])
+    return "\n".join(
+        [REVIEW_START, f"{'#' * STACK_HEADING_LEVEL} Review summary (per team and agent)", "", *parts, REVIEW_END]
+    )
 
 
 def render_stack(result: StackResult, base: RefInfo, head: RefInfo) -> str:
@@ -575,12 +612,18 @@ def render_stack(result: StackResult, base: RefInfo, head: RefInfo) -> str:
         return "\n".join(out)
 
     if not result.in_base:
-        out += [f"New stack: `stacks/Pulumi.{result.stack}.yaml` does not exist on the base, "
-                "so every object below is added.", ""]
+        out += [
+            f"New stack: `stacks/Pulumi.{result.stack}.yaml` does not exist on the base, "
+            "so every object below is added.",
+            "",
+        ]
     elif not result.in_head:
-        out += [f"This change deletes `stacks/Pulumi.{result.stack}.yaml`: every object below is "
-                "shown as removed. Merging does not destroy anything; tearing a stack down is a "
-                "deliberate `pulumi destroy`.", ""]
+        out += [
+            f"This change deletes `stacks/Pulumi.{result.stack}.yaml`: every object below is "
+            "shown as removed. Merging does not destroy anything; tearing a stack down is a "
+            "deliberate `pulumi destroy`.",
+            "",
+        ]
     base_failure = result.failed(BASE)
     if base_failure:
         out += [

@@ -17,13 +17,33 @@ from typing import Any
 from agentplane.config.platform import AgentSpec, PlatformSpec, TeamSpec
 
 # Shown in this order; the keys of a team's and an agent's entry.
-TEAM_FIELDS = ("tier", "quota", "models", "egress", "budget", "owners", "members", "provenance",
-               "telemetry", "protected", "offboard")
+TEAM_FIELDS = (
+    "tier",
+    "quota",
+    "models",
+    "egress",
+    "budget",
+    "owners",
+    "members",
+    "provenance",
+    "telemetry",
+    "protected",
+    "offboard",
+)
 AGENT_FIELDS = ("tier", "models", "egress", "budget", "access", "provenance", "telemetry")
 LABELS = {
-    "tier": "tier", "quota": "quota", "models": "models", "egress": "egress", "budget": "daily token budget",
-    "owners": "owners", "members": "members", "access": "access", "provenance": "provenance",
-    "telemetry": "telemetry", "protected": "protected", "offboard": "offboarding",
+    "tier": "tier",
+    "quota": "quota",
+    "models": "models",
+    "egress": "egress",
+    "budget": "daily token budget",
+    "owners": "owners",
+    "members": "members",
+    "access": "access",
+    "provenance": "provenance",
+    "telemetry": "telemetry",
+    "protected": "protected",
+    "offboard": "offboarding",
 }
 NO_EXPORT = "none (collector debug exporter: nothing leaves the cluster)"
 
@@ -43,8 +63,11 @@ def _agent(spec: PlatformSpec, team: TeamSpec, agent: AgentSpec) -> dict[str, An
         "tier": agent.tier.name + (" (promoted)" if agent.promoted else ""),
         "models": list(agent.models),
         "egress": list(agent.egress),
-        "budget": (agent.daily_token_budget if agent.daily_token_budget is not None
-                   else f"shared with the team ({team.daily_token_budget:,})"),
+        "budget": (
+            agent.daily_token_budget
+            if agent.daily_token_budget is not None
+            else f"shared with the team ({team.daily_token_budget:,})"
+        ),
         "access": list(agent.access),
         "provenance": agent.tier.provenance,
         "telemetry": telemetry,
@@ -115,14 +138,21 @@ def compare_summaries(old: dict[str, Any] | None, new: dict[str, Any] | None) ->
             out.append(TeamChange(name, "added", agents_added=tuple(sorted(after["agents"]))))
             continue
         if after is None:
-            out.append(TeamChange(name, "removed", agents_removed=tuple(sorted(before["agents"])),
-                                  protected_removal=bool(before.get("protected"))))
+            out.append(
+                TeamChange(
+                    name,
+                    "removed",
+                    agents_removed=tuple(sorted(before["agents"])),
+                    protected_removal=bool(before.get("protected")),
+                )
+            )
             continue
         fields = _field_changes(before, after, TEAM_FIELDS)
         added = tuple(sorted(set(after["agents"]) - set(before["agents"])))
         removed = tuple(sorted(set(before["agents"]) - set(after["agents"])))
         changed = tuple(
-            (agent, ch) for agent in sorted(set(before["agents"]) & set(after["agents"]))
+            (agent, ch)
+            for agent in sorted(set(before["agents"]) & set(after["agents"]))
             if (ch := _field_changes(before["agents"][agent], after["agents"][agent], AGENT_FIELDS))
         )
         status = "changed" if fields or added or removed or changed else "unchanged"
@@ -165,17 +195,20 @@ OFFBOARDING_PROCEDURE = (
 
 
 def protected_removal_message(stack: str, team: str) -> str:
-    return (f"BLOCKED: this change deletes team `{team}` from the protected stack `{stack}`: "
-            f"`pulumi up` would refuse to delete its protected namespace and fail every team's deploy. "
-            f"To remove a team, {OFFBOARDING_PROCEDURE}.")
+    return (
+        f"BLOCKED: this change deletes team `{team}` from the protected stack `{stack}`: "
+        f"`pulumi up` would refuse to delete its protected namespace and fail every team's deploy. "
+        f"To remove a team, {OFFBOARDING_PROCEDURE}."
+    )
 
 
 def _agent_cells(agent: dict[str, Any]) -> str:
     return " | ".join(show(agent[f]) for f in AGENT_FIELDS)
 
 
-def render_markdown(stack: str, old: dict[str, Any] | None, new: dict[str, Any] | None, *,
-                    heading: str = "####") -> str:
+def render_markdown(
+    stack: str, old: dict[str, Any] | None, new: dict[str, Any] | None, *, heading: str = "####"
+) -> str:
     """The review summary of one environment: what changed per team, then each changed team's agents."""
     changes = compare_summaries(old, new)
     lines = [f"{heading} Review summary `{stack}`", ""]
@@ -186,17 +219,24 @@ def render_markdown(stack: str, old: dict[str, Any] | None, new: dict[str, Any] 
         lines.append("No team or agent changes in tier, models, egress, budget, access, provenance or telemetry.")
         return "\n".join(lines) + "\n"
     for change in touched:
-        current = ((new or {}).get("teams", {}) if change.status != "removed" else (old or {}).get("teams", {}))[change.team]
-        lines.append(f"- **team `{change.team}`**: {change.status}"
-                     + (f" (tier {current['tier']}, provenance {current['provenance']})" if change.status == "added" else ""))
+        current = ((new or {}).get("teams", {}) if change.status != "removed" else (old or {}).get("teams", {}))[
+            change.team
+        ]
+        lines.append(
+            f"- **team `{change.team}`**: {change.status}"
+            + (f" (tier {current['tier']}, provenance {current['provenance']})" if change.status == "added" else "")
+        )
         lines += [f"  - {_change_text(f)}" for f in change.fields]
         lines += [f"  - agent `{a}` added" for a in change.agents_added if change.status != "added"]
         lines += [f"  - agent `{a}` removed" for a in change.agents_removed if change.status != "removed"]
         for agent, fields in change.agents_changed:
             lines.append(f"  - agent `{agent}`: " + "; ".join(_change_text(f) for f in fields))
         if change.status != "removed":
-            lines += ["", "  | agent | " + " | ".join(LABELS[f] for f in AGENT_FIELDS) + " |",
-                      "  |---" * (len(AGENT_FIELDS) + 1) + "|"]
+            lines += [
+                "",
+                "  | agent | " + " | ".join(LABELS[f] for f in AGENT_FIELDS) + " |",
+                "  |---" * (len(AGENT_FIELDS) + 1) + "|",
+            ]
             agents = current["agents"]
             lines += [f"  | `{name}` | {_agent_cells(agents[name])} |" for name in sorted(agents)]
             if not agents:

@@ -151,7 +151,9 @@ class Gateway(pulumi.ComponentResource):
         self.register_outputs(
             {
                 "hostname": config.hostname,
-                "inClusterUrl": f"http://{build.GATEWAY_NAME}.{namespaces.GATEWAY}.svc.cluster.local" if config.http_listener else None,
+                "inClusterUrl": f"http://{build.GATEWAY_NAME}.{namespaces.GATEWAY}.svc.cluster.local"
+                if config.http_listener
+                else None,
                 "teams": sorted(self.teams),
             }
         )

@@ -34,7 +34,12 @@ class TeamGateway(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: TeamGatewayArgs, opts: pulumi.ResourceOptions | None = None):
         team, spec = args.team, args.spec
-        super().__init__(TEAM_COMPONENT, name, {"team": team.name}, pulumi.ResourceOptions.merge(opts, renamed_from("agentplane:team:Gateway")))
+        super().__init__(
+            TEAM_COMPONENT,
+            name,
+            {"team": team.name},
+            pulumi.ResourceOptions.merge(opts, renamed_from("agentplane:team:Gateway")),
+        )
         child = pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on))
         objects = build_team.team_objects(team, spec, args.identity)
         self.resources = [register(name, obj, child) for obj in objects]

@@ -33,7 +33,9 @@ class TokenBudgets(pulumi.ComponentResource):
         spec = args.spec
         super().__init__("agentplane:gateway:TokenBudgets", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on))
-        self.resources = {(obj["kind"], obj["metadata"]["name"]): register(name, obj, child) for obj in build.service_objects(spec)}
+        self.resources = {
+            (obj["kind"], obj["metadata"]["name"]): register(name, obj, child) for obj in build.service_objects(spec)
+        }
         self.service = self.resources[("Service", build.SERVICE)]
         self.config = self.resources[("ConfigMap", build.CONFIG_MAP)]
         self.register_outputs({"service": build.SERVICE, "domains": sorted(build.domain(t) for t in spec.teams)})

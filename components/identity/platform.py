@@ -77,8 +77,10 @@ class Identity(pulumi.ComponentResource):
                 child,
             )
             login = KeycloakLogin(
-                realm="master", client_id="admin-cli",
-                username=self.keycloak.admin_username, password=self.keycloak.admin_password,
+                realm="master",
+                client_id="admin-cli",
+                username=self.keycloak.admin_username,
+                password=self.keycloak.admin_password,
             )
             ready: list[pulumi.Resource] = [self.keycloak.release]
         else:
@@ -101,8 +103,12 @@ def _existing_login(spec: PlatformSpec) -> KeycloakLogin:
         return secret.deploy_value if secret is not None else None
 
     if existing.uses_client_credentials:
-        return KeycloakLogin(realm=existing.realm, client_id=existing.client_id, client_secret=value(existing.client_secret))
+        return KeycloakLogin(
+            realm=existing.realm, client_id=existing.client_id, client_secret=value(existing.client_secret)
+        )
     return KeycloakLogin(
-        realm=existing.realm, client_id=existing.client_id,
-        username=existing.admin_username, password=value(existing.admin_password),
+        realm=existing.realm,
+        client_id=existing.client_id,
+        username=existing.admin_username,
+        password=value(existing.admin_password),
     )

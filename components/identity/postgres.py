@@ -36,6 +36,7 @@ class Postgres(pulumi.ComponentResource):
     def __init__(self, name: str, args: PostgresArgs, opts: pulumi.ResourceOptions | None = None):
         spec, namespace = args.spec, args.namespace
         super().__init__("agentplane:identity:Postgres", name, None, opts)
+
         # Where data lives (and CRDs whose removal would delete every Cluster): kept in protected
         # environments, so an accidental change fails `pulumi up` instead of dropping the database.
         def kept(*depends_on: pulumi.Resource) -> pulumi.ResourceOptions:
@@ -43,7 +44,9 @@ class Postgres(pulumi.ComponentResource):
                 parent=self, depends_on=list(depends_on), protect=spec.protect, retain_on_delete=spec.protect
             )
 
-        operator_namespace = platform_namespace(name, namespaces.DATABASE_OPERATOR, spec, pulumi.ResourceOptions(parent=self))
+        operator_namespace = platform_namespace(
+            name, namespaces.DATABASE_OPERATOR, spec, pulumi.ResourceOptions(parent=self)
+        )
         self.operator = helm_release(
             f"{name}-operator",
             spec.env.identity.charts.cloudnative_pg,
@@ -64,12 +67,21 @@ class Postgres(pulumi.ComponentResource):
         cluster_needs = [self.operator, self.credentials, namespace]
         keys = backup.s3 if backup is not None else None
         # Without keys nothing fake is deployed: `pulumi up` reports them missing first.
-        if backup is not None and keys is not None and keys.access_key_id is not None and keys.secret_access_key is not None:
+        if (
+            backup is not None
+            and keys is not None
+            and keys.access_key_id is not None
+            and keys.secret_access_key is not None
+        ):
             secret = build.backup_credentials(
-                backup, pulumi.Output.secret(keys.access_key_id.deploy_value), pulumi.Output.secret(keys.secret_access_key.deploy_value)
+                backup,
+                pulumi.Output.secret(keys.access_key_id.deploy_value),
+                pulumi.Output.secret(keys.secret_access_key.deploy_value),
             )
             if secret is not None:
-                cluster_needs.append(register(name, secret, pulumi.ResourceOptions(parent=self, depends_on=[namespace])))
+                cluster_needs.append(
+                    register(name, secret, pulumi.ResourceOptions(parent=self, depends_on=[namespace]))
+                )
         self.cluster = register(name, build.postgres_cluster(spec), kept(*cluster_needs))
         scheduled = build.scheduled_backup(spec)
         if scheduled is not None:

@@ -35,7 +35,12 @@ CLIENT_TIMEOUT = 120
 
 
 def keycloak_provider(
-    name: str, spec: PlatformSpec, login: KeycloakLogin, opts: pulumi.ResourceOptions, *, root_ca: pulumi.Input[str] | None = None
+    name: str,
+    spec: PlatformSpec,
+    login: KeycloakLogin,
+    opts: pulumi.ResourceOptions,
+    *,
+    root_ca: pulumi.Input[str] | None = None,
 ) -> keycloak.Provider:
     """`root_ca` is the platform root, given (as the provider's `root_ca_certificate`) only
     when the admin endpoint presents a platform-CA certificate. It then replaces the system
@@ -82,7 +87,12 @@ class TeamRealm(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: TeamRealmArgs, opts: pulumi.ResourceOptions | None = None):
         team, spec, realm_id = args.team, args.spec, args.realm_id
-        super().__init__(TEAM_COMPONENT, name, {"team": team.name}, pulumi.ResourceOptions.merge(opts, renamed_from("agentplane:team:RealmTeam")))
+        super().__init__(
+            TEAM_COMPONENT,
+            name,
+            {"team": team.name},
+            pulumi.ResourceOptions.merge(opts, renamed_from("agentplane:team:RealmTeam")),
+        )
         in_keycloak = pulumi.ResourceOptions(parent=self, provider=args.provider)
 
         self.group = keycloak.Group(f"{name}-group", realm_id=realm_id, **build.team_group_args(team), opts=in_keycloak)
@@ -98,12 +108,22 @@ class TeamRealm(pulumi.ComponentResource):
         self.clients = {}
         for agent in team.agents:
             prefix = f"{name}-{agent.name}"
-            client = keycloak.openid.Client(prefix, realm_id=realm_id, **build.client_args(team, agent), opts=in_keycloak)
+            client = keycloak.openid.Client(
+                prefix, realm_id=realm_id, **build.client_args(team, agent), opts=in_keycloak
+            )
             keycloak.openid.GroupMembershipProtocolMapper(
-                f"{prefix}-groups", realm_id=realm_id, client_id=client.id, **build.groups_mapper_args(), opts=in_keycloak
+                f"{prefix}-groups",
+                realm_id=realm_id,
+                client_id=client.id,
+                **build.groups_mapper_args(),
+                opts=in_keycloak,
             )
             keycloak.openid.AudienceProtocolMapper(
-                f"{prefix}-audience", realm_id=realm_id, client_id=client.id, **build.audience_mapper_args(spec), opts=in_keycloak
+                f"{prefix}-audience",
+                realm_id=realm_id,
+                client_id=client.id,
+                **build.audience_mapper_args(spec),
+                opts=in_keycloak,
             )
             # The agent's service-account user is in the team group, so its tokens say which team it is.
             keycloak.UserGroups(

@@ -49,15 +49,25 @@ CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
 
 # Helm charts that install CustomResourceDefinitions: deleting their release deletes every
 # custom resource of those kinds, so in a protected environment the release must be protected.
-CRD_BEARING_CHARTS = frozenset({
-    "cert-manager", "kyverno", "spire-crds", "cloudnative-pg", "opentelemetry-operator",
-    "agentgateway-crds", "gateway-api", "gateway-helm",
-})
+CRD_BEARING_CHARTS = frozenset(
+    {
+        "cert-manager",
+        "kyverno",
+        "spire-crds",
+        "cloudnative-pg",
+        "opentelemetry-operator",
+        "agentgateway-crds",
+        "gateway-api",
+        "gateway-helm",
+    }
+)
 # Data the platform keeps: protected wherever the environment is.
-DATA_TYPES = frozenset({
-    "kubernetes:postgresql.cnpg.io/v1:Cluster",
-    "kubernetes:core/v1:PersistentVolumeClaim",
-})
+DATA_TYPES = frozenset(
+    {
+        "kubernetes:postgresql.cnpg.io/v1:Cluster",
+        "kubernetes:core/v1:PersistentVolumeClaim",
+    }
+)
 # The platform root CA (pulumi-tls): its key signs every platform certificate, so it is kept;
 # its certificate is replaced at renewal, which Pulumi refuses for a protected resource.
 ROOT_CA_KEY = "tls:index/privateKey:PrivateKey"
@@ -68,7 +78,10 @@ CRD_BEARING_TYPES = frozenset({"kubernetes-cert-manager:index:CertManager", CRD,
 
 # Subjects that include every tenant whatever the team.
 EVERYONE_GROUPS = frozenset({"system:authenticated", "system:unauthenticated", "system:serviceaccounts"})
-AGGREGATE_TO_TENANT_ROLES = ("rbac.authorization.k8s.io/aggregate-to-admin", "rbac.authorization.k8s.io/aggregate-to-edit")
+AGGREGATE_TO_TENANT_ROLES = (
+    "rbac.authorization.k8s.io/aggregate-to-admin",
+    "rbac.authorization.k8s.io/aggregate-to-edit",
+)
 
 _EXACT_VERSION = re.compile(r"^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
 _DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
@@ -139,7 +152,9 @@ def _in_namespace(resources: Iterable[Resource], type_: str, namespace: str) -> 
 def _is_default_deny(policy: Resource) -> bool:
     spec = _get(policy, "props", "spec") or {}
     selector = spec.get("podSelector")
-    selects_all = isinstance(selector, Mapping) and not selector.get("matchLabels") and not selector.get("matchExpressions")
+    selects_all = (
+        isinstance(selector, Mapping) and not selector.get("matchLabels") and not selector.get("matchExpressions")
+    )
     types = set(spec.get("policyTypes") or ())
     return selects_all and {"Ingress", "Egress"} <= types and not spec.get("ingress") and not spec.get("egress")
 
@@ -151,18 +166,31 @@ def tenant_namespace_isolation(resources: Sequence[Resource]) -> list[Violation]
     for name, ns in sorted(tenant_namespaces(resources).items()):
         enforce = _labels(ns).get("pod-security.kubernetes.io/enforce")
         if enforce not in ("restricted", UNKNOWN):
-            violations.append(Violation(
-                f"tenant namespace {name} must enforce Pod Security `restricted` "
-                f"(label pod-security.kubernetes.io/enforce is {enforce!r})", ns["urn"]))
+            violations.append(
+                Violation(
+                    f"tenant namespace {name} must enforce Pod Security `restricted` "
+                    f"(label pod-security.kubernetes.io/enforce is {enforce!r})",
+                    ns["urn"],
+                )
+            )
         quotas = _in_namespace(resources, RESOURCE_QUOTA, name)
         if not any(_get(q, "props", "spec", "hard") for q in quotas):
             violations.append(Violation(f"tenant namespace {name} has no ResourceQuota with hard limits", ns["urn"]))
         if not _in_namespace(resources, LIMIT_RANGE, name):
-            violations.append(Violation(f"tenant namespace {name} has no LimitRange (pods without requests would be refused by the quota)", ns["urn"]))
+            violations.append(
+                Violation(
+                    f"tenant namespace {name} has no LimitRange (pods without requests would be refused by the quota)",
+                    ns["urn"],
+                )
+            )
         if not any(_is_default_deny(p) for p in _in_namespace(resources, NETWORK_POLICY, name)):
-            violations.append(Violation(
-                f"tenant namespace {name} has no default-deny NetworkPolicy "
-                "(podSelector {}, policyTypes Ingress and Egress, no rules)", ns["urn"]))
+            violations.append(
+                Violation(
+                    f"tenant namespace {name} has no default-deny NetworkPolicy "
+                    "(podSelector {}, policyTypes Ingress and Egress, no rules)",
+                    ns["urn"],
+                )
+            )
     return violations
 
 
@@ -192,8 +220,11 @@ def pinned_chart_versions(resources: Sequence[Resource]) -> list[Violation]:
         if version == UNKNOWN:
             continue
         if not isinstance(version, str) or not _EXACT_VERSION.match(version):
-            violations.append(Violation(
-                f"Helm chart {chart} ({r['name']}) must be pinned to an exact version, got {version!r}", r["urn"]))
+            violations.append(
+                Violation(
+                    f"Helm chart {chart} ({r['name']}) must be pinned to an exact version, got {version!r}", r["urn"]
+                )
+            )
     return violations
 
 
@@ -207,7 +238,7 @@ def _mutable(image: Any) -> bool:
 def _pod_spec_images(resource: Resource) -> Iterator[tuple[str, Any]]:
     pod_spec = _get(resource.get("props"), *POD_SPEC_PATHS[resource["type"]])
     for list_name in CONTAINER_LISTS:
-        for container in (_get(pod_spec, list_name) or []):
+        for container in _get(pod_spec, list_name) or []:
             if isinstance(container, Mapping):
                 yield f"{list_name}[{container.get('name', '?')}]", container.get("image")
 
@@ -230,7 +261,9 @@ def _value_images(value: Any, path: str) -> Iterator[tuple[str, str]]:
                 pinned = _known(digest) and digest or (isinstance(repository, str) and "@sha256:" in repository)
                 if isinstance(tag, str) and _known(tag) and tag and "sha256:" not in tag and not pinned:
                     yield f"{here}.tag", tag
-                yield from _value_images({k: v for k, v in child.items() if k not in ("tag", "digest", "repository")}, here)
+                yield from _value_images(
+                    {k: v for k, v in child.items() if k not in ("tag", "digest", "repository")}, here
+                )
             elif key == "tag" and isinstance(child, str) and _known(child) and child and "sha256:" not in child:
                 yield here, child
             else:
@@ -264,10 +297,16 @@ def images_pinned_by_digest(resources: Sequence[Resource]) -> list[Violation]:
             found = list(_value_images(props, "")) + list(_value_images(_get(props, "values") or {}, "values"))
         elif _is_custom_resource(type_) and isinstance(_get(r, "props", "spec"), Mapping):
             # e.g. an OpenTelemetryCollector's or an Instrumentation's images.
-            found = [(w, i) for w, i in _value_images(_get(r, "props", "spec"), "spec") if w.endswith(("image", "image.tag"))]
+            found = [
+                (w, i) for w, i in _value_images(_get(r, "props", "spec"), "spec") if w.endswith(("image", "image.tag"))
+            ]
         for where, image in found:
-            violations.append(Violation(
-                f"{r['name']}: {where} uses image {image!r} by a mutable tag; pin it by digest (…@sha256:<digest>)", r["urn"]))
+            violations.append(
+                Violation(
+                    f"{r['name']}: {where} uses image {image!r} by a mutable tag; pin it by digest (…@sha256:<digest>)",
+                    r["urn"],
+                )
+            )
     return violations
 
 
@@ -309,17 +348,29 @@ def protected_resources(resources: Sequence[Resource], *, protected: bool) -> li
     for r in resources:
         reason = must_be_protected(r)
         if reason and not r.get("protect"):
-            violations.append(Violation(
-                f"{reason} and must be protected in this environment (agentplane:protect is true); "
-                "set protect (offboarding a team lifts it through the team file)", r["urn"]))
+            violations.append(
+                Violation(
+                    f"{reason} and must be protected in this environment (agentplane:protect is true); "
+                    "set protect (offboarding a team lifts it through the team file)",
+                    r["urn"],
+                )
+            )
         # pulumi-tls replaces a certificate within earlyRenewalHours of expiry
         # (hashicorp/terraform-provider-tls internal/provider/common_cert.go), and Pulumi refuses
         # to replace a protected resource: such a certificate would expire instead of renewing.
         renewal = _get(r, "props", "earlyRenewalHours")
-        if r["type"] == SELF_SIGNED_CERT and r.get("protect") and (renewal == UNKNOWN or (isinstance(renewal, (int, float)) and renewal > 0)):
-            violations.append(Violation(
-                f"certificate {r['name']} renews by replacement (earlyRenewalHours), which Pulumi refuses for a "
-                "protected resource, so it would expire instead; protect its key, not the certificate", r["urn"]))
+        if (
+            r["type"] == SELF_SIGNED_CERT
+            and r.get("protect")
+            and (renewal == UNKNOWN or (isinstance(renewal, (int, float)) and renewal > 0))
+        ):
+            violations.append(
+                Violation(
+                    f"certificate {r['name']} renews by replacement (earlyRenewalHours), which Pulumi refuses for a "
+                    "protected resource, so it would expire instead; protect its key, not the certificate",
+                    r["urn"],
+                )
+            )
     return violations
 
 
@@ -345,7 +396,12 @@ def _tenant_subject(subject: Mapping[str, Any], groups: set[str], namespaces: se
         return f"tenant group {name}"
     if kind == "Group" and name in EVERYONE_GROUPS:
         return f"group {name} (every tenant among others)"
-    if kind == "Group" and isinstance(name, str) and name.startswith("system:serviceaccounts:") and name.split(":")[-1] in namespaces:
+    if (
+        kind == "Group"
+        and isinstance(name, str)
+        and name.startswith("system:serviceaccounts:")
+        and name.split(":")[-1] in namespaces
+    ):
         return f"every service account of tenant namespace {name.split(':')[-1]}"
     if kind == "ServiceAccount" and subject.get("namespace") in namespaces:
         return f"service account {subject.get('namespace')}/{name}"
@@ -363,16 +419,24 @@ def no_cluster_wide_tenant_rights(resources: Sequence[Resource]) -> list[Violati
         for subject in _get(binding, "props", "subjects") or []:
             who = _tenant_subject(subject, groups, namespaces) if isinstance(subject, Mapping) else None
             if who:
-                violations.append(Violation(
-                    f"ClusterRoleBinding {_metadata(binding).get('name')} grants ClusterRole {role} cluster-wide to {who}; "
-                    "bind tenants with RoleBindings in their own namespace", binding["urn"]))
+                violations.append(
+                    Violation(
+                        f"ClusterRoleBinding {_metadata(binding).get('name')} grants ClusterRole {role} cluster-wide to {who}; "
+                        "bind tenants with RoleBindings in their own namespace",
+                        binding["urn"],
+                    )
+                )
     for role in _of_type(resources, CLUSTER_ROLE):
         labels = _labels(role)
         for label in AGGREGATE_TO_TENANT_ROLES:
             if labels.get(label) == "true":
-                violations.append(Violation(
-                    f"ClusterRole {_metadata(role).get('name')} aggregates into the `{label.rsplit('-', 1)[-1]}` role "
-                    "that tenants hold in their namespaces; grant platform rights with a dedicated role instead", role["urn"]))
+                violations.append(
+                    Violation(
+                        f"ClusterRole {_metadata(role).get('name')} aggregates into the `{label.rsplit('-', 1)[-1]}` role "
+                        "that tenants hold in their namespaces; grant platform rights with a dedicated role instead",
+                        role["urn"],
+                    )
+                )
     return violations
 
 

@@ -8,8 +8,8 @@ the pack config `protectedStacks` for stacks that must be protected whatever the
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any, Callable
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import pulumi
 from pulumi_policy import (
@@ -53,7 +53,13 @@ def plain(value: Any) -> Any:
 
 def resources_of(args: StackValidationArgs) -> list[dict[str, Any]]:
     return [
-        {"type": r.resource_type, "urn": r.urn, "name": r.name, "props": plain(r.props), "protect": bool(r.opts.protect)}
+        {
+            "type": r.resource_type,
+            "urn": r.urn,
+            "name": r.name,
+            "props": plain(r.props),
+            "protect": bool(r.opts.protect),
+        }
         for r in args.resources
     ]
 
@@ -73,7 +79,9 @@ def _report(violations: list[checks.Violation], report_violation: ReportViolatio
         report_violation(violation.message, violation.urn or None)
 
 
-def _stack_policy(name: str, description: str, check: Callable[[list[dict[str, Any]]], list[checks.Violation]]) -> StackValidationPolicy:
+def _stack_policy(
+    name: str, description: str, check: Callable[[list[dict[str, Any]]], list[checks.Violation]]
+) -> StackValidationPolicy:
     def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
         _report(check(resources_of(args)), report_violation)
 
@@ -107,4 +115,7 @@ DESCRIPTIONS = {
 
 
 def policies() -> list[StackValidationPolicy]:
-    return [*(_stack_policy(name, DESCRIPTIONS[name], check) for name, check in checks.CHECKS.items()), _protected_policy()]
+    return [
+        *(_stack_policy(name, DESCRIPTIONS[name], check) for name, check in checks.CHECKS.items()),
+        _protected_policy(),
+    ]

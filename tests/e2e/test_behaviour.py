@@ -46,12 +46,11 @@ import pytest
 import yaml
 
 from agentplane import namespaces
-from agentplane.builders import certificates
+from agentplane.builders import certificates, telemetry, tenants
 from agentplane.builders.gateway import platform as gw
-from agentplane.builders.gateway import token_budgets as budget
 from agentplane.builders.gateway import team as routes
+from agentplane.builders.gateway import token_budgets as budget
 from agentplane.builders.identity import realm
-from agentplane.builders import telemetry, tenants
 from agentplane.config.base import agent_client_id
 from agentplane.config.load import load_from_files
 from agentplane.config.platform import PlatformSpec, TeamSpec
@@ -72,11 +71,11 @@ from tests.e2e.test_local_cluster import (  # noqa: F401  (platform: the module-
 
 TEAM_A = "e2e-alpha"
 TEAM_B = "e2e-beta"
-CALLER = "caller"        # promoted: may call the callee, use egress and every team model
-CALLEE = "callee"        # an agent whose `access` lists only CALLER
-OUTSIDER = "outsider"    # not promoted (lowest tier), not in CALLEE's access
-SPENDER = "spender"      # promoted, with a tiny daily token budget of its own
-SPENDER_BUDGET = 10      # tokens/day; one stub answer (STUB_USAGE) crosses it
+CALLER = "caller"  # promoted: may call the callee, use egress and every team model
+CALLEE = "callee"  # an agent whose `access` lists only CALLER
+OUTSIDER = "outsider"  # not promoted (lowest tier), not in CALLEE's access
+SPENDER = "spender"  # promoted, with a tiny daily token budget of its own
+SPENDER_BUDGET = 10  # tokens/day; one stub answer (STUB_USAGE) crosses it
 STUB_USAGE = {"prompt_tokens": 20, "completion_tokens": 12}
 STUB_COMPLETION_ID = "chatcmpl-e2e-stub"
 
@@ -213,7 +212,9 @@ class Derived:
 def derive() -> Derived:
     spec = probe_spec()
     a = team(TEAM_A)
-    assert spec.env.gateway.http_listener, "the dev stack has no in-cluster HTTP listener; the suite calls the gateway over it"
+    assert spec.env.gateway.http_listener, (
+        "the dev stack has no in-cluster HTTP listener; the suite calls the gateway over it"
+    )
     outsider, spender = agent(TEAM_A, OUTSIDER), agent(TEAM_A, SPENDER)
     unapproved = [m for m in a.models if m not in outsider.models]
     assert unapproved, f"every model of team {TEAM_A} is approved for its lowest-tier agent; no model to refuse"
@@ -275,13 +276,20 @@ def owners_group(plan: dict, team_name: str) -> str:
     t = team(team_name)
 
     def owner_groups(bindings: list[dict]) -> set[str]:
-        return {s["name"] for b in bindings if b["roleRef"]["name"] == tenants.ROLE_OWNER
-                for s in b.get("subjects", []) if s.get("kind") == "Group"}
+        return {
+            s["name"]
+            for b in bindings
+            if b["roleRef"]["name"] == tenants.ROLE_OWNER
+            for s in b.get("subjects", [])
+            if s.get("kind") == "Group"
+        }
 
     built = owner_groups(tenants.role_bindings(t, probe_spec()))
     planned = owner_groups(plan_objects(plan, "RoleBinding", t.namespace))
     groups = sorted(built & planned)
-    assert groups, f"no RoleBinding in {t.namespace} binds the owners' group ({sorted(built)} built, {sorted(planned)} planned)"
+    assert groups, (
+        f"no RoleBinding in {t.namespace} binds the owners' group ({sorted(built)} built, {sorted(planned)} planned)"
+    )
     return groups[0]
 
 
@@ -293,7 +301,8 @@ def default_deny_name(plan: dict, team_name: str) -> str:
         for o in plan_objects(plan, "NetworkPolicy", ns)
         if o["spec"].get("podSelector") == {}
         and set(o["spec"].get("policyTypes", [])) == {"Ingress", "Egress"}
-        and not o["spec"].get("ingress") and not o["spec"].get("egress")
+        and not o["spec"].get("ingress")
+        and not o["spec"].get("egress")
     ]
     assert len(names) == 1, f"expected one default-deny NetworkPolicy in {ns}, found {names}"
     return names[0]
@@ -310,7 +319,8 @@ def plan_objects(plan: dict, kind: str, namespace: str | None = None) -> list[di
     from tests.support.plans import kubernetes_objects
 
     return [
-        o for o in kubernetes_objects(plan)
+        o
+        for o in kubernetes_objects(plan)
         if o["kind"] == kind and (namespace is None or o["metadata"].get("namespace") == namespace)
     ]
 
@@ -319,7 +329,7 @@ def plan_objects(plan: dict, kind: str, namespace: str | None = None) -> list[di
 
 # Serves `echo` (the request's path and headers as JSON: what a callee agent received) or
 # `openai` (a chat completion with fixed token usage: what the gateway counts against budgets).
-STUB_SERVER = r'''
+STUB_SERVER = r"""
 import json, os, sys, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -351,11 +361,11 @@ class Handler(BaseHTTPRequestHandler):
 
 
 ThreadingHTTPServer((os.environ.get("STUB_BIND", "0.0.0.0"), PORT), Handler).serve_forever()
-'''
+"""
 
 # Gets a token with the agent's client credentials (the `<agent>-oidc` Secret, as envFrom),
 # sends each request and prints one JSON line per answer after RESULT_MARKER.
-CLIENT = r'''
+CLIENT = r"""
 import json, os, ssl, sys, time, urllib.error, urllib.parse, urllib.request
 
 RESULT_MARKER = "E2E-RESULT "
@@ -391,7 +401,7 @@ for r in requests:
         status, got, text = refused.code, dict(refused.headers.items()), refused.read()
     result = {"status": status, "headers": {k.lower(): v for k, v in got.items()}, "body": text.decode("utf-8", "replace")}
     print(RESULT_MARKER + json.dumps(result), flush=True)
-'''
+"""
 RESULT_MARKER = "E2E-RESULT "
 
 
@@ -445,7 +455,10 @@ def _service(name: str, namespace: str, port: int) -> dict:
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": {"name": name, "namespace": namespace, "labels": _labels(name)},
-        "spec": {"selector": _labels(name), "ports": [{"name": "http", "port": port, "targetPort": port, "protocol": "TCP"}]},
+        "spec": {
+            "selector": _labels(name),
+            "ports": [{"name": "http", "port": port, "targetPort": port, "protocol": "TCP"}],
+        },
     }
 
 
@@ -463,16 +476,35 @@ def stub_objects() -> list[dict]:
     """The stubs namespace and the stub model the budget case points a model backend at."""
     psa = {f"pod-security.kubernetes.io/{mode}": "restricted" for mode in ("enforce", "warn")}
     return [
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": STUBS_NAMESPACE, "labels": {**psa, **_labels(STUBS_NAMESPACE)}}},
-        _deployment(MODEL_STUB, STUBS_NAMESPACE, {
-            "automountServiceAccountToken": False,
-            "securityContext": _pod_security(RUN_AS),
-            "containers": [_restricted_container(
-                "stub", STUB_IMAGE,
-                ["python3", "-c", STUB_SERVER, "openai", str(STUB_PORT), json.dumps(STUB_USAGE), STUB_COMPLETION_ID],
-                STUB_PORT,
-            )],
-        }),
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": STUBS_NAMESPACE, "labels": {**psa, **_labels(STUBS_NAMESPACE)}},
+        },
+        _deployment(
+            MODEL_STUB,
+            STUBS_NAMESPACE,
+            {
+                "automountServiceAccountToken": False,
+                "securityContext": _pod_security(RUN_AS),
+                "containers": [
+                    _restricted_container(
+                        "stub",
+                        STUB_IMAGE,
+                        [
+                            "python3",
+                            "-c",
+                            STUB_SERVER,
+                            "openai",
+                            str(STUB_PORT),
+                            json.dumps(STUB_USAGE),
+                            STUB_COMPLETION_ID,
+                        ],
+                        STUB_PORT,
+                    )
+                ],
+            },
+        ),
         _service(MODEL_STUB, STUBS_NAMESPACE, STUB_PORT),
     ]
 
@@ -493,17 +525,28 @@ def sink_objects(team_name: str) -> list[dict]:
             "metadata": {"name": OTLP_SINK, "namespace": ns, "labels": _labels(OTLP_SINK)},
             "data": {"config.yaml": yaml.safe_dump(sink_collector_config(), sort_keys=True)},
         },
-        _deployment(OTLP_SINK, ns, {
-            "automountServiceAccountToken": False,
-            "securityContext": _pod_security(COLLECTOR_USER),
-            "containers": [{
-                **_restricted_container("collector", f"{collector_image.repository}:{collector_image.tag}",
-                                        ["/otelcol-contrib", "--config=/conf/config.yaml"], OTLP_HTTP_PORT),
-                "env": [],
-                "volumeMounts": [{"name": "config", "mountPath": "/conf", "readOnly": True}],
-            }],
-            "volumes": [{"name": "config", "configMap": {"name": OTLP_SINK}}],
-        }, telemetry.opt_out_annotations()),
+        _deployment(
+            OTLP_SINK,
+            ns,
+            {
+                "automountServiceAccountToken": False,
+                "securityContext": _pod_security(COLLECTOR_USER),
+                "containers": [
+                    {
+                        **_restricted_container(
+                            "collector",
+                            f"{collector_image.repository}:{collector_image.tag}",
+                            ["/otelcol-contrib", "--config=/conf/config.yaml"],
+                            OTLP_HTTP_PORT,
+                        ),
+                        "env": [],
+                        "volumeMounts": [{"name": "config", "mountPath": "/conf", "readOnly": True}],
+                    }
+                ],
+                "volumes": [{"name": "config", "configMap": {"name": OTLP_SINK}}],
+            },
+            telemetry.opt_out_annotations(),
+        ),
         _service(OTLP_SINK, ns, OTLP_HTTP_PORT),
         {
             "apiVersion": "networking.k8s.io/v1",
@@ -512,13 +555,19 @@ def sink_objects(team_name: str) -> list[dict]:
             "spec": {
                 "podSelector": {"matchLabels": _labels(OTLP_SINK)},
                 "policyTypes": ["Ingress"],
-                "ingress": [{
-                    "from": [{
-                        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": telemetry.NAMESPACE}},
-                        "podSelector": {"matchLabels": dict(telemetry.COLLECTOR_POD_LABELS)},
-                    }],
-                    "ports": [{"protocol": "TCP", "port": OTLP_HTTP_PORT}],
-                }],
+                "ingress": [
+                    {
+                        "from": [
+                            {
+                                "namespaceSelector": {
+                                    "matchLabels": {"kubernetes.io/metadata.name": telemetry.NAMESPACE}
+                                },
+                                "podSelector": {"matchLabels": dict(telemetry.COLLECTOR_POD_LABELS)},
+                            }
+                        ],
+                        "ports": [{"protocol": "TCP", "port": OTLP_HTTP_PORT}],
+                    }
+                ],
             },
         },
     ]
@@ -531,7 +580,9 @@ def callee_objects() -> list[dict]:
         "serviceAccountName": CALLEE,
         "automountServiceAccountToken": False,
         "securityContext": _pod_security(RUN_AS),
-        "containers": [_restricted_container("agent", STUB_IMAGE, ["python3", "-c", STUB_SERVER, "echo", str(port)], port)],
+        "containers": [
+            _restricted_container("agent", STUB_IMAGE, ["python3", "-c", STUB_SERVER, "echo", str(port)], port)
+        ],
     }
     # No injected SDK: the stub is not the thing under test, and the image is musl-based.
     return [_deployment(CALLEE, a.namespace, pod, telemetry.opt_out_annotations()), _service(CALLEE, a.namespace, port)]
@@ -570,16 +621,31 @@ def otlp_span(name: str, trace_id: str, claimed_tenant: str) -> dict:
     """One span in OTLP/JSON, whose resource claims a tenant (the collector must overrule it)."""
     now = time.time_ns()
     return {
-        "resourceSpans": [{
-            "resource": {"attributes": [
-                {"key": "service.name", "value": {"stringValue": "e2e-probe"}},
-                {"key": telemetry.TENANT_ATTRIBUTE, "value": {"stringValue": claimed_tenant}},
-            ]},
-            "scopeSpans": [{"scope": {"name": "e2e"}, "spans": [{
-                "traceId": trace_id, "spanId": trace_id[:16], "name": name, "kind": 1,
-                "startTimeUnixNano": str(now - 1_000_000), "endTimeUnixNano": str(now),
-            }]}],
-        }]
+        "resourceSpans": [
+            {
+                "resource": {
+                    "attributes": [
+                        {"key": "service.name", "value": {"stringValue": "e2e-probe"}},
+                        {"key": telemetry.TENANT_ATTRIBUTE, "value": {"stringValue": claimed_tenant}},
+                    ]
+                },
+                "scopeSpans": [
+                    {
+                        "scope": {"name": "e2e"},
+                        "spans": [
+                            {
+                                "traceId": trace_id,
+                                "spanId": trace_id[:16],
+                                "name": name,
+                                "kind": 1,
+                                "startTimeUnixNano": str(now - 1_000_000),
+                                "endTimeUnixNano": str(now),
+                            }
+                        ],
+                    }
+                ],
+            }
+        ]
     }
 
 
@@ -593,8 +659,14 @@ def test_probe_team_files_validate(tmp_path):
     assert files
     for name, text in files.items():
         (teams / name).write_text(text, encoding="utf-8")
-    done = subprocess.run([sys.executable, "-m", "agentplane", "validate", "--stack", "dev", "--teams", str(teams)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "agentplane", "validate", "--stack", "dev", "--teams", str(teams)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -608,7 +680,8 @@ def test_probe_teams_are_what_the_cases_need():
     assert (a.namespace, b.namespace) == (TEAM_A, TEAM_B)
     host = a.egress[0]
     assert UNLISTED_HOST not in a.egress and not any(
-        p.startswith("*.") and UNLISTED_HOST.endswith(p[1:]) for p in a.egress), a.egress
+        p.startswith("*.") and UNLISTED_HOST.endswith(p[1:]) for p in a.egress
+    ), a.egress
     assert host in dev_config()["agentplane:egress"]
 
 
@@ -621,7 +694,9 @@ def test_stub_manifests_match_the_kubernetes_schema():
         *sink_objects(TEAM_A),
         *sink_objects(TEAM_B),
         *callee_objects(),
-        client_pod("e2e-client-probe", TEAM_A, CALLER, [{"url": d.gateway_url + d.callee_path, "token_header": d.token_header}]),
+        client_pod(
+            "e2e-client-probe", TEAM_A, CALLER, [{"url": d.gateway_url + d.callee_path, "token_header": d.token_header}]
+        ),
     ]
     assert len(objects) >= 9
     assert validate_objects(objects) == []
@@ -634,9 +709,13 @@ def test_stub_pods_run_as_restricted_non_root_without_api_tokens():
     assert len(pods) == 5  # the model stub, two OTLP sinks, the callee, a client
     for pod in pods:
         assert pod["automountServiceAccountToken"] is False
-        assert pod["securityContext"]["runAsNonRoot"] and pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        assert pod["securityContext"]["runAsNonRoot"] and pod["securityContext"]["seccompProfile"] == {
+            "type": "RuntimeDefault"
+        }
         for c in pod["containers"]:
-            assert c["securityContext"]["allowPrivilegeEscalation"] is False and c["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+            assert c["securityContext"]["allowPrivilegeEscalation"] is False and c["securityContext"][
+                "capabilities"
+            ] == {"drop": ["ALL"]}
             assert c["resources"]["limits"] and c["resources"]["requests"]
 
 
@@ -646,18 +725,37 @@ def test_derived_names_exist_in_the_dev_plan():
     a, b = team(TEAM_A), team(TEAM_B)
     assert {a.name, b.name} <= set(plan["teams"])
 
-    (gateway,) = [g for g in plan_objects(plan, "Gateway", namespaces.GATEWAY) if g["metadata"]["name"] == gw.GATEWAY_NAME]
+    (gateway,) = [
+        g for g in plan_objects(plan, "Gateway", namespaces.GATEWAY) if g["metadata"]["name"] == gw.GATEWAY_NAME
+    ]
     assert any(lst["port"] == gw.HTTP_PORT and lst["protocol"] == "HTTP" for lst in gateway["spec"]["listeners"])
 
-    prefixes = {m["path"]["value"] for r in plan_objects(plan, "HTTPRoute", namespaces.GATEWAY)
-                for rule in r["spec"]["rules"] for m in rule.get("matches", [])}
+    prefixes = {
+        m["path"]["value"]
+        for r in plan_objects(plan, "HTTPRoute", namespaces.GATEWAY)
+        for rule in r["spec"]["rules"]
+        for m in rule.get("matches", [])
+    }
     assert prefixes, "the plan has no HTTPRoute"
-    for path in (d.callee_path, d.unapproved_model_path, d.spender_model_path, d.listed_egress_path, d.unlisted_egress_path):
-        assert any(path.startswith(p) and p.startswith(f"/{path.split('/')[1]}/{TEAM_A}") for p in prefixes), (path, sorted(prefixes))
+    for path in (
+        d.callee_path,
+        d.unapproved_model_path,
+        d.spender_model_path,
+        d.listed_egress_path,
+        d.unlisted_egress_path,
+    ):
+        assert any(path.startswith(p) and p.startswith(f"/{path.split('/')[1]}/{TEAM_A}") for p in prefixes), (
+            path,
+            sorted(prefixes),
+        )
 
     backends = {o["metadata"]["name"]: o for o in plan_objects(plan, "AgentgatewayBackend", namespaces.GATEWAY)}
     assert d.spender_model_backend in backends and "ai" in backends[d.spender_model_backend]["spec"]
-    (callee_backend,) = [o for o in backends.values() if o["spec"].get("static", {}).get("host") == f"{CALLEE}.{a.namespace}.svc.cluster.local"]
+    (callee_backend,) = [
+        o
+        for o in backends.values()
+        if o["spec"].get("static", {}).get("host") == f"{CALLEE}.{a.namespace}.svc.cluster.local"
+    ]
     assert callee_backend["spec"]["static"]["port"] == d.callee_port
 
     policies = json.dumps(plan_objects(plan, "AgentgatewayPolicy", namespaces.GATEWAY))
@@ -676,11 +774,17 @@ def test_derived_names_exist_in_the_dev_plan():
     assert default_deny_name(plan, TEAM_A)
 
     # The gateway writes a span per request (the gateway telemetry case reads them).
-    (frontend,) = [o for o in plan_objects(plan, "AgentgatewayPolicy", namespaces.GATEWAY) if o["metadata"]["name"] == gw.FRONTEND_POLICY]
+    (frontend,) = [
+        o
+        for o in plan_objects(plan, "AgentgatewayPolicy", namespaces.GATEWAY)
+        if o["metadata"]["name"] == gw.FRONTEND_POLICY
+    ]
     assert frontend["spec"]["frontend"]["tracing"]["backendRef"]["name"] == gw.OTLP_BACKEND
 
     for t in (a, b):  # the client pods trust the platform root from here
-        (bundle,) = [c for c in plan_objects(plan, "ConfigMap", t.namespace) if c["metadata"]["name"] == certificates.CA_BUNDLE]
+        (bundle,) = [
+            c for c in plan_objects(plan, "ConfigMap", t.namespace) if c["metadata"]["name"] == certificates.CA_BUNDLE
+        ]
         assert certificates.CA_BUNDLE_KEY in bundle["data"]
 
     (collector,) = plan_objects(plan, "OpenTelemetryCollector", telemetry.NAMESPACE)
@@ -689,9 +793,14 @@ def test_derived_names_exist_in_the_dev_plan():
         endpoints = [e.get("endpoint") for key, e in exporters.items() if key.endswith(f"/tenant-{t.name}")]
         assert endpoints == [sink_endpoint(t.name)], (t.name, endpoints)
     assert d.collector_traces_url.startswith(telemetry.WORKLOAD_OTLP_HTTP_ENDPOINT)
-    assert str(telemetry.WORKLOAD_HTTP_PORT) in d.collector_traces_url and telemetry.WORKLOAD_HTTP_PORT in namespaces.TELEMETRY_PORTS
+    assert (
+        str(telemetry.WORKLOAD_HTTP_PORT) in d.collector_traces_url
+        and telemetry.WORKLOAD_HTTP_PORT in namespaces.TELEMETRY_PORTS
+    )
 
-    (config_map,) = [c for c in plan_objects(plan, "ConfigMap", namespaces.GATEWAY) if c["metadata"]["name"] == budget.CONFIG_MAP]
+    (config_map,) = [
+        c for c in plan_objects(plan, "ConfigMap", namespaces.GATEWAY) if c["metadata"]["name"] == budget.CONFIG_MAP
+    ]
     domain = yaml.safe_load(config_map["data"][budget.config_key(a)])
     assert domain["domain"] == budget.domain(a)
     agents = {n["value"]: n["rate_limit"]["requests_per_unit"] for n in domain["descriptors"][0]["descriptors"]}
@@ -702,13 +811,25 @@ def test_expected_refusals_are_what_the_gateway_is_configured_to_answer():
     """The texts the cluster cases expect are in team A's gateway policies (so a changed message
     fails here, offline, before it fails on a cluster)."""
     plan, d = probe_plan(), derive()
-    policies = [o for o in plan_objects(plan, "AgentgatewayPolicy", namespaces.GATEWAY)
-                if o["metadata"].get("labels", {}).get("agentplane.io/tenant") == TEAM_A]
+    policies = [
+        o
+        for o in plan_objects(plan, "AgentgatewayPolicy", namespaces.GATEWAY)
+        if o["metadata"].get("labels", {}).get("agentplane.io/tenant") == TEAM_A
+    ]
     assert policies
     text = json.dumps(policies)
-    for expected in (MODEL_NOT_APPROVED, f"{TEAM_A}/{OUTSIDER}", approved_models_text(d), BODY_MODEL_REFUSAL,
-                     EGRESS_DENIED, *egress_refusal_fragments(), budget_fragment(), d.budget_remaining_header,
-                     d.should_retry_header, d.caller_kind_header):
+    for expected in (
+        MODEL_NOT_APPROVED,
+        f"{TEAM_A}/{OUTSIDER}",
+        approved_models_text(d),
+        BODY_MODEL_REFUSAL,
+        EGRESS_DENIED,
+        *egress_refusal_fragments(),
+        budget_fragment(),
+        d.budget_remaining_header,
+        d.should_retry_header,
+        d.caller_kind_header,
+    ):
         assert expected in text, expected
     # The caller-kind header's value for an agent's client.
     assert json.dumps(AGENT_KIND) in gw.CALLER_KIND
@@ -722,8 +843,12 @@ def _free_port() -> int:
 
 def _run_stub(*args: str) -> tuple[subprocess.Popen, int]:
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-c", STUB_SERVER, args[0], str(port), *args[1:]],
-                            env={**os.environ, "STUB_BIND": "127.0.0.1"}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", STUB_SERVER, args[0], str(port), *args[1:]],
+        env={**os.environ, "STUB_BIND": "127.0.0.1"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 20
     while True:
         try:
@@ -739,9 +864,12 @@ def _run_stub(*args: str) -> tuple[subprocess.Popen, int]:
 def test_model_stub_answers_an_openai_chat_completion_with_usage():
     proc, port = _run_stub("openai", json.dumps(STUB_USAGE), STUB_COMPLETION_ID)
     try:
-        request = urllib.request.Request(f"http://127.0.0.1:{port}{CHAT_PATH}", method="POST",
-                                         data=json.dumps({"model": "m", "messages": [{"role": "user", "content": "x"}]}).encode(),
-                                         headers={"content-type": "application/json"})
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}{CHAT_PATH}",
+            method="POST",
+            data=json.dumps({"model": "m", "messages": [{"role": "user", "content": "x"}]}).encode(),
+            headers={"content-type": "application/json"},
+        )
         with urllib.request.urlopen(request, timeout=10) as answer:
             doc = json.load(answer)
     finally:
@@ -774,12 +902,28 @@ def test_client_sends_the_token_in_the_named_header_and_reports_each_answer():
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     requests = [
-        {"url": f"http://127.0.0.1:{echo_port}/a", "token_header": "x-agentplane-authorization", "headers": {"authorization": "Bearer ext"}},
+        {
+            "url": f"http://127.0.0.1:{echo_port}/a",
+            "token_header": "x-agentplane-authorization",
+            "headers": {"authorization": "Bearer ext"},
+        },
         {"url": f"http://127.0.0.1:{echo_port}/b", "method": "POST", "json": {"k": 1}},
     ]
-    env = {**os.environ, "OIDC_CLIENT_ID": "t.a", "OIDC_CLIENT_SECRET": "s3", "OIDC_TOKEN_URL": f"http://127.0.0.1:{token_port}/token"}
+    env = {
+        **os.environ,
+        "OIDC_CLIENT_ID": "t.a",
+        "OIDC_CLIENT_SECRET": "s3",
+        "OIDC_TOKEN_URL": f"http://127.0.0.1:{token_port}/token",
+    }
     try:
-        done = subprocess.run([sys.executable, "-c", CLIENT, json.dumps(requests)], env=env, capture_output=True, text=True, timeout=60, check=False)
+        done = subprocess.run(
+            [sys.executable, "-c", CLIENT, json.dumps(requests)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
     finally:
         server.shutdown()
         echo.kill()
@@ -788,22 +932,30 @@ def test_client_sends_the_token_in_the_named_header_and_reports_each_answer():
     results = parse_results(done.stdout)
     assert [r["status"] for r in results] == [200, 200]
     first, second = (json.loads(r["body"]) for r in results)
-    assert first["headers"]["x-agentplane-authorization"] == "Bearer tok-123" and first["headers"]["authorization"] == "Bearer ext"
+    assert (
+        first["headers"]["x-agentplane-authorization"] == "Bearer tok-123"
+        and first["headers"]["authorization"] == "Bearer ext"
+    )
     assert "x-agentplane-authorization" not in second["headers"] and second["path"] == "/b"
     assert seen == ["grant_type=client_credentials&client_id=t.a&client_secret=s3"]
 
 
 def parse_results(output: str) -> list[dict]:
-    return [json.loads(line[len(RESULT_MARKER):]) for line in output.splitlines() if line.startswith(RESULT_MARKER)]
+    return [json.loads(line[len(RESULT_MARKER) :]) for line in output.splitlines() if line.startswith(RESULT_MARKER)]
 
 
 # --------------------------------------------------------------------------- on a cluster
 
 
 def apply(objects: list[dict]) -> None:
-    done = subprocess.run(["kubectl", "--context", KUBE_CONTEXT, "apply", "-f", "-"],
-                          input=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}),
-                          capture_output=True, text=True, timeout=300, check=False)
+    done = subprocess.run(
+        ["kubectl", "--context", KUBE_CONTEXT, "apply", "-f", "-"],
+        input=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert done.returncode == 0, f"kubectl apply failed:\n{done.stdout}\n{done.stderr}"
 
 
@@ -863,8 +1015,16 @@ def run_client(team_name: str, agent_name: str, requests: list[dict]) -> list[di
     ns = team(team_name).namespace
     apply([client_pod(name, team_name, agent_name, requests)])
     try:
-        done = kubectl("wait", f"pod/{name}", "-n", ns, "--for=jsonpath={.status.phase}=Succeeded",
-                       f"--timeout={POD_TIMEOUT}s", timeout=POD_TIMEOUT + 30, check=False)
+        done = kubectl(
+            "wait",
+            f"pod/{name}",
+            "-n",
+            ns,
+            "--for=jsonpath={.status.phase}=Succeeded",
+            f"--timeout={POD_TIMEOUT}s",
+            timeout=POD_TIMEOUT + 30,
+            check=False,
+        )
         logs = kubectl("logs", f"pod/{name}", "-n", ns, check=False).stdout
         assert done.returncode == 0, f"client pod {ns}/{name} did not succeed:\n{logs}\n{done.stderr}"
     finally:
@@ -885,7 +1045,9 @@ def test_egress_to_a_listed_host_passes(behaviour):
     """The exact-host rule strips `/egress/<team>/<host>` before the direct-response check, which
     therefore reads the path as asked (docs/components/gateway.md "An external service")."""
     d = behaviour
-    (answer,) = run_client(TEAM_A, CALLER, [{"url": d.gateway_url + d.listed_egress_path, "token_header": d.egress_token_header}])
+    (answer,) = run_client(
+        TEAM_A, CALLER, [{"url": d.gateway_url + d.listed_egress_path, "token_header": d.egress_token_header}]
+    )
     assert d.denial_header not in answer["headers"], answer
     # The upstream answered, not the gateway: a 2xx with the host's own JSON.
     assert 200 <= answer["status"] < 300, answer
@@ -895,7 +1057,9 @@ def test_egress_to_a_listed_host_passes(behaviour):
 @pytest.mark.e2e
 def test_egress_to_an_unlisted_host_is_refused(behaviour):
     d = behaviour
-    (answer,) = run_client(TEAM_A, CALLER, [{"url": d.gateway_url + d.unlisted_egress_path, "token_header": d.egress_token_header}])
+    (answer,) = run_client(
+        TEAM_A, CALLER, [{"url": d.gateway_url + d.unlisted_egress_path, "token_header": d.egress_token_header}]
+    )
     assert answer["status"] == 403, answer
     assert answer["headers"].get(d.denial_header) == EGRESS_DENIED, answer
     error = error_of(answer)
@@ -930,8 +1094,18 @@ def test_agent_call_is_refused_for_an_unlisted_caller(behaviour):
 def test_unapproved_model_is_refused_naming_the_approved_models(behaviour):
     d = behaviour
     body = {"model": d.unapproved_model, "messages": [{"role": "user", "content": "hello"}]}
-    (answer,) = run_client(TEAM_A, OUTSIDER, [{"url": d.gateway_url + d.unapproved_model_path, "method": "POST",
-                                               "json": body, "token_header": d.token_header}])
+    (answer,) = run_client(
+        TEAM_A,
+        OUTSIDER,
+        [
+            {
+                "url": d.gateway_url + d.unapproved_model_path,
+                "method": "POST",
+                "json": body,
+                "token_header": d.token_header,
+            }
+        ],
+    )
     assert answer["status"] == 403, answer
     assert answer["headers"].get(d.denial_header) == MODEL_NOT_APPROVED, answer
     error = error_of(answer)
@@ -945,8 +1119,18 @@ def test_body_naming_another_model_is_refused_naming_the_approved_models(behavio
     """On a route the agent may use, a body asking for another model is refused, not swapped."""
     d = behaviour
     body = {"model": d.unapproved_model, "messages": [{"role": "user", "content": "hello"}]}
-    (answer,) = run_client(TEAM_A, OUTSIDER, [{"url": d.gateway_url + d.outsider_model_path, "method": "POST",
-                                               "json": body, "token_header": d.token_header}])
+    (answer,) = run_client(
+        TEAM_A,
+        OUTSIDER,
+        [
+            {
+                "url": d.gateway_url + d.outsider_model_path,
+                "method": "POST",
+                "json": body,
+                "token_header": d.token_header,
+            }
+        ],
+    )
     assert answer["status"] == 403, answer
     assert answer["headers"].get(d.denial_header) == MODEL_NOT_APPROVED, answer
     error = error_of(answer)
@@ -963,9 +1147,22 @@ def test_budget_spent_answers_429(behaviour):
     d = behaviour
     stub_host = f"{MODEL_STUB}.{STUBS_NAMESPACE}.svc.cluster.local"
     patch = {"spec": {"ai": {"provider": {"host": stub_host, "port": STUB_PORT}}}}
-    kubectl("patch", "agentgatewaybackend", d.spender_model_backend, "-n", namespaces.GATEWAY, "--type=merge", "-p", json.dumps(patch))
-    call = {"url": d.gateway_url + d.spender_model_path, "method": "POST", "token_header": d.token_header,
-            "json": {"model": d.spender_model, "messages": [{"role": "user", "content": "spend"}]}}
+    kubectl(
+        "patch",
+        "agentgatewaybackend",
+        d.spender_model_backend,
+        "-n",
+        namespaces.GATEWAY,
+        "--type=merge",
+        "-p",
+        json.dumps(patch),
+    )
+    call = {
+        "url": d.gateway_url + d.spender_model_path,
+        "method": "POST",
+        "token_header": d.token_header,
+        "json": {"model": d.spender_model, "messages": [{"role": "user", "content": "spend"}]},
+    }
     try:
         # Until the proxy has the new backend, calls go to the provider with a placeholder key
         # and count no tokens; the first stub answer crosses the budget (counted after it completes).
@@ -988,8 +1185,17 @@ def test_budget_spent_answers_429(behaviour):
         assert budget_fragment() in refused["headers"][d.denial_header], refused
     finally:
         undo = {"spec": {"ai": {"provider": {"host": None, "port": None}}}}
-        kubectl("patch", "agentgatewaybackend", d.spender_model_backend, "-n", namespaces.GATEWAY, "--type=merge",
-                "-p", json.dumps(undo), check=False)
+        kubectl(
+            "patch",
+            "agentgatewaybackend",
+            d.spender_model_backend,
+            "-n",
+            namespaces.GATEWAY,
+            "--type=merge",
+            "-p",
+            json.dumps(undo),
+            check=False,
+        )
 
 
 @pytest.mark.e2e
@@ -1030,7 +1236,9 @@ def test_workload_telemetry_reaches_its_own_team_only(behaviour):
     span = otlp_span(marker, uuid.uuid4().hex, claimed_tenant=TEAM_B)
     # The delay lets the collector's pod watch learn the client pod's IP, which is all it
     # identifies the sender by.
-    (answer,) = run_client(TEAM_A, CALLER, [{"url": d.collector_traces_url, "method": "POST", "json": span, "delay": 10}])
+    (answer,) = run_client(
+        TEAM_A, CALLER, [{"url": d.collector_traces_url, "method": "POST", "json": span, "delay": 10}]
+    )
     assert answer["status"] == 200, answer
     log_a, log_b = wait_for_marker(marker)
     assert marker not in log_b, f"team {TEAM_A}'s span reached team {TEAM_B}'s backend"
@@ -1044,8 +1252,17 @@ def test_gateway_telemetry_reaches_the_calling_team_only(behaviour):
     d = behaviour
     trace_id = uuid.uuid4().hex
     traceparent = f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01"
-    (answer,) = run_client(TEAM_A, CALLER, [{"url": d.gateway_url + d.callee_path, "token_header": d.token_header,
-                                             "headers": {"traceparent": traceparent}}])
+    (answer,) = run_client(
+        TEAM_A,
+        CALLER,
+        [
+            {
+                "url": d.gateway_url + d.callee_path,
+                "token_header": d.token_header,
+                "headers": {"traceparent": traceparent},
+            }
+        ],
+    )
     assert answer["status"] == 200, answer
     log_a, log_b = wait_for_marker(trace_id)
     assert trace_id not in log_b, f"the gateway's span of a {TEAM_A} request reached team {TEAM_B}'s backend"

@@ -58,7 +58,7 @@ PROBE_AGENT = "prober"
 # Any image without the signatures the provenance policy requires.
 UNSIGNED_IMAGE = "docker.io/library/busybox:1.37.0"
 
-UP_TIMEOUT = 45 * 60        # the first run pulls every chart's images
+UP_TIMEOUT = 45 * 60  # the first run pulls every chart's images
 DOWN_TIMEOUT = 20 * 60
 READY_TIMEOUT = "600s"
 # The tests never call a model: infra/up may store placeholder provider keys where none are
@@ -67,11 +67,20 @@ INFRA_UP_ENV = {"AGENTPLANE_PLACEHOLDER_PROVIDER_KEYS": "1"}
 
 
 def sh(*command: str, timeout: float = 300, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False,
-                          env={**os.environ, **(env or {})})
+    done = subprocess.run(
+        command,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env={**os.environ, **(env or {})},
+    )
     if check and done.returncode != 0:
-        pytest.fail(f"`{' '.join(command)}` exited {done.returncode}\n--- stdout\n{done.stdout[-8000:]}\n"
-                    f"--- stderr\n{done.stderr[-8000:]}")
+        pytest.fail(
+            f"`{' '.join(command)}` exited {done.returncode}\n--- stdout\n{done.stdout[-8000:]}\n"
+            f"--- stderr\n{done.stderr[-8000:]}"
+        )
     return done
 
 
@@ -86,8 +95,10 @@ def dev_config() -> dict:
 def enforce_tier() -> str:
     tiers = dev_config()["agentplane:tiers"]
     enforcing = [t["name"] for t in tiers if t.get("provenance") == "enforce"]
-    assert enforcing, ("stacks/Pulumi.dev.yaml has no tier with `provenance: enforce`; the admission "
-                       "check needs one to prove unsigned images are rejected")
+    assert enforcing, (
+        "stacks/Pulumi.dev.yaml has no tier with `provenance: enforce`; the admission "
+        "check needs one to prove unsigned images are rejected"
+    )
     return enforcing[0]
 
 
@@ -118,6 +129,7 @@ def test_namespace_constants_match_the_platform():
 @pytest.fixture(scope="module")
 def platform(e2e_tools, request):
     """infra/up once for the module; infra/down afterwards, whatever happened."""
+
     def teardown() -> None:
         if request.session.testsfailed:
             diagnostics()
@@ -125,10 +137,13 @@ def platform(e2e_tools, request):
         sh("infra/down", "--yes", *INFRA_ARGS, timeout=DOWN_TIMEOUT)
         clusters = sh("kind", "get", "clusters", timeout=60).stdout.split()
         assert CLUSTER_NAME not in clusters, f"infra/down left the kind cluster behind: {clusters}"
+
     existing = sh("kind", "get", "clusters", timeout=60).stdout.split()
     if CLUSTER_NAME in existing or STATE_DIR.exists():
-        pytest.fail(f"kind cluster {CLUSTER_NAME} or {STATE_DIR} already exists: this run did not create it, "
-                    "so it will not use or delete it")
+        pytest.fail(
+            f"kind cluster {CLUSTER_NAME} or {STATE_DIR} already exists: this run did not create it, "
+            "so it will not use or delete it"
+        )
     request.addfinalizer(teardown)
     sh("infra/up", *INFRA_ARGS, timeout=UP_TIMEOUT, env=INFRA_UP_ENV)
 
@@ -161,8 +176,16 @@ def test_controllers_become_ready(platform, controller):
     statefulsets = kubectl("get", "statefulsets", "-n", namespace, "-o", "name").stdout.split()
     assert deployments or statefulsets, f"{controller}: no workloads in namespace {namespace}"
     if deployments:
-        kubectl("wait", "--for=condition=Available", "deployment", "--all", "-n", namespace,
-                f"--timeout={READY_TIMEOUT}", timeout=660)
+        kubectl(
+            "wait",
+            "--for=condition=Available",
+            "deployment",
+            "--all",
+            "-n",
+            namespace,
+            f"--timeout={READY_TIMEOUT}",
+            timeout=660,
+        )
     for sts in statefulsets:  # Keycloak and the SPIRE server run as StatefulSets
         kubectl("rollout", "status", sts, "-n", namespace, f"--timeout={READY_TIMEOUT}", timeout=660)
 
@@ -177,8 +200,10 @@ def test_onboarding_a_team_creates_its_namespace_and_guardrails(probe_team):
         assert found, f"no {kind} in the team namespace {namespace}"
     # Default-deny must be among the network policies.
     policies = json.loads(kubectl("get", "networkpolicy", "-n", namespace, "-o", "json").stdout)["items"]
-    assert any(p["spec"].get("podSelector") == {} and {"Ingress", "Egress"} <= set(p["spec"].get("policyTypes", []))
-               for p in policies), "no default-deny NetworkPolicy for ingress and egress"
+    assert any(
+        p["spec"].get("podSelector") == {} and {"Ingress", "Egress"} <= set(p["spec"].get("policyTypes", []))
+        for p in policies
+    ), "no default-deny NetworkPolicy for ingress and egress"
 
 
 @pytest.mark.e2e
@@ -189,8 +214,9 @@ def test_team_owners_cannot_touch_what_isolates_them(probe_team):
     ones). Server-side dry runs: admission runs, nothing is stored."""
     from agentplane.config.load import load_from_files
 
-    namespace = kubectl("get", "namespaces", "-l", f"{TENANT_LABEL}={probe_team}",
-                        "-o", "jsonpath={.items[0].metadata.name}").stdout.strip()
+    namespace = kubectl(
+        "get", "namespaces", "-l", f"{TENANT_LABEL}={probe_team}", "-o", "jsonpath={.items[0].metadata.name}"
+    ).stdout.strip()
     group = load_from_files("dev", root=ROOT).env.tenancy.group_prefix + f"{PROBE_TEAM}-admins"
     owner = ("--as", "oidc:e2e-owner", "--as-group", group)
 
@@ -207,8 +233,9 @@ def test_team_owners_cannot_touch_what_isolates_them(probe_team):
 
 @pytest.mark.e2e
 def test_unsigned_image_is_rejected_in_an_enforce_tier(probe_team):
-    namespace = kubectl("get", "namespaces", "-l", f"{TENANT_LABEL}={probe_team}",
-                        "-o", "jsonpath={.items[0].metadata.name}").stdout.strip()
+    namespace = kubectl(
+        "get", "namespaces", "-l", f"{TENANT_LABEL}={probe_team}", "-o", "jsonpath={.items[0].metadata.name}"
+    ).stdout.strip()
     # Kyverno's policies become active shortly after the chart reports ready; give them time.
     pod = {
         "apiVersion": "v1",
@@ -218,20 +245,31 @@ def test_unsigned_image_is_rejected_in_an_enforce_tier(probe_team):
             "serviceAccountName": PROBE_AGENT,
             # Compliant with Pod Security `restricted`, so provenance is the only reason to refuse it.
             "securityContext": {"runAsNonRoot": True, "runAsUser": 65534, "seccompProfile": {"type": "RuntimeDefault"}},
-            "containers": [{
-                "name": "probe",
-                "image": UNSIGNED_IMAGE,
-                "command": ["sleep", "3600"],
-                "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "50m", "memory": "32Mi"}},
-                "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
-            }],
+            "containers": [
+                {
+                    "name": "probe",
+                    "image": UNSIGNED_IMAGE,
+                    "command": ["sleep", "3600"],
+                    "resources": {
+                        "requests": {"cpu": "10m", "memory": "16Mi"},
+                        "limits": {"cpu": "50m", "memory": "32Mi"},
+                    },
+                    "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+                }
+            ],
         },
     }
     manifest = json.dumps(pod)
     deadline = time.monotonic() + 300
     while True:
-        done = subprocess.run(["kubectl", "--context", KUBE_CONTEXT, "apply", "--dry-run=server", "-f", "-"],
-                              input=manifest, capture_output=True, text=True, timeout=120, check=False)
+        done = subprocess.run(
+            ["kubectl", "--context", KUBE_CONTEXT, "apply", "--dry-run=server", "-f", "-"],
+            input=manifest,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         if done.returncode != 0 or time.monotonic() > deadline:
             break
         time.sleep(10)
@@ -241,7 +279,8 @@ def test_unsigned_image_is_rejected_in_an_enforce_tier(probe_team):
     # The provenance policy's own message, naming the image: any other refusal (Pod Security,
     # quota, a digest or `required` check on the platform-injected init container) is a failure.
     assert "requires images signed by an approved signer" in message and UNSIGNED_IMAGE in message, (
-        f"rejected, but not for provenance:\n{message}")
+        f"rejected, but not for provenance:\n{message}"
+    )
 
 
 # --------------------------------------------------------------------------- faults (docs/faults.md)
@@ -253,9 +292,16 @@ BUDGET_STORE_POD = "agentplane-ratelimit-redis-0"
 def _budget_check(local_port: int, hits: int) -> int:
     """The probe team's remaining daily tokens after `hits` more, as the budget service counts
     them (envoyproxy/ratelimit@1e50889b README '/json endpoint')."""
-    body = json.dumps({"domain": f"agentplane-budget-{PROBE_TEAM}", "hits_addend": hits,
-                       "descriptors": [{"entries": [{"key": "team", "value": PROBE_TEAM}]}]})
-    done = sh("curl", "-sS", "-X", "POST", "--data", body, f"http://127.0.0.1:{local_port}/json", timeout=60, check=False)
+    body = json.dumps(
+        {
+            "domain": f"agentplane-budget-{PROBE_TEAM}",
+            "hits_addend": hits,
+            "descriptors": [{"entries": [{"key": "team", "value": PROBE_TEAM}]}],
+        }
+    )
+    done = sh(
+        "curl", "-sS", "-X", "POST", "--data", body, f"http://127.0.0.1:{local_port}/json", timeout=60, check=False
+    )
     assert done.returncode == 0, done.stderr
     (status,) = json.loads(done.stdout)["statuses"]
     return int(status["limitRemaining"])
@@ -264,17 +310,35 @@ def _budget_check(local_port: int, hits: int) -> int:
 @pytest.mark.e2e
 def test_a_budget_store_restart_mid_day_keeps_the_remaining_budget(probe_team):
     """Kill the store's pod mid-day: the counters come back from the append-only file on its volume."""
-    forward = subprocess.Popen(["kubectl", "--context", KUBE_CONTEXT, "-n", AGENTGATEWAY_NAMESPACE, "port-forward",
-                                "deployment/agentplane-ratelimit", f"18080:{RATELIMIT_HTTP_PORT}"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    forward = subprocess.Popen(
+        [
+            "kubectl",
+            "--context",
+            KUBE_CONTEXT,
+            "-n",
+            AGENTGATEWAY_NAMESPACE,
+            "port-forward",
+            "deployment/agentplane-ratelimit",
+            f"18080:{RATELIMIT_HTTP_PORT}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         time.sleep(3)
         before = _budget_check(18080, 1234)
         # Let the append-only file's once-a-second fsync pass, then kill the store.
         time.sleep(2)
         kubectl("delete", "pod", BUDGET_STORE_POD, "-n", AGENTGATEWAY_NAMESPACE, "--wait=true", timeout=120)
-        kubectl("rollout", "status", "statefulset/agentplane-ratelimit-redis", "-n", AGENTGATEWAY_NAMESPACE,
-                "--timeout=300s", timeout=330)
+        kubectl(
+            "rollout",
+            "status",
+            "statefulset/agentplane-ratelimit-redis",
+            "-n",
+            AGENTGATEWAY_NAMESPACE,
+            "--timeout=300s",
+            timeout=330,
+        )
         deadline = time.monotonic() + 120
         while True:  # the service reconnects to the new pod on its own
             try:
@@ -300,43 +364,112 @@ def test_keycloak_database_restore_runbook(platform):
     (with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY and, for MinIO, AWS_ENDPOINT_URL)."""
     destination = os.environ.get(BACKUP_BUCKET_ENV)
     if not destination:
-        pytest.skip(f"the restore runbook needs an object store: set {BACKUP_BUCKET_ENV}=s3://<bucket>/<path> "
-                    "and AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (and AWS_ENDPOINT_URL for MinIO)")
+        pytest.skip(
+            f"the restore runbook needs an object store: set {BACKUP_BUCKET_ENV}=s3://<bucket>/<path> "
+            "and AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (and AWS_ENDPOINT_URL for MinIO)"
+        )
     ns = KEYCLOAK_NAMESPACE
-    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "e2e-backup-credentials", "namespace": ns},
-              "stringData": {"ACCESS_KEY_ID": os.environ["AWS_ACCESS_KEY_ID"], "ACCESS_SECRET_KEY": os.environ["AWS_SECRET_ACCESS_KEY"]}}
-    store = {"destinationPath": destination, "s3Credentials": {
-        "accessKeyId": {"name": "e2e-backup-credentials", "key": "ACCESS_KEY_ID"},
-        "secretAccessKey": {"name": "e2e-backup-credentials", "key": "ACCESS_SECRET_KEY"}}}
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "e2e-backup-credentials", "namespace": ns},
+        "stringData": {
+            "ACCESS_KEY_ID": os.environ["AWS_ACCESS_KEY_ID"],
+            "ACCESS_SECRET_KEY": os.environ["AWS_SECRET_ACCESS_KEY"],
+        },
+    }
+    store = {
+        "destinationPath": destination,
+        "s3Credentials": {
+            "accessKeyId": {"name": "e2e-backup-credentials", "key": "ACCESS_KEY_ID"},
+            "secretAccessKey": {"name": "e2e-backup-credentials", "key": "ACCESS_SECRET_KEY"},
+        },
+    }
     if os.environ.get("AWS_ENDPOINT_URL"):
         store["endpointURL"] = os.environ["AWS_ENDPOINT_URL"]
 
     def apply(obj: dict) -> None:
-        done = subprocess.run(["kubectl", "--context", KUBE_CONTEXT, "apply", "-f", "-"], input=json.dumps(obj),
-                              capture_output=True, text=True, timeout=120, check=False)
+        done = subprocess.run(
+            ["kubectl", "--context", KUBE_CONTEXT, "apply", "-f", "-"],
+            input=json.dumps(obj),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         assert done.returncode == 0, done.stderr
 
     def realms(pod: str) -> str:
-        return kubectl("exec", "-n", ns, pod, "-c", "postgres", "--", "psql", "-tA", "-d", "keycloak",
-                       "-c", "select string_agg(name, ',' order by name) from realm").stdout.strip()
+        return kubectl(
+            "exec",
+            "-n",
+            ns,
+            pod,
+            "-c",
+            "postgres",
+            "--",
+            "psql",
+            "-tA",
+            "-d",
+            "keycloak",
+            "-c",
+            "select string_agg(name, ',' order by name) from realm",
+        ).stdout.strip()
 
     apply(secret)
     # Step 1 (dev has no backups configured): point the cluster at the bucket and take a backup.
-    kubectl("patch", "cluster", "keycloak-db", "-n", ns, "--type=merge", "-p", json.dumps({"spec": {"backup": {"barmanObjectStore": store}}}))
-    apply({"apiVersion": "postgresql.cnpg.io/v1", "kind": "Backup", "metadata": {"name": "e2e-backup", "namespace": ns},
-           "spec": {"cluster": {"name": "keycloak-db"}, "method": "barmanObjectStore"}})
-    kubectl("wait", "backup/e2e-backup", "-n", ns, "--for=jsonpath={.status.phase}=completed", "--timeout=600s", timeout=630)
+    kubectl(
+        "patch",
+        "cluster",
+        "keycloak-db",
+        "-n",
+        ns,
+        "--type=merge",
+        "-p",
+        json.dumps({"spec": {"backup": {"barmanObjectStore": store}}}),
+    )
+    apply(
+        {
+            "apiVersion": "postgresql.cnpg.io/v1",
+            "kind": "Backup",
+            "metadata": {"name": "e2e-backup", "namespace": ns},
+            "spec": {"cluster": {"name": "keycloak-db"}, "method": "barmanObjectStore"},
+        }
+    )
+    kubectl(
+        "wait", "backup/e2e-backup", "-n", ns, "--for=jsonpath={.status.phase}=completed", "--timeout=600s", timeout=630
+    )
     expected = realms("keycloak-db-1")
     assert "agentplane" in expected.split(",")
     # Steps 2-3: a new cluster bootstrapped from the object store.
-    apply({"apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster", "metadata": {"name": "keycloak-db-restore", "namespace": ns},
-           "spec": {"instances": 1, "storage": {"size": "1Gi"},
-                    "bootstrap": {"recovery": {"source": "keycloak-db"}},
-                    "externalClusters": [{"name": "keycloak-db", "barmanObjectStore": {**store, "serverName": "keycloak-db"}}]}})
+    apply(
+        {
+            "apiVersion": "postgresql.cnpg.io/v1",
+            "kind": "Cluster",
+            "metadata": {"name": "keycloak-db-restore", "namespace": ns},
+            "spec": {
+                "instances": 1,
+                "storage": {"size": "1Gi"},
+                "bootstrap": {"recovery": {"source": "keycloak-db"}},
+                "externalClusters": [
+                    {"name": "keycloak-db", "barmanObjectStore": {**store, "serverName": "keycloak-db"}}
+                ],
+            },
+        }
+    )
     try:
         kubectl("wait", "cluster/keycloak-db-restore", "-n", ns, "--for=condition=Ready", "--timeout=900s", timeout=930)
         # Step 4: the restored database has every realm the original had.
         assert realms("keycloak-db-restore-1") == expected
     finally:
-        kubectl("delete", "cluster/keycloak-db-restore", "backup/e2e-backup", "secret/e2e-backup-credentials", "-n", ns,
-                "--ignore-not-found", check=False, timeout=300)
+        kubectl(
+            "delete",
+            "cluster/keycloak-db-restore",
+            "backup/e2e-backup",
+            "secret/e2e-backup-credentials",
+            "-n",
+            ns,
+            "--ignore-not-found",
+            check=False,
+            timeout=300,
+        )

@@ -88,14 +88,23 @@ def load_mutants(path: Path = MUTANTS, root: Path = ROOT) -> list[Mutant]:
 
 
 def changed_files(since: str) -> set[str]:
-    out = subprocess.run(["git", "diff", "--name-only", since, "--"], cwd=ROOT, check=True,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        ["git", "diff", "--name-only", since, "--"], cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout
     return set(out.split())
 
 
 def scratch_copy(dest: Path) -> None:
-    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                           check=True, capture_output=True).stdout.decode().split("\0")
+    files = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for name in filter(None, files):
         source = ROOT / name
         if source.is_file():
@@ -107,9 +116,13 @@ def pytest_fails(scratch: Path, args: list[str]) -> tuple[bool, str]:
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     # The list's own consistency check fails whenever a mutant is applied (its text is gone):
     # it must never be what kills a mutant.
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
-                           f"--ignore={LIST_CHECK}", *args],
-                          cwd=scratch, env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", f"--ignore={LIST_CHECK}", *args],
+        cwd=scratch,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     failed = [line for line in proc.stdout.splitlines() if line.startswith(("FAILED", "ERROR"))]
     if proc.returncode in (0, 1):
         return proc.returncode == 1, failed[0] if failed else ""
@@ -140,8 +153,14 @@ def run(mutants: list[Mutant]) -> list[dict]:
                     killed, by = pytest_fails(scratch, [])
             finally:
                 target.write_text(original, encoding="utf-8")
-            result = {"id": mutant.id, "file": mutant.file, "killed": killed, "killed_by": by,
-                      "equivalent": mutant.equivalent, "seconds": round(time.monotonic() - started, 1)}
+            result = {
+                "id": mutant.id,
+                "file": mutant.file,
+                "killed": killed,
+                "killed_by": by,
+                "equivalent": mutant.equivalent,
+                "seconds": round(time.monotonic() - started, 1),
+            }
             results.append(result)
             verdict = "killed" if killed else ("equivalent" if mutant.equivalent else "SURVIVED")
             print(f"{verdict:10} {mutant.id}  {by}", flush=True)

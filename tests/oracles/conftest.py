@@ -9,8 +9,8 @@ Go or a failed build is an error.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -29,7 +29,11 @@ def kube_cluster() -> Iterator[Client]:
     etcd = built("etcd")
     with tempfile.TemporaryDirectory(prefix="agentplane-kube-") as tmp:
         cluster = start_cluster(
-            Path(tmp), etcd.binary("etcd"), kubernetes.binary("kube-apiserver"), kubernetes.binary("kube-controller-manager"))
+            Path(tmp),
+            etcd.binary("etcd"),
+            kubernetes.binary("kube-apiserver"),
+            kubernetes.binary("kube-controller-manager"),
+        )
         record("etcd", "stores the oracle API server's state", True)
         try:
             yield cluster.client

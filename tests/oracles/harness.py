@@ -43,8 +43,6 @@ def record(oracle: str, check: str, passed: bool) -> None:
     _RESULTS[oracle]["checks"][check]["passed" if passed else "failed"] += 1
 
 
-
-
 def write_summary() -> None:
     if not _RESULTS:
         return

@@ -41,7 +41,9 @@ SIGNALS = ("traces", "logs", "metrics")
 
 
 def collector_configs(stack: str) -> list[dict[str, Any]]:
-    configs = [o["spec"]["config"] for o in kubernetes_objects(example_plan(stack)) if o["kind"] == "OpenTelemetryCollector"]
+    configs = [
+        o["spec"]["config"] for o in kubernetes_objects(example_plan(stack)) if o["kind"] == "OpenTelemetryCollector"
+    ]
     assert configs, f"{stack}: the plan has no OpenTelemetryCollector"
     return configs
 
@@ -57,8 +59,13 @@ def _write(config: dict[str, Any], path: Path) -> Path:
 
 
 def test_distribution_has_every_component_the_configs_use(otelcol: Path, oracle_record) -> None:
-    listed = yaml.safe_load(subprocess.run([str(otelcol), "components"], capture_output=True, text=True, check=True).stdout)
-    available = {kind: {c["name"] for c in listed.get(kind) or []} for kind in ("receivers", "processors", "connectors", "exporters", "extensions")}
+    listed = yaml.safe_load(
+        subprocess.run([str(otelcol), "components"], capture_output=True, text=True, check=True).stdout
+    )
+    available = {
+        kind: {c["name"] for c in listed.get(kind) or []}
+        for kind in ("receivers", "processors", "connectors", "exporters", "extensions")
+    }
     missing = []
     for stack in STACKS:
         for config in collector_configs(stack):
@@ -68,7 +75,11 @@ def test_distribution_has_every_component_the_configs_use(otelcol: Path, oracle_
                     oracle_record(ORACLE, "components of the config are in the distribution", ok)
                     if not ok:
                         missing.append(f"{stack}: {kind} {component}")
-    assert not missing, "the collector distribution lacks: " + ", ".join(missing) + " (add it to COLLECTOR_COMPONENTS in tests/oracles/build.py)"
+    assert not missing, (
+        "the collector distribution lacks: "
+        + ", ".join(missing)
+        + " (add it to COLLECTOR_COMPONENTS in tests/oracles/build.py)"
+    )
 
 
 def collectors(stack: str) -> list[dict[str, Any]]:
@@ -87,8 +98,9 @@ def localized(collector: dict[str, Any], directory: Path) -> dict[str, Any]:
         if not isinstance(extension, dict) or "directory" not in extension:
             continue
         path = extension["directory"]
-        assert any(path == m or path.startswith(m.rstrip("/") + "/") for m in mounts), \
+        assert any(path == m or path.startswith(m.rstrip("/") + "/") for m in mounts), (
             f"extension {name}: directory {path} is on no volume the collector mounts ({mounts})"
+        )
         local = directory / name.replace("/", "-")
         local.mkdir(parents=True, exist_ok=True)
         extension["directory"] = str(local)
@@ -102,7 +114,9 @@ def test_collector_validates_the_generated_config(otelcol: Path, oracle_record, 
     for index, collector in enumerate(collectors(stack)):
         config = localized(collector, tmp_path / f"dirs-{index}")
         path = _write(config, tmp_path / f"config-{index}.yaml")
-        proc = subprocess.run([str(otelcol), "validate", f"--config=file:{path}"], capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            [str(otelcol), "validate", f"--config=file:{path}"], capture_output=True, text=True, timeout=120
+        )
         oracle_record(ORACLE, "otelcol validate of each stack's config", proc.returncode == 0)
         assert proc.returncode == 0, f"{stack}: otelcol validate refused the config:\n{proc.stderr[-3000:]}"
 
@@ -141,7 +155,9 @@ def tenant_routes(config: dict[str, Any]) -> tuple[str, dict[str, dict[str, set[
             exporters = routes.setdefault(signal, {}).setdefault(tenant, set())
             for pipeline in route["pipelines"]:
                 exporters.update(e for e in pipelines[pipeline]["exporters"] if e in config["exporters"])
-    assert routes and len(attributes) == 1, f"the collector config routes nothing by one tenant attribute ({attributes})"
+    assert routes and len(attributes) == 1, (
+        f"the collector config routes nothing by one tenant attribute ({attributes})"
+    )
     return attributes.pop(), routes
 
 
@@ -210,15 +226,24 @@ def otlp_body(signal: str, marker: str, resource: dict[str, str], record: dict[s
     now = time.time_ns()
     res = {"attributes": _attrs({"service.name": "oracle", **resource})}
     if signal == "traces":
-        span = {"traceId": f"{seq:032x}", "spanId": f"{seq:016x}", "name": marker, "kind": 1,
-                "startTimeUnixNano": str(now), "endTimeUnixNano": str(now + 1000), "attributes": _attrs(record)}
+        span = {
+            "traceId": f"{seq:032x}",
+            "spanId": f"{seq:016x}",
+            "name": marker,
+            "kind": 1,
+            "startTimeUnixNano": str(now),
+            "endTimeUnixNano": str(now + 1000),
+            "attributes": _attrs(record),
+        }
         return {"resourceSpans": [{"resource": res, "scopeSpans": [{"scope": {"name": "oracle"}, "spans": [span]}]}]}
     if signal == "logs":
         log = {"timeUnixNano": str(now), "body": {"stringValue": marker}, "attributes": _attrs(record)}
         return {"resourceLogs": [{"resource": res, "scopeLogs": [{"scope": {"name": "oracle"}, "logRecords": [log]}]}]}
     point = {"asInt": "1", "timeUnixNano": str(now), "attributes": _attrs(record)}
     metric = {"name": marker, "gauge": {"dataPoints": [point]}}
-    return {"resourceMetrics": [{"resource": res, "scopeMetrics": [{"scope": {"name": "oracle"}, "metrics": [metric]}]}]}
+    return {
+        "resourceMetrics": [{"resource": res, "scopeMetrics": [{"scope": {"name": "oracle"}, "metrics": [metric]}]}]
+    }
 
 
 def markers_in(path: Path) -> set[str]:
@@ -228,10 +253,19 @@ def markers_in(path: Path) -> set[str]:
 def _register_pod(client: Client, namespace: str, name: str, ip: str, labels: dict[str, str]) -> dict[str, Any]:
     """A pod the API server admits in a restricted namespace, with ``ip`` as its address."""
     pod = {
-        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": namespace, "labels": labels},
-        "spec": {"securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "seccompProfile": {"type": "RuntimeDefault"}},
-                 "containers": [{"name": "app", "image": "registry.example/app:1", "securityContext": {
-                     "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}}]},
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
+        "spec": {
+            "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [
+                {
+                    "name": "app",
+                    "image": "registry.example/app:1",
+                    "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+                }
+            ],
+        },
     }
     deadline = time.monotonic() + 60
     while True:  # the namespace's default ServiceAccount may still be on its way
@@ -242,16 +276,21 @@ def _register_pod(client: Client, namespace: str, name: str, ip: str, labels: di
             if time.monotonic() > deadline or "service account" not in error.message:
                 raise
             time.sleep(0.5)
-    client.request("PATCH", client.path_for(pod) + "/status",
-                   {"status": {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}]}},
-                   "application/merge-patch+json")
+    client.request(
+        "PATCH",
+        client.path_for(pod) + "/status",
+        {"status": {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}]}},
+        "application/merge-patch+json",
+    )
     return pod
 
 
 def _unregister_pods(client: Client, pods: list[dict[str, Any]]) -> None:
     """Remove the check's pods: the next stack reuses their addresses."""
     for pod in pods:
-        client.request("DELETE", client.path_for(pod), {"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0})
+        client.request(
+            "DELETE", client.path_for(pod), {"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0}
+        )
     for pod in pods:
         deadline = time.monotonic() + 60
         while True:
@@ -266,8 +305,9 @@ def _unregister_pods(client: Client, pods: list[dict[str, Any]]) -> None:
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_collector_routes_each_tenant_only_to_its_own_pipeline(otelcol: Path, kube_cluster: Client, oracle_record,
-                                                               tmp_path: Path, stack: str) -> None:
+def test_collector_routes_each_tenant_only_to_its_own_pipeline(
+    otelcol: Path, kube_cluster: Client, oracle_record, tmp_path: Path, stack: str
+) -> None:
     plan = example_plan(stack)
     objects = kubernetes_objects(plan)
     for namespace in (o for o in objects if o["kind"] == "Namespace"):
@@ -285,9 +325,15 @@ def test_collector_routes_each_tenant_only_to_its_own_pipeline(otelcol: Path, ku
         for tenant, ip in zip(tenants, WORKLOAD_IPS):
             agent = sorted(teams[tenant]["agents"])[0]
             name = f"oracle-{stack}-{index}-{agent}"
-            pods.append(_register_pod(kube_cluster, teams[tenant]["namespace"], name, ip, {"agentplane.io/agent": agent}))
+            pods.append(
+                _register_pod(kube_cluster, teams[tenant]["namespace"], name, ip, {"agentplane.io/agent": agent})
+            )
             senders[tenant] = ip
-        pods.append(_register_pod(kube_cluster, gateway_namespaces[0], f"oracle-{stack}-{index}-gateway", GATEWAY_IP, {"app": "gateway"}))
+        pods.append(
+            _register_pod(
+                kube_cluster, gateway_namespaces[0], f"oracle-{stack}-{index}-gateway", GATEWAY_IP, {"app": "gateway"}
+            )
+        )
 
         out = tmp_path / f"collector-{index}"
         out.mkdir()
@@ -295,20 +341,29 @@ def test_collector_routes_each_tenant_only_to_its_own_pipeline(otelcol: Path, ku
         path = _write(config, out / "config.yaml")
         log = out / "collector.log"
         env = {**os.environ, "KUBECONFIG": str(kube_cluster.kubeconfig)}
-        process = subprocess.Popen([str(otelcol), f"--config=file:{path}"], stdout=log.open("w"), stderr=subprocess.STDOUT, env=env)
+        process = subprocess.Popen(
+            [str(otelcol), f"--config=file:{path}"], stdout=log.open("w"), stderr=subprocess.STDOUT, env=env
+        )
         expected: dict[str, str | None] = {}  # marker -> the one tenant it may reach (None: none)
         failures: list[str] = []
         try:
             _wait_listening([p for p, _ in ports.values()], process, log)
             seq = 0
 
-            def send(source_ip: str, receiver: str, signal: str, resource: dict, record: dict, may_reach: str | None) -> None:
+            def send(
+                source_ip: str, receiver: str, signal: str, resource: dict, record: dict, may_reach: str | None
+            ) -> None:
                 nonlocal seq
                 seq += 1
                 marker = f"oracle-m{seq}-{signal}"
                 port, needs_token = ports[receiver]
-                status = _post(source_ip, port, signal, otlp_body(signal, marker, resource, record, seq),
-                               GATEWAY_TOKEN if needs_token else None)
+                status = _post(
+                    source_ip,
+                    port,
+                    signal,
+                    otlp_body(signal, marker, resource, record, seq),
+                    GATEWAY_TOKEN if needs_token else None,
+                )
                 ok = status == 200
                 oracle_record(ORACLE, "OTLP accepted from permitted senders", ok)
                 if not ok:
@@ -323,7 +378,13 @@ def test_collector_routes_each_tenant_only_to_its_own_pipeline(otelcol: Path, ku
                             other = next(t for t in tenants if t != tenant)
                             send(GATEWAY_IP, receiver, signal, {attribute: other}, {attribute: tenant}, tenant)
                         # Without the token, nobody reaches the gateway port.
-                        status = _post(senders[tenants[0]], port, signal, otlp_body(signal, "oracle-m0-untokened", {}, {attribute: tenants[1]}, 0), None)
+                        status = _post(
+                            senders[tenants[0]],
+                            port,
+                            signal,
+                            otlp_body(signal, "oracle-m0-untokened", {}, {attribute: tenants[1]}, 0),
+                            None,
+                        )
                         ok = status in (401, 403)
                         oracle_record(ORACLE, "gateway port refuses senders without the token", ok)
                         if not ok:
@@ -332,16 +393,32 @@ def test_collector_routes_each_tenant_only_to_its_own_pipeline(otelcol: Path, ku
                         # A workload is its pod's tenant, whatever it claims.
                         for tenant in tenants:
                             other = next(t for t in tenants if t != tenant)
-                            send(senders[tenant], receiver, signal, {attribute: other, "k8s.pod.uid": "forged"}, {attribute: other}, tenant)
+                            send(
+                                senders[tenant],
+                                receiver,
+                                signal,
+                                {attribute: other, "k8s.pod.uid": "forged"},
+                                {attribute: other},
+                                tenant,
+                            )
                         # A sender no pod has reaches no tenant, whatever it claims.
-                        send(STRANGER_IP, receiver, signal, {attribute: tenants[0], "k8s.pod.uid": "forged"}, {attribute: tenants[0]}, None)
+                        send(
+                            STRANGER_IP,
+                            receiver,
+                            signal,
+                            {attribute: tenants[0], "k8s.pod.uid": "forged"},
+                            {attribute: tenants[0]},
+                            None,
+                        )
             _wait_delivered(files, set(expected), process, log)
         finally:
             process.terminate()
             process.wait(timeout=30)
             _unregister_pods(kube_cluster, pods)
 
-        tenant_of_exporter = {e: (signal, tenant) for signal, by_tenant in routes.items() for tenant, es in by_tenant.items() for e in es}
+        tenant_of_exporter = {
+            e: (signal, tenant) for signal, by_tenant in routes.items() for tenant, es in by_tenant.items() for e in es
+        }
         reached: dict[str, set[str]] = {marker: set() for marker in expected}
         for exporter, file in files.items():
             for marker in markers_in(file):
@@ -369,7 +446,9 @@ def _wait_listening(ports: list[int], process: subprocess.Popen, log: Path, time
     assert not pending, f"collector not listening on {sorted(pending)} after {timeout} s:\n{log.read_text()[-3000:]}"
 
 
-def _wait_delivered(files: dict[str, Path], markers: set[str], process: subprocess.Popen, log: Path, timeout: float = 30.0) -> None:
+def _wait_delivered(
+    files: dict[str, Path], markers: set[str], process: subprocess.Popen, log: Path, timeout: float = 30.0
+) -> None:
     """Every record sent shows up in some exporter's file (the default pipelines catch the rest)."""
     deadline = time.monotonic() + timeout
     seen: set[str] = set()

@@ -23,7 +23,8 @@ from __future__ import annotations
 import copy
 import functools
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import yaml
@@ -43,7 +44,7 @@ def _key(obj: dict[str, Any]) -> str:
     return f"{obj['apiVersion']} {obj['kind']} {meta.get('namespace', '')}/{meta['name']}"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def team_files() -> dict[str, dict[str, Any]]:
     teams = {path.stem: yaml.safe_load(path.read_text(encoding="utf-8")) for path in sorted(TEAMS_DIR.glob("*.yaml"))}
     assert teams, f"no team files in {TEAMS_DIR}"
@@ -64,7 +65,10 @@ def _wait_established(client: Client, names: list[str], timeout: float = 120.0) 
     while pending and time.monotonic() < deadline:
         for name in sorted(pending):
             crd = client.request("GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
-            if any(c["type"] == "Established" and c["status"] == "True" for c in crd.get("status", {}).get("conditions", [])):
+            if any(
+                c["type"] == "Established" and c["status"] == "True"
+                for c in crd.get("status", {}).get("conditions", [])
+            ):
                 pending.discard(name)
         time.sleep(0.2)
     assert not pending, f"CRDs not Established after {timeout} s: {sorted(pending)}"
@@ -86,7 +90,9 @@ def _namespaces_first(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_api_server_accepts_every_plan_object_by_server_side_dry_run(cluster: Client, oracle_record, stack: str) -> None:
+def test_api_server_accepts_every_plan_object_by_server_side_dry_run(
+    cluster: Client, oracle_record, stack: str
+) -> None:
     objects = kubernetes_objects(example_plan(stack))
     assert len(objects) > 20, f"{stack}: the plan has only {len(objects)} Kubernetes objects"
     # Dry-run creates are checked against existing namespaces (NamespaceLifecycle admission):
@@ -107,6 +113,7 @@ def test_api_server_accepts_every_plan_object_by_server_side_dry_run(cluster: Cl
 # --------------------------------------------------------------------------------------------
 # The plan applied for real: RBAC matrix and native admission policies
 # --------------------------------------------------------------------------------------------
+
 
 def _delete_and_wait(client: Client, obj: dict[str, Any], timeout: float = 120.0) -> None:
     try:
@@ -150,8 +157,17 @@ def applied(request, cluster: Client) -> Iterator[tuple[str, dict[str, Any], Cli
 
 
 def _vap_objects(objects: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    policies = [o for o in objects if o["apiVersion"].startswith("admissionregistration.k8s.io/") and o["kind"] == "ValidatingAdmissionPolicy"]
-    bindings = [o for o in objects if o["apiVersion"].startswith("admissionregistration.k8s.io/") and o["kind"] == "ValidatingAdmissionPolicyBinding"]
+    policies = [
+        o
+        for o in objects
+        if o["apiVersion"].startswith("admissionregistration.k8s.io/") and o["kind"] == "ValidatingAdmissionPolicy"
+    ]
+    bindings = [
+        o
+        for o in objects
+        if o["apiVersion"].startswith("admissionregistration.k8s.io/")
+        and o["kind"] == "ValidatingAdmissionPolicyBinding"
+    ]
     return policies, bindings
 
 
@@ -184,8 +200,13 @@ def _tenant_subjects(plan: dict[str, Any]) -> dict[str, dict[str, Any]]:
         namespace = info["namespace"]
         spec = files[team]
         roles = {"owners": [], "members": []}
-        bound = [s["name"] for o in objects if o["kind"] == "RoleBinding" and o["metadata"].get("namespace") == namespace
-                 for s in o.get("subjects", []) if s["kind"] == "Group"]
+        bound = [
+            s["name"]
+            for o in objects
+            if o["kind"] == "RoleBinding" and o["metadata"].get("namespace") == namespace
+            for s in o.get("subjects", [])
+            if s["kind"] == "Group"
+        ]
         assert bound, f"the plan binds no group in {namespace}"
         for group in bound:
             # The team file's name for it: the longest one the bound name ends with (a prefix may be configured).
@@ -202,14 +223,19 @@ def _group_identity(group: str) -> tuple[str, tuple[str, ...]]:
 
 
 def _sa_identity(namespace: str, name: str) -> tuple[str, tuple[str, ...]]:
-    return (f"system:serviceaccount:{namespace}:{name}",
-            ("system:serviceaccounts", f"system:serviceaccounts:{namespace}", "system:authenticated"))
+    return (
+        f"system:serviceaccount:{namespace}:{name}",
+        ("system:serviceaccounts", f"system:serviceaccounts:{namespace}", "system:authenticated"),
+    )
 
 
 def _platform_namespaces(plan: dict[str, Any]) -> list[str]:
     tenant_namespaces = {t["namespace"] for t in plan["teams"].values()}
-    names = sorted(o["metadata"]["name"] for o in kubernetes_objects(plan)
-                   if o["kind"] == "Namespace" and o["metadata"]["name"] not in tenant_namespaces)
+    names = sorted(
+        o["metadata"]["name"]
+        for o in kubernetes_objects(plan)
+        if o["kind"] == "Namespace" and o["metadata"]["name"] not in tenant_namespaces
+    )
     assert names, "the plan has no platform namespaces"
     return names
 
@@ -223,8 +249,13 @@ def _resource(client: Client, obj: dict[str, Any]) -> tuple[str, str, bool]:
 
 # What nobody outside a namespace's team may do there (read workloads' secrets, run code, grant access).
 FOREIGN_ACTIONS = (
-    ("get", "", "secrets"), ("list", "", "secrets"), ("list", "", "pods"), ("create", "", "pods"),
-    ("create", "", "pods/exec"), ("create", "apps", "deployments"), ("create", "rbac.authorization.k8s.io", "rolebindings"),
+    ("get", "", "secrets"),
+    ("list", "", "secrets"),
+    ("list", "", "pods"),
+    ("create", "", "pods"),
+    ("create", "", "pods/exec"),
+    ("create", "apps", "deployments"),
+    ("create", "rbac.authorization.k8s.io", "rolebindings"),
     ("list", "", "configmaps"),
 )
 
@@ -242,12 +273,16 @@ def test_rbac_matrix(applied, oracle_record) -> None:
 
     def expect(allowed_expected: bool, user: str, groups, verb, group, resource, namespace=None, name=None, why=""):
         res, sub = _split(resource)
-        allowed = client.can(user, groups, verb, group=group, resource=res, namespace=namespace, name=name, subresource=sub)
+        allowed = client.can(
+            user, groups, verb, group=group, resource=res, namespace=namespace, name=name, subresource=sub
+        )
         ok = allowed == allowed_expected
         oracle_record(ORACLE, "RBAC matrix (SubjectAccessReview)", ok)
         if not ok:
             where = f"{namespace}/" if namespace else ""
-            failures.append(f"{user} {'may' if allowed else 'may not'} {verb} {group or 'core'}/{resource} {where}{name or '*'} ({why})")
+            failures.append(
+                f"{user} {'may' if allowed else 'may not'} {verb} {group or 'core'}/{resource} {where}{name or '*'} ({why})"
+            )
 
     cluster_scoped = []
     for obj in objects:
@@ -264,19 +299,49 @@ def test_rbac_matrix(applied, oracle_record) -> None:
         for role, group_name, (user, groups) in identities:
             why = f"{role} group {group_name} of team {team}"
             # In their own namespace: see and run workloads.
-            for verb, group, resource in (("list", "", "pods"), ("create", "apps", "deployments"), ("get", "", "configmaps")):
+            for verb, group, resource in (
+                ("list", "", "pods"),
+                ("create", "apps", "deployments"),
+                ("get", "", "configmaps"),
+            ):
                 expect(True, user, groups, verb, group, resource, namespace, why=why + ", own namespace")
             # Members never grant access, nor does anyone in a team grant roles it does not hold.
             if role == "member":
-                expect(False, user, groups, "create", "rbac.authorization.k8s.io", "rolebindings", namespace,
-                       why=why + ", own namespace: members grant no access")
+                expect(
+                    False,
+                    user,
+                    groups,
+                    "create",
+                    "rbac.authorization.k8s.io",
+                    "rolebindings",
+                    namespace,
+                    why=why + ", own namespace: members grant no access",
+                )
             for verb in ("bind", "escalate"):
-                expect(False, user, groups, verb, "rbac.authorization.k8s.io", "clusterroles", namespace, "cluster-admin",
-                       why=why + ", own namespace: no binding of roles beyond their own")
+                expect(
+                    False,
+                    user,
+                    groups,
+                    verb,
+                    "rbac.authorization.k8s.io",
+                    "clusterroles",
+                    namespace,
+                    "cluster-admin",
+                    why=why + ", own namespace: no binding of roles beyond their own",
+                )
             # The quota and limits the platform sets are not theirs to change.
             for resource in ("resourcequotas", "limitranges"):
                 for verb in ("create", "update", "delete"):
-                    expect(False, user, groups, verb, "", resource, namespace, why=why + ", own namespace: platform-set limits")
+                    expect(
+                        False,
+                        user,
+                        groups,
+                        verb,
+                        "",
+                        resource,
+                        namespace,
+                        why=why + ", own namespace: platform-set limits",
+                    )
             # Their Namespace object, and any other.
             for verb in ("update", "patch", "delete"):
                 expect(False, user, groups, verb, "", "namespaces", None, namespace, why=why + ", own Namespace object")
@@ -284,14 +349,29 @@ def test_rbac_matrix(applied, oracle_record) -> None:
             # Other teams' namespaces and platform namespaces: nothing.
             for foreign in [*others, *platform_namespaces]:
                 for verb, group, resource in FOREIGN_ACTIONS:
-                    expect(False, user, groups, verb, group, resource, foreign, why=why + f", foreign namespace {foreign}")
+                    expect(
+                        False, user, groups, verb, group, resource, foreign, why=why + f", foreign namespace {foreign}"
+                    )
             # Every cluster-scoped object the platform owns.
             for group, plural, name in cluster_scoped:
                 for verb in ("update", "patch", "delete"):
-                    expect(False, user, groups, verb, group, plural, None, name, why=why + ", platform-owned cluster object")
-            for verb, group, resource in (("create", "rbac.authorization.k8s.io", "clusterrolebindings"),
-                                          ("escalate", "rbac.authorization.k8s.io", "clusterroles"),
-                                          ("impersonate", "", "users"), ("impersonate", "", "groups")):
+                    expect(
+                        False,
+                        user,
+                        groups,
+                        verb,
+                        group,
+                        plural,
+                        None,
+                        name,
+                        why=why + ", platform-owned cluster object",
+                    )
+            for verb, group, resource in (
+                ("create", "rbac.authorization.k8s.io", "clusterrolebindings"),
+                ("escalate", "rbac.authorization.k8s.io", "clusterroles"),
+                ("impersonate", "", "users"),
+                ("impersonate", "", "groups"),
+            ):
                 expect(False, user, groups, verb, group, resource, why=why)
         assert info["agents"], f"team {team} has no agents"
         for agent in info["agents"]:
@@ -302,7 +382,17 @@ def test_rbac_matrix(applied, oracle_record) -> None:
                 for foreign in [*others, *platform_namespaces]:
                     expect(False, user, groups, verb, group, resource, foreign, why=why + f", namespace {foreign}")
             for group, plural, name in cluster_scoped:
-                expect(False, user, groups, "delete", group, plural, None, name, why=why + ", platform-owned cluster object")
+                expect(
+                    False,
+                    user,
+                    groups,
+                    "delete",
+                    group,
+                    plural,
+                    None,
+                    name,
+                    why=why + ", platform-owned cluster object",
+                )
     assert not failures, f"{stack}: {len(failures)} RBAC expectation(s) failed:\n" + "\n".join(failures[:80])
 
 
@@ -323,8 +413,16 @@ def test_platform_objects_in_tenant_namespaces_resist_tenant_writes(applied, ora
             tenant = client.as_user(user, groups)
             # Control: the same identity may write its own objects there, so a refusal below is
             # the platform's doing, not a broken impersonation.
-            tenant.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "oracle-control", "namespace": namespace},
-                          "data": {"k": "v"}}, dry_run=True, manager=f"tenant-{team}")
+            tenant.apply(
+                {
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "metadata": {"name": "oracle-control", "namespace": namespace},
+                    "data": {"k": "v"},
+                },
+                dry_run=True,
+                manager=f"tenant-{team}",
+            )
             for obj in owned:
                 for action in ("delete", "label"):
                     checked += 1
@@ -332,9 +430,13 @@ def test_platform_objects_in_tenant_namespaces_resist_tenant_writes(applied, ora
                         if action == "delete":
                             tenant.delete(obj, dry_run=True)
                         else:
-                            tenant.request("PATCH", client.path_for(obj),
-                                           {"metadata": {"labels": {"agentplane.io/tenant": "tampered"}}},
-                                           "application/merge-patch+json", {"dryRun": "All"})
+                            tenant.request(
+                                "PATCH",
+                                client.path_for(obj),
+                                {"metadata": {"labels": {"agentplane.io/tenant": "tampered"}}},
+                                "application/merge-patch+json",
+                                {"dryRun": "All"},
+                            )
                     except ApiError as error:
                         ok = error.status in (403, 422)
                         oracle_record(ORACLE, "platform objects refuse tenant writes (dry run)", ok)
@@ -344,7 +446,9 @@ def test_platform_objects_in_tenant_namespaces_resist_tenant_writes(applied, ora
                     oracle_record(ORACLE, "platform objects refuse tenant writes (dry run)", False)
                     failures.append(f"{group_name} ({team}) may {action} platform-owned {_key(obj)}")
     assert checked
-    assert not failures, f"{stack}: {len(failures)} tenant write(s) to platform-owned objects accepted:\n" + "\n".join(failures[:60])
+    assert not failures, f"{stack}: {len(failures)} tenant write(s) to platform-owned objects accepted:\n" + "\n".join(
+        failures[:60]
+    )
 
 
 def test_native_admission_policies_refuse_a_tenant_write(applied, oracle_record) -> None:

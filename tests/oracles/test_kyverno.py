@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import dataclasses
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 import yaml
@@ -40,6 +41,7 @@ class Case:
 @dataclasses.dataclass(frozen=True)
 class World:
     """What the cases need to know about a stack, all read from its plan and the team files."""
+
     plan: dict[str, Any]
     team: str
     namespace: str
@@ -69,15 +71,29 @@ def world(stack: str) -> World:
         for entry in spec.get("agents") or []:
             if entry.get("instrumentation") is False and name in plan["teams"]:
                 opted_out = (plan["teams"][name]["namespace"], entry["name"])
-    return World(plan, team, info["namespace"], files[team]["members"][0], agent, tier,
-                 next(t for t in tiers if t != tier), opted_out)
+    return World(
+        plan,
+        team,
+        info["namespace"],
+        files[team]["members"][0],
+        agent,
+        tier,
+        next(t for t in tiers if t != tier),
+        opted_out,
+    )
 
 
-def _pod(w: World, service_account: str, labels: dict[str, str], namespace: str | None = None, name: str = "agent-pod") -> dict[str, Any]:
+def _pod(
+    w: World, service_account: str, labels: dict[str, str], namespace: str | None = None, name: str = "agent-pod"
+) -> dict[str, Any]:
     pod: dict[str, Any] = {
-        "apiVersion": "v1", "kind": "Pod",
+        "apiVersion": "v1",
+        "kind": "Pod",
         "metadata": {"name": name, "namespace": namespace or w.namespace},
-        "spec": {"serviceAccountName": service_account, "containers": [{"name": "app", "image": "registry.example/app:1"}]},
+        "spec": {
+            "serviceAccountName": service_account,
+            "containers": [{"name": "app", "image": "registry.example/app:1"}],
+        },
     }
     if labels:
         pod["metadata"]["labels"] = labels
@@ -91,15 +107,24 @@ def _platform_issuer(w: World, policy: dict[str, Any]) -> str:
         if isinstance(value, list):
             return [t for v in value for t in strings(v)]
         return [value] if isinstance(value, str) else []
+
     text = "\n".join(strings(policy["spec"]))  # the CEL expressions, where the issuer is a string literal
-    names = [o["metadata"]["name"] for o in kubernetes_objects(w.plan) if o["kind"] == "ClusterIssuer" and f'"{o["metadata"]["name"]}"' in text]
+    names = [
+        o["metadata"]["name"]
+        for o in kubernetes_objects(w.plan)
+        if o["kind"] == "ClusterIssuer" and f'"{o["metadata"]["name"]}"' in text
+    ]
     assert len(names) == 1, f"the platform-CA policy names ClusterIssuers {names}; expected exactly one"
     return names[0]
 
 
 def _certificate(w: World, issuer_ref: dict[str, str], name: str) -> dict[str, Any]:
-    return {"apiVersion": "cert-manager.io/v1", "kind": "Certificate", "metadata": {"name": name, "namespace": w.namespace},
-            "spec": {"secretName": name, "dnsNames": [f"{name}.{w.namespace}.svc"], "issuerRef": issuer_ref}}
+    return {
+        "apiVersion": "cert-manager.io/v1",
+        "kind": "Certificate",
+        "metadata": {"name": name, "namespace": w.namespace},
+        "spec": {"secretName": name, "dnsNames": [f"{name}.{w.namespace}.svc"], "issuerRef": issuer_ref},
+    }
 
 
 def _service(w: World, name: str, spec: dict[str, Any]) -> dict[str, Any]:
@@ -112,45 +137,139 @@ PLATFORM = ("platform-admins", "system:authenticated")
 # policy name -> cases. Every ValidatingPolicy and MutatingPolicy in a plan must have an entry.
 CASES: dict[tuple[str, str], Callable[[World, dict[str, Any]], list[Case]]] = {
     ("ValidatingPolicy", "agentplane-agent-labels"): lambda w, p: [
-        Case("agent pod with the platform's tier and agent labels", _pod(w, w.agent, {"agentplane.io/tier": w.agent_tier, "agentplane.io/agent": w.agent}, name="labelled-right"), "pass", TENANT(w)),
-        Case("agent pod claiming another tier", _pod(w, w.agent, {"agentplane.io/tier": w.other_tier, "agentplane.io/agent": w.agent}, name="wrong-tier"), "fail", TENANT(w)),
-        Case("non-agent pod claiming to be the agent", _pod(w, "default", {"agentplane.io/tier": "restricted", "agentplane.io/agent": w.agent}, name="impostor"), "fail", TENANT(w)),
+        Case(
+            "agent pod with the platform's tier and agent labels",
+            _pod(
+                w, w.agent, {"agentplane.io/tier": w.agent_tier, "agentplane.io/agent": w.agent}, name="labelled-right"
+            ),
+            "pass",
+            TENANT(w),
+        ),
+        Case(
+            "agent pod claiming another tier",
+            _pod(w, w.agent, {"agentplane.io/tier": w.other_tier, "agentplane.io/agent": w.agent}, name="wrong-tier"),
+            "fail",
+            TENANT(w),
+        ),
+        Case(
+            "non-agent pod claiming to be the agent",
+            _pod(w, "default", {"agentplane.io/tier": "restricted", "agentplane.io/agent": w.agent}, name="impostor"),
+            "fail",
+            TENANT(w),
+        ),
     ],
     ("ValidatingPolicy", "agentplane-platform-ca"): lambda w, p: [
-        Case("certificate from the team's own Issuer", _certificate(w, {"kind": "Issuer", "name": "team-issuer"}, "own-issuer"), "pass", TENANT(w)),
-        Case("certificate from the platform CA", _certificate(w, {"kind": "ClusterIssuer", "group": "cert-manager.io", "name": _platform_issuer(w, p)}, "platform-ca"), "fail", TENANT(w)),
+        Case(
+            "certificate from the team's own Issuer",
+            _certificate(w, {"kind": "Issuer", "name": "team-issuer"}, "own-issuer"),
+            "pass",
+            TENANT(w),
+        ),
+        Case(
+            "certificate from the platform CA",
+            _certificate(
+                w, {"kind": "ClusterIssuer", "group": "cert-manager.io", "name": _platform_issuer(w, p)}, "platform-ca"
+            ),
+            "fail",
+            TENANT(w),
+        ),
     ],
     ("ValidatingPolicy", "agentplane-platform-metadata"): lambda w, p: [
-        Case("ServiceAccount without platform labels", {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "plain", "namespace": w.namespace}}, "pass", TENANT(w)),
-        Case("ServiceAccount claiming an agent label", {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "claims-agent", "namespace": w.namespace, "labels": {"agentplane.io/agent": w.agent}}}, "fail", TENANT(w)),
+        Case(
+            "ServiceAccount without platform labels",
+            {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "plain", "namespace": w.namespace}},
+            "pass",
+            TENANT(w),
+        ),
+        Case(
+            "ServiceAccount claiming an agent label",
+            {
+                "apiVersion": "v1",
+                "kind": "ServiceAccount",
+                "metadata": {
+                    "name": "claims-agent",
+                    "namespace": w.namespace,
+                    "labels": {"agentplane.io/agent": w.agent},
+                },
+            },
+            "fail",
+            TENANT(w),
+        ),
     ],
     ("ValidatingPolicy", "agentplane-protect-policies"): lambda w, p: [
-        Case("tenant creates a Kyverno policy", {"apiVersion": "policies.kyverno.io/v1", "kind": "ValidatingPolicy", "metadata": {"name": "tenant-policy"},
-                                                 "spec": {"validations": [{"expression": "true"}]}}, "fail", TENANT(w)),
+        Case(
+            "tenant creates a Kyverno policy",
+            {
+                "apiVersion": "policies.kyverno.io/v1",
+                "kind": "ValidatingPolicy",
+                "metadata": {"name": "tenant-policy"},
+                "spec": {"validations": [{"expression": "true"}]},
+            },
+            "fail",
+            TENANT(w),
+        ),
     ],
     ("ValidatingPolicy", "agentplane-service-routing"): lambda w, p: [
-        Case("ClusterIP Service selecting the team's pods", _service(w, "selects-pods", {"selector": {"app": "agent"}, "ports": [{"port": 80}]}), "pass", TENANT(w)),
-        Case("ExternalName Service", _service(w, "external", {"type": "ExternalName", "externalName": "evil.example.com"}), "fail", TENANT(w)),
-        Case("Endpoints written by a tenant", {"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "hand-made", "namespace": w.namespace},
-                                               "subsets": [{"addresses": [{"ip": "192.0.2.10"}], "ports": [{"port": 80}]}]}, "fail", TENANT(w)),
+        Case(
+            "ClusterIP Service selecting the team's pods",
+            _service(w, "selects-pods", {"selector": {"app": "agent"}, "ports": [{"port": 80}]}),
+            "pass",
+            TENANT(w),
+        ),
+        Case(
+            "ExternalName Service",
+            _service(w, "external", {"type": "ExternalName", "externalName": "evil.example.com"}),
+            "fail",
+            TENANT(w),
+        ),
+        Case(
+            "Endpoints written by a tenant",
+            {
+                "apiVersion": "v1",
+                "kind": "Endpoints",
+                "metadata": {"name": "hand-made", "namespace": w.namespace},
+                "subsets": [{"addresses": [{"ip": "192.0.2.10"}], "ports": [{"port": 80}]}],
+            },
+            "fail",
+            TENANT(w),
+        ),
     ],
     ("MutatingPolicy", "agentplane-agent-labels"): lambda w, p: [
-        Case("agent pod gets its tier and agent labels", _pod(w, w.agent, {}, name="unlabelled"), "pass", TENANT(w),
-             patched=_pod(w, w.agent, {"agentplane.io/tier": w.agent_tier, "agentplane.io/agent": w.agent}, name="unlabelled")),
+        Case(
+            "agent pod gets its tier and agent labels",
+            _pod(w, w.agent, {}, name="unlabelled"),
+            "pass",
+            TENANT(w),
+            patched=_pod(
+                w, w.agent, {"agentplane.io/tier": w.agent_tier, "agentplane.io/agent": w.agent}, name="unlabelled"
+            ),
+        ),
     ],
     ("MutatingPolicy", "agentplane-telemetry-opt-out"): lambda w, p: [
-        Case("opted-out agent's pod gets the no-injection annotation",
-             _pod(w, w.opted_out_agent[1], {}, namespace=w.opted_out_agent[0], name="opted-out"), "pass", TENANT(w),
-             patched={**_pod(w, w.opted_out_agent[1], {}, namespace=w.opted_out_agent[0], name="opted-out"),
-                      "metadata": {"name": "opted-out", "namespace": w.opted_out_agent[0],
-                                   "annotations": {"instrumentation.opentelemetry.io/inject-python": "false"}}}),
+        Case(
+            "opted-out agent's pod gets the no-injection annotation",
+            _pod(w, w.opted_out_agent[1], {}, namespace=w.opted_out_agent[0], name="opted-out"),
+            "pass",
+            TENANT(w),
+            patched={
+                **_pod(w, w.opted_out_agent[1], {}, namespace=w.opted_out_agent[0], name="opted-out"),
+                "metadata": {
+                    "name": "opted-out",
+                    "namespace": w.opted_out_agent[0],
+                    "annotations": {"instrumentation.opentelemetry.io/inject-python": "false"},
+                },
+            },
+        ),
     ],
 }
 
 
 def rendered_policies(stack: str) -> list[dict[str, Any]]:
-    policies = [o for o in kubernetes_objects(example_plan(stack))
-                if o["apiVersion"].startswith("policies.kyverno.io/") and o["kind"] in ("ValidatingPolicy", "MutatingPolicy")]
+    policies = [
+        o
+        for o in kubernetes_objects(example_plan(stack))
+        if o["apiVersion"].startswith("policies.kyverno.io/") and o["kind"] in ("ValidatingPolicy", "MutatingPolicy")
+    ]
     assert policies, f"{stack}: the plan renders no ValidatingPolicy or MutatingPolicy"
     return policies
 
@@ -164,12 +283,24 @@ def write_case(directory: Path, policy: dict[str, Any], case: Case, w: World) ->
     directory.mkdir(parents=True)
     (directory / "policy.yaml").write_text(yaml.safe_dump(policy), encoding="utf-8")
     (directory / "resource.yaml").write_text(yaml.safe_dump(case.resource), encoding="utf-8")
-    (directory / "user.yaml").write_text(yaml.safe_dump({
-        "apiVersion": "cli.kyverno.io/v1alpha1", "kind": "UserInfo", "metadata": {"name": "requester"},
-        "userInfo": {"username": TENANT_USER, "groups": list(case.groups)}}), encoding="utf-8")
+    (directory / "user.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "cli.kyverno.io/v1alpha1",
+                "kind": "UserInfo",
+                "metadata": {"name": "requester"},
+                "userInfo": {"username": TENANT_USER, "groups": list(case.groups)},
+            }
+        ),
+        encoding="utf-8",
+    )
     namespaces = sorted({o["metadata"]["name"] for o in kubernetes_objects(w.plan) if o["kind"] == "Namespace"})
-    result: dict[str, Any] = {"policy": policy["metadata"]["name"], "kind": case.resource["kind"],
-                              "resources": [case.resource["metadata"]["name"]], "result": case.result}
+    result: dict[str, Any] = {
+        "policy": policy["metadata"]["name"],
+        "kind": case.resource["kind"],
+        "resources": [case.resource["metadata"]["name"]],
+        "result": case.result,
+    }
     if policy["kind"] == "ValidatingPolicy":
         result["isValidatingPolicy"] = True
     else:
@@ -177,16 +308,27 @@ def write_case(directory: Path, policy: dict[str, Any], case: Case, w: World) ->
         assert case.patched is not None
         (directory / "patched.yaml").write_text(yaml.safe_dump(case.patched), encoding="utf-8")
         result["patchedResources"] = "patched.yaml"
-    (directory / "kyverno-test.yaml").write_text(yaml.safe_dump({
-        "apiVersion": "cli.kyverno.io/v1alpha1", "kind": "Test", "metadata": {"name": directory.name},
-        "policies": ["policy.yaml"], "resources": ["resource.yaml"], "userinfo": "user.yaml",
-        "values": {"namespaceSelector": [{"name": ns, "labels": w.namespace_labels(ns)} for ns in namespaces]},
-        "results": [result],
-    }), encoding="utf-8")
+    (directory / "kyverno-test.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "cli.kyverno.io/v1alpha1",
+                "kind": "Test",
+                "metadata": {"name": directory.name},
+                "policies": ["policy.yaml"],
+                "resources": ["resource.yaml"],
+                "userinfo": "user.yaml",
+                "values": {"namespaceSelector": [{"name": ns, "labels": w.namespace_labels(ns)} for ns in namespaces]},
+                "results": [result],
+            }
+        ),
+        encoding="utf-8",
+    )
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_kyverno_test_suites_for_every_rendered_policy(kyverno: Path, oracle_record, tmp_path: Path, stack: str) -> None:
+def test_kyverno_test_suites_for_every_rendered_policy(
+    kyverno: Path, oracle_record, tmp_path: Path, stack: str
+) -> None:
     w = world(stack)
     failures: list[str] = []
     missing = []
@@ -197,7 +339,11 @@ def test_kyverno_test_suites_for_every_rendered_policy(kyverno: Path, oracle_rec
             missing.append(f"{key[0]} {key[1]}")
             continue
         cases = CASES[key](w, policy)
-        assert {c.result for c in cases if policy["kind"] == "ValidatingPolicy"} in ({"pass", "fail"}, {"fail"}, set()), key
+        assert {c.result for c in cases if policy["kind"] == "ValidatingPolicy"} in (
+            {"pass", "fail"},
+            {"fail"},
+            set(),
+        ), key
         assert cases, key
         for index, case in enumerate(cases):
             directory = tmp_path / f"{key[1]}-{key[0].lower()}-{index}"
@@ -207,7 +353,9 @@ def test_kyverno_test_suites_for_every_rendered_policy(kyverno: Path, oracle_rec
             ok = proc.returncode == 0 and "Test Summary: 1 tests passed and 0 tests failed" in proc.stdout
             oracle_record(ORACLE, f"kyverno test {key[0]}", ok)
             if not ok:
-                failures.append(f"{key[0]} {key[1]}: {case.what} (expected {case.result}):\n{proc.stdout[-2500:]}{proc.stderr[-1500:]}")
+                failures.append(
+                    f"{key[0]} {key[1]}: {case.what} (expected {case.result}):\n{proc.stdout[-2500:]}{proc.stderr[-1500:]}"
+                )
     assert not missing, f"{stack}: no kyverno test cases for rendered {missing}: add good and bad resources to CASES"
     assert ran
     assert not failures, f"{stack}: " + "\n\n".join(failures)

@@ -146,11 +146,13 @@ def rule_matches(rule: Mapping[str, Any], attr: Attributes, what: str = "rule") 
                 return True
         return False
 
-    return (scope_ok
-            and _exact_or_wildcard(rule["operations"], attr.operation)
-            and _exact_or_wildcard(rule["apiGroups"], attr.group)
-            and _exact_or_wildcard(rule["apiVersions"], attr.version)
-            and resource_ok())
+    return (
+        scope_ok
+        and _exact_or_wildcard(rule["operations"], attr.operation)
+        and _exact_or_wildcard(rule["apiGroups"], attr.group)
+        and _exact_or_wildcard(rule["apiVersions"], attr.version)
+        and resource_ok()
+    )
 
 
 def _named_rules_match(rules: list[Mapping[str, Any]], attr: Attributes, what: str) -> bool:
@@ -174,7 +176,9 @@ def _namespace_labels(attr: Attributes) -> Mapping[str, str]:
     if attr.resource == "namespaces" and not attr.sub_resource and attr.operation in ("CREATE", "UPDATE"):
         return ((attr.object or {}).get("metadata") or {}).get("labels") or {}
     if attr.namespace not in attr.namespace_labels:
-        raise MissingNamespace(f"namespace {attr.namespace!r} is not in the model's namespace list (the API server answers 404)")
+        raise MissingNamespace(
+            f"namespace {attr.namespace!r} is not in the model's namespace list (the API server answers 404)"
+        )
     return {**attr.namespace_labels[attr.namespace], NAME_LABEL: attr.namespace}
 
 
@@ -185,8 +189,10 @@ def match_resources(constraints: Mapping[str, Any], attr: Attributes, what: str 
         raise UnknownField(f"{what}.matchPolicy: {policy!r} is not Exact or Equivalent")
     rules = [*(constraints.get("resourceRules") or []), *(constraints.get("excludeResourceRules") or [])]
     if policy == "Equivalent" and any(rule.get("apiVersions") != ["*"] and not _core_only(rule) for rule in rules):
-        raise UnknownField(f"{what}.matchPolicy Equivalent on a rule naming versions of a group that serves several "
-                           "needs discovery data the model does not have; set matchPolicy: Exact or apiVersions: ['*']")
+        raise UnknownField(
+            f"{what}.matchPolicy Equivalent on a rule naming versions of a group that serves several "
+            "needs discovery data the model does not have; set matchPolicy: Exact or apiVersions: ['*']"
+        )
     namespace_selector = constraints.get("namespaceSelector")
     namespace_error: UnknownField | None = None
     if namespace_selector and (attr.namespace or attr.resource == "namespaces"):
@@ -199,14 +205,20 @@ def match_resources(constraints: Mapping[str, Any], attr: Attributes, what: str 
                 return False
     object_selector = constraints.get("objectSelector")
     if object_selector:
-        hit = any(obj is not None and selector_matches(object_selector, (obj.get("metadata") or {}).get("labels") or {},
-                                                       f"{what}.objectSelector")
-                  for obj in (attr.object, attr.old_object))
+        hit = any(
+            obj is not None
+            and selector_matches(
+                object_selector, (obj.get("metadata") or {}).get("labels") or {}, f"{what}.objectSelector"
+            )
+            for obj in (attr.object, attr.old_object)
+        )
         if not hit:
             return False
     if _named_rules_match(constraints.get("excludeResourceRules") or [], attr, f"{what}.excludeResourceRules"):
         return False
-    if constraints.get("resourceRules") and not _named_rules_match(constraints["resourceRules"], attr, f"{what}.resourceRules"):
+    if constraints.get("resourceRules") and not _named_rules_match(
+        constraints["resourceRules"], attr, f"{what}.resourceRules"
+    ):
         return False
     if namespace_error is not None:
         raise namespace_error

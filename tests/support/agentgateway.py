@@ -29,7 +29,23 @@ from tests.support.cel_errors import CEL_PARSE_ERROR, CEL_RUNTIME_ERRORS
 UPSTREAM = "agentgateway/agentgateway@v1.4.1"
 
 # The top-level CEL variables agentgateway knows (crates/agentgateway/src/cel/mod.rs, attributes_for).
-CEL_ROOTS = ("request", "response", "llm", "llmRequest", "source", "destination", "backend", "jwt", "apiKey", "basicAuth", "mcp", "extauthz", "extproc", "metadata", "proxy")
+CEL_ROOTS = (
+    "request",
+    "response",
+    "llm",
+    "llmRequest",
+    "source",
+    "destination",
+    "backend",
+    "jwt",
+    "apiKey",
+    "basicAuth",
+    "mcp",
+    "extauthz",
+    "extproc",
+    "metadata",
+    "proxy",
+)
 # What each phase can see. Request policies evaluate with Executor::new_request (no response);
 # `metadata` is what a request transformation stored (crates/agentgateway/src/cel/types.rs);
 # `mcp` only exists in MCP authorization (Executor::new_mcp_request, crates/agentgateway/src/mcp/rbac.rs).
@@ -133,7 +149,7 @@ def _coalesce(expression: str):
         if "coalesce(" in _STRING.sub('""', text):
             raise UnknownField(f"coalesce() is modelled only as the whole expression: {expression!r}")
         return None
-    inner = text[len("coalesce("):-1]
+    inner = text[len("coalesce(") : -1]
     args = _top_level_arguments(inner)
     if _STRING.sub('""', inner).count("(") != _STRING.sub('""', inner).count(")") or len(args) < 2:
         raise UnknownField(f"coalesce() not modelled here: {expression!r}")
@@ -201,7 +217,7 @@ def try_evaluate(expression: str, phase: str, **variables):
 
 @dataclass
 class Request:
-    path: str                              # path and query, as the client sent it
+    path: str  # path and query, as the client sent it
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
     method: str = "POST"
@@ -214,9 +230,9 @@ class Upstream:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b"{}"
-    completion: str = ""                   # LLM: the answer text (response guards read it)
-    tokens: int = 0                        # LLM: input + output tokens reported as usage
-    tools: tuple[str, ...] = ()            # MCP: the server's tools
+    completion: str = ""  # LLM: the answer text (response guards read it)
+    tokens: int = 0  # LLM: input + output tokens reported as usage
+    tools: tuple[str, ...] = ()  # MCP: the server's tools
 
 
 @dataclass
@@ -236,10 +252,10 @@ class Outcome:
     status: int
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
-    step: str = ""                         # the step that answered
+    step: str = ""  # the step that answered
     route: str | None = None
     forwarded: Forwarded | None = None
-    tools: tuple[str, ...] | None = None   # MCP tools/list as the caller sees it
+    tools: tuple[str, ...] | None = None  # MCP tools/list as the caller sees it
 
     @property
     def error(self) -> dict:
@@ -303,7 +319,9 @@ class Gateway:
                             best = (route, rule, prefix)
         return best
 
-    def send(self, request: Request, upstream: Upstream | None = None, *, now: int = 0, tool_call: str | None = None) -> Outcome:
+    def send(
+        self, request: Request, upstream: Upstream | None = None, *, now: int = 0, tool_call: str | None = None
+    ) -> Outcome:
         upstream = upstream or Upstream()
         headers = {k.lower(): v for k, v in request.headers.items()}
         path_only = request.path.split("?")[0]
@@ -320,7 +338,13 @@ class Gateway:
         cel_body = request.body if len(request.body) <= BUFFER_LIMIT else None
 
         def req_vars() -> dict:
-            return {"path": uri["path"], "pathAndQuery": uri["pathAndQuery"], "headers": dict(headers), "body": cel_body, "method": request.method}
+            return {
+                "path": uri["path"],
+                "pathAndQuery": uri["pathAndQuery"],
+                "headers": dict(headers),
+                "body": cel_body,
+                "method": request.method,
+            }
 
         variables: dict = {"request": req_vars(), "source": {}, "metadata": {}}
 
@@ -336,9 +360,13 @@ class Gateway:
             value = headers.get(header, "")
             if not value.startswith(bearer):
                 return Outcome(401, step="jwt", route=name)
-            claims = self.tokens.get(value[len(bearer):])
+            claims = self.tokens.get(value[len(bearer) :])
             issuers = {p["issuer"] for p in jwt["providers"]}
-            if claims is None or claims.get("iss") not in issuers or not set(claims.get("aud", [])) & {a for p in jwt["providers"] for a in p["audiences"]}:
+            if (
+                claims is None
+                or claims.get("iss") not in issuers
+                or not set(claims.get("aud", [])) & {a for p in jwt["providers"] for a in p["audiences"]}
+            ):
                 return Outcome(401, step="jwt", route=name)
             del headers[header]
             variables["jwt"] = claims
@@ -363,7 +391,9 @@ class Gateway:
         if rate is not None:
             closed(rate, {"global"}, "rateLimit")
             closed(rate["global"], {"domain", "backendRef", "descriptors", "failureMode"}, "rateLimit.global")
-            assert all(d["unit"] == "Tokens" for d in rate["global"]["descriptors"]), "request-unit limits are not modelled"
+            assert all(d["unit"] == "Tokens" for d in rate["global"]["descriptors"]), (
+                "request-unit limits are not modelled"
+            )
 
         # Request transformation (crates/agentgateway/src/http/transformation_cel.rs, apply):
         # metadata (a failed expression stores nothing), set (a failed expression removes the
@@ -403,7 +433,7 @@ class Gateway:
             rewrite = f["urlRewrite"]
             closed(rewrite, {"path"}, "urlRewrite")
             assert rewrite["path"]["type"] == "ReplacePrefixMatch"
-            rest = uri["pathAndQuery"][len(prefix):]
+            rest = uri["pathAndQuery"][len(prefix) :]
             replacement = rewrite["path"]["replacePrefixMatch"]
             new = replacement.rstrip("/") + rest if rest.startswith("/") else replacement + rest
             uri["pathAndQuery"], uri["path"] = new or "/", (new or "/").split("?")[0]
@@ -435,7 +465,11 @@ class Gateway:
                 if not ok:
                     return Outcome(500, step="direct response", route=name)
                 body_bytes = body.encode() if isinstance(body, str) else json.dumps(body).encode()
-                return self._respond(Outcome(chosen["status"], out_headers, body_bytes, "direct response", name), transformation, variables)
+                return self._respond(
+                    Outcome(chosen["status"], out_headers, body_bytes, "direct response", name),
+                    transformation,
+                    variables,
+                )
 
         if "backendRefs" not in rule:
             return Outcome(500, step="no backend", route=name)
@@ -455,13 +489,21 @@ class Gateway:
         elif kind == "mcp":
             return self._mcp(backend, backend_name, name, headers, uri, variables, upstream, transformation, tool_call)
         else:
-            return self._llm(backend, backend_name, name, spec, headers, uri, variables, request, upstream, transformation, now)
+            return self._llm(
+                backend, backend_name, name, spec, headers, uri, variables, request, upstream, transformation, now
+            )
         forwarded = Forwarded(backend_name, target, uri["pathAndQuery"], headers, body, kind)
-        return self._respond(Outcome(upstream.status, dict(upstream.headers), upstream.body, "backend", name, forwarded), transformation, variables)
+        return self._respond(
+            Outcome(upstream.status, dict(upstream.headers), upstream.body, "backend", name, forwarded),
+            transformation,
+            variables,
+        )
 
     # --- LLM backends (crates/agentgateway/src/llm/mod.rs) -----------------------------------
 
-    def _llm(self, backend, backend_name, route, spec, headers, uri, variables, request, upstream, transformation, now) -> Outcome:
+    def _llm(
+        self, backend, backend_name, route, spec, headers, uri, variables, request, upstream, transformation, now
+    ) -> Outcome:
         closed(backend.get("policies", {}), {"auth"}, f"backend {backend_name}.policies")
         (provider,) = backend["ai"]["provider"].values()
         guard = spec.get("backend", {}).get("ai", {}).get("promptGuard", {})
@@ -469,13 +511,17 @@ class Gateway:
         closed(guard, {"request", "response", "streaming"}, "promptGuard")
         body = self._llm_body(request.body, headers)
         if body is None:
-            return self._respond(Outcome(LLM_PROCESSING_ERROR, {}, b"", "llm request", route), transformation, variables)
+            return self._respond(
+                Outcome(LLM_PROCESSING_ERROR, {}, b"", "llm request", route), transformation, variables
+            )
         # Request prompt guards run first (Policy::apply_prompt_guard in prepare_request), each
         # over every text the request's visit_text_mut yields.
         for entry in guard.get("request", []):
             blocked = self._guard_request(entry, body["messages"])
             if blocked is not None:
-                return self._respond(Outcome(blocked[0], {}, blocked[1], "request guard", route), transformation, variables)
+                return self._respond(
+                    Outcome(blocked[0], {}, blocked[1], "request guard", route), transformation, variables
+                )
         # Token budget: checked with 0 hits before the call (remoteratelimit.rs, check_llm).
         rate = spec.get("traffic", {}).get("rateLimit", {}).get("global")
         descriptors = self._descriptors(rate, variables) if rate else []
@@ -500,12 +546,25 @@ class Gateway:
                 break  # streamed answers pass unchecked unless streaming guards are enabled
             blocked, completion = self._guard(entry, completion, request_side=False)
             if blocked is not None:
-                return self._respond(Outcome(blocked[0], {}, blocked[1], "response guard", route, forwarded), transformation, variables)
+                return self._respond(
+                    Outcome(blocked[0], {}, blocked[1], "response guard", route, forwarded), transformation, variables
+                )
         # Usage: a response without it counts 0 tokens (`(_, None) => 0`).
-        reported = upstream.tokens if (not body.get("stream") or (body.get("stream_options") or {}).get("include_usage")) else 0
+        reported = (
+            upstream.tokens
+            if (not body.get("stream") or (body.get("stream_options") or {}).get("include_usage"))
+            else 0
+        )
         if rate and self.budget is not None:
             self.budget.check(rate["domain"], descriptors, reported, now)
-        response = Outcome(upstream.status, dict(upstream.headers), json.dumps({"choices": [{"message": {"content": completion}}]}).encode(), "backend", route, forwarded)
+        response = Outcome(
+            upstream.status,
+            dict(upstream.headers),
+            json.dumps({"choices": [{"message": {"content": completion}}]}).encode(),
+            "backend",
+            route,
+            forwarded,
+        )
         return self._respond(response, transformation, variables)
 
     @staticmethod
@@ -587,7 +646,10 @@ class Gateway:
     def _guard(entry: dict, text: str, *, request_side: bool) -> tuple[tuple[int, bytes] | None, str]:
         closed(entry, {"regex", "webhook", "response"}, "prompt guard")
         rejection = entry.get("response", {})
-        status, message = rejection.get("statusCode", 403), rejection.get("message", "The request was rejected due to inappropriate content")
+        status, message = (
+            rejection.get("statusCode", 403),
+            rejection.get("message", "The request was rejected due to inappropriate content"),
+        )
         if "webhook" in entry:
             closed(entry["webhook"], {"backendRef", "failureMode"}, "prompt guard webhook")
             return None, text  # an external verdict; the model only checks its shape
@@ -605,7 +667,9 @@ class Gateway:
 
     # --- MCP backends (crates/agentgateway/src/mcp/) --------------------------------------------
 
-    def _mcp(self, backend, backend_name, route, headers, uri, variables, upstream, transformation, tool_call) -> Outcome:
+    def _mcp(
+        self, backend, backend_name, route, headers, uri, variables, upstream, transformation, tool_call
+    ) -> Outcome:
         closed(backend.get("policies", {}), {"mcp"}, f"backend {backend_name}.policies")
         closed(backend.get("policies", {}).get("mcp", {}), {"authorization"}, f"backend {backend_name}.policies.mcp")
         rule = backend.get("policies", {}).get("mcp", {}).get("authorization")
@@ -618,14 +682,28 @@ class Gateway:
             closed(rule, {"action", "policy"}, "mcp authorization")
             assert rule["action"] == "Allow"
             info = {"tool": {"target": target["name"], "name": tool}}
-            return all(evaluates_true(e, "mcp authorization", jwt=variables["jwt"], request=variables["request"], mcp=info) for e in rule["policy"]["matchExpressions"])
+            return all(
+                evaluates_true(e, "mcp authorization", jwt=variables["jwt"], request=variables["request"], mcp=info)
+                for e in rule["policy"]["matchExpressions"]
+            )
 
-        forwarded = Forwarded(backend_name, f"{target['static']['host']}:{target['static']['port']}", target["static"]["path"], headers, b"", "mcp")
+        forwarded = Forwarded(
+            backend_name,
+            f"{target['static']['host']}:{target['static']['port']}",
+            target["static"]["path"],
+            headers,
+            b"",
+            "mcp",
+        )
         if tool_call is not None:
             if not allowed(tool_call):
                 # call_tool of a tool the caller may not use is refused (rbac.rs, validate).
                 return Outcome(403, {}, b"unauthorized tool call", "mcp authorization", route, None)
-            return self._respond(Outcome(upstream.status, dict(upstream.headers), upstream.body, "backend", route, forwarded), transformation, variables)
+            return self._respond(
+                Outcome(upstream.status, dict(upstream.headers), upstream.body, "backend", route, forwarded),
+                transformation,
+                variables,
+            )
         # tools/list: each item is evaluated, the others are filtered out.
         listed = tuple(t for t in upstream.tools if allowed(t))
         out = Outcome(upstream.status, dict(upstream.headers), upstream.body, "backend", route, forwarded, tools=listed)
@@ -685,7 +763,11 @@ class RateLimitService:
             self.counters[key] = self.counters.get(key, 0) + hits
             remaining = max(0, limit["requests_per_unit"] - self.counters[key])
             over |= self.counters[key] > limit["requests_per_unit"]
-            headers = {self.limit_header: str(limit["requests_per_unit"]), self.remaining_header: str(remaining), self.reset_header: str(seconds - now % seconds)}
+            headers = {
+                self.limit_header: str(limit["requests_per_unit"]),
+                self.remaining_header: str(remaining),
+                self.reset_header: str(seconds - now % seconds),
+            }
         return over, headers
 
 
@@ -705,7 +787,10 @@ def expressions(objects: list[dict]) -> list[tuple[str, str, str]]:
             request = traffic.get("transformation", {}).get("request", {})
             out += [("request transformation", e, name) for e in request.get("metadata", {}).values()]
             out += [("request transformation", e["value"], name) for e in request.get("set", [])]
-            out += [("response transformation", e["value"], name) for e in traffic.get("transformation", {}).get("response", {}).get("set", [])]
+            out += [
+                ("response transformation", e["value"], name)
+                for e in traffic.get("transformation", {}).get("response", {}).get("set", [])
+            ]
             direct = traffic.get("directResponse")
             if direct is not None:
                 for entry in direct.get("conditional", [{"policy": direct}]):

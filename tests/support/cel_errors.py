@@ -13,5 +13,11 @@ from __future__ import annotations
 
 CEL_PARSE_ERROR = ValueError
 CEL_RUNTIME_ERRORS: tuple[type[Exception], ...] = (
-    RuntimeError, KeyError, IndexError, ZeroDivisionError, TypeError, OverflowError, ValueError,
+    RuntimeError,
+    KeyError,
+    IndexError,
+    ZeroDivisionError,
+    TypeError,
+    OverflowError,
+    ValueError,
 )

@@ -23,17 +23,32 @@ ANY = object()
 LIST_OF = "list_of"
 
 _ATTRIBUTE = {"key": ANY, "keys_expression": ANY, "optional": ANY, "default_value": ANY}
-_GRPC_SERVER = {"endpoint": ANY, "auth": {"authenticator": ANY}}  # config/configgrpc@v1.64.0 configgrpc.go ServerConfig; config/configauth@v1.64.0
+_GRPC_SERVER = {
+    "endpoint": ANY,
+    "auth": {"authenticator": ANY},
+}  # config/configgrpc@v1.64.0 configgrpc.go ServerConfig; config/configauth@v1.64.0
 _HTTP_SERVER = {"endpoint": ANY, "auth": {"authenticator": ANY}}  # config/confighttp server.go ServerConfig.Auth
 _EXPORTER_HELPER = {
     # exporter/exporterhelper@v0.158.0 internal/queuebatch/config.go; configoptional's `enabled`
     "sending_queue": {
-        "enabled": ANY, "wait_for_result": ANY, "sizer": ANY, "queue_size": ANY, "block_on_overflow": ANY,
-        "storage": ANY, "num_consumers": ANY,
+        "enabled": ANY,
+        "wait_for_result": ANY,
+        "sizer": ANY,
+        "queue_size": ANY,
+        "block_on_overflow": ANY,
+        "storage": ANY,
+        "num_consumers": ANY,
         "batch": {"flush_timeout": ANY, "sizer": ANY, "min_size": ANY, "max_size": ANY},
     },
     # config/configretry@v1.64.0 backoff.go
-    "retry_on_failure": {"enabled": ANY, "initial_interval": ANY, "randomization_factor": ANY, "multiplier": ANY, "max_interval": ANY, "max_elapsed_time": ANY},
+    "retry_on_failure": {
+        "enabled": ANY,
+        "initial_interval": ANY,
+        "randomization_factor": ANY,
+        "multiplier": ANY,
+        "max_interval": ANY,
+        "max_elapsed_time": ANY,
+    },
     "timeout": ANY,
 }
 _OTLP_CLIENT = {"endpoint": ANY, "tls": {"insecure": ANY}, "headers": ANY, **_EXPORTER_HELPER}
@@ -43,39 +58,66 @@ SCHEMAS: dict[str, dict[str, object]] = {
         # receiver/otlpreceiver@v0.158.0 config.go
         "otlp": {"protocols": {"grpc": _GRPC_SERVER, "http": _HTTP_SERVER}},
         # receiver/prometheusreceiver@v0.158.0 config.go (`config` is a Prometheus config)
-        "prometheus": {"config": {"scrape_configs": (LIST_OF, {"job_name": ANY, "scrape_interval": ANY, "static_configs": (LIST_OF, {"targets": ANY})})}},
+        "prometheus": {
+            "config": {
+                "scrape_configs": (
+                    LIST_OF,
+                    {"job_name": ANY, "scrape_interval": ANY, "static_configs": (LIST_OF, {"targets": ANY})},
+                )
+            }
+        },
     },
     "processors": {
         # processor/memorylimiterprocessor (core internal/memorylimiter/config.go)
         "memory_limiter": {"check_interval": ANY, "limit_percentage": ANY, "spike_limit_percentage": ANY},
         # processor/resourceprocessor@v0.158.0 config.go -> internal/coreinternal/attraction/attraction.go
-        "resource": {"attributes": (LIST_OF, {"key": ANY, "pattern": ANY, "action": ANY, "value": ANY, "from_attribute": ANY})},
+        "resource": {
+            "attributes": (LIST_OF, {"key": ANY, "pattern": ANY, "action": ANY, "value": ANY, "from_attribute": ANY})
+        },
         # processor/k8sattributesprocessor@v0.158.0 config.go
         "k8s_attributes": {
-            "auth_type": ANY, "passthrough": ANY, "wait_for_metadata": ANY, "wait_for_metadata_timeout": ANY,
+            "auth_type": ANY,
+            "passthrough": ANY,
+            "wait_for_metadata": ANY,
+            "wait_for_metadata_timeout": ANY,
             "pod_association": (LIST_OF, {"sources": (LIST_OF, {"from": ANY, "name": ANY})}),
-            "extract": {"metadata": ANY, "labels": (LIST_OF, {"tag_name": ANY, "key": ANY, "key_regex": ANY, "from": ANY})},
+            "extract": {
+                "metadata": ANY,
+                "labels": (LIST_OF, {"tag_name": ANY, "key": ANY, "key_regex": ANY, "from": ANY}),
+            },
         },
         # processor/groupbyattrsprocessor@v0.158.0 config.go
         "groupbyattrs": {"keys": ANY},
     },
     "exporters": {
-        "otlp_grpc": _OTLP_CLIENT,   # exporter/otlpexporter@v0.158.0 config.go
-        "otlp_http": _OTLP_CLIENT,   # exporter/otlphttpexporter@v0.158.0 config.go
+        "otlp_grpc": _OTLP_CLIENT,  # exporter/otlpexporter@v0.158.0 config.go
+        "otlp_http": _OTLP_CLIENT,  # exporter/otlphttpexporter@v0.158.0 config.go
         "debug": {"verbosity": ANY},  # exporter/debugexporter@v0.158.0 config.go
     },
     "connectors": {
         # connector/routingconnector@v0.157.0 config.go
-        "routing": {"default_pipelines": ANY, "error_mode": ANY, "table": (LIST_OF, {"context": ANY, "condition": ANY, "statement": ANY, "action": ANY, "pipelines": ANY})},
+        "routing": {
+            "default_pipelines": ANY,
+            "error_mode": ANY,
+            "table": (LIST_OF, {"context": ANY, "condition": ANY, "statement": ANY, "action": ANY, "pipelines": ANY}),
+        },
         # connector/signaltometricsconnector@v0.158.0 config/config.go (component type signal_to_metrics, metadata.yaml)
         "signal_to_metrics": {
-            signal: (LIST_OF, {
-                "name": ANY, "description": ANY, "unit": ANY, "include_resource_attributes": (LIST_OF, _ATTRIBUTE),
-                "attributes": (LIST_OF, _ATTRIBUTE), "conditions": ANY,
-                "sum": {"value": ANY, "monotonic": ANY},
-            })
+            signal: (
+                LIST_OF,
+                {
+                    "name": ANY,
+                    "description": ANY,
+                    "unit": ANY,
+                    "include_resource_attributes": (LIST_OF, _ATTRIBUTE),
+                    "attributes": (LIST_OF, _ATTRIBUTE),
+                    "conditions": ANY,
+                    "sum": {"value": ANY, "monotonic": ANY},
+                },
+            )
             for signal in ("spans", "datapoints", "logs", "profiles")
-        } | {"error_mode": ANY},
+        }
+        | {"error_mode": ANY},
     },
     "extensions": {
         "health_check": {"endpoint": ANY},  # extension/healthcheckextension@v0.158.0
@@ -83,9 +125,20 @@ SCHEMAS: dict[str, dict[str, object]] = {
         "bearertokenauth": {"header": ANY, "scheme": ANY, "token": ANY, "tokens": ANY, "filename": ANY},
         # extension/storage/filestorage@v0.158.0 config.go
         "file_storage": {
-            "directory": ANY, "timeout": ANY, "max_size": ANY, "fsync": ANY, "create_directory": ANY,
-            "compaction": {"on_start": ANY, "on_rebound": ANY, "directory": ANY, "rebound_needed_threshold_mib": ANY,
-                           "rebound_trigger_threshold_mib": ANY, "max_transaction_size": ANY, "check_interval": ANY},
+            "directory": ANY,
+            "timeout": ANY,
+            "max_size": ANY,
+            "fsync": ANY,
+            "create_directory": ANY,
+            "compaction": {
+                "on_start": ANY,
+                "on_rebound": ANY,
+                "directory": ANY,
+                "rebound_needed_threshold_mib": ANY,
+                "rebound_trigger_threshold_mib": ANY,
+                "max_transaction_size": ANY,
+                "check_interval": ANY,
+            },
         },
     },
 }
@@ -109,7 +162,9 @@ def _schema_problems(where: str, value: object, schema: object) -> list[str]:
     if not isinstance(value, dict):
         return [f"{where}: expected a mapping"]
     problems = [f"{where}.{key}: unknown field" for key in value if key not in schema]
-    return problems + [p for key, item in value.items() if key in schema for p in _schema_problems(f"{where}.{key}", item, schema[key])]
+    return problems + [
+        p for key, item in value.items() if key in schema for p in _schema_problems(f"{where}.{key}", item, schema[key])
+    ]
 
 
 _MIB = 2**20
@@ -125,7 +180,9 @@ def _file_storage_problems(where: str, settings: dict) -> list[str]:
     if max_size > 0 and compaction.get("on_rebound"):
         for field, default in (("rebound_needed_threshold_mib", 100), ("rebound_trigger_threshold_mib", 10)):
             if compaction.get(field, default) * _MIB > max_size:
-                problems.append(f"{where}.compaction.{field}: {compaction.get(field, default)} MiB is greater than max_size {max_size}")
+                problems.append(
+                    f"{where}.compaction.{field}: {compaction.get(field, default)} MiB is greater than max_size {max_size}"
+                )
     return problems
 
 
@@ -170,15 +227,21 @@ def config_problems(config: dict) -> list[str]:
         if "sending_queue" in settings:
             problems += _sending_queue_problems(f"exporters.{exporter_id}.sending_queue", settings["sending_queue"])
     service = config["service"]
-    problems += [f"service.{key}: unknown field" for key in service if key not in ("extensions", "pipelines", "telemetry")]
+    problems += [
+        f"service.{key}: unknown field" for key in service if key not in ("extensions", "pipelines", "telemetry")
+    ]
     defined = {section: set(config.get(section, {})) for section in SCHEMAS}
     used: dict[str, set[str]] = {section: set() for section in SCHEMAS}
-    feeds: dict[str, set[str]] = {}    # connector -> signals it is an exporter for
-    fed_by: dict[str, set[str]] = {}   # connector -> signals it is a receiver for
+    feeds: dict[str, set[str]] = {}  # connector -> signals it is an exporter for
+    fed_by: dict[str, set[str]] = {}  # connector -> signals it is a receiver for
     pipelines = service["pipelines"]
     assert pipelines, "no pipelines"
     for name, pipeline in pipelines.items():
-        problems += [f"pipeline {name}.{key}: unknown field" for key in pipeline if key not in ("receivers", "processors", "exporters")]
+        problems += [
+            f"pipeline {name}.{key}: unknown field"
+            for key in pipeline
+            if key not in ("receivers", "processors", "exporters")
+        ]
         signal = name.split("/")[0]
         if signal not in SIGNALS:
             problems.append(f"pipeline {name}: unknown signal {signal}")
@@ -221,7 +284,11 @@ def config_problems(config: dict) -> list[str]:
                 if ("condition" in route) == ("statement" in route):
                     problems.append(f"{connector}: a route needs exactly one of condition/statement")
                 targets += route.get("pipelines", [])
-            problems += [f"{connector} routes to {t}, which it does not feed" for t in targets if t not in pipelines or connector not in pipelines[t]["receivers"]]
+            problems += [
+                f"{connector} routes to {t}, which it does not feed"
+                for t in targets
+                if t not in pipelines or connector not in pipelines[t]["receivers"]
+            ]
         elif kind(connector) == "signal_to_metrics":
             # signaltometricsconnector factory.go: any signal in, metrics out.
             if outs != {"metrics"}:
@@ -333,7 +400,9 @@ def _k8s_attributes(settings: dict, resource: dict, source: Pod | None, cluster:
       that namespace's labels are extracted as if it were the pod's.
     """
     assert settings["passthrough"] is False
-    assert settings["pod_association"] == [{"sources": [{"from": "connection"}]}], "pods must be found by connection only"
+    assert settings["pod_association"] == [{"sources": [{"from": "connection"}]}], (
+        "pods must be found by connection only"
+    )
 
     def put(key: str, value: str) -> None:
         if not resource.get(key):
@@ -387,7 +456,9 @@ def _route(config: dict, router: str, resource: dict) -> list[str]:
     # The default error_mode is propagate (the whole batch fails on an evaluation error); only
     # ignore/silent make an error "no match", which is what this model implements.
     if settings.get("error_mode", "propagate") not in ("ignore", "silent"):
-        raise AssertionError(f"{router}: error_mode {settings.get('error_mode', 'propagate')!r} is not modelled (ignore, silent)")
+        raise AssertionError(
+            f"{router}: error_mode {settings.get('error_mode', 'propagate')!r} is not modelled (ignore, silent)"
+        )
     assert settings["table"], f"{router}: an empty routing table routes nothing"
     for route in settings["table"]:
         if "statement" in route or "condition" not in route:
@@ -436,7 +507,9 @@ def deliver(config: dict, send: Send, cluster: Cluster) -> list[Delivery]:
     if not _authenticated(config, send.receiver, send, cluster):
         return []
     pipelines = config["service"]["pipelines"]
-    entry = [name for name, p in pipelines.items() if name.split("/")[0] == send.signal and send.receiver in p["receivers"]]
+    entry = [
+        name for name, p in pipelines.items() if name.split("/")[0] == send.signal and send.receiver in p["receivers"]
+    ]
     assert entry, f"no {send.signal} pipeline receives from {send.receiver}"
     out: list[Delivery] = []
     for name in entry:
@@ -444,7 +517,9 @@ def deliver(config: dict, send: Send, cluster: Cluster) -> list[Delivery]:
     return out
 
 
-def _run_pipeline(config: dict, name: str, signal: str, resource: dict, record: dict, source: Pod | None, cluster: Cluster) -> list[Delivery]:
+def _run_pipeline(
+    config: dict, name: str, signal: str, resource: dict, record: dict, source: Pod | None, cluster: Cluster
+) -> list[Delivery]:
     pipeline = config["service"]["pipelines"][name]
     for processor in pipeline.get("processors", []):
         settings = config["processors"][processor]
@@ -473,7 +548,15 @@ def _run_pipeline(config: dict, name: str, signal: str, resource: dict, record: 
                 for metric_resource, metric, attributes in _signal_to_metrics(connector, signal, resource, record):
                     for next_name, p in config["service"]["pipelines"].items():
                         if next_name.startswith("metrics/") and target in p["receivers"]:
-                            out += _run_pipeline(config, next_name, "metrics", dict(metric_resource), {"metric": metric, **attributes}, source, cluster)
+                            out += _run_pipeline(
+                                config,
+                                next_name,
+                                "metrics",
+                                dict(metric_resource),
+                                {"metric": metric, **attributes},
+                                source,
+                                cluster,
+                            )
             case other:
                 raise AssertionError(f"the model does not know connector {other}")
     return out
@@ -508,7 +591,8 @@ def reaches(policies: list[dict], pod_labels: dict, source_namespace_labels: dic
     pod, a connection is allowed if some rule of some selecting policy admits it (policies add
     up); a rule without `from` admits every source, without `ports` every port."""
     selecting = [
-        p for p in policies
+        p
+        for p in policies
         if set(p["spec"]["podSelector"].get("matchLabels", {}).items()) <= set(pod_labels.items())
         and "Ingress" in p["spec"]["policyTypes"]
     ]

@@ -245,7 +245,9 @@ def verify(source: Source, data: bytes) -> None:
     name = (crd.get("metadata") or {}).get("name")
     group = (crd.get("spec") or {}).get("group")
     if (name, group) != (match["name"], match["group"]):
-        raise ValueError(f"holds CRD {name!r} of group {group!r}, the path names {match['name']!r} of {match['group']!r}")
+        raise ValueError(
+            f"holds CRD {name!r} of group {group!r}, the path names {match['name']!r} of {match['group']!r}"
+        )
 
 
 def destination(root: Path, source: Source) -> Path:
@@ -258,9 +260,15 @@ def destination(root: Path, source: Source) -> Path:
 # --------------------------------------------------------------------------------------------
 
 
-def download(url: str, *, timeout: float = 30.0, retries: int = 4, backoff: float = 2.0,
-             opener: Callable[..., object] = urllib.request.urlopen,
-             sleep: Callable[[float], None] = time.sleep) -> bytes:
+def download(
+    url: str,
+    *,
+    timeout: float = 30.0,
+    retries: int = 4,
+    backoff: float = 2.0,
+    opener: Callable[..., object] = urllib.request.urlopen,
+    sleep: Callable[[float], None] = time.sleep,
+) -> bytes:
     """GET `url`; transient failures (network, 5xx, 429) are retried with exponential backoff."""
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
     attempt = 0
@@ -327,8 +335,9 @@ def complete(root: Path, sources: Sequence[Source], checksums: dict[str, str]) -
     return True
 
 
-def fetch_all(sources: Sequence[Source], dest: Path, *, fetch: Callable[[str], bytes],
-              checksums: dict[str, str] | None = None) -> list[str]:
+def fetch_all(
+    sources: Sequence[Source], dest: Path, *, fetch: Callable[[str], bytes], checksums: dict[str, str] | None = None
+) -> list[str]:
     """Download, transform, verify and write every source; errors (one per failing file) are
     collected so one run reports all of them. A URL shared by several files is fetched once.
     With `checksums`, a file whose sha256 differs (or that has none recorded) is refused."""
@@ -341,8 +350,9 @@ def fetch_all(sources: Sequence[Source], dest: Path, *, fetch: Callable[[str], b
             data = transform(source, cache[source.url])
             verify(source, data)
             if checksums is not None and sha256(data) != checksums.get(source.file):
-                raise ValueError(f"sha256 {sha256(data)} is not the recorded "
-                                 f"{checksums.get(source.file, '(none recorded)')}")
+                raise ValueError(
+                    f"sha256 {sha256(data)} is not the recorded {checksums.get(source.file, '(none recorded)')}"
+                )
         except (FetchError, ValueError, UnicodeDecodeError, yaml.YAMLError) as error:
             errors.append(f"{source.file} (from {source.url}): {error}")
             continue
@@ -353,8 +363,13 @@ def fetch_all(sources: Sequence[Source], dest: Path, *, fetch: Callable[[str], b
 FETCH_COMMAND = "python tests/support/fetch_upstream.py"
 
 
-def ensure(environ: dict[str, str], repo_root: Path, *, fetch: Callable[[str], bytes] | None = None,
-           log: Callable[[str], None] = lambda message: None) -> tuple[Path | None, str]:
+def ensure(
+    environ: dict[str, str],
+    repo_root: Path,
+    *,
+    fetch: Callable[[str], bytes] | None = None,
+    log: Callable[[str], None] = lambda message: None,
+) -> tuple[Path | None, str]:
     """Where the tests find the pinned upstream data: (directory, "") or (None, one clear message).
 
     1. ``$AGENTPLANE_UPSTREAM`` when set; 2. ``<repo>/../shared/upstream`` when it exists;
@@ -374,26 +389,37 @@ def ensure(environ: dict[str, str], repo_root: Path, *, fetch: Callable[[str], b
         target = default_cache_dir(environ)
         if complete(target, sources, checksums):
             return target, ""
-    how = (f"run once, with internet access:  {FETCH_COMMAND}"
-           + (f" {target}" if explicit else "")
-           + f"\n(it downloads {len(sources)} pinned files from raw.githubusercontent.com, checks their sha256 "
-           f"and caches them in {target}; or set AGENTPLANE_UPSTREAM to a directory holding them)")
+    how = (
+        f"run once, with internet access:  {FETCH_COMMAND}"
+        + (f" {target}" if explicit else "")
+        + f"\n(it downloads {len(sources)} pinned files from raw.githubusercontent.com, checks their sha256 "
+        f"and caches them in {target}; or set AGENTPLANE_UPSTREAM to a directory holding them)"
+    )
     if environ.get("AGENTPLANE_FETCH_UPSTREAM") == "0":
         return None, f"the tests need the pinned upstream schema data, and {target} does not hold it; {how}"
     log(f"fetching the pinned upstream schema data ({len(sources)} files) into {target} (once; cached)")
     errors = fetch_all(sources, target, fetch=fetch or download, checksums=checksums)
     if errors:
-        return None, (f"the tests need the pinned upstream schema data, and fetching {len(errors)} of "
-                      f"{len(sources)} files failed (first: {errors[0]}); {how}")
+        return None, (
+            f"the tests need the pinned upstream schema data, and fetching {len(errors)} of "
+            f"{len(sources)} files failed (first: {errors[0]}); {how}"
+        )
     return target, ""
 
 
 def main(argv: Iterable[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("dest", type=Path, nargs="?",
-                        help="directory to write (becomes AGENTPLANE_UPSTREAM; default: the cache the tests use)")
-    parser.add_argument("--write-checksums", action="store_true",
-                        help="record the sha256 of the files in DEST into upstream-sha256.txt (after a pin bump)")
+    parser.add_argument(
+        "dest",
+        type=Path,
+        nargs="?",
+        help="directory to write (becomes AGENTPLANE_UPSTREAM; default: the cache the tests use)",
+    )
+    parser.add_argument(
+        "--write-checksums",
+        action="store_true",
+        help="record the sha256 of the files in DEST into upstream-sha256.txt (after a pin bump)",
+    )
     parser.add_argument("--manifest", type=Path, default=MANIFEST, help="default: %(default)s")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default: %(default)s)")
     parser.add_argument("--retries", type=int, default=4, help="retries per file (default: %(default)s)")
@@ -412,8 +438,12 @@ def main(argv: Iterable[str] | None = None) -> int:
         print(f"recorded {len(rows)} checksums in {CHECKSUMS}")
         return 0
     print(f"fetching {len(sources)} upstream files into {dest}")
-    errors = fetch_all(sources, dest, fetch=lambda url: download(url, timeout=args.timeout, retries=args.retries),
-                       checksums=load_checksums())
+    errors = fetch_all(
+        sources,
+        dest,
+        fetch=lambda url: download(url, timeout=args.timeout, retries=args.retries),
+        checksums=load_checksums(),
+    )
     if errors:
         print(f"error: {len(errors)} of {len(sources)} upstream files failed:", file=sys.stderr)
         for error in errors:

@@ -38,272 +38,292 @@ from tests.support.admission_match import UnknownField, selector_matches
 WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
 ESCALATION_VERBS = ("impersonate", "bind", "escalate")
 
-BOOTSTRAP_CLUSTER_ROLES = {'admin': {'aggregate_from': [{'rbac.authorization.k8s.io/aggregate-to-admin': 'true'}],
-           'labels': {},
-           'rules': []},
- 'edit': {'aggregate_from': [{'rbac.authorization.k8s.io/aggregate-to-edit': 'true'}],
-          'labels': {'rbac.authorization.k8s.io/aggregate-to-admin': 'true'},
-          'rules': []},
- 'system:aggregate-to-admin': {'aggregate_from': [],
-                               'labels': {'rbac.authorization.k8s.io/aggregate-to-admin': 'true'},
-                               'rules': [{'apiGroups': ['authorization.k8s.io'],
-                                          'resources': ['localsubjectaccessreviews'],
-                                          'verbs': ['create']},
-                                         {'apiGroups': ['rbac.authorization.k8s.io'],
-                                          'resources': ['rolebindings', 'roles'],
-                                          'verbs': ['create',
-                                                    'delete',
-                                                    'deletecollection',
-                                                    'get',
-                                                    'list',
-                                                    'patch',
-                                                    'update',
-                                                    'watch']}]},
- 'system:aggregate-to-edit': {'aggregate_from': [],
-                              'labels': {'rbac.authorization.k8s.io/aggregate-to-edit': 'true'},
-                              'rules': [{'apiGroups': [''],
-                                         'resources': ['pods/attach',
-                                                       'pods/exec',
-                                                       'pods/portforward',
-                                                       'pods/proxy',
-                                                       'secrets',
-                                                       'services/proxy'],
-                                         'verbs': ['get', 'list', 'watch']},
-                                        {'apiGroups': [''],
-                                         'resources': ['serviceaccounts'],
-                                         'verbs': ['impersonate']},
-                                        {'apiGroups': [''],
-                                         'resources': ['pods',
-                                                       'pods/attach',
-                                                       'pods/exec',
-                                                       'pods/portforward',
-                                                       'pods/proxy'],
-                                         'verbs': ['create',
-                                                   'delete',
-                                                   'deletecollection',
-                                                   'patch',
-                                                   'update']},
-                                        {'apiGroups': [''],
-                                         'resources': ['pods/eviction'],
-                                         'verbs': ['create']},
-                                        {'apiGroups': [''],
-                                         'resources': ['configmaps',
-                                                       'events',
-                                                       'persistentvolumeclaims',
-                                                       'replicationcontrollers',
-                                                       'replicationcontrollers/scale',
-                                                       'secrets',
-                                                       'serviceaccounts',
-                                                       'services',
-                                                       'services/proxy'],
-                                         'verbs': ['create',
-                                                   'delete',
-                                                   'deletecollection',
-                                                   'patch',
-                                                   'update']},
-                                        {'apiGroups': [''],
-                                         'resources': ['serviceaccounts/token'],
-                                         'verbs': ['create']},
-                                        {'apiGroups': ['apps'],
-                                         'resources': ['daemonsets',
-                                                       'deployments',
-                                                       'deployments/rollback',
-                                                       'deployments/scale',
-                                                       'replicasets',
-                                                       'replicasets/scale',
-                                                       'statefulsets',
-                                                       'statefulsets/scale'],
-                                         'verbs': ['create',
-                                                   'delete',
-                                                   'deletecollection',
-                                                   'patch',
-                                                   'update']},
-                                        {'apiGroups': ['autoscaling'],
-                                         'resources': ['horizontalpodautoscalers'],
-                                         'verbs': ['create',
-                                                   'delete',
-                                                   'deletecollection',
-                                                   'patch',
-                                                   'update']},
-                                        {'apiGroups': ['batch'],
-                                         'resources': ['cronjobs', 'jobs'],
-                                         'verbs': ['create',
-                                                   'delete',
-                                                   'deletecollection',
-                                                   'patch',
-                                                   'update']},
-                                        {'apiGroups': ['extensions'],
-                                         'resources': ['daemonsets',
-                                                       'deployments',
-                                                       'deployments/rollback',
-                                                       'deployments/scale',
-                                                       'ingresses',
-                                                       'networkpolicies',
-                                                       'replicasets',
-                                                       'replicasets/scale',
-                                                       'replicationcontrollers/scale'],
-                                         'verbs': ['create',
-                                                   'delete',
-                                                   'deletecollection',
-                                                   'patch',
-                                                   'update']},
-                                        {'apiGroups': ['policy'],
-                                         'resources': ['poddisruptionbudgets'],
-                                         'verbs': ['create',
-                                                   'delete',
-                                                   'deletecollection',
-                                                   'patch',
-                                                   'update']},
-                                        {'apiGroups': ['networking.k8s.io'],
-                                         'resources': ['ingresses', 'networkpolicies'],
-                                         'verbs': ['create',
-                                                   'delete',
-                                                   'deletecollection',
-                                                   'patch',
-                                                   'update']},
-                                        {'apiGroups': ['coordination.k8s.io'],
-                                         'resources': ['leases'],
-                                         'verbs': ['create',
-                                                   'delete',
-                                                   'deletecollection',
-                                                   'get',
-                                                   'list',
-                                                   'patch',
-                                                   'update',
-                                                   'watch']},
-                                        {'apiGroups': ['resource.k8s.io'],
-                                         'resources': ['resourceclaims', 'resourceclaimtemplates'],
-                                         'verbs': ['create',
-                                                   'delete',
-                                                   'deletecollection',
-                                                   'patch',
-                                                   'update']}]},
- 'system:aggregate-to-view': {'aggregate_from': [],
-                              'labels': {'rbac.authorization.k8s.io/aggregate-to-view': 'true'},
-                              'rules': [{'apiGroups': [''],
-                                         'resources': ['configmaps',
-                                                       'endpoints',
-                                                       'persistentvolumeclaims',
-                                                       'persistentvolumeclaims/status',
-                                                       'pods',
-                                                       'replicationcontrollers',
-                                                       'replicationcontrollers/scale',
-                                                       'serviceaccounts',
-                                                       'services',
-                                                       'services/status'],
-                                         'verbs': ['get', 'list', 'watch']},
-                                        {'apiGroups': [''],
-                                         'resources': ['bindings',
-                                                       'events',
-                                                       'limitranges',
-                                                       'namespaces/status',
-                                                       'pods/log',
-                                                       'pods/status',
-                                                       'replicationcontrollers/status',
-                                                       'resourcequotas',
-                                                       'resourcequotas/status'],
-                                         'verbs': ['get', 'list', 'watch']},
-                                        {'apiGroups': [''],
-                                         'resources': ['namespaces'],
-                                         'verbs': ['get', 'list', 'watch']},
-                                        {'apiGroups': ['discovery.k8s.io'],
-                                         'resources': ['endpointslices'],
-                                         'verbs': ['get', 'list', 'watch']},
-                                        {'apiGroups': ['apps'],
-                                         'resources': ['controllerrevisions',
-                                                       'daemonsets',
-                                                       'daemonsets/status',
-                                                       'deployments',
-                                                       'deployments/scale',
-                                                       'deployments/status',
-                                                       'replicasets',
-                                                       'replicasets/scale',
-                                                       'replicasets/status',
-                                                       'statefulsets',
-                                                       'statefulsets/scale',
-                                                       'statefulsets/status'],
-                                         'verbs': ['get', 'list', 'watch']},
-                                        {'apiGroups': ['autoscaling'],
-                                         'resources': ['horizontalpodautoscalers',
-                                                       'horizontalpodautoscalers/status'],
-                                         'verbs': ['get', 'list', 'watch']},
-                                        {'apiGroups': ['batch'],
-                                         'resources': ['cronjobs', 'cronjobs/status', 'jobs', 'jobs/status'],
-                                         'verbs': ['get', 'list', 'watch']},
-                                        {'apiGroups': ['extensions'],
-                                         'resources': ['daemonsets',
-                                                       'daemonsets/status',
-                                                       'deployments',
-                                                       'deployments/scale',
-                                                       'deployments/status',
-                                                       'ingresses',
-                                                       'ingresses/status',
-                                                       'networkpolicies',
-                                                       'replicasets',
-                                                       'replicasets/scale',
-                                                       'replicasets/status',
-                                                       'replicationcontrollers/scale'],
-                                         'verbs': ['get', 'list', 'watch']},
-                                        {'apiGroups': ['policy'],
-                                         'resources': ['poddisruptionbudgets', 'poddisruptionbudgets/status'],
-                                         'verbs': ['get', 'list', 'watch']},
-                                        {'apiGroups': ['networking.k8s.io'],
-                                         'resources': ['ingresses', 'ingresses/status', 'networkpolicies'],
-                                         'verbs': ['get', 'list', 'watch']},
-                                        {'apiGroups': ['resource.k8s.io'],
-                                         'resources': ['resourceclaims',
-                                                       'resourceclaims/status',
-                                                       'resourceclaimtemplates'],
-                                         'verbs': ['get', 'list', 'watch']}]},
- 'system:basic-user': {'aggregate_from': [],
-                       'labels': {},
-                       'rules': [{'apiGroups': ['authorization.k8s.io'],
-                                  'resources': ['selfsubjectaccessreviews', 'selfsubjectrulesreviews'],
-                                  'verbs': ['create']},
-                                 {'apiGroups': ['authentication.k8s.io'],
-                                  'resources': ['selfsubjectreviews'],
-                                  'verbs': ['create']}]},
- 'system:discovery': {'aggregate_from': [],
-                      'labels': {},
-                      'rules': [{'nonResourceURLs': ['/api',
-                                                     '/api/*',
-                                                     '/apis',
-                                                     '/apis/*',
-                                                     '/healthz',
-                                                     '/livez',
-                                                     '/openapi',
-                                                     '/openapi/*',
-                                                     '/readyz',
-                                                     '/version',
-                                                     '/version/'],
-                                 'verbs': ['get']}]},
- 'system:public-info-viewer': {'aggregate_from': [],
-                               'labels': {},
-                               'rules': [{'nonResourceURLs': ['/healthz',
-                                                              '/livez',
-                                                              '/readyz',
-                                                              '/version',
-                                                              '/version/'],
-                                          'verbs': ['get']}]},
- 'system:service-account-issuer-discovery': {'aggregate_from': [],
-                                             'labels': {},
-                                             'rules': [{'nonResourceURLs': ['/.well-known/openid-configuration',
-                                                                            '/.well-known/openid-configuration/',
-                                                                            '/openid/v1/jwks',
-                                                                            '/openid/v1/jwks/'],
-                                                        'verbs': ['get']}]},
- 'view': {'aggregate_from': [{'rbac.authorization.k8s.io/aggregate-to-view': 'true'}],
-          'labels': {'rbac.authorization.k8s.io/aggregate-to-edit': 'true'},
-          'rules': []}}
+BOOTSTRAP_CLUSTER_ROLES = {
+    "admin": {"aggregate_from": [{"rbac.authorization.k8s.io/aggregate-to-admin": "true"}], "labels": {}, "rules": []},
+    "edit": {
+        "aggregate_from": [{"rbac.authorization.k8s.io/aggregate-to-edit": "true"}],
+        "labels": {"rbac.authorization.k8s.io/aggregate-to-admin": "true"},
+        "rules": [],
+    },
+    "system:aggregate-to-admin": {
+        "aggregate_from": [],
+        "labels": {"rbac.authorization.k8s.io/aggregate-to-admin": "true"},
+        "rules": [
+            {"apiGroups": ["authorization.k8s.io"], "resources": ["localsubjectaccessreviews"], "verbs": ["create"]},
+            {
+                "apiGroups": ["rbac.authorization.k8s.io"],
+                "resources": ["rolebindings", "roles"],
+                "verbs": ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
+            },
+        ],
+    },
+    "system:aggregate-to-edit": {
+        "aggregate_from": [],
+        "labels": {"rbac.authorization.k8s.io/aggregate-to-edit": "true"},
+        "rules": [
+            {
+                "apiGroups": [""],
+                "resources": [
+                    "pods/attach",
+                    "pods/exec",
+                    "pods/portforward",
+                    "pods/proxy",
+                    "secrets",
+                    "services/proxy",
+                ],
+                "verbs": ["get", "list", "watch"],
+            },
+            {"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["impersonate"]},
+            {
+                "apiGroups": [""],
+                "resources": ["pods", "pods/attach", "pods/exec", "pods/portforward", "pods/proxy"],
+                "verbs": ["create", "delete", "deletecollection", "patch", "update"],
+            },
+            {"apiGroups": [""], "resources": ["pods/eviction"], "verbs": ["create"]},
+            {
+                "apiGroups": [""],
+                "resources": [
+                    "configmaps",
+                    "events",
+                    "persistentvolumeclaims",
+                    "replicationcontrollers",
+                    "replicationcontrollers/scale",
+                    "secrets",
+                    "serviceaccounts",
+                    "services",
+                    "services/proxy",
+                ],
+                "verbs": ["create", "delete", "deletecollection", "patch", "update"],
+            },
+            {"apiGroups": [""], "resources": ["serviceaccounts/token"], "verbs": ["create"]},
+            {
+                "apiGroups": ["apps"],
+                "resources": [
+                    "daemonsets",
+                    "deployments",
+                    "deployments/rollback",
+                    "deployments/scale",
+                    "replicasets",
+                    "replicasets/scale",
+                    "statefulsets",
+                    "statefulsets/scale",
+                ],
+                "verbs": ["create", "delete", "deletecollection", "patch", "update"],
+            },
+            {
+                "apiGroups": ["autoscaling"],
+                "resources": ["horizontalpodautoscalers"],
+                "verbs": ["create", "delete", "deletecollection", "patch", "update"],
+            },
+            {
+                "apiGroups": ["batch"],
+                "resources": ["cronjobs", "jobs"],
+                "verbs": ["create", "delete", "deletecollection", "patch", "update"],
+            },
+            {
+                "apiGroups": ["extensions"],
+                "resources": [
+                    "daemonsets",
+                    "deployments",
+                    "deployments/rollback",
+                    "deployments/scale",
+                    "ingresses",
+                    "networkpolicies",
+                    "replicasets",
+                    "replicasets/scale",
+                    "replicationcontrollers/scale",
+                ],
+                "verbs": ["create", "delete", "deletecollection", "patch", "update"],
+            },
+            {
+                "apiGroups": ["policy"],
+                "resources": ["poddisruptionbudgets"],
+                "verbs": ["create", "delete", "deletecollection", "patch", "update"],
+            },
+            {
+                "apiGroups": ["networking.k8s.io"],
+                "resources": ["ingresses", "networkpolicies"],
+                "verbs": ["create", "delete", "deletecollection", "patch", "update"],
+            },
+            {
+                "apiGroups": ["coordination.k8s.io"],
+                "resources": ["leases"],
+                "verbs": ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
+            },
+            {
+                "apiGroups": ["resource.k8s.io"],
+                "resources": ["resourceclaims", "resourceclaimtemplates"],
+                "verbs": ["create", "delete", "deletecollection", "patch", "update"],
+            },
+        ],
+    },
+    "system:aggregate-to-view": {
+        "aggregate_from": [],
+        "labels": {"rbac.authorization.k8s.io/aggregate-to-view": "true"},
+        "rules": [
+            {
+                "apiGroups": [""],
+                "resources": [
+                    "configmaps",
+                    "endpoints",
+                    "persistentvolumeclaims",
+                    "persistentvolumeclaims/status",
+                    "pods",
+                    "replicationcontrollers",
+                    "replicationcontrollers/scale",
+                    "serviceaccounts",
+                    "services",
+                    "services/status",
+                ],
+                "verbs": ["get", "list", "watch"],
+            },
+            {
+                "apiGroups": [""],
+                "resources": [
+                    "bindings",
+                    "events",
+                    "limitranges",
+                    "namespaces/status",
+                    "pods/log",
+                    "pods/status",
+                    "replicationcontrollers/status",
+                    "resourcequotas",
+                    "resourcequotas/status",
+                ],
+                "verbs": ["get", "list", "watch"],
+            },
+            {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]},
+            {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["get", "list", "watch"]},
+            {
+                "apiGroups": ["apps"],
+                "resources": [
+                    "controllerrevisions",
+                    "daemonsets",
+                    "daemonsets/status",
+                    "deployments",
+                    "deployments/scale",
+                    "deployments/status",
+                    "replicasets",
+                    "replicasets/scale",
+                    "replicasets/status",
+                    "statefulsets",
+                    "statefulsets/scale",
+                    "statefulsets/status",
+                ],
+                "verbs": ["get", "list", "watch"],
+            },
+            {
+                "apiGroups": ["autoscaling"],
+                "resources": ["horizontalpodautoscalers", "horizontalpodautoscalers/status"],
+                "verbs": ["get", "list", "watch"],
+            },
+            {
+                "apiGroups": ["batch"],
+                "resources": ["cronjobs", "cronjobs/status", "jobs", "jobs/status"],
+                "verbs": ["get", "list", "watch"],
+            },
+            {
+                "apiGroups": ["extensions"],
+                "resources": [
+                    "daemonsets",
+                    "daemonsets/status",
+                    "deployments",
+                    "deployments/scale",
+                    "deployments/status",
+                    "ingresses",
+                    "ingresses/status",
+                    "networkpolicies",
+                    "replicasets",
+                    "replicasets/scale",
+                    "replicasets/status",
+                    "replicationcontrollers/scale",
+                ],
+                "verbs": ["get", "list", "watch"],
+            },
+            {
+                "apiGroups": ["policy"],
+                "resources": ["poddisruptionbudgets", "poddisruptionbudgets/status"],
+                "verbs": ["get", "list", "watch"],
+            },
+            {
+                "apiGroups": ["networking.k8s.io"],
+                "resources": ["ingresses", "ingresses/status", "networkpolicies"],
+                "verbs": ["get", "list", "watch"],
+            },
+            {
+                "apiGroups": ["resource.k8s.io"],
+                "resources": ["resourceclaims", "resourceclaims/status", "resourceclaimtemplates"],
+                "verbs": ["get", "list", "watch"],
+            },
+        ],
+    },
+    "system:basic-user": {
+        "aggregate_from": [],
+        "labels": {},
+        "rules": [
+            {
+                "apiGroups": ["authorization.k8s.io"],
+                "resources": ["selfsubjectaccessreviews", "selfsubjectrulesreviews"],
+                "verbs": ["create"],
+            },
+            {"apiGroups": ["authentication.k8s.io"], "resources": ["selfsubjectreviews"], "verbs": ["create"]},
+        ],
+    },
+    "system:discovery": {
+        "aggregate_from": [],
+        "labels": {},
+        "rules": [
+            {
+                "nonResourceURLs": [
+                    "/api",
+                    "/api/*",
+                    "/apis",
+                    "/apis/*",
+                    "/healthz",
+                    "/livez",
+                    "/openapi",
+                    "/openapi/*",
+                    "/readyz",
+                    "/version",
+                    "/version/",
+                ],
+                "verbs": ["get"],
+            }
+        ],
+    },
+    "system:public-info-viewer": {
+        "aggregate_from": [],
+        "labels": {},
+        "rules": [{"nonResourceURLs": ["/healthz", "/livez", "/readyz", "/version", "/version/"], "verbs": ["get"]}],
+    },
+    "system:service-account-issuer-discovery": {
+        "aggregate_from": [],
+        "labels": {},
+        "rules": [
+            {
+                "nonResourceURLs": [
+                    "/.well-known/openid-configuration",
+                    "/.well-known/openid-configuration/",
+                    "/openid/v1/jwks",
+                    "/openid/v1/jwks/",
+                ],
+                "verbs": ["get"],
+            }
+        ],
+    },
+    "view": {
+        "aggregate_from": [{"rbac.authorization.k8s.io/aggregate-to-view": "true"}],
+        "labels": {"rbac.authorization.k8s.io/aggregate-to-edit": "true"},
+        "rules": [],
+    },
+}
 
-BOOTSTRAP_GROUP_BINDINGS = [('system:basic-user', 'system:basic-user', ('system:authenticated',)),
- ('system:discovery', 'system:discovery', ('system:authenticated',)),
- ('system:public-info-viewer',
-  'system:public-info-viewer',
-  ('system:authenticated', 'system:unauthenticated')),
- ('system:service-account-issuer-discovery',
-  'system:service-account-issuer-discovery',
-  ('system:serviceaccounts',))]
+BOOTSTRAP_GROUP_BINDINGS = [
+    ("system:basic-user", "system:basic-user", ("system:authenticated",)),
+    ("system:discovery", "system:discovery", ("system:authenticated",)),
+    ("system:public-info-viewer", "system:public-info-viewer", ("system:authenticated", "system:unauthenticated")),
+    ("system:service-account-issuer-discovery", "system:service-account-issuer-discovery", ("system:serviceaccounts",)),
+]
 
 _RULE_FIELDS = {"apiGroups", "resources", "verbs", "resourceNames", "nonResourceURLs"}
 _ROLE_FIELDS = {"apiVersion", "kind", "metadata", "rules", "aggregationRule"}
@@ -322,8 +342,10 @@ class Subject:
 
     @staticmethod
     def service_account(namespace: str, name: str) -> Subject:
-        return Subject(f"system:serviceaccount:{namespace}:{name}",
-                       ("system:serviceaccounts", f"system:serviceaccounts:{namespace}", "system:authenticated"))
+        return Subject(
+            f"system:serviceaccount:{namespace}:{name}",
+            ("system:serviceaccounts", f"system:serviceaccounts:{namespace}", "system:authenticated"),
+        )
 
     @staticmethod
     def user(name: str, *groups: str) -> Subject:
@@ -379,14 +401,22 @@ class Cluster:
 
     def __init__(self, objects: Iterable[Mapping[str, Any]]):
         self.cluster_roles: dict[str, dict] = {
-            name: {"metadata": {"name": name, "labels": role["labels"]}, "rules": role["rules"],
-                   "aggregate_from": [{"matchLabels": labels} for labels in role["aggregate_from"]]}
+            name: {
+                "metadata": {"name": name, "labels": role["labels"]},
+                "rules": role["rules"],
+                "aggregate_from": [{"matchLabels": labels} for labels in role["aggregate_from"]],
+            }
             for name, role in BOOTSTRAP_CLUSTER_ROLES.items()
         }
         self.roles: dict[tuple[str, str], dict] = {}
         self.bindings: list[tuple[str | None, dict]] = [  # (namespace or None for cluster-wide, binding)
-            (None, {"roleRef": {"kind": "ClusterRole", "name": role},
-                    "subjects": [{"kind": "Group", "name": group} for group in groups]})
+            (
+                None,
+                {
+                    "roleRef": {"kind": "ClusterRole", "name": role},
+                    "subjects": [{"kind": "Group", "name": group} for group in groups],
+                },
+            )
             for _, role, groups in BOOTSTRAP_GROUP_BINDINGS
         ]
         for obj in objects:
@@ -400,8 +430,11 @@ class Cluster:
                 selectors = list((obj.get("aggregationRule") or {}).get("clusterRoleSelectors", []))
                 for selector in selectors:
                     _check_fields(selector, {"matchLabels", "matchExpressions"}, f"{where}.aggregationRule selector")
-                self.cluster_roles[obj["metadata"]["name"]] = {"metadata": obj["metadata"], "rules": obj.get("rules") or [],
-                                                              "aggregate_from": selectors}
+                self.cluster_roles[obj["metadata"]["name"]] = {
+                    "metadata": obj["metadata"],
+                    "rules": obj.get("rules") or [],
+                    "aggregate_from": selectors,
+                }
             elif kind == "Role":
                 _check_fields(obj, _ROLE_FIELDS - {"aggregationRule"}, f"Role {obj['metadata']['name']}")
                 for rule in obj.get("rules") or []:
@@ -415,7 +448,9 @@ class Cluster:
                     if subject["kind"] not in ("User", "Group", "ServiceAccount"):
                         raise UnknownField(f"{kind} {obj['metadata']['name']}: subject kind {subject['kind']!r}")
                     if subject["kind"] == "ServiceAccount" and not subject.get("namespace"):
-                        raise UnknownField(f"{kind} {obj['metadata']['name']}: a ServiceAccount subject needs its namespace")
+                        raise UnknownField(
+                            f"{kind} {obj['metadata']['name']}: a ServiceAccount subject needs its namespace"
+                        )
                 self.bindings.append((obj["metadata"]["namespace"] if kind == "RoleBinding" else None, obj))
 
     def cluster_role_rules(self, name: str) -> list[dict]:
@@ -428,8 +463,10 @@ class Cluster:
         if role["aggregate_from"]:
             for other_name, other in self.cluster_roles.items():
                 labels = other["metadata"].get("labels") or {}
-                if other_name != name and any(selector_matches(selector, labels, f"ClusterRole {name} aggregation")
-                                              for selector in role["aggregate_from"]):
+                if other_name != name and any(
+                    selector_matches(selector, labels, f"ClusterRole {name} aggregation")
+                    for selector in role["aggregate_from"]
+                ):
                     rules += self.cluster_role_rules(other_name)
         return rules
 
@@ -441,7 +478,10 @@ class Cluster:
                 return True
             if kind == "Group" and subject["name"] in who.groups:
                 return True
-            if kind == "ServiceAccount" and who.username == f"system:serviceaccount:{subject['namespace']}:{subject['name']}":
+            if (
+                kind == "ServiceAccount"
+                and who.username == f"system:serviceaccount:{subject['namespace']}:{subject['name']}"
+            ):
                 return True
             if kind not in ("User", "Group", "ServiceAccount"):
                 raise ValueError(f"subject kind the RBAC model does not know: {kind}")
@@ -469,5 +509,7 @@ class Cluster:
         """A non-resource request (GET /metrics, /healthz, ...): cluster-wide bindings only."""
         return any(_url_matches(rule, verb, path) for rule in self.rules_for(who, ""))
 
-    def allows(self, who: Subject, verb: str, group: str, resource: str, namespace: str, name: str | None = None) -> bool:
+    def allows(
+        self, who: Subject, verb: str, group: str, resource: str, namespace: str, name: str | None = None
+    ) -> bool:
         return any(_rule_matches(rule, group, resource, verb, name) for rule in self.rules_for(who, namespace))

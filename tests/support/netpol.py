@@ -80,14 +80,17 @@ class Network:
                         if not isinstance(port.get("port", 0), int) or isinstance(port.get("port"), bool):
                             raise UnknownField(f"{where}: named ports are not modelled (pods here carry numbers only)")
                         if "endPort" in port and ("port" not in port or port["endPort"] < port["port"]):
-                            raise UnknownField(f"{where}: endPort needs a numeric port not above it (the API server rejects it)")
+                            raise UnknownField(
+                                f"{where}: endPort needs a numeric port not above it (the API server rejects it)"
+                            )
             types = spec.get("policyTypes")
             if types is not None and (not types or set(types) - {"Ingress", "Egress"}):
                 raise UnknownField(f"NetworkPolicy {policy['metadata']['name']}: policyTypes {types!r}")
 
     def _selecting(self, target: Pod, policy_type: str) -> list[Mapping[str, Any]]:
         return [
-            p for p in self.policies
+            p
+            for p in self.policies
             if p["metadata"]["namespace"] == target.namespace
             and selector_matches(p["spec"]["podSelector"], target.label_map)
             and policy_type in self._policy_types(p["spec"])
@@ -130,8 +133,9 @@ class Network:
         for policy in policies:
             for rule in policy["spec"].get(direction) or []:
                 peers = rule.get(peers_key)
-                if (not peers or any(self._peer_matches(peer, policy["metadata"]["namespace"], other) for peer in peers)) \
-                        and self._port_matches(rule, port, protocol):
+                if (
+                    not peers or any(self._peer_matches(peer, policy["metadata"]["namespace"], other) for peer in peers)
+                ) and self._port_matches(rule, port, protocol):
                     return True
         return False
 
@@ -142,4 +146,6 @@ class Network:
         return self._allowed("Ingress", destination, source, port, protocol)
 
     def reaches(self, source: Pod, destination: Pod, port: int, protocol: str = "TCP") -> bool:
-        return self.egress_allowed(source, destination, port, protocol) and self.ingress_allowed(source, destination, port, protocol)
+        return self.egress_allowed(source, destination, port, protocol) and self.ingress_allowed(
+            source, destination, port, protocol
+        )

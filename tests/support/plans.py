@@ -12,21 +12,21 @@ import pytest
 import yaml
 
 from agentplane import program
+from agentplane.config.files import env_config_from_stack_document
 from agentplane.engine import engine_config, run_under_mocks
 from agentplane.plan import Plan, is_kubernetes_object, plan_document, run_program
-from agentplane.config.files import env_config_from_stack_document
 
 ROOT = Path(__file__).resolve().parents[2]
 STACKS = ("dev", "staging", "prod")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def example_run(stack: str) -> Plan:
     """The offline plan of an example stack, every registration as the engine received it. Cached: read-only."""
     return run_program(stack, root=ROOT)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def example_plan(stack: str) -> dict[str, Any]:
     """plan.json of an example stack, as `agentplane plan` writes it. Cached: treat as read-only."""
     return plan_document(example_run(stack))
@@ -45,12 +45,17 @@ def plan_with_teams(stack: str, add: dict[str, str] | None = None, remove: tuple
 
 
 def kubernetes_objects(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    return [r["inputs"] for r in doc["resources"] if r["type"].startswith("kubernetes:") and "kind" in r["inputs"] and "metadata" in r["inputs"]]
+    return [
+        r["inputs"]
+        for r in doc["resources"]
+        if r["type"].startswith("kubernetes:") and "kind" in r["inputs"] and "metadata" in r["inputs"]
+    ]
 
 
 def resources_of(doc: dict[str, Any], *, component: str | None = None, team: str | None = None) -> list[dict[str, Any]]:
     return [
-        r for r in doc["resources"]
+        r
+        for r in doc["resources"]
         if (component is None or r["component"] == component) and (team is None or r["team"] == team)
     ]
 
@@ -86,5 +91,17 @@ def run_as_pulumi_up(config: dict[str, str], monkeypatch: pytest.MonkeyPatch, st
     return run_under_mocks(stack, config, [], lambda: program.main())
 
 
-__all__ = ["ROOT", "STACKS", "example_plan", "plan_with_teams", "kubernetes_objects", "resources_of", "by_urn", "is_kubernetes_object",
-           "DECRYPTED_PROVIDER_KEYS", "stack_document", "engine_config_for_up", "run_as_pulumi_up"]
+__all__ = [
+    "ROOT",
+    "STACKS",
+    "example_plan",
+    "plan_with_teams",
+    "kubernetes_objects",
+    "resources_of",
+    "by_urn",
+    "is_kubernetes_object",
+    "DECRYPTED_PROVIDER_KEYS",
+    "stack_document",
+    "engine_config_for_up",
+    "run_as_pulumi_up",
+]

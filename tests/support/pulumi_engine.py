@@ -91,7 +91,7 @@ class Engine:
     def inherited_child_alias(self, child_type: str, child_name: str, parent_name: str, parent_alias: str) -> str:
         alias_name = child_name
         if child_name.startswith(parent_name):
-            alias_name = urn_parts(parent_alias)[3] + child_name[len(parent_name):]
+            alias_name = urn_parts(parent_alias)[3] + child_name[len(parent_name) :]
         return new_urn(self.stack, self.project, urn_parts(parent_alias)[2], child_type, alias_name)
 
     def generate_aliases(self, goal: Goal) -> list[str]:

@@ -170,9 +170,7 @@ def _unknown_keys(instance: Mapping[str, Any], schema: Mapping[str, Any]) -> lis
     return [k for k in instance if k not in known and not any(re.search(p, k) for p in patterns)]
 
 
-def _schema_errors(
-    validator: Any, instance: Any, prefix: Sequence[str | int] = ()
-) -> list[tuple[str, str]]:
+def _schema_errors(validator: Any, instance: Any, prefix: Sequence[str | int] = ()) -> list[tuple[str, str]]:
     """(path, message) pairs; unknown fields are reported one by one at their own path."""
     found: list[tuple[str, str]] = []
     for error in validator.iter_errors(instance):
@@ -195,8 +193,16 @@ def _schema_errors(
 # --------------------------------------------------------------------------------------------
 
 _DURATION_UNITS = {
-    "ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3,
-    "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0,
+    "ns": 1e-9,
+    "us": 1e-6,
+    "µs": 1e-6,
+    "μs": 1e-6,
+    "ms": 1e-3,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+    "d": 86400.0,
+    "w": 604800.0,
 }
 _DURATION_PART = re.compile(r"([0-9]*\.?[0-9]+)(ns|us|µs|μs|ms|s|m|h|d|w)")
 
@@ -230,7 +236,7 @@ def _parse_datetime(text: str) -> datetime.datetime | None:
             return None
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
         try:
-            return datetime.datetime.fromisoformat(text).replace(tzinfo=datetime.timezone.utc)
+            return datetime.datetime.fromisoformat(text).replace(tzinfo=datetime.UTC)
         except ValueError:
             return None
     return None
@@ -240,11 +246,22 @@ _QUANTITY = re.compile(
     r"^([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?$"
 )
 _QUANTITY_SUFFIX = {
-    "Ki": Decimal(2**10), "Mi": Decimal(2**20), "Gi": Decimal(2**30),
-    "Ti": Decimal(2**40), "Pi": Decimal(2**50), "Ei": Decimal(2**60),
-    "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": Decimal(1),
-    "k": Decimal("1e3"), "M": Decimal("1e6"), "G": Decimal("1e9"),
-    "T": Decimal("1e12"), "P": Decimal("1e15"), "E": Decimal("1e18"),
+    "Ki": Decimal(2**10),
+    "Mi": Decimal(2**20),
+    "Gi": Decimal(2**30),
+    "Ti": Decimal(2**40),
+    "Pi": Decimal(2**50),
+    "Ei": Decimal(2**60),
+    "n": Decimal("1e-9"),
+    "u": Decimal("1e-6"),
+    "m": Decimal("1e-3"),
+    "": Decimal(1),
+    "k": Decimal("1e3"),
+    "M": Decimal("1e6"),
+    "G": Decimal("1e9"),
+    "T": Decimal("1e12"),
+    "P": Decimal("1e15"),
+    "E": Decimal("1e18"),
 }
 
 
@@ -282,7 +299,9 @@ def _is_cidr(text: str) -> bool:
     return "/" in text
 
 
-_HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?)*$")
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?)*$"
+)
 
 
 def _build_format_checker() -> FormatChecker:
@@ -300,7 +319,9 @@ def _build_format_checker() -> FormatChecker:
     checker.checks("int64")(lambda v: not is_int(v) or -(2**63) <= v < 2**63)
     checker.checks("byte")(on_strings(_is_base64))
     checker.checks("date-time")(on_strings(lambda s: _RFC3339.match(s) is not None and _parse_datetime(s) is not None))
-    checker.checks("date")(on_strings(lambda s: re.fullmatch(r"\d{4}-\d{2}-\d{2}", s) is not None and _parse_datetime(s) is not None))
+    checker.checks("date")(
+        on_strings(lambda s: re.fullmatch(r"\d{4}-\d{2}-\d{2}", s) is not None and _parse_datetime(s) is not None)
+    )
     checker.checks("duration")(on_strings(lambda s: _parse_duration(s) is not None))
     checker.checks("ipv4")(on_strings(lambda s: _is_ip(s, 4)))
     checker.checks("ipv6")(on_strings(lambda s: _is_ip(s, 6)))
@@ -409,7 +430,9 @@ def _k8s_cel_functions() -> dict[str, Callable[..., Any]]:
         # CEL's standard library declares `matches` both as `s.matches(re)` and as the global
         # `matches(s, re)` (overloads matches_string / string_matches_string in
         # google/cel-go@v0.26.0:common/stdlib/standard.go): an RE2 search, unanchored.
-        "matches": lambda s, pattern: bool(_compile_pattern(_require_str(pattern, "matches"))(_require_str(s, "matches"))),
+        "matches": lambda s, pattern: bool(
+            _compile_pattern(_require_str(pattern, "matches"))(_require_str(s, "matches"))
+        ),
         "isURL": _k8s_is_url,
         "url": _k8s_url,
         "getScheme": lambda u: urllib.parse.urlsplit(_require_str(u, "getScheme")).scheme,
@@ -446,7 +469,7 @@ def _cel_context() -> cel.Context:
     return context
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _compile_rule(rule: str) -> Any:
     """A compiled program, or the compile error message (cached either way)."""
     try:
@@ -683,7 +706,7 @@ def _core_definitions() -> tuple[dict[tuple[str, str, str], str], Registry]:
     return index, registry
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _core_validator(definition: str) -> Any:
     _, registry = _core_definitions()
     schema = {"$ref": f"{_K8S_DEFS_ID}#/$defs/{definition}"}
@@ -693,15 +716,27 @@ def _core_validator(definition: str) -> Any:
 # Cluster-scoped built-in kinds (a namespace on them is dropped by the API server: a bug here).
 _CLUSTER_SCOPED_CORE = frozenset(
     {
-        ("", "Namespace"), ("", "Node"), ("", "PersistentVolume"), ("", "ComponentStatus"),
-        ("rbac.authorization.k8s.io", "ClusterRole"), ("rbac.authorization.k8s.io", "ClusterRoleBinding"),
-        ("storage.k8s.io", "StorageClass"), ("storage.k8s.io", "CSIDriver"), ("storage.k8s.io", "CSINode"),
-        ("storage.k8s.io", "VolumeAttachment"), ("storage.k8s.io", "VolumeAttributesClass"),
-        ("apiextensions.k8s.io", "CustomResourceDefinition"), ("apiregistration.k8s.io", "APIService"),
-        ("scheduling.k8s.io", "PriorityClass"), ("node.k8s.io", "RuntimeClass"),
-        ("networking.k8s.io", "IngressClass"), ("networking.k8s.io", "IPAddress"),
-        ("networking.k8s.io", "ServiceCIDR"), ("certificates.k8s.io", "CertificateSigningRequest"),
-        ("certificates.k8s.io", "ClusterTrustBundle"), ("resource.k8s.io", "DeviceClass"),
+        ("", "Namespace"),
+        ("", "Node"),
+        ("", "PersistentVolume"),
+        ("", "ComponentStatus"),
+        ("rbac.authorization.k8s.io", "ClusterRole"),
+        ("rbac.authorization.k8s.io", "ClusterRoleBinding"),
+        ("storage.k8s.io", "StorageClass"),
+        ("storage.k8s.io", "CSIDriver"),
+        ("storage.k8s.io", "CSINode"),
+        ("storage.k8s.io", "VolumeAttachment"),
+        ("storage.k8s.io", "VolumeAttributesClass"),
+        ("apiextensions.k8s.io", "CustomResourceDefinition"),
+        ("apiregistration.k8s.io", "APIService"),
+        ("scheduling.k8s.io", "PriorityClass"),
+        ("node.k8s.io", "RuntimeClass"),
+        ("networking.k8s.io", "IngressClass"),
+        ("networking.k8s.io", "IPAddress"),
+        ("networking.k8s.io", "ServiceCIDR"),
+        ("certificates.k8s.io", "CertificateSigningRequest"),
+        ("certificates.k8s.io", "ClusterTrustBundle"),
+        ("resource.k8s.io", "DeviceClass"),
         ("flowcontrol.apiserver.k8s.io", "FlowSchema"),
         ("flowcontrol.apiserver.k8s.io", "PriorityLevelConfiguration"),
         ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"),
@@ -739,7 +774,7 @@ class _Crd:
     source: Path
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _crd_index(root: Path) -> dict[tuple[str, str], _Crd]:
     """(group, kind) -> CRD, from every document of every file under crds/."""
     index: dict[tuple[str, str], _Crd] = {}
@@ -776,8 +811,17 @@ def _crd_index(root: Path) -> dict[tuple[str, str], _Crd]:
 
 _DROPPED_KEYS = frozenset({"description", "default", "example", "externalDocs", "title"})
 _REBUILT_KEYS = frozenset(
-    {"properties", "additionalProperties", "items", "allOf", "anyOf", "oneOf", "not", "type",
-     "x-kubernetes-validations"}
+    {
+        "properties",
+        "additionalProperties",
+        "items",
+        "allOf",
+        "anyOf",
+        "oneOf",
+        "not",
+        "type",
+        "x-kubernetes-validations",
+    }
 )
 
 
@@ -786,9 +830,7 @@ def _to_json_schema(node: Mapping[str, Any], crd: str, *, closed: bool = True) -
 
     `closed` is False inside allOf/anyOf/oneOf/not: those hold value validations only, the
     fields themselves are declared (and closed) on the enclosing structural node."""
-    out: dict[str, Any] = {
-        k: v for k, v in node.items() if k not in _DROPPED_KEYS and k not in _REBUILT_KEYS
-    }
+    out: dict[str, Any] = {k: v for k, v in node.items() if k not in _DROPPED_KEYS and k not in _REBUILT_KEYS}
     if isinstance(node.get("properties"), dict):
         out["properties"] = {k: _to_json_schema(v, crd, closed=closed) for k, v in node["properties"].items()}
     additional = node.get("additionalProperties")
@@ -849,7 +891,7 @@ def _root_schema(raw: Mapping[str, Any], crd: str) -> dict[str, Any]:
     return schema
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _crd_validator(root: Path, group: str, kind: str, version: str) -> Any:
     crd = _crd_index(root)[(group, kind)]
     _, registry = _core_definitions()
@@ -929,7 +971,9 @@ def _qualified_name_problem(key: str) -> str | None:
     return None
 
 
-def _metadata_errors(obj: Mapping[str, Any], group: str, kind: str, cluster_scoped: bool | None) -> list[tuple[str, str]]:
+def _metadata_errors(
+    obj: Mapping[str, Any], group: str, kind: str, cluster_scoped: bool | None
+) -> list[tuple[str, str]]:
     meta = obj.get("metadata")
     if not isinstance(meta, dict):
         return [("metadata", "metadata is required")]
@@ -956,7 +1000,12 @@ def _metadata_errors(obj: Mapping[str, Any], group: str, kind: str, cluster_scop
             if problem:
                 errors.append((path, f"label key: {problem}"))
             if isinstance(value, str) and (len(value) > 63 or not _LABEL_VALUE.match(value)):
-                errors.append((path, f"label value {value!r} must be at most 63 alphanumerics, '-', '_' or '.', starting and ending alphanumeric"))
+                errors.append(
+                    (
+                        path,
+                        f"label value {value!r} must be at most 63 alphanumerics, '-', '_' or '.', starting and ending alphanumeric",
+                    )
+                )
     annotations = meta.get("annotations")
     if isinstance(annotations, dict):
         for key in annotations:
@@ -965,7 +1014,9 @@ def _metadata_errors(obj: Mapping[str, Any], group: str, kind: str, cluster_scop
                 errors.append((_path_str(["metadata", "annotations", key]), f"annotation key: {problem}"))
         size = sum(len(str(k)) + len(str(v)) for k, v in annotations.items())
         if size > _ANNOTATIONS_MAX_BYTES:
-            errors.append(("metadata.annotations", f"annotations total {size} bytes, more than {_ANNOTATIONS_MAX_BYTES}"))
+            errors.append(
+                ("metadata.annotations", f"annotations total {size} bytes, more than {_ANNOTATIONS_MAX_BYTES}")
+            )
     return errors
 
 
@@ -1005,12 +1056,20 @@ def validate_object(obj: dict) -> list[str]:
         if crd_version is None or not crd_version.served:
             served = sorted(v.name for v in crd.versions.values() if v.served)
             state = "not defined" if crd_version is None else "not served"
-            return report([("apiVersion", f"version {version!r} is {state} by CRD {crd.name} (served: {', '.join(served)})")])
+            return report(
+                [("apiVersion", f"version {version!r} is {state} by CRD {crd.name} (served: {', '.join(served)})")]
+            )
         if crd_version.deprecated:
             # The API server serves it with a Warning header; the platform must not render a
             # version its pinned CRD already deprecates, so here that is an error, not a warning.
-            return report([("apiVersion", f"{api_version} {kind} is deprecated: "
-                                          f"{crd_version.deprecation_warning or 'see the CRD'}")])
+            return report(
+                [
+                    (
+                        "apiVersion",
+                        f"{api_version} {kind} is deprecated: {crd_version.deprecation_warning or 'see the CRD'}",
+                    )
+                ]
+            )
         defaulted = copy.deepcopy(dict(obj))
         body_schema = {k: v for k, v in (crd_version.schema.get("properties") or {}).items() if k != "metadata"}
         _apply_defaults(defaulted, {"properties": body_schema})
@@ -1091,9 +1150,7 @@ def cel_rule_census() -> CelCensus:
         if isinstance(program, str):
             compile_errors.append((crd, rule, program))
             continue
-        unknown = sorted(
-            f for f in program.functions() if f not in known and not f.startswith(("_", "@", "!"))
-        )
+        unknown = sorted(f for f in program.functions() if f not in known and not f.startswith(("_", "@", "!")))
         if unknown:
             missing.append((crd, rule, ", ".join(unknown)))
     return CelCensus(len(pairs), tuple(transition), tuple(compile_errors), tuple(missing))
@@ -1112,7 +1169,7 @@ class _Chart:
     dependencies: tuple[Mapping[str, Any], ...]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _load_chart(directory: Path) -> _Chart:
     defaults = _load_yaml(directory / "values.yaml") or {}
     validator = None
@@ -1228,9 +1285,7 @@ def _key_errors(
             yield _path_str(here), f"chart default is {_kind_of(default)}, project sets a mapping"
 
 
-def validate_chart_values(
-    chart: str, version: str, values: dict, *, free_form: Iterable[str] = ()
-) -> list[str]:
+def validate_chart_values(chart: str, version: str, values: dict, *, free_form: Iterable[str] = ()) -> list[str]:
     """Errors in the values the project passes to a pinned upstream chart; [] when valid.
 
     * values.schema.json, where shipped, is checked like Helm does: against the chart defaults

@@ -84,15 +84,24 @@ class Decision:
     failures: list[str] = field(default_factory=list)
 
 
-def decide(policy: Mapping[str, Any], bindings: list[Mapping[str, Any]], request: Request,
-           namespace_labels: Mapping[str, Mapping[str, str]]) -> Decision:
+def decide(
+    policy: Mapping[str, Any],
+    bindings: list[Mapping[str, Any]],
+    request: Request,
+    namespace_labels: Mapping[str, Mapping[str, str]],
+) -> Decision:
     """What the API server does with `request` under `policy` and its `bindings`."""
     spec = policy["spec"]
     _closed(spec, _POLICY_SPEC, f"ValidatingAdmissionPolicy {policy['metadata']['name']}")
     if spec.get("failurePolicy", "Fail") not in ("Fail", "Ignore"):
-        raise UnknownField(f"ValidatingAdmissionPolicy {policy['metadata']['name']}.failurePolicy: {spec['failurePolicy']!r}")
-    for entry_key, allowed in (("matchConditions", {"name", "expression"}), ("variables", {"name", "expression"}),
-                               ("validations", {"expression", "message", "messageExpression", "reason"})):
+        raise UnknownField(
+            f"ValidatingAdmissionPolicy {policy['metadata']['name']}.failurePolicy: {spec['failurePolicy']!r}"
+        )
+    for entry_key, allowed in (
+        ("matchConditions", {"name", "expression"}),
+        ("variables", {"name", "expression"}),
+        ("validations", {"expression", "message", "messageExpression", "reason"}),
+    ):
         for entry in spec.get(entry_key) or []:
             _closed(entry, allowed, f"ValidatingAdmissionPolicy {policy['metadata']['name']}.{entry_key}[]")
     constraints = spec["matchConstraints"]
@@ -101,14 +110,32 @@ def decide(policy: Mapping[str, Any], bindings: list[Mapping[str, Any]], request
         _closed(binding["spec"], _BINDING_SPEC, f"ValidatingAdmissionPolicyBinding {binding['metadata']['name']}")
         actions = binding["spec"]["validationActions"]
         if not actions or set(actions) - VALIDATION_ACTIONS:
-            raise UnknownField(f"ValidatingAdmissionPolicyBinding {binding['metadata']['name']}.validationActions: {actions!r}")
+            raise UnknownField(
+                f"ValidatingAdmissionPolicyBinding {binding['metadata']['name']}.validationActions: {actions!r}"
+            )
     if not own:
         return Decision(matched=False)  # a policy without a binding does nothing
-    attributes = Attributes(request.operation, request.group, request.version, request.resource, request.namespace,
-                            request.object, request.old_object, request.sub_resource, request.name, namespace_labels)
-    if not match_resources(constraints, attributes, f"ValidatingAdmissionPolicy {policy['metadata']['name']}.matchConstraints"):
+    attributes = Attributes(
+        request.operation,
+        request.group,
+        request.version,
+        request.resource,
+        request.namespace,
+        request.object,
+        request.old_object,
+        request.sub_resource,
+        request.name,
+        namespace_labels,
+    )
+    if not match_resources(
+        constraints, attributes, f"ValidatingAdmissionPolicy {policy['metadata']['name']}.matchConstraints"
+    ):
         return Decision(matched=False)
-    activation: dict[str, Any] = {"object": request.object, "oldObject": request.old_object, "request": request.as_cel()}
+    activation: dict[str, Any] = {
+        "object": request.object,
+        "oldObject": request.old_object,
+        "request": request.as_cel(),
+    }
     for condition in spec.get("matchConditions") or []:
         result = evaluate(condition["expression"], activation)
         assert isinstance(result, bool), condition["expression"]
@@ -123,7 +150,11 @@ def decide(policy: Mapping[str, Any], bindings: list[Mapping[str, Any]], request
         result = evaluate(validation["expression"], activation)
         assert isinstance(result, bool), validation["expression"]
         if not result:
-            message = evaluate(validation["messageExpression"], activation) if "messageExpression" in validation else validation["message"]
+            message = (
+                evaluate(validation["messageExpression"], activation)
+                if "messageExpression" in validation
+                else validation["message"]
+            )
             assert isinstance(message, str) and "\n" not in message
             failures.append(message)
     refused = bool(failures) and any("Deny" in b["spec"]["validationActions"] for b in own)

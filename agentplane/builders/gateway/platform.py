@@ -21,7 +21,6 @@ from agentplane.builders.identity.urls import served_by_platform_ca
 from agentplane.builders.telemetry import AGENT_ATTRIBUTE, TENANT_ATTRIBUTE
 from agentplane.config.base import agent_client_id
 from agentplane.config.platform import AgentSpec, PlatformSpec, TeamSpec
-from agentplane.config.sections.resilience import proxy_replicas
 from agentplane.config.sections.gateway import (
     AGENT_REFERENCE,
     DEFAULT_AUDIENCE,
@@ -29,6 +28,7 @@ from agentplane.config.sections.gateway import (
     ProviderOptions,
     agent_spiffe_id,
 )
+from agentplane.config.sections.resilience import proxy_replicas
 from agentplane.manifest import Obj, restricted_container, restricted_pod
 
 GATEWAY_API = "gateway.networking.k8s.io/v1"
@@ -37,7 +37,7 @@ AGW_GROUP = "agentgateway.dev"
 CONTROLLER_NAME = "agentgateway.dev/agentgateway"
 
 GATEWAY_CLASS = "agentplane"
-GATEWAY_NAME = "agentplane"                 # the controller names the proxy Deployment/Service after it
+GATEWAY_NAME = "agentplane"  # the controller names the proxy Deployment/Service after it
 PROXY_PARAMETERS = "agentplane-proxy"
 TLS_CERTIFICATE = "agentplane-gateway"
 TLS_SECRET = "agentplane-gateway-tls"
@@ -114,7 +114,9 @@ def backend_ref(name: str) -> dict:
 
 
 def parent_refs() -> list[dict]:
-    return [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": GATEWAY_NAME, "namespace": namespaces.GATEWAY}]
+    return [
+        {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": GATEWAY_NAME, "namespace": namespaces.GATEWAY}
+    ]
 
 
 def route_target(name: str) -> list[dict]:
@@ -188,7 +190,11 @@ def jwt_authentication(ident: Identity, *, header: str | None = None) -> dict:
     """Strict JWT validation against the platform realm (and SPIRE when configured)."""
     providers = [_jwt_provider(ident.issuer, ident.audience, JWKS_BACKEND, _jwks_path(ident.jwks_url))]
     if ident.spiffe_issuer:
-        providers.append(_jwt_provider(ident.spiffe_issuer, ident.audience, SPIFFE_JWKS_BACKEND, _jwks_path(_spiffe_keys(ident.spiffe_issuer))))
+        providers.append(
+            _jwt_provider(
+                ident.spiffe_issuer, ident.audience, SPIFFE_JWKS_BACKEND, _jwks_path(_spiffe_keys(ident.spiffe_issuer))
+            )
+        )
     out: dict = {"mode": "Strict", "providers": providers}
     if header:
         out["location"] = {"header": {"name": header, "prefix": "Bearer "}}
@@ -299,7 +305,11 @@ PROXY_POD_SELECTOR = {"gateway.networking.k8s.io/gateway-name": GATEWAY_NAME}
 def proxy_anti_affinity() -> dict:
     """Proxy replicas prefer different nodes (still scheduled together on a one-node cluster)."""
     term = {"labelSelector": {"matchLabels": dict(PROXY_POD_SELECTOR)}, "topologyKey": "kubernetes.io/hostname"}
-    return {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100, "podAffinityTerm": term}]}}
+    return {
+        "podAntiAffinity": {
+            "preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100, "podAffinityTerm": term}]
+        }
+    }
 
 
 PUBLIC_SERVICE = "agentplane-https"
@@ -369,7 +379,9 @@ def gateway(spec: PlatformSpec) -> Obj:
         "metadata": meta(GATEWAY_NAME),
         "spec": {
             "gatewayClassName": GATEWAY_CLASS,
-            "infrastructure": {"parametersRef": {"group": AGW_GROUP, "kind": "AgentgatewayParameters", "name": PROXY_PARAMETERS}},
+            "infrastructure": {
+                "parametersRef": {"group": AGW_GROUP, "kind": "AgentgatewayParameters", "name": PROXY_PARAMETERS}
+            },
             "listeners": listeners,
         },
     }
@@ -424,13 +436,22 @@ def frontend_policy(spec: PlatformSpec, otlp_endpoint: str | None) -> Obj:
             "protocol": "GRPC",
             "randomSampling": repr(float(spec.env.gateway.trace_sampling)),
             # The collector routes each gateway span to the tenant this names (never to another's).
-            "attributes": {"add": [a for a in telemetry_attributes() if a["name"] in ("agentplane.caller", TENANT_ATTRIBUTE, AGENT_ATTRIBUTE)]},
+            "attributes": {
+                "add": [
+                    a
+                    for a in telemetry_attributes()
+                    if a["name"] in ("agentplane.caller", TENANT_ATTRIBUTE, AGENT_ATTRIBUTE)
+                ]
+            },
         }
     return {
         "apiVersion": AGW_API,
         "kind": "AgentgatewayPolicy",
         "metadata": meta(FRONTEND_POLICY),
-        "spec": {"targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": GATEWAY_NAME}], "frontend": frontend},
+        "spec": {
+            "targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": GATEWAY_NAME}],
+            "frontend": frontend,
+        },
     }
 
 
@@ -502,7 +523,12 @@ def model_backend(spec: PlatformSpec, name: str, provider: str) -> Obj:
     elif provider == "vertexai":
         backend["policies"] = {"auth": {"gcp": {"type": "AccessToken"}}}
     # bedrock: no auth policy, so the AWS SDK's default credential chain (e.g. IRSA) is used.
-    return {"apiVersion": AGW_API, "kind": "AgentgatewayBackend", "metadata": meta(model_backend_name(name)), "spec": backend}
+    return {
+        "apiVersion": AGW_API,
+        "kind": "AgentgatewayBackend",
+        "metadata": meta(model_backend_name(name)),
+        "spec": backend,
+    }
 
 
 def model_backends(spec: PlatformSpec) -> list[Obj]:

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import re
 
-from agentplane.builders.gateway import token_budgets as budget
 from agentplane.builders.gateway import guardrails as guardrails
+from agentplane.builders.gateway import token_budgets as budget
 from agentplane.builders.gateway.platform import (
     AGW_API,
     CALLER,
@@ -87,7 +87,12 @@ def _rule(name: str, prefix: str, backend: str | None = None, *, strip_prefix: b
     if backend is not None:
         rule["backendRefs"] = [backend_ref(backend)]
         if strip_prefix:
-            rule["filters"] = [{"type": "URLRewrite", "urlRewrite": {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/"}}}]
+            rule["filters"] = [
+                {
+                    "type": "URLRewrite",
+                    "urlRewrite": {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/"}},
+                }
+            ]
     return rule
 
 
@@ -213,7 +218,12 @@ def _raw_body_guard(team: TeamSpec, model: str, spec: PlatformSpec) -> list[dict
     if not patterns:
         return []
     text = guardrails.message("request", team, model)
-    return [{"condition": body_matches_any(patterns), "policy": _denial(guardrails.BLOCKED_STATUS, guardrails.BLOCKED_TYPE, cel_string(text))}]
+    return [
+        {
+            "condition": body_matches_any(patterns),
+            "policy": _denial(guardrails.BLOCKED_STATUS, guardrails.BLOCKED_TYPE, cel_string(text)),
+        }
+    ]
 
 
 def model_policy(team: TeamSpec, model: str, spec: PlatformSpec, ident: Identity) -> Obj:
@@ -225,19 +235,29 @@ def model_policy(team: TeamSpec, model: str, spec: PlatformSpec, ident: Identity
         "rateLimit": {"global": budget.rate_limit(team, spec, ident)},
         # agentgateway replaces `authorization` with the provider key; a platform token in the
         # egress header would otherwise go to the provider.
-        "transformation": {"request": {"remove": [EGRESS_TOKEN_HEADER]}, "response": {"set": budget.response_headers(team)}},
+        "transformation": {
+            "request": {"remove": [EGRESS_TOKEN_HEADER]},
+            "response": {"set": budget.response_headers(team)},
+        },
         "directResponse": {
             "conditional": [
                 {
                     "condition": fail_closed(f"!({PRINCIPAL} in {cel_list(ident.agents(team, allowed))})"),
-                    "policy": _denial(403, "model_not_approved", _per_caller(_approved_messages(team, ident, f"model {model}"))),
+                    "policy": _denial(
+                        403, "model_not_approved", _per_caller(_approved_messages(team, ident, f"model {model}"))
+                    ),
                 },
-                {"condition": BODY_UNREADABLE, "policy": _denial(400, "body_unreadable", cel_string(BODY_UNREADABLE_MESSAGE))},
+                {
+                    "condition": BODY_UNREADABLE,
+                    "policy": _denial(400, "body_unreadable", cel_string(BODY_UNREADABLE_MESSAGE)),
+                },
                 *_raw_body_guard(team, model, spec),
                 {
                     "condition": body_names_other_model(model),
                     "policy": _denial(
-                        403, "model_not_approved", _per_caller(_approved_messages(team, ident, f"the model named in the request body ({served})"))
+                        403,
+                        "model_not_approved",
+                        _per_caller(_approved_messages(team, ident, f"the model named in the request body ({served})")),
                     ),
                 },
                 {
@@ -268,7 +288,9 @@ def models_fallback(team: TeamSpec, ident: Identity) -> list[Obj]:
     traffic = {
         "jwtAuthentication": jwt_authentication(ident),
         "authorization": _authorize(allowed_callers(ident, (), agents=ident.agents(team))),
-        "directResponse": _denial(403, "model_not_approved", _per_caller(_approved_messages(team, ident, "this model"))),
+        "directResponse": _denial(
+            403, "model_not_approved", _per_caller(_approved_messages(team, ident, "this model"))
+        ),
     }
     return [_route(name, team, [_rule("not-approved", llm_prefix(team))]), _policy(name, team, traffic)]
 
@@ -307,7 +329,10 @@ def mcp_tool_authorization(server: McpServer, ident: Identity) -> dict | None:
     does not see at all (serde `skip_serializing_if`, honoured by crates/cel-fork/cel-derive)."""
     if server.tools is None:
         return None
-    grants = [f"(({allowed_callers(ident, g.callers)}) && mcp.tool.name in {cel_list(dict.fromkeys(g.tools))})" for g in server.tools]
+    grants = [
+        f"(({allowed_callers(ident, g.callers)}) && mcp.tool.name in {cel_list(dict.fromkeys(g.tools))})"
+        for g in server.tools
+    ]
     return {"action": "Allow", "policy": {"matchExpressions": [f"!has(mcp.tool) || {' || '.join(grants)}"]}}
 
 
@@ -406,7 +431,10 @@ def _egress_denials(team: TeamSpec, ident: Identity, path: str) -> dict:
                 "policy": _denial(403, "egress_denied", _per_caller(tier_messages)),
             },
             {"condition": carries_platform_token(ident), "policy": _denial(403, "egress_denied", cel_string(leak))},
-            {"condition": fail_closed(f"!({egress_allowed(team, path)})"), "policy": _denial(403, "egress_denied", cel_string(not_listed))},
+            {
+                "condition": fail_closed(f"!({egress_allowed(team, path)})"),
+                "policy": _denial(403, "egress_denied", cel_string(not_listed)),
+            },
         ]
     }
 
@@ -427,8 +455,12 @@ def egress_backend_name(team: TeamSpec, host: str) -> str:
 def egress_objects(team: TeamSpec, ident: Identity) -> list[Obj]:
     exact = [p for p in team.egress if not p.startswith("*.")]
     wildcard = [p for p in team.egress if p.startswith("*.")]
-    objects: list[Obj] = [static_backend(egress_backend_name(team, h), h, EGRESS_PORT, tls=True, team=team) for h in exact]
-    rules = [_rule(f"host-{i}", f"{egress_prefix(team)}/{h}", egress_backend_name(team, h)) for i, h in enumerate(exact)]
+    objects: list[Obj] = [
+        static_backend(egress_backend_name(team, h), h, EGRESS_PORT, tls=True, team=team) for h in exact
+    ]
+    rules = [
+        _rule(f"host-{i}", f"{egress_prefix(team)}/{h}", egress_backend_name(team, h)) for i, h in enumerate(exact)
+    ]
     if not wildcard:
         # Everything else under /egress/<team>: no backend, the policy answers 403.
         rules.append(_rule("not-listed", egress_prefix(team)))
@@ -437,7 +469,9 @@ def egress_objects(team: TeamSpec, ident: Identity) -> list[Obj]:
         traffic = _egress_traffic(team, ident, EGRESS_PATH)
         # The URL rewrite of the host rules runs before the direct response and changes
         # `request.path`; the transformation runs before both and keeps the path as asked.
-        traffic["transformation"] = {"request": {"metadata": {EGRESS_PATH_KEY: "request.path"}, "remove": [EGRESS_TOKEN_HEADER]}}
+        traffic["transformation"] = {
+            "request": {"metadata": {EGRESS_PATH_KEY: "request.path"}, "remove": [EGRESS_TOKEN_HEADER]}
+        }
         objects += [_route(name, team, rules), _policy(name, team, traffic)]
     if wildcard:
         objects += wildcard_egress(team, ident)
@@ -464,7 +498,10 @@ def wildcard_egress(team: TeamSpec, ident: Identity) -> list[Obj]:
             "remove": [EGRESS_TOKEN_HEADER],
         }
     }
-    return [_route(name, team, [_rule("wildcard", prefix, EGRESS_DYNAMIC_BACKEND, strip_prefix=False)]), _policy(name, team, traffic)]
+    return [
+        _route(name, team, [_rule("wildcard", prefix, EGRESS_DYNAMIC_BACKEND, strip_prefix=False)]),
+        _policy(name, team, traffic),
+    ]
 
 
 # --- everything for one team ---------------------------------------------------------------
@@ -481,4 +518,3 @@ def team_objects(team: TeamSpec, spec: PlatformSpec, ident: Identity) -> list[Ob
         objects += mcp_objects(team, server, ident)
     objects += egress_objects(team, ident)
     return objects
-

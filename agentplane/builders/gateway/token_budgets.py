@@ -45,7 +45,12 @@ def config_key(team: TeamSpec) -> str:
 
 def _agent_budgets(team: TeamSpec, ident: Identity) -> dict[str, str]:
     """PRINCIPAL value -> agent name, for agents with their own budget."""
-    return {caller: a.name for a in team.agents if a.daily_token_budget is not None for caller in ident.agent(team.name, a.name)}
+    return {
+        caller: a.name
+        for a in team.agents
+        if a.daily_token_budget is not None
+        for caller in ident.agent(team.name, a.name)
+    }
 
 
 def descriptors(team: TeamSpec, ident: Identity) -> list[dict]:
@@ -55,14 +60,25 @@ def descriptors(team: TeamSpec, ident: Identity) -> list[dict]:
     if budgets:
         # For agents without a budget of their own the lookup fails, and agentgateway drops
         # this descriptor: only the team's budget applies to them.
-        out.append({"entries": [team_entry, {"name": "agent", "expression": f"{cel_map(budgets)}[{PRINCIPAL}]"}], "unit": "Tokens"})
+        out.append(
+            {
+                "entries": [team_entry, {"name": "agent", "expression": f"{cel_map(budgets)}[{PRINCIPAL}]"}],
+                "unit": "Tokens",
+            }
+        )
     return out
 
 
 def rate_limit(team: TeamSpec, spec: PlatformSpec, ident: Identity) -> dict:
     return {
         "domain": domain(team),
-        "backendRef": {"group": "", "kind": "Service", "name": SERVICE, "namespace": namespaces.GATEWAY, "port": GRPC_PORT},
+        "backendRef": {
+            "group": "",
+            "kind": "Service",
+            "name": SERVICE,
+            "namespace": namespaces.GATEWAY,
+            "port": GRPC_PORT,
+        },
         "descriptors": descriptors(team, ident),
         "failureMode": spec.env.gateway.budget.failure_mode,
     }
@@ -70,7 +86,11 @@ def rate_limit(team: TeamSpec, spec: PlatformSpec, ident: Identity) -> dict:
 
 def exceeded_message(team: TeamSpec) -> str:
     budgets = [f"team {team.name}: {team.daily_token_budget} tokens/day"]
-    budgets += [f"agent {team.name}/{a.name}: {a.daily_token_budget} tokens/day" for a in team.agents if a.daily_token_budget is not None]
+    budgets += [
+        f"agent {team.name}/{a.name}: {a.daily_token_budget} tokens/day"
+        for a in team.agents
+        if a.daily_token_budget is not None
+    ]
     return f"budget exceeded: the daily token budget is used up ({'; '.join(budgets)}); it resets at 00:00 UTC"
 
 
@@ -112,7 +132,11 @@ def response_headers(team: TeamSpec) -> list[dict]:
 
 def team_config(team: TeamSpec) -> dict:
     """The rate-limit service's configuration for one team's domain."""
-    node: dict = {"key": "team", "value": team.name, "rate_limit": {"unit": "day", "requests_per_unit": team.daily_token_budget}}
+    node: dict = {
+        "key": "team",
+        "value": team.name,
+        "rate_limit": {"unit": "day", "requests_per_unit": team.daily_token_budget},
+    }
     agents = [
         {"key": "agent", "value": a.name, "rate_limit": {"unit": "day", "requests_per_unit": a.daily_token_budget}}
         for a in team.agents
@@ -149,7 +173,11 @@ def spread_over_nodes(selector: dict[str, str]) -> dict:
     """Preferred (not required) anti-affinity: replicas land on different nodes when there are
     several, and still schedule on a one-node cluster."""
     term = {"labelSelector": {"matchLabels": dict(selector)}, "topologyKey": "kubernetes.io/hostname"}
-    return {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100, "podAffinityTerm": term}]}}
+    return {
+        "podAntiAffinity": {
+            "preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100, "podAffinityTerm": term}]
+        }
+    }
 
 
 def disruption_budget(name: str) -> Obj:
@@ -170,7 +198,15 @@ def _service(name: str, port_name: str, port: int) -> Obj:
         "spec": {
             "type": "ClusterIP",
             "selector": _selector(name),
-            "ports": [{"name": port_name, "port": port, "targetPort": port_name, "protocol": "TCP", **({"appProtocol": "grpc"} if port_name == "grpc" else {})}],
+            "ports": [
+                {
+                    "name": port_name,
+                    "port": port,
+                    "targetPort": port_name,
+                    "protocol": "TCP",
+                    **({"appProtocol": "grpc"} if port_name == "grpc" else {}),
+                }
+            ],
         },
     }
 

@@ -154,7 +154,9 @@ def keycloak_values(spec: PlatformSpec) -> dict:
         "replicas": size.replicas,
         # By digest when the stack pins one (agentplane:images.keycloak); else the chart's own
         # image (its appVersion, KEYCLOAK_VERSION), which a protected environment refuses.
-        **({"image": {"tag": KEYCLOAK_VERSION, "digest": spec.env.images.keycloak}} if spec.env.images.keycloak else {}),
+        **(
+            {"image": {"tag": KEYCLOAK_VERSION, "digest": spec.env.images.keycloak}} if spec.env.images.keycloak else {}
+        ),
         "command": ["/opt/keycloak/bin/kc.sh", "start"],
         # Served at the root: https://<host>/realms/<realm>/... (the chart's default is /auth).
         "http": {"relativePath": "/", "internalScheme": "HTTPS"},
@@ -191,7 +193,9 @@ def keycloak_values(spec: PlatformSpec) -> dict:
             # keycloak.org/server/reverseproxy): never /admin/, so the admin API and console
             # are not public; `pulumi up` reaches them privately (identity.providerUrl).
             "rules": [{"host": config.hostname, "paths": [{"path": p, "pathType": "Prefix"} for p in PUBLIC_PATHS]}],
-            "tls": [{"hosts": [config.hostname], "secretName": PUBLIC_TLS_SECRET if publicly_issued(config) else TLS_SECRET}],
+            "tls": [
+                {"hosts": [config.hostname], "secretName": PUBLIC_TLS_SECRET if publicly_issued(config) else TLS_SECRET}
+            ],
         }
         if config.ingress.class_name:
             ingress["ingressClassName"] = config.ingress.class_name

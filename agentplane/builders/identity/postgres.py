@@ -115,7 +115,13 @@ def backup_credentials(backup: DatabaseBackup, access_key_id: Any, secret_access
     data = {BACKUP_KEYS["accessKeyId"]: access_key_id, BACKUP_KEYS["secretAccessKey"]: secret_access_key}
     if backup.s3.region is not None:
         data[BACKUP_KEYS["region"]] = backup.s3.region
-    return {"apiVersion": "v1", "kind": "Secret", "metadata": meta(BACKUP_CREDENTIALS_SECRET), "type": "Opaque", "stringData": data}
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": meta(BACKUP_CREDENTIALS_SECRET),
+        "type": "Opaque",
+        "stringData": data,
+    }
 
 
 def scheduled_backup(spec: PlatformSpec) -> Obj | None:

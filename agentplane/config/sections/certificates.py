@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, Any
-
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
@@ -107,7 +106,7 @@ class RootCa(StrictModel):
     """Re-sign the root (same key) at the first `pulumi up` this long before expiry (`8760h` is 1 year): whole hours, shorter than `duration`."""
 
     @model_validator(mode="after")
-    def _renewal_fits(self) -> "RootCa":
+    def _renewal_fits(self) -> RootCa:
         # cert-manager's own limits: a certificate lives at least 1h and renews at least 5m before expiry.
         duration, renew = parse_go_duration(self.duration), parse_go_duration(self.renew_before)
         if duration < timedelta(hours=1):
@@ -119,7 +118,9 @@ class RootCa(StrictModel):
         # pulumi-tls creates the root and counts its validity and early renewal in whole hours.
         for field, value, parsed in (("duration", self.duration, duration), ("renewBefore", self.renew_before, renew)):
             if parsed.total_seconds() % 3600:
-                raise ValueError(f"{field} {value!r} must be a whole number of hours, such as 8760h (the root is created by pulumi-tls, which counts hours)")
+                raise ValueError(
+                    f"{field} {value!r} must be a whole number of hours, such as 8760h (the root is created by pulumi-tls, which counts hours)"
+                )
         return self
 
 
@@ -141,7 +142,14 @@ def _email(value: str) -> str:
 
 def _https_url(value: str) -> str:
     parts = urlsplit(value)
-    if parts.scheme != "https" or not parts.hostname or parts.username or parts.password or parts.query or parts.fragment:
+    if (
+        parts.scheme != "https"
+        or not parts.hostname
+        or parts.username
+        or parts.password
+        or parts.query
+        or parts.fragment
+    ):
         raise ValueError(f"{value!r} is not an https:// ACME directory URL such as {LETSENCRYPT_DIRECTORY}")
     return value
 
@@ -161,9 +169,11 @@ class AcmeIssuer(StrictModel):
     """The IngressClass that serves the HTTP-01 challenge (the one Keycloak's Ingress uses)."""
 
     @model_validator(mode="after")
-    def _not_the_platform_ca(self) -> "AcmeIssuer":
+    def _not_the_platform_ca(self) -> AcmeIssuer:
         if self.name == PLATFORM_CA_ISSUER:
-            raise ValueError(f"name {self.name!r} is the platform CA's ClusterIssuer; choose another name, such as letsencrypt")
+            raise ValueError(
+                f"name {self.name!r} is the platform CA's ClusterIssuer; choose another name, such as letsencrypt"
+            )
         return self
 
 
@@ -188,21 +198,25 @@ def root_ca_common_name(config: CertificatesConfig, stack: str) -> str:
     return config.root_ca.common_name or f"agentplane {stack} root CA"[:64]
 
 
-def check_environment(env: "EnvironmentConfig") -> list[tuple[str, str]]:
+def check_environment(env: EnvironmentConfig) -> list[tuple[str, str]]:
     """A certificate may only name a ClusterIssuer the program creates: a dangling reference
     would leave the certificate unissued and the release waiting for it until it times out."""
     issuers = env.certificates.issuers()
     issuer = env.identity.tls.issuer
     if env.identity.managed and issuer not in issuers:
-        return [(
-            "identity.tls.issuer",
-            f"{issuer!r} is not a ClusterIssuer this program creates (it creates: {', '.join(issuers)}); "
-            "configure certificates.acme with that name, or use the platform CA",
-        )]
+        return [
+            (
+                "identity.tls.issuer",
+                f"{issuer!r} is not a ClusterIssuer this program creates (it creates: {', '.join(issuers)}); "
+                "configure certificates.acme with that name, or use the platform CA",
+            )
+        ]
     if env.identity.managed and issuer != PLATFORM_CA_ISSUER and not env.identity.ingress.enabled:
-        return [(
-            "identity.tls.issuer",
-            f"{issuer!r} (ACME) certifies the public hostname at the Ingress, but identity.ingress.enabled is false; "
-            "enable the Ingress or use the platform CA",
-        )]
+        return [
+            (
+                "identity.tls.issuer",
+                f"{issuer!r} (ACME) certifies the public hostname at the Ingress, but identity.ingress.enabled is false; "
+                "enable the Ingress or use the platform CA",
+            )
+        ]
     return []

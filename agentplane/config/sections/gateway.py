@@ -107,7 +107,11 @@ class ProviderOptions(StrictModel):
 # Which providers authenticate with an API key from `providerKeys`, and which need options.
 # bedrock and vertexai use the gateway's ambient cloud identity (IRSA / GKE workload identity).
 PROVIDERS_WITH_KEYS = ("openai", "anthropic", "gemini", "azureopenai")
-REQUIRED_OPTIONS: dict[str, tuple[str, ...]] = {"azureopenai": ("endpoint",), "bedrock": ("region",), "vertexai": ("projectId",)}
+REQUIRED_OPTIONS: dict[str, tuple[str, ...]] = {
+    "azureopenai": ("endpoint",),
+    "bedrock": ("region",),
+    "vertexai": ("projectId",),
+}
 
 
 class BudgetService(StrictModel):
@@ -118,9 +122,7 @@ class BudgetService(StrictModel):
     this service. Images are pinned by digest.
     """
 
-    image: PinnedImage = (
-        "docker.io/envoyproxy/ratelimit:1e50889b@sha256:5bb3741fd6709bab1d498eae1a5807faa2113b712dfb236fb76c04a00871ffc9"
-    )
+    image: PinnedImage = "docker.io/envoyproxy/ratelimit:1e50889b@sha256:5bb3741fd6709bab1d498eae1a5807faa2113b712dfb236fb76c04a00871ffc9"
     """The rate-limit service image, pinned by digest (`<repo>:<tag>@sha256:<digest>`)."""
     redis_image: PinnedImage = (
         "docker.io/library/redis:7.4.5-alpine@sha256:bb186d083732f669da90be8b0f975a37812b15e913465bb14d845db72a4e3e08"
@@ -156,7 +158,7 @@ class PublicHttps(StrictModel):
     """With `NodePort` only, and then required (30000-32767); dev uses 30443, which `infra/kind-cluster.yaml` maps to `localhost:8443`."""
 
     @model_validator(mode="after")
-    def _node_port_with_node_port_type(self) -> "PublicHttps":
+    def _node_port_with_node_port_type(self) -> PublicHttps:
         if (self.type == "NodePort") != (self.https_node_port is not None):
             raise ValueError(f"httpsNodePort is required with type NodePort and only then (type is {self.type})")
         return self
@@ -212,7 +214,9 @@ def _guard_pattern(value: str) -> str:
     operators = _outside_classes(value)
     for construct, name in _NOT_IN_RUST_REGEX:
         if construct.search(operators):
-            raise ValueError(f"{value!r} uses {name}, which agentgateway's regular expressions (Rust regex syntax) do not support")
+            raise ValueError(
+                f"{value!r} uses {name}, which agentgateway's regular expressions (Rust regex syntax) do not support"
+            )
     if re.fullmatch(value, "") is not None:
         raise ValueError(f"{value!r} matches the empty string, so it would block or mask everything")
     return value
@@ -278,9 +282,13 @@ class GatewayConfig(StrictModel):
         "https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.6.1/standard-install.yaml"
     )
     """The Gateway API standard CRDs manifest (override for a mirror)."""
-    crds_chart: ChartSource = ChartSource(repository="oci://cr.agentgateway.dev/charts", chart="agentgateway-crds", version="v1.4.1")
+    crds_chart: ChartSource = ChartSource(
+        repository="oci://cr.agentgateway.dev/charts", chart="agentgateway-crds", version="v1.4.1"
+    )
     """The agentgateway CRDs chart: `{repository, chart, version}`, all three when set (a mirror)."""
-    chart: ChartSource = ChartSource(repository="oci://cr.agentgateway.dev/charts", chart="agentgateway", version="v1.4.1")
+    chart: ChartSource = ChartSource(
+        repository="oci://cr.agentgateway.dev/charts", chart="agentgateway", version="v1.4.1"
+    )
     """The agentgateway chart: `{repository, chart, version}`, all three when set (a mirror)."""
     # Absent: 2 where `protect: true`, else 1 (resilience.py).
     proxy_replicas: int | None = Field(default=None, strict=True, ge=1, le=20)
@@ -317,7 +325,7 @@ class GatewayConfig(StrictModel):
         return value
 
     @model_validator(mode="after")
-    def _keys_only_where_used(self) -> "GatewayConfig":
+    def _keys_only_where_used(self) -> GatewayConfig:
         keyless = sorted(set(self.provider_keys) - set(PROVIDERS_WITH_KEYS))
         if keyless:
             raise ValueError(
@@ -327,7 +335,7 @@ class GatewayConfig(StrictModel):
         return self
 
 
-def providers_in_use(env: "EnvironmentConfig") -> dict[str, list[str]]:
+def providers_in_use(env: EnvironmentConfig) -> dict[str, list[str]]:
     """provider -> the approved models it serves."""
     used: dict[str, list[str]] = {}
     for model in env.models:
@@ -343,26 +351,37 @@ MAX_DAILY_TOKEN_BUDGET = 2**32 - 1
 def _budget_problem(field: str, budget: int | None) -> list[tuple[str, str]]:
     if budget is None or budget <= MAX_DAILY_TOKEN_BUDGET:
         return []
-    return [(field, f"{budget} tokens/day is more than the budget service can count (at most {MAX_DAILY_TOKEN_BUDGET})")]
+    return [
+        (field, f"{budget} tokens/day is more than the budget service can count (at most {MAX_DAILY_TOKEN_BUDGET})")
+    ]
 
 
-def _guardrail_problems(env: "EnvironmentConfig") -> list[tuple[str, str]]:
+def _guardrail_problems(env: EnvironmentConfig) -> list[tuple[str, str]]:
     tiers = [t.name for t in env.tiers]
     guardrails = env.gateway.guardrails
     problems = [
-        (f"gateway.guardrails.tiers.{name}", f"no tier {name!r} (tiers: {', '.join(tiers)})") for name in guardrails.tiers if name not in tiers
+        (f"gateway.guardrails.tiers.{name}", f"no tier {name!r} (tiers: {', '.join(tiers)})")
+        for name in guardrails.tiers
+        if name not in tiers
     ]
     for i, name in enumerate(guardrails.weaker_than_lower_tiers):
         if name not in tiers:
-            problems.append((f"gateway.guardrails.weakerThanLowerTiers[{i}]", f"no tier {name!r} (tiers: {', '.join(tiers)})"))
+            problems.append(
+                (f"gateway.guardrails.weakerThanLowerTiers[{i}]", f"no tier {name!r} (tiers: {', '.join(tiers)})")
+            )
         elif name == tiers[0]:
-            problems.append((f"gateway.guardrails.weakerThanLowerTiers[{i}]", f"{name!r} is the lowest tier: there is nothing below it to be weaker than"))
+            problems.append(
+                (
+                    f"gateway.guardrails.weakerThanLowerTiers[{i}]",
+                    f"{name!r} is the lowest tier: there is nothing below it to be weaker than",
+                )
+            )
     # The refusing request patterns are also matched over the raw body in one CEL condition of
     # the model route's direct response, which the CRD caps at 16384 characters; a route may
     # carry every tier's patterns, so all of them together must fit.
     profiles = (guardrails.all, *guardrails.tiers.values())
     patterns = dict.fromkeys(p for g in profiles if g.request.action == "Reject" for p in g.request.patterns)
-    size = sum(len('string(request.body).matches() || ') + len(json.dumps(p)) for p in patterns)
+    size = sum(len("string(request.body).matches() || ") + len(json.dumps(p)) for p in patterns)
     if size > RAW_BODY_CONDITION_LIMIT:
         problems.append(
             (
@@ -379,7 +398,7 @@ def _guardrail_problems(env: "EnvironmentConfig") -> list[tuple[str, str]]:
 RAW_BODY_CONDITION_LIMIT = 16384
 
 
-def check_environment(env: "EnvironmentConfig") -> list[tuple[str, str]]:
+def check_environment(env: EnvironmentConfig) -> list[tuple[str, str]]:
     """Provider options a model needs but the stack does not set (the backend would be invalid),
     tier budgets the budget service cannot hold, and guardrail tiers that do not exist."""
     problems: list[tuple[str, str]] = _guardrail_problems(env)
@@ -391,12 +410,15 @@ def check_environment(env: "EnvironmentConfig") -> list[tuple[str, str]]:
             attribute = re.sub(r"(?<!^)(?=[A-Z])", "_", option).lower()
             if getattr(options, attribute) is None:
                 problems.append(
-                    (f"gateway.providerOptions.{provider}.{option}", f"required by models {', '.join(models)} (provider {provider})")
+                    (
+                        f"gateway.providerOptions.{provider}.{option}",
+                        f"required by models {', '.join(models)} (provider {provider})",
+                    )
                 )
     return problems
 
 
-def missing_for_deploy(env: "EnvironmentConfig") -> list[str]:
+def missing_for_deploy(env: EnvironmentConfig) -> list[str]:
     """API keys `pulumi up` needs for the approved models but the stack does not configure."""
     missing = []
     for provider, models in sorted(providers_in_use(env).items()):
@@ -419,7 +441,9 @@ def _mcp_path(value: str) -> str:
     # only, no '.'/'..' segments, no query, fragment, percent-escapes or expansion syntax.
     if len(value) > 256 or not _MCP_PATH.match(value) or any(seg in (".", "..") for seg in value.split("/")):
         shown = repr(value) if value.isascii() and value.isprintable() and len(value) <= 80 else "the value"
-        raise ValueError(f"{shown} is not a URL path: '/' then segments of letters, digits and ._~- (no '..' segments, query or '%'), at most 256 characters")
+        raise ValueError(
+            f"{shown} is not a URL path: '/' then segments of letters, digits and ._~- (no '..' segments, query or '%'), at most 256 characters"
+        )
     return value
 
 
@@ -462,7 +486,7 @@ class McpServer(StrictModel):
     tools: tuple[ToolGrant, ...] | None = Field(default=None, min_length=1)
 
 
-def check_team(team: "TeamFile", env: "EnvironmentConfig", stack: str) -> list[tuple[str, str]]:
+def check_team(team: TeamFile, env: EnvironmentConfig, stack: str) -> list[tuple[str, str]]:
     """Cross-field checks of the team-file fields the gateway reads."""
     problems: list[tuple[str, str]] = _budget_problem("dailyTokenBudget", team.daily_token_budget)
     for i, agent in enumerate(team.agents):
@@ -470,17 +494,31 @@ def check_team(team: "TeamFile", env: "EnvironmentConfig", stack: str) -> list[t
     seen: dict[str, int] = {}
     for i, server in enumerate(team.mcp_servers):
         if server.name in seen:
-            problems.append((f"mcpServers[{i}].name", f"MCP server {server.name!r} is already defined at mcpServers[{seen[server.name]}]"))
+            problems.append(
+                (
+                    f"mcpServers[{i}].name",
+                    f"MCP server {server.name!r} is already defined at mcpServers[{seen[server.name]}]",
+                )
+            )
         seen.setdefault(server.name, i)
     # A grant cannot widen who reaches the server: it only narrows the tools. Entries compare
     # as the gateway sees them (group paths), so `devs` and `<team>/devs` are one group.
     for i, server in enumerate(team.mcp_servers):
-        entries = server.access if server.access is not None else (*team.owners, *team.members, *(f"agent:{team.name}/{a.name}" for a in team.agents))
+        entries = (
+            server.access
+            if server.access is not None
+            else (*team.owners, *team.members, *(f"agent:{team.name}/{a.name}" for a in team.agents))
+        )
         admitted = {resolve_access(e, team.name) for e in entries}
         for j, grant in enumerate(server.tools or ()):
             for k, caller in enumerate(grant.callers):
                 if resolve_access(caller, team.name) not in admitted:
-                    problems.append((f"mcpServers[{i}].tools[{j}].callers[{k}]", f"{caller!r} may not reach MCP server {server.name!r} (its access: {', '.join(sorted(entries)) or 'none'})"))
+                    problems.append(
+                        (
+                            f"mcpServers[{i}].tools[{j}].callers[{k}]",
+                            f"{caller!r} may not reach MCP server {server.name!r} (its access: {', '.join(sorted(entries)) or 'none'})",
+                        )
+                    )
     # Whether `access` entries name existing teams, groups and agents is checked across all
     # team files (config.checks.reference_issues).
     return problems

@@ -35,8 +35,12 @@ def keycloak_service_hosts() -> tuple[str, ...]:
     return (KEYCLOAK_SERVICE, service, f"{service}.svc", f"{service}.svc.cluster.local")
 
 
-KEYCLOAKX_CHART = ChartSource(repository="https://codecentric.github.io/helm-charts", chart="keycloakx", version="7.1.11")
-CLOUDNATIVE_PG_CHART = ChartSource(repository="https://cloudnative-pg.github.io/charts", chart="cloudnative-pg", version="0.29.0")
+KEYCLOAKX_CHART = ChartSource(
+    repository="https://codecentric.github.io/helm-charts", chart="keycloakx", version="7.1.11"
+)
+CLOUDNATIVE_PG_CHART = ChartSource(
+    repository="https://cloudnative-pg.github.io/charts", chart="cloudnative-pg", version="0.29.0"
+)
 KEYCLOAK_IMAGE = "quay.io/keycloak/keycloak"  # keycloakx 7.1.11's image.repository
 KEYCLOAK_VERSION = "26.5.6"  # the image keycloakx 7.1.11 ships (its appVersion)
 
@@ -50,7 +54,9 @@ _REALM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 
 def _any_realm(value: str) -> str:
     if not _REALM.match(value):
-        raise ValueError(f"{value!r} is not a realm name: 1-63 letters, digits, '-' and '_', starting with a letter or digit")
+        raise ValueError(
+            f"{value!r} is not a realm name: 1-63 letters, digits, '-' and '_', starting with a letter or digit"
+        )
     return value
 
 
@@ -75,7 +81,9 @@ Audience = Annotated[str, Field(strict=True), AfterValidator(_audience)]
 
 def _instances(value: int) -> int:
     if value < 1:
-        raise ValueError(f"{value} is not a number of instances: at least 1 (1 for a single Postgres, 3 for high availability)")
+        raise ValueError(
+            f"{value} is not a number of instances: at least 1 (1 for a single Postgres, 3 for high availability)"
+        )
     return value
 
 
@@ -156,7 +164,7 @@ class ServiceConfig(StrictModel):
     """Node port of the HTTPS listener."""
 
     @model_validator(mode="after")
-    def _distinct(self) -> "ServiceConfig":
+    def _distinct(self) -> ServiceConfig:
         if self.http_node_port is not None and self.http_node_port == self.https_node_port:
             raise ValueError(f"httpNodePort and httpsNodePort are both {self.http_node_port}; use two ports")
         return self
@@ -216,7 +224,7 @@ class ExistingKeycloak(StrictModel):
     """Allows an `http://` URL (a local test Keycloak); never for a shared environment."""
 
     @model_validator(mode="after")
-    def _consistent(self) -> "ExistingKeycloak":
+    def _consistent(self) -> ExistingKeycloak:
         check_url(self.url, insecure=self.insecure, field="url")
         if self.insecure and self.url.startswith("https://"):
             raise ValueError("insecure: true only allows an http:// url; remove it for an https:// url")
@@ -277,7 +285,7 @@ class IdentityConfig(StrictModel):
     """An existing Keycloak the program configures instead of installing one: `{url, realm (master), clientId (admin-cli), adminUsername + adminPassword (secret) or clientSecret (secret), insecure}`. Default: none."""
 
     @model_validator(mode="after")
-    def _consistent(self) -> "IdentityConfig":
+    def _consistent(self) -> IdentityConfig:
         problems: list[str] = []
         for field, url in (("publicUrl", self.public_url), ("providerUrl", self.provider_url)):
             if url is None:
@@ -289,10 +297,16 @@ class IdentityConfig(StrictModel):
                 problems.append(str(exc))
                 continue
             if path:
-                problems.append(f"{field} {url!r} has a path; Keycloak is served at the root (give scheme, host and port only)")
+                problems.append(
+                    f"{field} {url!r} has a path; Keycloak is served at the root (give scheme, host and port only)"
+                )
             host = urlsplit(url).hostname
-            if (field == "providerUrl" and self.existing is None and urlsplit(url).scheme == "https"
-                    and host not in (self.hostname, *keycloak_service_hosts())):
+            if (
+                field == "providerUrl"
+                and self.existing is None
+                and urlsplit(url).scheme == "https"
+                and host not in (self.hostname, *keycloak_service_hosts())
+            ):
                 # Keycloak's certificate names only these; any other host fails TLS at `pulumi up`.
                 problems.append(
                     f"providerUrl {url!r} must reach Keycloak by a name on its certificate: {self.hostname!r} "
@@ -323,12 +337,12 @@ class IdentityConfig(StrictModel):
         return self.database.backup.missing_for_deploy() if self.database.backup is not None else []
 
 
-def missing_for_deploy(env: "EnvironmentConfig") -> list[str]:
+def missing_for_deploy(env: EnvironmentConfig) -> list[str]:
     """What the identity settings lack for `pulumi up` (IdentityConfig.missing_for_deploy)."""
     return env.identity.missing_for_deploy()
 
 
-def check_team(team: "TeamFile", env: "EnvironmentConfig", stack: str) -> list[tuple[str, str]]:
+def check_team(team: TeamFile, env: EnvironmentConfig, stack: str) -> list[tuple[str, str]]:
     """Each team-file group becomes a Keycloak sub-group of the team: names must be unique in it."""
     problems: list[tuple[str, str]] = []
     seen: dict[str, str] = {}
@@ -336,7 +350,9 @@ def check_team(team: "TeamFile", env: "EnvironmentConfig", stack: str) -> list[t
         for i, group in enumerate(getattr(team, role)):
             if group in seen:
                 where = "listed twice" if seen[group] == role else f"already in {seen[group]}"
-                problems.append((f"{role}[{i}]", f"group {group!r} is {where}; a group is either an owner or a member, once"))
+                problems.append(
+                    (f"{role}[{i}]", f"group {group!r} is {where}; a group is either an owner or a member, once")
+                )
             else:
                 seen[group] = role
             if "/" in group:

@@ -42,7 +42,7 @@ class ImagesConfig(StrictModel):
     """The digest (`sha256:<64 hex>`) of `quay.io/keycloak/keycloak:26.5.6`. Set: Keycloak runs by digest. Absent: the chart's own image by tag, which `pulumi up` refuses where `protect: true` ([pinning images](operations.md#pinning-images))."""
 
 
-def missing_for_deploy(env: "EnvironmentConfig") -> list[str]:
+def missing_for_deploy(env: EnvironmentConfig) -> list[str]:
     """A protected environment runs no image the program chose by tag alone."""
     from agentplane.config.sections.identity import KEYCLOAK_IMAGE, KEYCLOAK_VERSION
 
@@ -54,12 +54,14 @@ def missing_for_deploy(env: "EnvironmentConfig") -> list[str]:
     return []
 
 
-def check_environment(env: "EnvironmentConfig") -> list[tuple[str, str]]:
+def check_environment(env: EnvironmentConfig) -> list[tuple[str, str]]:
     """A protected environment's Postgres image, when configured, is pinned by digest too."""
     image = env.identity.database.image_name
     if env.protect and env.identity.managed and image is not None and not re.search(r"@sha256:[0-9a-f]{64}$", image):
-        return [(
-            "identity.database.imageName",
-            f"{image!r} names a tag only; a protected environment pins it by digest (<image>:<tag>@sha256:<digest>)",
-        )]
+        return [
+            (
+                "identity.database.imageName",
+                f"{image!r} names a tag only; a protected environment pins it by digest (<image>:<tag>@sha256:<digest>)",
+            )
+        ]
     return []

@@ -100,9 +100,11 @@ class Signer(StrictModel):
     """A cosign public key (PEM)."""
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> "Signer":
+    def _exactly_one(self) -> Signer:
         if (self.keyless is None) == (self.public_key is None):
-            raise ValueError("a signer is either {keyless: {issuer, subjectRegExp}} or {publicKey: <PEM>}, exactly one of them")
+            raise ValueError(
+                "a signer is either {keyless: {issuer, subjectRegExp}} or {publicKey: <PEM>}, exactly one of them"
+            )
         return self
 
 
@@ -142,14 +144,20 @@ class ProvenanceConfig(StrictModel):
     """The Kyverno chart: `{repository, chart, version}`, all three when set (e.g. an air-gapped mirror)."""
 
     @model_validator(mode="after")
-    def _complete(self) -> "ProvenanceConfig":
+    def _complete(self) -> ProvenanceConfig:
         # A provenance rule needs all three: who signs, which builder built it, from which source.
         if self.signers and not self.builders:
-            raise ValueError("builders: list the SLSA builder ids (runDetails.builder.id) accepted in provenance attestations")
+            raise ValueError(
+                "builders: list the SLSA builder ids (runDetails.builder.id) accepted in provenance attestations"
+            )
         if self.signers and not self.source_repositories:
-            raise ValueError("sourceRepositories: list the repositories (or https://host/org/*) agent images may be built from")
+            raise ValueError(
+                "sourceRepositories: list the repositories (or https://host/org/*) agent images may be built from"
+            )
         if not self.signers and (self.builders or self.source_repositories):
-            raise ValueError("signers: builders and sourceRepositories are checked on signed attestations; list the signers too")
+            raise ValueError(
+                "signers: builders and sourceRepositories are checked on signed attestations; list the signers too"
+            )
         if "*" in self.images and len(self.images) > 1:
             raise ValueError("images: '*' already matches every image; remove the other patterns or the '*'")
         return self
@@ -163,12 +171,12 @@ class ProvenanceConfig(StrictModel):
         return []
 
 
-def missing_for_deploy(env: "EnvironmentConfig") -> list[str]:
+def missing_for_deploy(env: EnvironmentConfig) -> list[str]:
     """What the provenance settings lack for `pulumi up` (ProvenanceConfig.missing_for_deploy)."""
     return env.provenance.missing_for_deploy()
 
 
-def check_environment(env: "EnvironmentConfig") -> list[tuple[str, str]]:
+def check_environment(env: EnvironmentConfig) -> list[tuple[str, str]]:
     """Enforcing provenance without signers would reject every pod of those tiers: refuse it."""
     enforced = [t.name for t in env.tiers if t.provenance == "enforce"]
     if not enforced or env.provenance.signers:

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Annotated
 
 from pydantic import AfterValidator, Field, model_validator
 
-from agentplane.quantity import parse_quantity
 from agentplane.config.base import Quantity, Secret, StrictModel
+from agentplane.quantity import parse_quantity
 
 if TYPE_CHECKING:  # environment.py imports the sections that import this module
     from agentplane.config.environment import EnvironmentConfig
@@ -27,29 +27,29 @@ if TYPE_CHECKING:  # environment.py imports the sections that import this module
 PROTECTED_MIN_REPLICAS = 2
 
 
-def default_replicas(env: "EnvironmentConfig", configured: int | None) -> int:
+def default_replicas(env: EnvironmentConfig, configured: int | None) -> int:
     return configured if configured is not None else (PROTECTED_MIN_REPLICAS if env.protect else 1)
 
 
-def proxy_replicas(env: "EnvironmentConfig") -> int:
+def proxy_replicas(env: EnvironmentConfig) -> int:
     return default_replicas(env, env.gateway.proxy_replicas)
 
 
-def budget_service_replicas(env: "EnvironmentConfig") -> int:
+def budget_service_replicas(env: EnvironmentConfig) -> int:
     return default_replicas(env, env.gateway.budget.replicas)
 
 
-def cert_manager_webhook_replicas(env: "EnvironmentConfig") -> int:
+def cert_manager_webhook_replicas(env: EnvironmentConfig) -> int:
     return default_replicas(env, env.certificates.webhook_replicas)
 
 
-def kyverno_admission_replicas(env: "EnvironmentConfig") -> int:
+def kyverno_admission_replicas(env: EnvironmentConfig) -> int:
     # Three where protected: Kyverno's own recommendation for its admission controller.
     configured = env.provenance.replicas
     return configured if configured is not None else (3 if env.protect else 1)
 
 
-def request_path_replicas(env: "EnvironmentConfig") -> dict[str, int]:
+def request_path_replicas(env: EnvironmentConfig) -> dict[str, int]:
     """Stack field (under `agentplane:`) -> the replicas it resolves to, for every piece a
     request or an admission passes through."""
     return {
@@ -85,7 +85,7 @@ class BudgetStore(StrictModel):
     """Redis' `maxmemory` in MiB, with `noeviction`: a full Redis refuses writes and never forgets a counter."""
 
     @model_validator(mode="after")
-    def _volume_holds_the_append_only_files(self) -> "BudgetStore":
+    def _volume_holds_the_append_only_files(self) -> BudgetStore:
         # Redis 7 keeps a base file (an RDB snapshot, at most the data set) and an incremental
         # file that grows until it is as large as the base and at least 64 MB; a rewrite then
         # writes a new base beside both (redis/redis@7.4.1:redis.conf auto-aof-rewrite-percentage
@@ -118,7 +118,9 @@ def _retention(value: str) -> str:
 
 def _schedule(value: str) -> str:
     if not _SCHEDULE.match(value):
-        raise ValueError(f"{value!r} is not a six-field cron schedule (seconds first), e.g. '0 0 3 * * *' for 03:00 daily")
+        raise ValueError(
+            f"{value!r} is not a six-field cron schedule (seconds first), e.g. '0 0 3 * * *' for 03:00 daily"
+        )
     return value
 
 
@@ -131,7 +133,9 @@ def _destination(value: str) -> str:
 def _https(value: str) -> str:
     if "@" in value:
         # Not echoed: the part before '@' is a login.
-        raise ValueError("the endpoint URL carries credentials (user:password@host); give them as s3.accessKeyId/secretAccessKey secrets")
+        raise ValueError(
+            "the endpoint URL carries credentials (user:password@host); give them as s3.accessKeyId/secretAccessKey secrets"
+        )
     if not value.startswith("https://") or any(c.isspace() for c in value):
         raise ValueError(f"{value!r} must be an https:// URL without credentials")
     return value
@@ -147,7 +151,7 @@ class S3Credentials(StrictModel):
     inherit_from_iam_role: bool = Field(default=False, strict=True)
 
     @model_validator(mode="after")
-    def _one_way(self) -> "S3Credentials":
+    def _one_way(self) -> S3Credentials:
         keys = (self.access_key_id is not None, self.secret_access_key is not None)
         if self.inherit_from_iam_role and any(keys):
             raise ValueError("set accessKeyId and secretAccessKey, or inheritFromIamRole: true, not both")
@@ -171,7 +175,7 @@ class DatabaseBackup(StrictModel):
     schedule: Annotated[str, Field(strict=True), AfterValidator(_schedule)] = "0 0 3 * * *"
 
     @model_validator(mode="after")
-    def _complete(self) -> "DatabaseBackup":
+    def _complete(self) -> DatabaseBackup:
         if self.enabled and self.destination_path is None:
             raise ValueError("destinationPath is required when backups are enabled (s3://<bucket>/<path>)")
         if not self.enabled and (self.destination_path is not None or self.endpoint_url is not None):
@@ -195,7 +199,7 @@ class DatabaseBackup(StrictModel):
 # --- checks ------------------------------------------------------------------------------------
 
 
-def check_environment(env: "EnvironmentConfig") -> list[tuple[str, str]]:
+def check_environment(env: EnvironmentConfig) -> list[tuple[str, str]]:
     """A protected environment keeps two of every request-path piece and backs up Keycloak's data."""
     if not env.protect:
         return []
@@ -203,14 +207,19 @@ def check_environment(env: "EnvironmentConfig") -> list[tuple[str, str]]:
     for field, replicas in request_path_replicas(env).items():
         if replicas < PROTECTED_MIN_REPLICAS:
             problems.append(
-                (field, f"{replicas} replica: protected environments (protect: true) run at least {PROTECTED_MIN_REPLICAS} "
-                 "of every piece on a request's path, so a node drain or a restart never stops it")
+                (
+                    field,
+                    f"{replicas} replica: protected environments (protect: true) run at least {PROTECTED_MIN_REPLICAS} "
+                    "of every piece on a request's path, so a node drain or a restart never stops it",
+                )
             )
     if env.identity.managed and env.identity.database.backup is None:
         problems.append(
-            ("identity.database.backup",
-             "protected environments (protect: true) back up Keycloak's database: set destinationPath, credentials "
-             "and retention (see docs/faults.md, 'Keycloak database backups'), or `enabled: false` to state that "
-             "there are none")
+            (
+                "identity.database.backup",
+                "protected environments (protect: true) back up Keycloak's database: set destinationPath, credentials "
+                "and retention (see docs/faults.md, 'Keycloak database backups'), or `enabled: false` to state that "
+                "there are none",
+            )
         )
     return problems

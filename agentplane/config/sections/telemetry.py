@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
-from agentplane.quantity import parse_quantity
 from agentplane.config.addresses import ANY_NAMESPACE, url_problem
 from agentplane.config.base import Quantity, Secret, StrictModel, TeamName
 from agentplane.config.sections.charts import ChartSource
+from agentplane.quantity import parse_quantity
 
 if TYPE_CHECKING:  # team.py imports this module; import only for annotations
     from agentplane.config.environment import EnvironmentConfig
@@ -157,7 +157,7 @@ class QueueSettings(StrictModel):
     """StorageClass of the queue volumes. Default: the cluster's default."""
 
     @model_validator(mode="after")
-    def _queue_fits_the_volume(self) -> "QueueSettings":
+    def _queue_fits_the_volume(self) -> QueueSettings:
         if parse_quantity(self.per_destination) < MIN_QUEUE_BYTES:
             raise ValueError(f"perDestination: {self.per_destination} is too small; a queue needs at least 1Mi")
         if parse_quantity(self.per_destination) > parse_quantity(self.volume_size):
@@ -217,7 +217,7 @@ class Backend(_OtlpDestination):
     """Credentials for the backend: `{name: secret}`."""
 
     @model_validator(mode="after")
-    def _tenant_header_is_platform_owned(self) -> "Backend":
+    def _tenant_header_is_platform_owned(self) -> Backend:
         if self.tenant_header is not None and self.tenant_header.lower() in {h.lower() for h in self.headers}:
             raise ValueError(f"headers: {self.tenant_header!r} is the tenant header; the platform sets it per team")
         return self
@@ -233,7 +233,7 @@ class Sampler(StrictModel):
     """Share of new traces kept, for the `*traceidratio` samplers."""
 
     @model_validator(mode="after")
-    def _ratio_only_for_ratio_samplers(self) -> "Sampler":
+    def _ratio_only_for_ratio_samplers(self) -> Sampler:
         if self.type in RATIO_SAMPLERS and self.ratio is None:
             raise ValueError(f"ratio: sampler {self.type} needs a ratio between 0 and 1")
         return self
@@ -246,7 +246,9 @@ class Sampler(StrictModel):
 class TelemetryConfig(StrictModel):
     chart: ChartSource = OPERATOR_CHART
     """The OpenTelemetry operator chart: `{repository, chart, version}`, all three when set (a mirror)."""
-    collector_image: ContainerImage = ContainerImage(repository=COLLECTOR_REPOSITORY, tag=f"{COLLECTOR_VERSION}@{COLLECTOR_DIGEST}")
+    collector_image: ContainerImage = ContainerImage(
+        repository=COLLECTOR_REPOSITORY, tag=f"{COLLECTOR_VERSION}@{COLLECTOR_DIGEST}"
+    )
     """The collector image, pinned by digest."""
     collector: CollectorSettings = CollectorSettings()
     """The gateway collector every tenant namespace sends OTLP to."""
@@ -294,13 +296,12 @@ class TeamTelemetryConfig(_OtlpDestination):
     headers: dict[HeaderName, SecretKey] = {}
 
 
-
-def missing_for_deploy(env: "EnvironmentConfig") -> list[str]:
+def missing_for_deploy(env: EnvironmentConfig) -> list[str]:
     """Secret header values `pulumi up` must be able to decrypt (TelemetryConfig.missing_for_deploy)."""
     return env.telemetry.missing_for_deploy()
 
 
-def check_team(team: "TeamFile", env: "EnvironmentConfig", stack: str) -> list[tuple[str, str]]:
+def check_team(team: TeamFile, env: EnvironmentConfig, stack: str) -> list[tuple[str, str]]:
     """Every header a team file names must exist among that team's own secret header values."""
     if team.telemetry is None:
         return []
@@ -331,7 +332,7 @@ def check_team(team: "TeamFile", env: "EnvironmentConfig", stack: str) -> list[t
 QUEUE_FILE_HEADROOM = 1.5
 
 
-def queue_destinations(env: "EnvironmentConfig", own_backends: list[bool]) -> int:
+def queue_destinations(env: EnvironmentConfig, own_backends: list[bool]) -> int:
     """OTLP destinations with a persistent queue: each team with its own backend; with a default
     backend, also each other team and the platform pipeline (without one they go to `debug`)."""
     own = sum(own_backends)
@@ -340,14 +341,14 @@ def queue_destinations(env: "EnvironmentConfig", own_backends: list[bool]) -> in
     return own + (len(own_backends) - own) + 1
 
 
-def queue_volume_needed(env: "EnvironmentConfig", destinations: int) -> int:
+def queue_volume_needed(env: EnvironmentConfig, destinations: int) -> int:
     # One more file at its cap: compaction writes a copy of a queue file next to it before it
     # replaces the original (opentelemetry-collector-contrib@v0.158.0:
     # extension/storage/filestorage/client.go Compact, os.CreateTemp in the compaction directory).
     return (destinations + 1) * int(env.telemetry.collector.queue.per_destination_bytes * QUEUE_FILE_HEADROOM)
 
 
-def check_platform(env: "EnvironmentConfig", teams: list["TeamFile"]) -> list[tuple[str, str]]:
+def check_platform(env: EnvironmentConfig, teams: list[TeamFile]) -> list[tuple[str, str]]:
     """The queue volume must hold every destination's queue file at its cap."""
     queue = env.telemetry.collector.queue
     destinations = queue_destinations(env, [team.telemetry is not None for team in teams])

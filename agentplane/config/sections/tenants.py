@@ -23,8 +23,16 @@ class ContainerDefaults(StrictModel):
 
 
 def _group_prefix(value: str) -> str:
-    if len(value) > 63 or not value.isascii() or not value.isprintable() or any(c.isspace() for c in value) or "/" in value:
-        raise ValueError("a group prefix is at most 63 printable ASCII characters without whitespace or '/' (for example oidc:)")
+    if (
+        len(value) > 63
+        or not value.isascii()
+        or not value.isprintable()
+        or any(c.isspace() for c in value)
+        or "/" in value
+    ):
+        raise ValueError(
+            "a group prefix is at most 63 printable ASCII characters without whitespace or '/' (for example oidc:)"
+        )
     if value.lower().startswith("system:"):
         raise ValueError(f"{value!r}: Kubernetes reserves system: groups; team groups must never look like them")
     return value
@@ -33,9 +41,23 @@ def _group_prefix(value: str) -> str:
 # Namespaces the cluster or its distribution already has (kind's local-path-storage, managed
 # clusters' add-ons); a team named like one would take it over. A trailing '*' is a prefix.
 DEFAULT_RESERVED_NAMESPACES = (
-    "default", "kube-*", "local-path-storage", "agentplane", "agentplane-*",
-    "ingress-nginx", "gatekeeper-system", "istio-system", "calico-system", "tigera-operator",
-    "openshift", "openshift-*", "gke-*", "gmp-*", "aks-*", "amazon-*", "cattle-*",
+    "default",
+    "kube-*",
+    "local-path-storage",
+    "agentplane",
+    "agentplane-*",
+    "ingress-nginx",
+    "gatekeeper-system",
+    "istio-system",
+    "calico-system",
+    "tigera-operator",
+    "openshift",
+    "openshift-*",
+    "gke-*",
+    "gmp-*",
+    "aks-*",
+    "amazon-*",
+    "cattle-*",
 )
 _RESERVED_NAMESPACE = re.compile(r"^[a-z0-9][-a-z0-9]*\*?$")
 
@@ -53,5 +75,7 @@ class TenancyConfig(StrictModel):
     container_defaults: ContainerDefaults = ContainerDefaults()
     """LimitRange defaults of each tenant namespace (`cpuRequest`, `memoryRequest`, `cpuLimit`, `memoryLimit`), capped at the quota. Default: `100m`/`128Mi` requests, `500m`/`512Mi` limits."""
     # Names no team may take as its namespace, besides the platform's own (always reserved).
-    reserved_namespaces: tuple[Annotated[str, Field(strict=True), AfterValidator(_reserved_namespace)], ...] = DEFAULT_RESERVED_NAMESPACES
+    reserved_namespaces: tuple[Annotated[str, Field(strict=True), AfterValidator(_reserved_namespace)], ...] = (
+        DEFAULT_RESERVED_NAMESPACES
+    )
     """Namespaces no team may be named like (a trailing `*` is a prefix), besides the platform's own. Default: `default`, `kube-*`, `local-path-storage`, the platform's and common distributions' add-on namespaces."""

@@ -113,7 +113,7 @@ class WorkloadIdentityConfig(StrictModel):
         return override.x509_svid_ttl or self.x509_svid_ttl, override.jwt_svid_ttl or self.jwt_svid_ttl
 
 
-def check_environment(env: "EnvironmentConfig") -> list[tuple[str, str]]:
+def check_environment(env: EnvironmentConfig) -> list[tuple[str, str]]:
     """The environment-level counterpart of a section's `check_team`: (field, message) pairs for
     cross-checks against the rest of the stack config. Per-tier settings must name existing tiers."""
     tier_names = [t.name for t in env.tiers]
