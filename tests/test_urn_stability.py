@@ -1,9 +1,10 @@
 """`pulumi up` on a stack made by an earlier release replaces and deletes nothing.
 
-tests/fixtures/urns/<stack>.txt holds every URN the shipped stacks had (in the engine's form), as
-of the last release that changed a name. Renaming a component's type, class or module must keep
-them reachable through aliases; the engine's matching (tests/support/pulumi_engine.py) decides.
-Removing a resource on purpose means removing its URN here, in the same reviewed change.
+tests/fixtures/urns/<release>/<stack>.txt holds every URN (in the engine's form) of a shipped
+stack as that release's program made it; each is a state an existing stack may be in. Renaming a
+component's type, class or module must keep them reachable through aliases; the engine's matching
+(tests/support/pulumi_engine.py) decides. Removing a resource on purpose means removing its URN
+from every release's fixture, in the same reviewed change.
 """
 
 from __future__ import annotations
@@ -16,8 +17,15 @@ from tests.support.pulumi_engine import Engine, Goal, UnknownAliasField
 PROJECT = "agentplane"
 
 
-def earlier_urns(stack: str) -> list[str]:
-    return (ROOT / "tests" / "fixtures" / "urns" / f"{stack}.txt").read_text().split()
+FIXTURES = ROOT / "tests" / "fixtures" / "urns"
+RELEASES = sorted(d.name for d in FIXTURES.iterdir() if d.is_dir())
+# 0.1.0: the stacks as the program made them up to commit b96ea38 (version 0.1.0, untagged),
+# before the team components left agentplane:team:*.
+FIRST_RELEASE = "0.1.0"
+
+
+def earlier_urns(stack: str, release: str = FIRST_RELEASE) -> list[str]:
+    return (FIXTURES / release / f"{stack}.txt").read_text().split()
 
 
 def goals(stack: str) -> list[Goal]:
@@ -33,9 +41,16 @@ def goals(stack: str) -> list[Goal]:
     return [Goal(r.urn, r.type, r.name, r.parent, r.aliases) for r in ordered]
 
 
+def test_there_are_fixtures_of_every_shipped_stack():
+    assert FIRST_RELEASE in RELEASES
+    for release in RELEASES:
+        assert {p.stem for p in (FIXTURES / release).glob("*.txt")} == set(STACKS), release
+
+
+@pytest.mark.parametrize("release", RELEASES)
 @pytest.mark.parametrize("stack", STACKS)
-def test_every_earlier_resource_is_taken_over_by_exactly_one(stack):
-    earlier = earlier_urns(stack)
+def test_every_earlier_resource_is_taken_over_by_exactly_one(stack, release):
+    earlier = earlier_urns(stack, release)
     assert len(earlier) > 150, "the fixture lost its URNs"
     outcome = Engine(stack, PROJECT).match(goals(stack), earlier)
     assert outcome.deleted == [], f"{len(outcome.deleted)} resources of an existing {stack} stack would be deleted"
@@ -87,3 +102,19 @@ def test_a_child_named_after_its_parent_takes_the_parents_earlier_name():
         ["urn:pulumi:dev::agentplane::a:b:Old::old", "urn:pulumi:dev::agentplane::a:b:Old$k:v:Obj::old-obj"],
     )
     assert outcome.deleted == [] and outcome.created == []
+
+
+def record_release_urns() -> None:
+    """On a release: write the shipped stacks' URNs as this version's program makes them, so
+    later renames are checked against this release's state too."""
+    from importlib.metadata import version
+
+    directory = FIXTURES / version("agentplane")
+    directory.mkdir()  # a release's fixture is never rewritten
+    for stack in STACKS:
+        urns = sorted(r.urn for r in example_run(stack).registrations)
+        (directory / f"{stack}.txt").write_text("\n".join(urns) + "\n")
+
+
+if __name__ == "__main__":  # python -m tests.test_urn_stability
+    record_release_urns()
