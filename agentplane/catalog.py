@@ -115,14 +115,14 @@ def live_state(
         entry["pods"] += 1
         entry["ready"] += _ready(pod)
         pod_agent[(namespace, meta.get("name", ""))] = agent
-    for report in reports.get("items") or []:
-        scope = report.get("scope") or {}
-        namespace = scope.get("namespace") or (report.get("metadata") or {}).get("namespace")
+    for policy_report in reports.get("items") or []:
+        scope = policy_report.get("scope") or {}
+        namespace = scope.get("namespace") or (policy_report.get("metadata") or {}).get("namespace")
         if scope.get("kind") != "Pod" or (namespace, scope.get("name")) not in pod_agent:
             continue
         agent = pod_agent[(namespace, scope["name"])]
         entry = state[(namespace, agent)]
-        for result in report.get("results") or []:
+        for result in policy_report.get("results") or []:
             if result.get("policy") not in policies:
                 continue
             entry["reported"] += 1

@@ -54,7 +54,7 @@ from agentplane.builders.identity import realm
 from agentplane.config.base import agent_client_id
 from agentplane.config.load import load_from_files
 from agentplane.config.platform import PlatformSpec, TeamSpec
-from tests.e2e.test_local_cluster import (  # noqa: F401  (platform: the module-scoped infra/up fixture)
+from tests.e2e.test_local_cluster import (  # noqa: F401  (platform_fixture: the module-scoped infra/up fixture)
     CLUSTER_NAME,
     INFRA_ARGS,
     INFRA_UP_ENV,
@@ -63,7 +63,7 @@ from tests.e2e.test_local_cluster import (  # noqa: F401  (platform: the module-
     STATE_DIR,
     UP_TIMEOUT,
     kubectl,
-    platform,
+    platform_fixture,
     sh,
 )
 

@@ -126,9 +126,11 @@ def test_namespace_constants_match_the_platform():
 # --------------------------------------------------------------------------- on a cluster
 
 
-@pytest.fixture(scope="module")
-def platform(e2e_tools, request):
-    """infra/up once for the module; infra/down afterwards, whatever happened."""
+@pytest.fixture(scope="module", name="platform")
+def platform_fixture(e2e_tools, request):
+    """infra/up once for the module; infra/down afterwards, whatever happened. (Named apart from
+    its fixture name so a module importing it, tests/e2e/test_behaviour.py, has no second
+    `platform` next to the parameter that requests it.)"""
 
     def teardown() -> None:
         if request.session.testsfailed:
