@@ -203,7 +203,9 @@ def render_page(text: str, page: str) -> str:
         )
         if not pattern.search(text):
             raise ValueError(f"{page} has no `<!-- generated: {name} -->` block")
-        text = pattern.sub(lambda _m: _BLOCK.format(name=name, body=table(name)), text)
+        block = _BLOCK.format(name=name, body=table(name))
+        # A function as the replacement, so backslashes in the table stay literal.
+        text = pattern.sub(lambda _m, block=block: block, text)
     return text
 
 

@@ -348,7 +348,7 @@ def redis_config(args: list[str]) -> dict[str, str]:
     """Redis command-line `--key value` pairs (redis/redis@7.4.5:src/config.c reads each
     `--name` followed by its argument(s) as a config line); closed-world on what we pass."""
     assert len(args) % 2 == 0 and all(a.startswith("--") for a in args[::2]), args
-    config = {k[2:]: v for k, v in zip(args[::2], args[1::2])}
+    config = {k[2:]: v for k, v in zip(args[::2], args[1::2], strict=True)}
     assert len(config) == len(args) // 2, "a setting given twice: the last one wins, silently"
     return config
 

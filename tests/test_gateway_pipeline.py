@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import copy
 import gzip
+import itertools
 import json
 import shutil
 import zlib
@@ -860,7 +861,7 @@ def test_a_higher_tier_keeps_every_guard_of_the_tiers_below(tmp_path: Path) -> N
     by_tier = guardrails.tier_guards(env)
     names = [t.name for t in env.tiers]
     assert names == ["restricted", "standard", "production"]
-    for lower, higher in zip(names, names[1:]):
+    for lower, higher in itertools.pairwise(names):
         assert set(by_tier[lower]["request"]) <= set(by_tier[higher]["request"]), (lower, higher)
     assert len(by_tier["production"]["request"]) == 2
 

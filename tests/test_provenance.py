@@ -92,7 +92,7 @@ def _env(provenance: dict | None, modes: tuple[str, str] = ("audit", "enforce"))
             "provenance": mode,
             "dailyTokenBudget": 1000,
         }
-        for name, mode in zip(("restricted", "standard"), modes)
+        for name, mode in zip(("restricted", "standard"), modes, strict=True)
     ]
     return {"tiers": tiers, **({"provenance": provenance} if provenance is not None else {})}
 

@@ -341,7 +341,10 @@ def compose(
         violations,
         plan_title,
         previews_title,
-        *(_preview_block(p, s, "" if o is not None else None) for p, s, o in zip(previews, statuses, outputs)),
+        *(
+            _preview_block(p, s, "" if o is not None else None)
+            for p, s, o in zip(previews, statuses, outputs, strict=True)
+        ),
     ]
     fixed = sum(len(part) for part in skeleton) + 64 * (len(previews) + 4)  # separators and notes
     sizes = [len(plan_md)] + [len(o) if o is not None else 0 for o in outputs]
@@ -351,7 +354,7 @@ def compose(
     plan_part = head_markdown(plan_md, shares[0], cut_note)
     blocks = [
         _preview_block(p, s, tail_chars(o, share) if o is not None else None)
-        for p, s, o, share in zip(previews, statuses, outputs, shares[1:])
+        for p, s, o, share in zip(previews, statuses, outputs, shares[1:], strict=True)
     ]
     parts = [header, plan_title + plan_part.rstrip(), violations]
     if previews:

@@ -322,7 +322,7 @@ def test_collector_routes_each_tenant_only_to_its_own_pipeline(
         assert len(tenants) == 2, f"{stack}: the check needs two routed tenants with agents, has {tenants}"
         senders = {}
         pods = []
-        for tenant, ip in zip(tenants, WORKLOAD_IPS):
+        for tenant, ip in zip(tenants, WORKLOAD_IPS, strict=True):
             agent = sorted(teams[tenant]["agents"])[0]
             name = f"oracle-{stack}-{index}-{agent}"
             pods.append(
@@ -350,8 +350,17 @@ def test_collector_routes_each_tenant_only_to_its_own_pipeline(
             _wait_listening([p for p, _ in ports.values()], process, log)
             seq = 0
 
+            # Called only within this iteration; the defaults bind this collector's ports and records.
             def send(
-                source_ip: str, receiver: str, signal: str, resource: dict, record: dict, may_reach: str | None
+                source_ip: str,
+                receiver: str,
+                signal: str,
+                resource: dict,
+                record: dict,
+                may_reach: str | None,
+                ports: dict[str, tuple[int, bool]] = ports,
+                failures: list[str] = failures,
+                expected: dict[str, str | None] = expected,
             ) -> None:
                 nonlocal seq
                 seq += 1
