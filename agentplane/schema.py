@@ -24,7 +24,7 @@ SCHEMA_ID = "https://agentplane.dev/schemas/team.schema.json"
 def team_schema() -> dict[str, Any]:
     from agentplane.config.team import TeamFile
 
-    body = TeamFile.model_json_schema(by_alias=True, mode="validation")
+    body = _one_paragraph_fields(TeamFile.model_json_schema(by_alias=True, mode="validation"))
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,
@@ -32,6 +32,20 @@ def team_schema() -> dict[str, Any]:
         "agentplane/config/team.py by `python -m agentplane.schema --write`; do not edit.",
         **{k: v for k, v in body.items() if k != "description"},
     }
+
+
+def _one_paragraph_fields(schema: Any) -> Any:
+    """Each field's description as one line: a field docstring is one paragraph wrapped to the source's
+    line width (docs/configuration.md joins it the same way); model docstrings keep their layout."""
+    if isinstance(schema, list):
+        return [_one_paragraph_fields(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {key: _one_paragraph_fields(value) for key, value in schema.items()}
+    for field in (out.get("properties") or {}).values():
+        if isinstance(field, dict) and isinstance(field.get("description"), str):
+            field["description"] = " ".join(field["description"].split())
+    return out
 
 
 def render() -> str:

@@ -99,7 +99,8 @@ class Tier(StrictModel):
 
 class EnvironmentConfig(StrictModel):
     cluster: ClusterConfig = ClusterConfig()
-    """The cluster of this stack, passed to the stack's one explicit Kubernetes provider. Default: the ambient kubeconfig's current context."""
+    """The cluster of this stack, passed to the stack's one explicit Kubernetes provider. Default: the ambient
+    kubeconfig's current context."""
     protect: bool = Field(default=False, strict=True)
     """Protect namespaces, CRD-bearing releases and databases from deletion."""
     models: tuple[Model, ...] = ()

@@ -19,7 +19,8 @@ class AdoptedCertManager(StrictModel):
     # Where its ClusterIssuers read their Secrets (its --cluster-resource-namespace, by default
     # the namespace it runs in): the platform root CA's Secret goes there.
     cluster_resource_namespace: DnsLabel = "cert-manager"
-    """Where the cluster's cert-manager ClusterIssuers read Secrets (its `--cluster-resource-namespace`): the root CA Secret goes there."""
+    """Where the cluster's cert-manager ClusterIssuers read Secrets (its `--cluster-resource-namespace`): the root CA
+    Secret goes there."""
 
 
 class AdoptConfig(StrictModel):
@@ -27,7 +28,8 @@ class AdoptConfig(StrictModel):
     gateway_api_crds: bool = Field(default=False, strict=True)
     """The cluster already runs the Gateway API standard CRDs (v1.6.1 or newer): the program does not install them."""
     cert_manager: AdoptedCertManager | None = None
-    """The cluster already runs cert-manager: the program does not install it, and puts the root CA Secret in `{clusterResourceNamespace}` (default `cert-manager`), where its ClusterIssuers read Secrets."""
+    """The cluster already runs cert-manager: the program does not install it, and puts the root CA Secret in
+    `{clusterResourceNamespace}` (default `cert-manager`), where its ClusterIssuers read Secrets."""
 
     def messages(self) -> list[str]:
         """What `pulumi up` says it skips, and what the operator then guarantees."""

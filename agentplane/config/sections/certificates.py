@@ -103,7 +103,8 @@ class RootCa(StrictModel):
     """Lifetime of the root (`87600h` is 10 years): at least `1h`, whole hours (pulumi-tls counts hours)."""
     # A year of overlap to distribute the renewed root before the old one expires.
     renew_before: GoDuration = "8760h"
-    """Re-sign the root (same key) at the first `pulumi up` this long before expiry (`8760h` is 1 year): whole hours, shorter than `duration`."""
+    """Re-sign the root (same key) at the first `pulumi up` this long before expiry (`8760h` is 1 year): whole hours,
+    shorter than `duration`."""
 
     @model_validator(mode="after")
     def _renewal_fits(self) -> RootCa:
@@ -185,9 +186,12 @@ class CertificatesConfig(StrictModel):
     # cert-manager's webhook admits every Certificate and Issuer write. Absent: 2 where
     # `protect: true`, else 1 (resilience.py).
     webhook_replicas: int | None = Field(default=None, strict=True, ge=1, le=10)
-    """cert-manager webhook replicas (with a PodDisruptionBudget); a protected stack refuses 1. Default: `2` where `protect: true`, else `1`."""
+    """cert-manager webhook replicas (with a PodDisruptionBudget); a protected stack refuses 1. Default: `2` where
+    `protect: true`, else `1`."""
     acme: AcmeIssuer | None = None
-    """An ACME ClusterIssuer the program creates (HTTP-01 through that IngressClass), for public hostnames: `{name, email, ingressClassName, server}`, `server` by default `https://acme-v02.api.letsencrypt.org/directory`. Name it in `identity.tls.issuer`."""
+    """An ACME ClusterIssuer the program creates (HTTP-01 through that IngressClass), for public hostnames: `{name,
+    email, ingressClassName, server}`, `server` by default `https://acme-v02.api.letsencrypt.org/directory`. Name it in
+    `identity.tls.issuer`."""
 
     def issuers(self) -> tuple[str, ...]:
         """The ClusterIssuers the program creates: what a certificate may name."""

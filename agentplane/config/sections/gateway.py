@@ -130,12 +130,14 @@ class BudgetService(StrictModel):
     """The counters' Redis image, pinned by digest (`<repo>:<tag>@sha256:<digest>`)."""
     # Absent: 2 where `protect: true`, else 1 (resilience.py).
     replicas: int | None = Field(default=None, strict=True, ge=1, le=10)
-    """Rate-limit service replicas (they share Redis); a protected stack refuses 1. Default: `2` where `protect: true`, else `1`."""
+    """Rate-limit service replicas (they share Redis); a protected stack refuses 1. Default: `2` where `protect: true`,
+    else `1`."""
     # FailClosed: when the budget cannot be checked, inference is refused with a 500 (a budget
     # that fails open is no budget). FailOpen keeps models reachable, unmetered, during a
     # budget-service or store outage. docs/faults.md says what clients see either way.
     failure_mode: Literal["FailClosed", "FailOpen"] = "FailClosed"
-    """When the budget cannot be checked: `FailClosed` refuses model calls (500 `rate limit failed`), `FailOpen` lets them through unmetered ([faults](faults.md#what-clients-see-when-the-budget-service-cannot-answer))."""
+    """When the budget cannot be checked: `FailClosed` refuses model calls (500 `rate limit failed`), `FailOpen` lets
+    them through unmetered ([faults](faults.md#what-clients-see-when-the-budget-service-cannot-answer))."""
     store: BudgetStore = BudgetStore()
     """The Redis that holds the day's token counters."""
 
@@ -152,10 +154,12 @@ class PublicHttps(StrictModel):
     # LoadBalancer: a cloud load balancer. NodePort: `httpsNodePort` on every node (a local
     # cluster maps it to the host). ClusterIP: not published (bring your own ingress).
     type: Literal["LoadBalancer", "NodePort", "ClusterIP"] = "LoadBalancer"
-    """How the HTTPS listener (and only it) is published outside the cluster: `LoadBalancer`, `NodePort` or `ClusterIP` (not published)."""
+    """How the HTTPS listener (and only it) is published outside the cluster: `LoadBalancer`, `NodePort` or `ClusterIP`
+    (not published)."""
     # NodePort only: infra/kind-cluster.yaml maps host port 8443 to node port 30443.
     https_node_port: int | None = Field(default=None, strict=True, ge=30000, le=32767)
-    """With `NodePort` only, and then required (30000-32767); dev uses 30443, which `infra/kind-cluster.yaml` maps to `localhost:8443`."""
+    """With `NodePort` only, and then required (30000-32767); dev uses 30443, which `infra/kind-cluster.yaml` maps to
+    `localhost:8443`."""
 
     @model_validator(mode="after")
     def _node_port_with_node_port_type(self) -> PublicHttps:
@@ -259,7 +263,9 @@ class Guardrails(StrictModel):
     """
 
     all: GuardProfile = GuardProfile()
-    """Content-safety guards on every model route: `request` / `response`, each `{builtins: [Ssn, CreditCard, Email, PhoneNumber, CaSin], patterns: [<regex>], action: Reject|Mask (default Reject), webhook: {service, namespace, port, failureMode}}` ([gateway](components/gateway.md#content-safety-guardrails)). Default: none."""
+    """Content-safety guards on every model route: `request` / `response`, each `{builtins: [Ssn, CreditCard, Email,
+    PhoneNumber, CaSin], patterns: [<regex>], action: Reject|Mask (default Reject), webhook: {service, namespace, port,
+    failureMode}}` ([gateway](components/gateway.md#content-safety-guardrails)). Default: none."""
     tiers: dict[str, GuardProfile] = {}
     """`<tier>: {request, response}`: guards added for a tier; every higher tier inherits them. Default: none."""
     weaker_than_lower_tiers: tuple[str, ...] = ()
@@ -273,7 +279,8 @@ class GatewayConfig(StrictModel):
     # A plain-HTTP listener for agents inside the cluster (tenant NetworkPolicies already
     # confine who can reach it); it is never published outside the cluster (see `publicHttps`).
     http_listener: bool = Field(default=True, strict=True)
-    """The plain-HTTP listener on port 80 for agents in the cluster; never published outside it (the proxy's own Service is ClusterIP)."""
+    """The plain-HTTP listener on port 80 for agents in the cluster; never published outside it (the proxy's own Service
+    is ClusterIP)."""
     public_https: PublicHttps = PublicHttps()
     """How the HTTPS listener is published."""
     guardrails: Guardrails = Guardrails()
@@ -292,16 +299,22 @@ class GatewayConfig(StrictModel):
     """The agentgateway chart: `{repository, chart, version}`, all three when set (a mirror)."""
     # Absent: 2 where `protect: true`, else 1 (resilience.py).
     proxy_replicas: int | None = Field(default=None, strict=True, ge=1, le=20)
-    """Proxy replicas; a protected stack refuses 1 ([faults](faults.md#availability-in-protected-environments)). Default: `2` where `protect: true`, else `1`."""
+    """Proxy replicas; a protected stack refuses 1 ([faults](faults.md#availability-in-protected-environments)).
+    Default: `2` where `protect: true`, else `1`."""
     # Provider API keys, `{openai: {secure: ...}}` in a stack file. They become a Secret in
     # the gateway namespace only; no team namespace ever holds one.
     provider_keys: dict[str, Secret] = {}
-    """`<provider>: secret`: API key per provider, set with `pulumi config set --secret --path 'agentplane:gateway.providerKeys.openai' <key>`; only for `openai`, `anthropic`, `gemini`, `azureopenai`. A provider used by `agentplane:models` without a key is a warning in `plan` and an error in `pulumi up`."""
+    """`<provider>: secret`: API key per provider, set with `pulumi config set --secret --path
+    'agentplane:gateway.providerKeys.openai' <key>`; only for `openai`, `anthropic`, `gemini`, `azureopenai`. A provider
+    used by `agentplane:models` without a key is a warning in `plan` and an error in `pulumi up`."""
     provider_options: dict[str, ProviderOptions] = {}
-    """`<provider>: {endpoint, region, projectId}`: `endpoint` (azureopenai, required), `region` (bedrock, required; vertexai), `projectId` (vertexai, required). bedrock and vertexai use the gateway's cloud identity instead of a key."""
+    """`<provider>: {endpoint, region, projectId}`: `endpoint` (azureopenai, required), `region` (bedrock, required;
+    vertexai), `projectId` (vertexai, required). bedrock and vertexai use the gateway's cloud identity instead of a
+    key."""
     # Where the gateway fetches the realm's signing keys; absent: <issuer>/protocol/openid-connect/certs.
     jwks_url: HttpUrl | None = None
-    """Where the proxy reads the realm's signing keys (https: verified against public roots). Default: `<issuer>/protocol/openid-connect/certs`."""
+    """Where the proxy reads the realm's signing keys (https: verified against public roots). Default:
+    `<issuer>/protocol/openid-connect/certs`."""
     # SPIRE's OIDC discovery issuer; when set, JWT-SVIDs (sub = the agent's SPIFFE ID) are
     # accepted as well as Keycloak tokens. Its keys are read from <issuer>/keys.
     spiffe_issuer: HttpUrl | None = None

@@ -143,14 +143,17 @@ class DatabaseConfig(StrictModel):
     """StorageClass of the volumes. Default: the cluster's default."""
     # Absent: the PostgreSQL image the pinned operator (CloudNativePG 1.30.0) defaults to.
     image_name: Annotated[str, Field(strict=True, min_length=1)] | None = None
-    """PostgreSQL image (pin it to control major upgrades); by digest where `protect: true`. Default: the operator's default."""
+    """PostgreSQL image (pin it to control major upgrades); by digest where `protect: true`. Default: the operator's
+    default."""
     cpu: Quantity = "250m"
     """CPU per Postgres instance."""
     memory: Quantity = "512Mi"
     """Memory per Postgres instance."""
     # Scheduled backups to an object store; required where `protect: true` (resilience.py).
     backup: DatabaseBackup | None = None
-    """`{enabled, destinationPath: s3://…, endpointUrl, retention: 30d, schedule: '0 0 3 * * *', s3: {accessKeyId (secret), secretAccessKey (secret), region, inheritFromIamRole}}`; `{enabled: false}` states there are none ([faults](faults.md#keycloak-database-backups)). Default: none; required where `protect: true`."""
+    """`{enabled, destinationPath: s3://…, endpointUrl, retention: 30d, schedule: '0 0 3 * * *', s3: {accessKeyId
+    (secret), secretAccessKey (secret), region, inheritFromIamRole}}`; `{enabled: false}` states there are none
+    ([faults](faults.md#keycloak-database-backups)). Default: none; required where `protect: true`."""
 
 
 class ServiceConfig(StrictModel):
@@ -159,7 +162,8 @@ class ServiceConfig(StrictModel):
     type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = "NodePort"
     """`ClusterIP`, `NodePort` or `LoadBalancer`."""
     http_node_port: NodePort | None = KIND_HTTP_NODE_PORT
-    """Node port of the HTTP listener (NodePort/LoadBalancer only; 30000-32767; `null` for none). Needs `httpEnabled`."""
+    """Node port of the HTTP listener (NodePort/LoadBalancer only; 30000-32767; `null` for none). Needs
+    `httpEnabled`."""
     https_node_port: NodePort | None = None
     """Node port of the HTTPS listener."""
 
@@ -174,7 +178,9 @@ class IngressConfig(StrictModel):
     """An Ingress for the public hostname (TLS with the Keycloak certificate, to the HTTPS port)."""
 
     enabled: bool = Field(default=False, strict=True)
-    """An Ingress for `hostname` (paths `/realms/`, `/resources/`, `/.well-known/` only) with TLS from `keycloak-tls` (or `keycloak-public-tls` with an ACME issuer), to the Service's HTTPS port (tell your controller the backend speaks HTTPS, e.g. `nginx.ingress.kubernetes.io/backend-protocol: HTTPS`). Keycloak then trusts `X-Forwarded-*` headers."""
+    """An Ingress for `hostname` (paths `/realms/`, `/resources/`, `/.well-known/` only) with TLS from `keycloak-tls`
+    (or `keycloak-public-tls` with an ACME issuer), to the Service's HTTPS port (tell your controller the backend speaks
+    HTTPS, e.g. `nginx.ingress.kubernetes.io/backend-protocol: HTTPS`). Keycloak then trusts `X-Forwarded-*` headers."""
     class_name: Annotated[str, Field(strict=True, min_length=1)] | None = None
     """The Ingress's IngressClass."""
     annotations: dict[str, str] = {}
@@ -187,7 +193,9 @@ class TlsConfig(StrictModel):
     # `certificates.acme` for a hostname browsers must trust. Nothing else: see
     # certificates.check_environment.
     issuer: Annotated[str, Field(strict=True, min_length=1)] = PLATFORM_CA_ISSUER
-    """The ClusterIssuer that certifies the public hostname: `platform-ca`, or the name of `certificates.acme` (then the Ingress serves a public certificate for `hostname`; Keycloak itself keeps its `platform-ca` one). Any other name is an error: the program would not create it."""
+    """The ClusterIssuer that certifies the public hostname: `platform-ca`, or the name of `certificates.acme` (then the
+    Ingress serves a public certificate for `hostname`; Keycloak itself keeps its `platform-ca` one). Any other name is
+    an error: the program would not create it."""
 
 
 class KeycloakSize(StrictModel):
@@ -207,7 +215,8 @@ class ExistingKeycloak(StrictModel):
     """
 
     url: Annotated[str, Field(strict=True, min_length=1)]
-    """The existing Keycloak's base URL (with `/auth` for old installations); `https://`, or `http://` only with `insecure: true`."""
+    """The existing Keycloak's base URL (with `/auth` for old installations); `https://`, or `http://` only with
+    `insecure: true`."""
     # The realm the admin credentials belong to (not the platform realm, see `identity.realm`).
     realm: AdminRealmName = "master"
     """The realm the login uses (not the platform realm)."""
@@ -253,14 +262,22 @@ class ExistingKeycloak(StrictModel):
 class IdentityConfig(StrictModel):
     # The public DNS name of Keycloak: its hostname setting, certificate and Ingress host.
     hostname: DnsName = "keycloak.localtest.me"
-    """Keycloak's public DNS name: its `hostname` setting, certificate and Ingress host. A DNS name (lowercase, no scheme, port or path)."""
+    """Keycloak's public DNS name: its `hostname` setting, certificate and Ingress host. A DNS name (lowercase, no
+    scheme, port or path)."""
     # Where clients reach Keycloak, when that is not https://<hostname> (a port, or plain http on
     # a local cluster). Token issuers (`iss`) carry this URL. Its host must be `hostname`.
     public_url: Annotated[str, Field(strict=True, min_length=1)] | None = None
-    """Where clients reach Keycloak when that is another port or plain http (a local cluster). It is every token's issuer base: `iss` = `<publicUrl>/realms/<realm>`. Its host must be `hostname`; no path. Default: `https://<hostname>`."""
+    """Where clients reach Keycloak when that is another port or plain http (a local cluster). It is every token's
+    issuer base: `iss` = `<publicUrl>/realms/<realm>`. Its host must be `hostname`; no path. Default:
+    `https://<hostname>`."""
     # Where `pulumi up` (the Keycloak provider) reaches Keycloak; absent: the public URL.
     provider_url: Annotated[str, Field(strict=True, min_length=1)] | None = None
-    """Where `pulumi up` (the Keycloak provider) reaches the admin API. The Ingress does not publish `/admin/`, so shared stacks set Keycloak's in-cluster Service, `https://keycloak-http.agentplane-identity.svc:8443`, which CI reaches through `python -m agentplane.admin_tunnel` ([operations](operations.md#the-realms-admin-api-is-not-public)). An `https` URL must use a name on Keycloak's certificate (`hostname` or the Service's names) and, for the tunnel, an explicit port of 1024 or above. Default: `publicUrl`."""
+    """Where `pulumi up` (the Keycloak provider) reaches the admin API. The Ingress does not publish `/admin/`, so
+    shared stacks set Keycloak's in-cluster Service, `https://keycloak-http.agentplane-identity.svc:8443`, which CI
+    reaches through `python -m agentplane.admin_tunnel`
+    ([operations](operations.md#the-realms-admin-api-is-not-public)). An `https` URL must use a name on Keycloak's
+    certificate (`hostname` or the Service's names) and, for the tunnel, an explicit port of 1024 or above. Default:
+    `publicUrl`."""
     realm: RealmName = "agentplane"
     """The platform realm (not `master`)."""
     # The `aud` every agent token carries, so the gateway accepts it.
@@ -268,7 +285,8 @@ class IdentityConfig(StrictModel):
     """The audience every agent token carries, so the gateway accepts it."""
     # Keycloak's plain-HTTP listener (the kind cluster maps it); HTTPS on 8443 is always on.
     http_enabled: bool = Field(default=True, strict=True)
-    """Keycloak's plain-HTTP listener (port 8080, Service port 80). HTTPS on 8443 is always on. Turn it off wherever traffic leaves a laptop."""
+    """Keycloak's plain-HTTP listener (port 8080, Service port 80). HTTPS on 8443 is always on. Turn it off wherever
+    traffic leaves a laptop."""
     tls: TlsConfig = TlsConfig()
     """Keycloak's public certificate."""
     service: ServiceConfig = ServiceConfig()
@@ -282,7 +300,8 @@ class IdentityConfig(StrictModel):
     charts: IdentityCharts = IdentityCharts()
     """Chart mirrors; chart names and versions are pinned."""
     existing: ExistingKeycloak | None = None
-    """An existing Keycloak the program configures instead of installing one: `{url, realm (master), clientId (admin-cli), adminUsername + adminPassword (secret) or clientSecret (secret), insecure}`. Default: none."""
+    """An existing Keycloak the program configures instead of installing one: `{url, realm (master), clientId
+    (admin-cli), adminUsername + adminPassword (secret) or clientSecret (secret), insecure}`. Default: none."""
 
     @model_validator(mode="after")
     def _consistent(self) -> IdentityConfig:

@@ -39,7 +39,9 @@ Digest = Annotated[str, Field(strict=True), AfterValidator(_digest)]
 class ImagesConfig(StrictModel):
     # quay.io/keycloak/keycloak at the version keycloakx 7.1.11 ships (KEYCLOAK_VERSION).
     keycloak: Digest | None = None
-    """The digest (`sha256:<64 hex>`) of `quay.io/keycloak/keycloak:26.5.6`. Set: Keycloak runs by digest. Absent: the chart's own image by tag, which `pulumi up` refuses where `protect: true` ([pinning images](operations.md#pinning-images))."""
+    """The digest (`sha256:<64 hex>`) of `quay.io/keycloak/keycloak:26.5.6`. Set: Keycloak runs by digest. Absent: the
+    chart's own image by tag, which `pulumi up` refuses where `protect: true` ([pinning
+    images](operations.md#pinning-images))."""
 
 
 def missing_for_deploy(env: EnvironmentConfig) -> list[str]:

@@ -111,13 +111,16 @@ class Signer(StrictModel):
 class ProvenanceConfig(StrictModel):
     # Identities allowed to sign agent images and their provenance attestations.
     signers: tuple[Signer, ...] = ()
-    """`{keyless: {issuer, subjectRegExp}}` or `{publicKey: <PEM>}`. `subjectRegExp` must be anchored (`^…$`). Empty: `plan` warns and `pulumi up` refuses; a tier with `provenance: enforce` and no signers is a validation error (every pod would be rejected)."""
+    """`{keyless: {issuer, subjectRegExp}}` or `{publicKey: <PEM>}`. `subjectRegExp` must be anchored (`^…$`). Empty:
+    `plan` warns and `pulumi up` refuses; a tier with `provenance: enforce` and no signers is a validation error (every
+    pod would be rejected)."""
     # SLSA provenance `runDetails.builder.id` values accepted; a trailing `*` is a prefix match.
     builders: tuple[BuilderId, ...] = ()
     """Accepted SLSA `runDetails.builder.id`s; a trailing `*` is a prefix. Required with `signers`."""
     # Source repositories a provenance attestation may name; `https://github.com/acme/*` = an org.
     source_repositories: tuple[SourceRepository, ...] = ()
-    """Accepted source repositories (`https://…`); `https://github.com/acme/*` accepts an organisation (the prefix must end in `/`). Required with `signers`."""
+    """Accepted source repositories (`https://…`); `https://github.com/acme/*` accepts an organisation (the prefix must
+    end in `/`). Required with `signers`."""
     # Image references verified (Kyverno globs); anything else in a tenant pod is not checked.
     images: tuple[ImageGlob, ...] = ("*",)
     """Kyverno globs of the images verified."""
@@ -133,13 +136,15 @@ class ProvenanceConfig(StrictModel):
     # labels, Kyverno policies and policy exceptions. The identity `pulumi up` runs as must be
     # in one of them (or in system:masters).
     admin_groups: tuple[KubernetesGroup, ...] = Field(default=("platform-admins",), min_length=1)
-    """Groups (as Kubernetes sees them, OIDC prefix included) exempt from the guardrails. Add the group of the deploy identity."""
+    """Groups (as Kubernetes sees them, OIDC prefix included) exempt from the guardrails. Add the group of the deploy
+    identity."""
     # PolicyExceptions are honoured only in the Kyverno namespace, which only admins can write.
     policy_exceptions: bool = Field(default=True, strict=True)
     """Honour PolicyExceptions in the `kyverno` namespace only; `false` ignores them everywhere."""
     # Kyverno admission controller replicas; default 3 where `agentplane:protect`, else 1.
     replicas: int | None = Field(default=None, ge=1, le=15, strict=True)
-    """Kyverno admission controller replicas (the other controllers run 2 when this is above 1). Default: `3` where `agentplane:protect`, else `1`."""
+    """Kyverno admission controller replicas (the other controllers run 2 when this is above 1). Default: `3` where
+    `agentplane:protect`, else `1`."""
     chart: ChartSource = KYVERNO_CHART
     """The Kyverno chart: `{repository, chart, version}`, all three when set (e.g. an air-gapped mirror)."""
 

@@ -76,7 +76,8 @@ class BudgetStore(StrictModel):
     """
 
     storage_size: Quantity = "1Gi"
-    """The counters' Redis volume (an append-only file); at least 3 × `maxMemoryMib` + 64Mi ([faults](faults.md#token-budgets-durability-day-boundary-loss-window))."""
+    """The counters' Redis volume (an append-only file); at least 3 × `maxMemoryMib` + 64Mi
+    ([faults](faults.md#token-budgets-durability-day-boundary-loss-window))."""
     storage_class: Annotated[str, Field(strict=True, min_length=1)] | None = None
     """StorageClass of that volume. Default: the cluster's default."""
     # Redis' `maxmemory`: a counter is ~100 bytes per team or agent per day; the pod's memory

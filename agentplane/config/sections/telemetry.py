@@ -149,9 +149,11 @@ class QueueSettings(StrictModel):
     """
 
     volume_size: Quantity = "16Gi"
-    """Each replica's queue volume; must hold 1.5 × `perDestination` per destination, plus one more for compaction (checked when planning). A StatefulSet's volume size cannot be changed in place."""
+    """Each replica's queue volume; must hold 1.5 × `perDestination` per destination, plus one more for compaction
+    (checked when planning). A StatefulSet's volume size cannot be changed in place."""
     per_destination: Quantity = "256Mi"
-    """Persistent sending queue per backend destination and replica (at least `1Mi`); see [maximum loss](components/telemetry.md#when-a-backend-is-down-queues-retries-and-the-maximum-loss)."""
+    """Persistent sending queue per backend destination and replica (at least `1Mi`); see [maximum
+    loss](components/telemetry.md#when-a-backend-is-down-queues-retries-and-the-maximum-loss)."""
     # The StorageClass of each collector pod's queue volume; null: the cluster's default class.
     storage_class: Annotated[str, Field(strict=True, pattern=_STORAGE_CLASS.pattern)] | None = None
     """StorageClass of the queue volumes. Default: the cluster's default."""
@@ -179,7 +181,8 @@ class CollectorSettings(StrictModel):
     replicas: int = Field(default=2, strict=True, ge=1, le=20)
     """Gateway collector replicas (1–20); a protected stack refuses 1."""
     resources: CollectorResources = CollectorResources()
-    """Per replica: `{requests: {cpu, memory}, limits: {cpu, memory}}`; `memory_limiter` works from the memory limit. Default: requests `200m`/`256Mi`, limits `1`/`1Gi`."""
+    """Per replica: `{requests: {cpu, memory}, limits: {cpu, memory}}`; `memory_limiter` works from the memory limit.
+    Default: requests `200m`/`256Mi`, limits `1`/`1Gi`."""
     queue: QueueSettings = QueueSettings()
     """The persistent sending queues."""
 
@@ -211,7 +214,8 @@ class Backend(_OtlpDestination):
     # Sent with each team's data, value = team name; Grafana's multi-tenant backends read X-Scope-OrgID.
     # null: one backend tenant for everyone, told apart only by the `agentplane.tenant` attribute.
     tenant_header: HeaderName | None = "X-Scope-OrgID"
-    """Sent with each team's data, value = the team name (Grafana's multi-tenant backends read `X-Scope-OrgID`); null: one backend tenant for everyone."""
+    """Sent with each team's data, value = the team name (Grafana's multi-tenant backends read `X-Scope-OrgID`); null:
+    one backend tenant for everyone."""
     # Credentials for the platform backend, e.g. {Authorization: {secure: ...}}.
     headers: dict[HeaderName, Secret] = {}
     """Credentials for the backend: `{name: secret}`."""
@@ -227,7 +231,8 @@ class Sampler(StrictModel):
     """What the injected SDKs sample (the operator's Instrumentation `spec.sampler`)."""
 
     type: SamplerType = "parentbased_traceidratio"
-    """The SDK sampler: `always_on`, `always_off`, `traceidratio`, `parentbased_always_on`, `parentbased_always_off` or `parentbased_traceidratio`."""
+    """The SDK sampler: `always_on`, `always_off`, `traceidratio`, `parentbased_always_on`, `parentbased_always_off` or
+    `parentbased_traceidratio`."""
     # Fraction of new traces kept, for the *traceidratio samplers.
     ratio: float | None = Field(default=1.0, strict=True, ge=0.0, le=1.0)
     """Share of new traces kept, for the `*traceidratio` samplers."""
@@ -255,7 +260,8 @@ class TelemetryConfig(StrictModel):
     # Absent: teams without their own endpoint, and the platform pipeline, go to the collector's
     # `debug` exporter (counts in the collector log, no payloads): nothing leaves the cluster.
     default_backend: Backend | None = None
-    """`{endpoint, protocol: http|grpc (http), tenantHeader (X-Scope-OrgID, null for none), headers: {name: secret}}`. Default: none (the collector's `debug` exporter: nothing leaves the cluster)."""
+    """`{endpoint, protocol: http|grpc (http), tenantHeader (X-Scope-OrgID, null for none), headers: {name: secret}}`.
+    Default: none (the collector's `debug` exporter: nothing leaves the cluster)."""
     sampler: Sampler = Sampler()
     """What the injected SDKs sample."""
     # team -> key -> secret header value; what a team file's `telemetry.headers` values name.

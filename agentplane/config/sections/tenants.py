@@ -73,9 +73,11 @@ class TenancyConfig(StrictModel):
     group_prefix: Annotated[str, Field(strict=True), AfterValidator(_group_prefix)] = ""
     """Prepended to group names in RoleBindings: match the API server's `--oidc-groups-prefix`."""
     container_defaults: ContainerDefaults = ContainerDefaults()
-    """LimitRange defaults of each tenant namespace (`cpuRequest`, `memoryRequest`, `cpuLimit`, `memoryLimit`), capped at the quota. Default: `100m`/`128Mi` requests, `500m`/`512Mi` limits."""
+    """LimitRange defaults of each tenant namespace (`cpuRequest`, `memoryRequest`, `cpuLimit`, `memoryLimit`), capped
+    at the quota. Default: `100m`/`128Mi` requests, `500m`/`512Mi` limits."""
     # Names no team may take as its namespace, besides the platform's own (always reserved).
     reserved_namespaces: tuple[Annotated[str, Field(strict=True), AfterValidator(_reserved_namespace)], ...] = (
         DEFAULT_RESERVED_NAMESPACES
     )
-    """Namespaces no team may be named like (a trailing `*` is a prefix), besides the platform's own. Default: `default`, `kube-*`, `local-path-storage`, the platform's and common distributions' add-on namespaces."""
+    """Namespaces no team may be named like (a trailing `*` is a prefix), besides the platform's own. Default:
+    `default`, `kube-*`, `local-path-storage`, the platform's and common distributions' add-on namespaces."""

@@ -88,7 +88,10 @@ class WorkloadIdentityConfig(StrictModel):
     # do), so environments never share a name and can federate by name later. Other pieces
     # (the gateway's SPIFFE callers) read this field as is.
     trust_domain: TrustDomain = "agentplane.local"
-    """The SPIFFE trust domain: lowercase letters, digits, `.`, `-`, `_`; no `spiffe://`. A trust domain names one trust root, so give every environment its own (the example stacks use `dev.agentplane.local`, `staging.agentplane.example.com`, `prod.agentplane.example.com`): environments then never share a name and can later federate by name. Changing it re-issues every SVID."""
+    """The SPIFFE trust domain: lowercase letters, digits, `.`, `-`, `_`; no `spiffe://`. A trust domain names one trust
+    root, so give every environment its own (the example stacks use `dev.agentplane.local`,
+    `staging.agentplane.example.com`, `prod.agentplane.example.com`): environments then never share a name and can later
+    federate by name. Changing it re-issues every SVID."""
     # Name of this cluster in SPIRE's Kubernetes node attestation. Absent: the stack name.
     cluster_name: ClusterName | None = None
     """This cluster's name in SPIRE's Kubernetes node attestation. Default: the stack name."""
