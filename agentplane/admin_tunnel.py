@@ -120,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     host, port = target
     print(
-        f"{path}: forwarding {host}:{port} to Keycloak's Service through the cluster ({' '.join(cluster_options) or 'current context'})"
+        f"{path}: forwarding {host}:{port} to Keycloak's Service through the cluster "
+        f"({' '.join(cluster_options) or 'current context'})"
     )
     if args.check:
         return 0

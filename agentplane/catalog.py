@@ -1,4 +1,5 @@
-"""`agentplane catalog`: every agent on the platform, per environment and team, as configured (and, with --live, as running).
+"""`agentplane catalog`: every agent on the platform, per environment and team, as configured
+(and, with --live, as running).
 
 From the configuration alone (no cluster): for each stack, team and agent the effective tier,
 models, egress, daily token budget, access, telemetry backend and provenance mode, the same

@@ -50,7 +50,8 @@ def bash(parser: argparse.ArgumentParser) -> str:
             '  case "$prev" in',
             f"    {'|'.join(STACK_OPTIONS)})",
             "      local stacks",
-            '      stacks=$(for f in stacks/Pulumi.*.yaml; do [[ -e $f ]] && f=${f#stacks/Pulumi.} && echo "${f%.yaml}"; done)',
+            "      stacks=$(for f in stacks/Pulumi.*.yaml; do [[ -e $f ]] && f=${f#stacks/Pulumi.} && echo "
+            '"${f%.yaml}"; done)',
             '      mapfile -t COMPREPLY < <(compgen -W "$stacks" -- "$cur")',
             "      return ;;",
             f"    {'|'.join(PATH_OPTIONS)})",

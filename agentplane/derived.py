@@ -22,7 +22,8 @@ from agentplane.config.platform import PlatformSpec, TeamSpec
 from agentplane.errors import ConfigIssue
 
 # k8s.io/apimachinery/pkg/util/validation: IsDNS1123Label, IsDNS1123Subdomain, IsDNS1035Label,
-# IsValidLabelValue, IsQualifiedName (kubernetes/kubernetes@v1.34.0:staging/src/k8s.io/apimachinery/pkg/util/validation/validation.go).
+# IsValidLabelValue, IsQualifiedName
+# (kubernetes/kubernetes@v1.34.0:staging/src/k8s.io/apimachinery/pkg/util/validation/validation.go).
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -75,7 +76,10 @@ def _label_problems(labels: object) -> Iterable[str]:
         ):
             yield f"label key {key!r} is not a qualified name"
         if not isinstance(value, str) or len(value) > 63 or not LABEL_VALUE.match(value):
-            yield f"label {key} value {str(value)[:80]!r} is not a label value (at most 63 letters, digits, '-', '_' and '.')"
+            yield (
+                f"label {key} value {str(value)[:80]!r} is not a label value (at most 63 letters, digits, '-', '_' "
+                "and '.')"
+            )
 
 
 def _route_path_problems(obj: dict) -> Iterable[str]:
@@ -212,7 +216,8 @@ def check_plan(plan, config_label: str) -> list[ConfigIssue]:
                         ConfigIssue(
                             file,
                             field,
-                            f"{describe(reg)[:120]}: the plan file name would be {len(part.encode('utf-8'))} bytes (at most {MAX_FILE_NAME_BYTES}); use a shorter name",
+                            f"{describe(reg)[:120]}: the plan file name would be {len(part.encode('utf-8'))} "
+                            f"bytes (at most {MAX_FILE_NAME_BYTES}); use a shorter name",
                         )
                     )
         if not is_kubernetes_object(reg):

@@ -121,7 +121,8 @@ def main() -> int:
         ratio = results[1000][0] / results[100][0]
         resources_ratio = results[1000][2] / results[100][2]
         print(
-            f"plan(1000)/plan(100) = {ratio:.2f} (resources grew {resources_ratio:.2f}x; linear is ~{resources_ratio:.1f})"
+            f"plan(1000)/plan(100) = {ratio:.2f} (resources grew {resources_ratio:.2f}x; linear is "
+            f"~{resources_ratio:.1f})"
         )
     return 0
 

@@ -147,7 +147,8 @@ def test_redaction_keeps_the_shape_of_secrets_and_hides_every_value() -> None:
 def test_generated_names_that_collide_fail_the_plan(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     teams = project / "stacks/teams"
     (teams / "foo.yaml").write_text(
-        "name: foo\nowners: [foo-admins]\nenvironments: {dev: {tier: standard}}\nagents: [{name: x-egress}]\negress: [api.github.com]\n"
+        "name: foo\nowners: [foo-admins]\nenvironments: {dev: {tier: standard}}\n"
+        "agents: [{name: x-egress}]\negress: [api.github.com]\n"
     )
     (teams / "foo-agent-x.yaml").write_text(
         "name: foo-agent-x\nowners: [fax-admins]\nenvironments: {dev: {tier: standard}}\negress: [api.github.com]\n"
@@ -155,12 +156,12 @@ def test_generated_names_that_collide_fail_the_plan(project: Path, capsys: pytes
     assert main(["plan", "--stack", "dev", "--out", "out"]) == 1
     plan_errors = capsys.readouterr().err
     assert (
-        "stacks/teams/foo.yaml: agents[0].name: HTTPRoute agentplane-gateway/foo-agent-x-egress: the object is derived twice"
-        in plan_errors
+        "stacks/teams/foo.yaml: agents[0].name: HTTPRoute agentplane-gateway/foo-agent-x-egress: the object is "
+        "derived twice" in plan_errors
     )
     assert (
-        "stacks/teams/foo-agent-x.yaml: name: HTTPRoute agentplane-gateway/foo-agent-x-egress: the object is derived twice"
-        in plan_errors
+        "stacks/teams/foo-agent-x.yaml: name: HTTPRoute agentplane-gateway/foo-agent-x-egress: the object is "
+        "derived twice" in plan_errors
     )
     assert not (project / "out").exists()
     # validate reports exactly what plan reports.

@@ -145,7 +145,8 @@ def gateway_proxy(doc: dict) -> Piece:
 
 
 def cert_manager_webhook(doc: dict) -> Piece:
-    """Webhook pod labels (cert-manager/cert-manager@v1.21.0:deploy/charts/cert-manager/templates/webhook-deployment.yaml);
+    """Webhook pod labels
+    (cert-manager/cert-manager@v1.21.0:deploy/charts/cert-manager/templates/webhook-deployment.yaml);
     the component's typed `webhook` values (pulumi-kubernetes-cert-manager@v0.2.0)."""
     (release,) = _resources(doc, "kubernetes-cert-manager:index:CertManager")
     inputs = release["inputs"]

@@ -127,7 +127,8 @@ def test_a_model_the_agents_tier_does_not_allow_is_refused_naming_its_approved_m
     assert (outcome.status, outcome.denial) == (403, "model_not_approved")
     assert (
         outcome.message
-        == "model gpt-4o is not approved for agent payments/refund-drafter (tier restricted); approved models: gpt-4o-mini"
+        == "model gpt-4o is not approved for agent payments/refund-drafter (tier restricted); approved models: "
+        "gpt-4o-mini"
     )
     assert (
         dev.request("/llm/payments/gpt-4o-mini/v1/chat/completions", agent_token("payments", "refund-drafter")).status
@@ -277,7 +278,8 @@ def test_past_the_agents_daily_budget_its_requests_are_refused_until_the_day_rol
     status, header = payments_budget.call(drafter, 60_000, day + 10)
     assert status == 429
     assert header.startswith(
-        "budget exceeded: the daily token budget is used up (team payments: 2000000 tokens/day; agent payments/refund-drafter: 200000 tokens/day)"
+        "budget exceeded: the daily token budget is used up (team payments: 2000000 tokens/day; agent "
+        "payments/refund-drafter: 200000 tokens/day)"
     )
     assert header.endswith("it resets at 00:00 UTC")
     # The team's other agent is not held back by refund-drafter's own budget.

@@ -135,7 +135,8 @@ esac
     # `stack select` succeeds once `stack init` created the stack; `stack init -C <dir>` writes
     # the salt into <dir>'s stack file, as Pulumi does; `config set` logs the value it reads
     # from stdin and stores a stand-in ciphertext in the --config-file.
-    "pulumi": """echo "pulumi $* | backend=${PULUMI_BACKEND_URL:-} passphrase=${PULUMI_CONFIG_PASSPHRASE:-}" >> "$FAKE_LOG"
+    "pulumi": """echo "pulumi $* | backend=${PULUMI_BACKEND_URL:-}" \\
+  "passphrase=${PULUMI_CONFIG_PASSPHRASE:-}" >> "$FAKE_LOG"
 case "$1 $2" in
   "stack ls") cat "$FAKE_STACKS" 2>/dev/null || echo "[]" ;;
   "stack select") [ -e "$FAKE_STACK_CREATED" ] ;;

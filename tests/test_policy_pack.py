@@ -167,7 +167,8 @@ def test_tenant_namespace_without_restricted_pod_security():
     )
     assert violations(broken) == {
         "tenant-namespace-isolation": [
-            "tenant namespace payments must enforce Pod Security `restricted` (label pod-security.kubernetes.io/enforce is 'baseline')"
+            "tenant namespace payments must enforce Pod Security `restricted` (label "
+            "pod-security.kubernetes.io/enforce is 'baseline')"
         ]
     }
     missing = replace(
@@ -409,7 +410,8 @@ def test_cluster_wide_rights_for_tenants():
         )
         assert violations([*resources, binding]) == {
             "no-cluster-wide-tenant-rights": [
-                f"ClusterRoleBinding leak grants ClusterRole view cluster-wide to {who}; bind tenants with RoleBindings in their own namespace"
+                f"ClusterRoleBinding leak grants ClusterRole view cluster-wide to {who}; bind tenants with "
+                "RoleBindings in their own namespace"
             ]
         }
 
@@ -607,7 +609,8 @@ def test_the_pack_loads_the_way_pulumi_runs_it(tmp_path):
 
     probe = (
         "import pulumi_policy\n"
-        "pulumi_policy.PolicyPack = lambda **kw: print(kw['name'], kw['enforcement_level'].value, *[p.name for p in kw['policies']])\n"
+        "pulumi_policy.PolicyPack = lambda **kw: print(kw['name'], kw['enforcement_level'].value, "
+        "*[p.name for p in kw['policies']])\n"
         "import runpy\n"
         f"runpy.run_path({str(PACK)!r}, run_name='__main__')\n"
     )

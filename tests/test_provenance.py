@@ -439,7 +439,8 @@ def test_no_opt_out_policy_when_every_agent_is_instrumented():
 def test_kyverno_mutates_pods_before_the_opentelemetry_operator_decides_to_inject():
     """The API server calls mutating webhook configurations one after the other, sorted by name
     (kube-apiserver's mutating webhook manager); reinvocation cannot repair the other order
-    (docs/components/provenance.md, "Telemetry opt-out and webhook order"). Kyverno registers every MutatingPolicy in this configuration:"""
+    (docs/components/provenance.md, "Telemetry opt-out and webhook order"). Kyverno registers every
+    MutatingPolicy in this configuration:"""
     kyverno_configuration = "kyverno-resource-mutating-webhook-cfg"
     from agentplane.builders import telemetry
 

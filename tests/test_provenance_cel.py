@@ -841,7 +841,8 @@ def test_image_without_provenance_attestation_is_rejected():
 def test_provenance_from_an_unapproved_builder_is_rejected():
     outcome = verify("enforce", labeled("standard", SIGNED, FOREIGN_BUILDER))
     assert outcome.failures == [
-        f"the SLSA provenance of these images names a builder that is not approved (agentplane:provenance.builders): {FOREIGN_BUILDER}"
+        "the SLSA provenance of these images names a builder that is not approved "
+        f"(agentplane:provenance.builders): {FOREIGN_BUILDER}"
     ]
 
 
@@ -1355,9 +1356,9 @@ def test_tenant_external_name_service_is_denied(operation):
     outcome = run(routing_policy(), service_request(service(EXTERNAL_NAME), operation=operation, old=old))
     assert outcome.denied
     assert outcome.failures == [
-        "Service invoice-triage in namespace payments is of type ExternalName: the agent gateway reaches agents and MCP "
-        "servers by the name of a Service in the team's namespace, so a Service must select the team's own pods; use "
-        "type ClusterIP with a spec.selector"
+        "Service invoice-triage in namespace payments is of type ExternalName: the agent gateway reaches "
+        "agents and MCP servers by the name of a Service in the team's namespace, so a Service must select "
+        "the team's own pods; use type ClusterIP with a spec.selector"
     ]
 
 

@@ -415,7 +415,10 @@ def test_bash_completion(project, capsys, words, expected):
     assert main(["completion", "bash"]) == 0
     script = capsys.readouterr().out
     words_literal = " ".join(f"'{w}'" for w in words)
-    probe = f'{script}\nCOMP_WORDS=({words_literal}); COMP_CWORD={len(words) - 1}; _agentplane; printf "%s\\n" "${{COMPREPLY[@]}}"'
+    probe = (
+        f'{script}\nCOMP_WORDS=({words_literal}); COMP_CWORD={len(words) - 1}; _agentplane; printf "%s\\n" '
+        '"${COMPREPLY[@]}"'
+    )
     done = subprocess.run([bash, "-c", probe], capture_output=True, text=True, cwd=project, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == expected

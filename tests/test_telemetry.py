@@ -982,8 +982,8 @@ def test_a_queue_volume_too_small_for_the_destinations_is_a_clear_error() -> Non
         (
             "stacks/Pulumi.dev.yaml",
             "agentplane:telemetry.collector.queue",
-            "7 telemetry destinations, plus one compaction copy, x perDestination 256Mi (x1.5 queue-file headroom) need 3072Mi, "
-            "more than volumeSize 1Gi; raise volumeSize or lower perDestination",
+            "7 telemetry destinations, plus one compaction copy, x perDestination 256Mi (x1.5 queue-file "
+            "headroom) need 3072Mi, more than volumeSize 1Gi; raise volumeSize or lower perDestination",
         )
     ]
     # One team fewer with its own backend and a bigger volume: accepted.

@@ -441,7 +441,8 @@ def test_guard_refuses_claiming_the_platform_label_on_a_tenant_object():
     (create,) = write_requests(own, "create", TENANT_OWNER)
     decision = judge(create)
     assert decision.refused and decision.failures == [
-        "ConfigMap fake in namespace payments may not carry the label agentplane.io/platform-owned, which marks objects the platform declares"
+        "ConfigMap fake in namespace payments may not carry the label agentplane.io/platform-owned, which "
+        "marks objects the platform declares"
     ]
     plain = {**own, "metadata": {**own["metadata"], "labels": {"app": "x"}}}
     assert judge(

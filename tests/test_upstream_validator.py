@@ -177,7 +177,9 @@ def test_valid_cluster_spiffeid_passes() -> None:
         "kind": "ClusterSPIFFEID",
         "metadata": _meta("agents"),
         "spec": {
-            "spiffeIDTemplate": "spiffe://{{ .TrustDomain }}/ns/{{ .PodMeta.Namespace }}/sa/{{ .PodSpec.ServiceAccountName }}",
+            "spiffeIDTemplate": (
+                "spiffe://{{ .TrustDomain }}/ns/{{ .PodMeta.Namespace }}/sa/{{ .PodSpec.ServiceAccountName }}"
+            ),
             "podSelector": {"matchLabels": {"agentplane.io/agent": "true"}},
             "namespaceSelector": {"matchExpressions": [{"key": "agentplane.io/tenant", "operator": "Exists"}]},
         },

@@ -324,7 +324,8 @@ def test_a_team_may_not_be_named_like_another_teams_group(workspace: Path) -> No
     errors = _errors(workspace)
     assert any(
         e.startswith(
-            "stacks/teams/research-leads.yaml: name: 'research-leads' is also a group name (owners[0] in stacks/teams/research.yaml)"
+            "stacks/teams/research-leads.yaml: name: 'research-leads' is also a group name (owners[0] in "
+            "stacks/teams/research.yaml)"
         )
         for e in errors
     ), errors
@@ -334,12 +335,12 @@ def test_a_group_name_belongs_to_one_team(workspace: Path) -> None:
     _write_team(workspace, _team(members=["payments-devs"], agents=[{"name": "helper", "access": ["payments-devs"]}]))
     errors = _errors(workspace)
     assert (
-        "stacks/teams/acme.yaml: members[0]: group 'payments-devs' is also declared by stacks/teams/payments.yaml; a group name belongs to one team only"
-        in errors
+        "stacks/teams/acme.yaml: members[0]: group 'payments-devs' is also declared by "
+        "stacks/teams/payments.yaml; a group name belongs to one team only" in errors
     )
     assert (
-        "stacks/teams/payments.yaml: members[0]: group 'payments-devs' is also declared by stacks/teams/acme.yaml; a group name belongs to one team only"
-        in errors
+        "stacks/teams/payments.yaml: members[0]: group 'payments-devs' is also declared by "
+        "stacks/teams/acme.yaml; a group name belongs to one team only" in errors
     )
 
 

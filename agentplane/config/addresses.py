@@ -93,7 +93,10 @@ def host_problem(host: str, *, own_namespace: str | None = None, private_ok: boo
     if "." not in host:
         if private_ok:
             return None
-        return "is a single-label name, which the cluster's DNS search path resolves to in-cluster Services; use a fully qualified name"
+        return (
+            "is a single-label name, which the cluster's DNS search path resolves to in-cluster Services; use a "
+            "fully qualified name"
+        )
     if host.rsplit(".", 1)[1].isdigit():
         return "ends in a numeric label; no public name does"
     return None
@@ -106,7 +109,10 @@ def url_problem(url: object, *, own_namespace: str | None = None, private_ok: bo
     if len(url) > 512:
         return "is longer than 512 characters"
     if "@" in url:
-        return "carries credentials (user-info before '@'); put them in `headers` and keep the values in secret stack config"
+        return (
+            "carries credentials (user-info before '@'); put them in `headers` and keep the values in secret stack "
+            "config"
+        )
     if "?" in url or "#" in url:
         return "has a query or fragment, which may carry credentials; an endpoint is scheme, host, port and path only"
     if "$" in url or "{" in url or "}" in url or "%" in url:

@@ -146,7 +146,8 @@ def _kubernetes_group(value: str) -> str:
         raise ValueError("a group name is 1-255 printable ASCII characters without whitespace")
     if value.lower().startswith("system:"):
         raise ValueError(
-            f"{value!r} is a Kubernetes system group (system:authenticated is every user, system:masters bypasses RBAC); name a group of people"
+            f"{value!r} is a Kubernetes system group (system:authenticated is every user, system:masters "
+            "bypasses RBAC); name a group of people"
         )
     return value
 

@@ -474,8 +474,8 @@ def reference_issues(teams: list[tuple[TeamFile, str]], env: EnvironmentConfig |
                                 file,
                                 f"{role}[{i}]",
                                 (
-                                    f"{prefix + group_path(team.name, group)!r} is in agentplane:provenance.adminGroups; "
-                                    "a team group may not be a platform admin group"
+                                    f"{prefix + group_path(team.name, group)!r} is in "
+                                    "agentplane:provenance.adminGroups; a team group may not be a platform admin group"
                                 ),
                             )
                         )

@@ -56,7 +56,10 @@ def _char(c: str) -> str:
 
 def _string_problem(value: str, limit: int) -> str | None:
     if looks_like_credential(value):
-        return "looks like a credential (an API key or token); credentials never belong in a team file: keep them in secret stack config"
+        return (
+            "looks like a credential (an API key or token); credentials never belong in a team file: keep them in "
+            "secret stack config"
+        )
     if len(value) > limit:
         return f"is {len(value)} characters long; at most {limit} are accepted"
     for position, c in enumerate(value):
@@ -69,7 +72,10 @@ def _string_problem(value: str, limit: int) -> str | None:
                 why = "only ASCII is accepted (no look-alike letters)"
             else:
                 why = "not used by any field"
-            return f"contains {_char(c)} at position {position + 1} ({why}); team files use ASCII letters, digits and . _ - : / * only"
+            return (
+                f"contains {_char(c)} at position {position + 1} ({why}); team files use ASCII letters, digits and "
+                ". _ - : / * only"
+            )
     return None
 
 

@@ -421,8 +421,8 @@ def no_cluster_wide_tenant_rights(resources: Sequence[Resource]) -> list[Violati
             if who:
                 violations.append(
                     Violation(
-                        f"ClusterRoleBinding {_metadata(binding).get('name')} grants ClusterRole {role} cluster-wide to {who}; "
-                        "bind tenants with RoleBindings in their own namespace",
+                        f"ClusterRoleBinding {_metadata(binding).get('name')} grants ClusterRole {role} "
+                        f"cluster-wide to {who}; bind tenants with RoleBindings in their own namespace",
                         binding["urn"],
                     )
                 )
@@ -432,8 +432,9 @@ def no_cluster_wide_tenant_rights(resources: Sequence[Resource]) -> list[Violati
             if labels.get(label) == "true":
                 violations.append(
                     Violation(
-                        f"ClusterRole {_metadata(role).get('name')} aggregates into the `{label.rsplit('-', 1)[-1]}` role "
-                        "that tenants hold in their namespaces; grant platform rights with a dedicated role instead",
+                        f"ClusterRole {_metadata(role).get('name')} aggregates into the "
+                        f"`{label.rsplit('-', 1)[-1]}` role that tenants hold in their namespaces; "
+                        "grant platform rights with a dedicated role instead",
                         role["urn"],
                     )
                 )

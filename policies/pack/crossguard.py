@@ -97,7 +97,10 @@ def _protected_policy() -> StackValidationPolicy:
 
     return StackValidationPolicy(
         name="protected-resources",
-        description="In a protected environment, namespaces, CRD-bearing Helm releases, data and the root CA key are protected; a renewing certificate is not.",
+        description=(
+            "In a protected environment, namespaces, CRD-bearing Helm releases, data and the root CA key are "
+            "protected; a renewing certificate is not."
+        ),
         enforcement_level=EnforcementLevel.MANDATORY,
         validate=validate,
         config_schema=PolicyConfigSchema(
@@ -107,7 +110,10 @@ def _protected_policy() -> StackValidationPolicy:
 
 
 DESCRIPTIONS = {
-    "tenant-namespace-isolation": "Every tenant namespace enforces Pod Security restricted and has a ResourceQuota, a LimitRange and a default-deny NetworkPolicy.",
+    "tenant-namespace-isolation": (
+        "Every tenant namespace enforces Pod Security restricted and has a ResourceQuota, a LimitRange and a "
+        "default-deny NetworkPolicy."
+    ),
     "pinned-chart-versions": "Every Helm chart is pinned to an exact version.",
     "images-pinned-by-digest": "No image by a mutable tag where the program sets images.",
     "no-cluster-wide-tenant-rights": "Nothing grants tenants cluster-wide rights.",

@@ -399,7 +399,11 @@ for r in requests:
             status, got, text = answer.status, dict(answer.headers.items()), answer.read()
     except urllib.error.HTTPError as refused:
         status, got, text = refused.code, dict(refused.headers.items()), refused.read()
-    result = {"status": status, "headers": {k.lower(): v for k, v in got.items()}, "body": text.decode("utf-8", "replace")}
+    result = {
+        "status": status,
+        "headers": {k.lower(): v for k, v in got.items()},
+        "body": text.decode("utf-8", "replace"),
+    }
     print(RESULT_MARKER + json.dumps(result), flush=True)
 """
 RESULT_MARKER = "E2E-RESULT "

@@ -78,7 +78,8 @@ def load_mutants(path: Path = MUTANTS, root: Path = ROOT) -> list[Mutant]:
         count = target.read_text(encoding="utf-8").count(mutant.find)
         if count != 1:
             raise MutantListError(
-                f"{path}: mutant {mutant.id!r}: the text to replace occurs {count} times in {mutant.file} (must be once)"
+                f"{path}: mutant {mutant.id!r}: the text to replace occurs {count} times in {mutant.file} "
+                "(must be once)"
             )
         for test in mutant.tests:
             if not (root / test.split("::")[0]).is_file():

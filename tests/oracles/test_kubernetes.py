@@ -281,7 +281,8 @@ def test_rbac_matrix(applied, oracle_record) -> None:
         if not ok:
             where = f"{namespace}/" if namespace else ""
             failures.append(
-                f"{user} {'may' if allowed else 'may not'} {verb} {group or 'core'}/{resource} {where}{name or '*'} ({why})"
+                f"{user} {'may' if allowed else 'may not'} {verb} {group or 'core'}/{resource} "
+                f"{where}{name or '*'} ({why})"
             )
 
     cluster_scoped = []

@@ -354,7 +354,8 @@ def test_kyverno_test_suites_for_every_rendered_policy(
             oracle_record(ORACLE, f"kyverno test {key[0]}", ok)
             if not ok:
                 failures.append(
-                    f"{key[0]} {key[1]}: {case.what} (expected {case.result}):\n{proc.stdout[-2500:]}{proc.stderr[-1500:]}"
+                    f"{key[0]} {key[1]}: {case.what} (expected {case.result}):\n"
+                    f"{proc.stdout[-2500:]}{proc.stderr[-1500:]}"
                 )
     assert not missing, f"{stack}: no kyverno test cases for rendered {missing}: add good and bad resources to CASES"
     assert ran

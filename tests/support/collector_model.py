@@ -181,7 +181,8 @@ def _file_storage_problems(where: str, settings: dict) -> list[str]:
         for field, default in (("rebound_needed_threshold_mib", 100), ("rebound_trigger_threshold_mib", 10)):
             if compaction.get(field, default) * _MIB > max_size:
                 problems.append(
-                    f"{where}.compaction.{field}: {compaction.get(field, default)} MiB is greater than max_size {max_size}"
+                    f"{where}.compaction.{field}: {compaction.get(field, default)} MiB is greater than "
+                    f"max_size {max_size}"
                 )
     return problems
 

@@ -949,7 +949,10 @@ def _name_problem(group: str, kind: str, name: str) -> str | None:
         return None
     if group == "" and kind == "Service":
         if len(name) > 63 or not _DNS1035_LABEL.match(name):
-            return f"{name!r} must be a DNS-1035 label (lowercase alphanumerics and '-', starting with a letter, at most 63 characters)"
+            return (
+                f"{name!r} must be a DNS-1035 label (lowercase alphanumerics and '-', starting with a letter, at "
+                "most 63 characters)"
+            )
         return None
     if group == "" and kind == "Namespace":
         if len(name) > 63 or not _DNS1123_LABEL.match(name):
@@ -967,7 +970,10 @@ def _qualified_name_problem(key: str) -> str | None:
     if slash and (not prefix or len(prefix) > 253 or not _DNS1123_SUBDOMAIN.match(prefix)):
         return f"prefix of {key!r} must be a DNS-1123 subdomain"
     if not name or len(name) > 63 or not _QUALIFIED_NAME.match(name):
-        return f"{key!r} is not a qualified name (alphanumerics, '-', '_', '.', at most 63 characters, optional DNS prefix)"
+        return (
+            f"{key!r} is not a qualified name (alphanumerics, '-', '_', '.', at most 63 characters, optional DNS "
+            "prefix)"
+        )
     return None
 
 
@@ -1003,7 +1009,8 @@ def _metadata_errors(
                 errors.append(
                     (
                         path,
-                        f"label value {value!r} must be at most 63 alphanumerics, '-', '_' or '.', starting and ending alphanumeric",
+                        f"label value {value!r} must be at most 63 alphanumerics, '-', '_' or '.', starting "
+                        "and ending alphanumeric",
                     )
                 )
     annotations = meta.get("annotations")

@@ -150,7 +150,10 @@ def _approved_messages(team: TeamSpec, ident: Identity, subject: str) -> dict[st
     messages = {}
     for agent in team.agents:
         approved = ", ".join(agent.models) or "none"
-        text = f"{subject} is not approved for agent {team.name}/{agent.name} (tier {agent.tier.name}); approved models: {approved}"
+        text = (
+            f"{subject} is not approved for agent {team.name}/{agent.name} (tier {agent.tier.name}); approved "
+            f"models: {approved}"
+        )
         for caller in ident.agent(team.name, agent.name):
             messages[caller] = text
     return messages
@@ -266,8 +269,9 @@ def model_policy(team: TeamSpec, model: str, spec: PlatformSpec, ident: Identity
                         400,
                         "usage_required",
                         cel_string(
-                            "stream_options.include_usage may not be false: the gateway counts every request's tokens against "
-                            f"the daily budget of team {team.name}; omit stream_options or set include_usage: true"
+                            "stream_options.include_usage may not be false: the gateway counts every request's "
+                            f"tokens against the daily budget of team {team.name}; omit stream_options or set "
+                            "include_usage: true"
                         ),
                     ),
                 },
@@ -412,7 +416,8 @@ def _egress_denials(team: TeamSpec, ident: Identity, path: str) -> dict:
     tier_messages = {}
     for agent in team.agents:
         text = (
-            f"egress denied: agent {team.name}/{agent.name} runs at tier {agent.tier.name}, which allows no external egress"
+            f"egress denied: agent {team.name}/{agent.name} runs at tier {agent.tier.name}, which allows no "
+            "external egress"
             if not agent.egress
             else f"egress denied for agent {team.name}/{agent.name}"
         )

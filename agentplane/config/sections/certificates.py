@@ -120,7 +120,8 @@ class RootCa(StrictModel):
         for field, value, parsed in (("duration", self.duration, duration), ("renewBefore", self.renew_before, renew)):
             if parsed.total_seconds() % 3600:
                 raise ValueError(
-                    f"{field} {value!r} must be a whole number of hours, such as 8760h (the root is created by pulumi-tls, which counts hours)"
+                    f"{field} {value!r} must be a whole number of hours, such as 8760h (the root is created by "
+                    "pulumi-tls, which counts hours)"
                 )
         return self
 
@@ -219,8 +220,8 @@ def check_environment(env: EnvironmentConfig) -> list[tuple[str, str]]:
         return [
             (
                 "identity.tls.issuer",
-                f"{issuer!r} (ACME) certifies the public hostname at the Ingress, but identity.ingress.enabled is false; "
-                "enable the Ingress or use the platform CA",
+                f"{issuer!r} (ACME) certifies the public hostname at the Ingress, but identity.ingress.enabled "
+                "is false; enable the Ingress or use the platform CA",
             )
         ]
     return []

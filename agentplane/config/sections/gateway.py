@@ -122,7 +122,10 @@ class BudgetService(StrictModel):
     this service. Images are pinned by digest.
     """
 
-    image: PinnedImage = "docker.io/envoyproxy/ratelimit:1e50889b@sha256:5bb3741fd6709bab1d498eae1a5807faa2113b712dfb236fb76c04a00871ffc9"
+    image: PinnedImage = (
+        "docker.io/envoyproxy/ratelimit:1e50889b"
+        "@sha256:5bb3741fd6709bab1d498eae1a5807faa2113b712dfb236fb76c04a00871ffc9"
+    )
     """The rate-limit service image, pinned by digest (`<repo>:<tag>@sha256:<digest>`)."""
     redis_image: PinnedImage = (
         "docker.io/library/redis:7.4.5-alpine@sha256:bb186d083732f669da90be8b0f975a37812b15e913465bb14d845db72a4e3e08"
@@ -455,7 +458,8 @@ def _mcp_path(value: str) -> str:
     if len(value) > 256 or not _MCP_PATH.match(value) or any(seg in (".", "..") for seg in value.split("/")):
         shown = repr(value) if value.isascii() and value.isprintable() and len(value) <= 80 else "the value"
         raise ValueError(
-            f"{shown} is not a URL path: '/' then segments of letters, digits and ._~- (no '..' segments, query or '%'), at most 256 characters"
+            f"{shown} is not a URL path: '/' then segments of letters, digits and ._~- (no '..' segments, "
+            "query or '%'), at most 256 characters"
         )
     return value
 
@@ -529,7 +533,8 @@ def check_team(team: TeamFile, env: EnvironmentConfig, stack: str) -> list[tuple
                     problems.append(
                         (
                             f"mcpServers[{i}].tools[{j}].callers[{k}]",
-                            f"{caller!r} may not reach MCP server {server.name!r} (its access: {', '.join(sorted(entries)) or 'none'})",
+                            f"{caller!r} may not reach MCP server {server.name!r} (its access: "
+                            f"{', '.join(sorted(entries)) or 'none'})",
                         )
                     )
     # Whether `access` entries name existing teams, groups and agents is checked across all

@@ -51,7 +51,8 @@ def missing_for_deploy(env: EnvironmentConfig) -> list[str]:
     if env.protect and env.identity.managed and env.images.keycloak is None:
         return [
             f"keycloak is not set: a protected environment runs {KEYCLOAK_IMAGE}:{KEYCLOAK_VERSION} only by digest "
-            f"(pulumi config set --path 'agentplane:images.keycloak' sha256:<digest of {KEYCLOAK_IMAGE}:{KEYCLOAK_VERSION}>)"
+            "(pulumi config set --path 'agentplane:images.keycloak' sha256:<digest of "
+            f"{KEYCLOAK_IMAGE}:{KEYCLOAK_VERSION}>)"
         ]
     return []
 
@@ -63,7 +64,8 @@ def check_environment(env: EnvironmentConfig) -> list[tuple[str, str]]:
         return [
             (
                 "identity.database.imageName",
-                f"{image!r} names a tag only; a protected environment pins it by digest (<image>:<tag>@sha256:<digest>)",
+                f"{image!r} names a tag only; a protected environment pins it by digest "
+                "(<image>:<tag>@sha256:<digest>)",
             )
         ]
     return []

@@ -96,8 +96,8 @@ class BudgetStore(StrictModel):
         if parse_quantity(self.storage_size) < needed:
             raise ValueError(
                 f"storageSize {self.storage_size} cannot hold the append-only files of maxMemoryMib "
-                f"{self.max_memory_mib}: it needs at least {needed // 2**20}Mi (3 x maxMemoryMib + {AOF_REWRITE_MIN_MIB}Mi); "
-                "raise storageSize or lower maxMemoryMib"
+                f"{self.max_memory_mib}: it needs at least {needed // 2**20}Mi "
+                f"(3 x maxMemoryMib + {AOF_REWRITE_MIN_MIB}Mi); raise storageSize or lower maxMemoryMib"
             )
         return self
 
@@ -135,7 +135,8 @@ def _https(value: str) -> str:
     if "@" in value:
         # Not echoed: the part before '@' is a login.
         raise ValueError(
-            "the endpoint URL carries credentials (user:password@host); give them as s3.accessKeyId/secretAccessKey secrets"
+            "the endpoint URL carries credentials (user:password@host); give them as "
+            "s3.accessKeyId/secretAccessKey secrets"
         )
     if not value.startswith("https://") or any(c.isspace() for c in value):
         raise ValueError(f"{value!r} must be an https:// URL without credentials")

@@ -364,9 +364,9 @@ def check_platform(env: EnvironmentConfig, teams: list[TeamFile]) -> list[tuple[
     return [
         (
             "telemetry.collector.queue",
-            f"{destinations} telemetry destinations, plus one compaction copy, x perDestination {queue.per_destination} "
-            f"(x{QUEUE_FILE_HEADROOM} queue-file headroom) need {-(-needed // 2**20)}Mi, more than volumeSize {queue.volume_size}; "
-            "raise volumeSize or lower perDestination",
+            f"{destinations} telemetry destinations, plus one compaction copy, x perDestination "
+            f"{queue.per_destination} (x{QUEUE_FILE_HEADROOM} queue-file headroom) need {-(-needed // 2**20)}Mi, "
+            f"more than volumeSize {queue.volume_size}; raise volumeSize or lower perDestination",
         )
     ]
 
