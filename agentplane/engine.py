@@ -1,8 +1,9 @@
 """The mock Pulumi engine: the real program run in-process, every registration recorded.
 
-The one module built on Pulumi SDK internals (pinned `pulumi` 3.272.0, pyproject.toml): on an SDK
-upgrade, check this module (and tests/support/pulumi_engine.py, the model of how the engine
-matches URNs and aliases) and nothing else. It relies on:
+The one module built on Pulumi SDK internals for the offline plan (pinned `pulumi` 3.272.0,
+pyproject.toml). On an SDK upgrade, check this module, the model of how the engine matches URNs
+and aliases, and `agentplane.program.received_config` (which reads the config the engine hands
+the program through `pulumi.runtime.config`). This module relies on:
 
 - `pulumi.runtime.mocks.MockMonitor`, subclassed: its `RegisterResource(request)` (called from
   executor threads, which need their own event loop), its `make_urn(parent, type_, name)`

@@ -22,7 +22,7 @@ from agentplane.errors import ConfigError
 TEAMS_DIR_ENV = "AGENTPLANE_TEAMS_DIR"
 
 
-def engine_config() -> dict[str, str]:
+def received_config() -> dict[str, str]:
     """All config the engine gave the program: the language host passes it in PULUMI_CONFIG,
     in-process runs (the offline plan, tests) set it directly."""
     return {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
@@ -32,7 +32,7 @@ def load_from_engine(stack: str, teams_dir: Path, config_label: str, known_envs:
     docs, issues = read_team_documents(teams_dir, root)
     return build_spec(
         stack,
-        env_config_from_engine(engine_config()),
+        env_config_from_engine(received_config()),
         config_label,
         docs,
         known_envs,

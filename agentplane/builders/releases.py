@@ -8,7 +8,7 @@ explicit entry here; `components.kube.helm_release` refuses a chart without one.
 The figures are upper bounds, not expectations: a warm kind cluster installs everything in a
 few minutes. The longest chain on a first install is
     cnpg operator (600) -> Postgres Cluster Ready (POSTGRES_READY_TIMEOUT) -> Keycloak (1200)
-= 2700 s = 45 min, within the 60-minute deploy job (tests/test_releases.py checks this).
+= 2700 s = 45 min, within the 60-minute deploy job (tests/test_first_install.py checks this).
 """
 
 from __future__ import annotations

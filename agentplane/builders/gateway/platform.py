@@ -3,7 +3,7 @@
 Everything the gateway owns lives in the gateway namespace, where tenants have no RBAC:
 the Gateway only admits routes from that namespace (`allowedRoutes: Same`), so a team can
 neither attach its own route nor edit the policies that guard its routes. Per-team objects
-are in `gateway_team.py`, the token-budget service in `gateway_budget.py`.
+are in `team.py` (with `guardrails.py`), the token-budget service in `token_budgets.py`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from agentplane.config.base import agent_client_id
 from agentplane.config.platform import AgentSpec, PlatformSpec, TeamSpec
 from agentplane.config.sections.gateway import (
     AGENT_REFERENCE,
-    DEFAULT_AUDIENCE,
     PROVIDERS_WITH_KEYS,
     ProviderOptions,
     agent_spiffe_id,
@@ -157,7 +156,7 @@ def identity(spec: PlatformSpec, issuer_url: str, audience: str | None = None) -
     jwks_url = gateway.jwks_url or f"{issuer_url.rstrip('/')}/protocol/openid-connect/certs"
     return Identity(
         issuer=issuer_url,
-        audience=audience or getattr(spec.env.identity, "gateway_audience", None) or DEFAULT_AUDIENCE,
+        audience=audience or spec.env.identity.gateway_audience,
         # The public issuer by default (or gateway.jwksUrl); over TLS with a platform-CA
         # certificate, the backend is given the platform root (ConfigMap CA_BUNDLE).
         jwks_url=jwks_url,

@@ -23,8 +23,6 @@ if TYPE_CHECKING:  # imported lazily at run time: environment.py imports this mo
     from agentplane.config.environment import EnvironmentConfig
     from agentplane.config.team import TeamFile
 
-# The realm audience every token presented to the gateway must carry (Keycloak audience mapper).
-DEFAULT_AUDIENCE = "agentplane-gateway"
 # `access` entries of this form name an agent (`agent:<team>/<agent>`), not a group.
 AGENT_REFERENCE = re.compile(r"^agent:(?P<team>[a-z]([-a-z0-9]*[a-z0-9])?)/(?P<agent>[a-z]([-a-z0-9]*[a-z0-9])?)$")
 # Other `access` entries name a group: `<group>` of the team itself, or `<team>/<group>`.
