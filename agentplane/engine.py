@@ -15,7 +15,8 @@ the program through `pulumi.runtime.config`). This module relies on:
   `pulumi.runtime.sync_await._sync_await`;
 - the RegisterResourceRequest fields `type`, `name`, `parent`, `custom`, `protect`,
   `retainOnDelete`, `dependencies`, `provider`, `object` and `aliases` (the `urn`/`spec` oneof and
-  the spec fields in ALIAS_SPEC_FIELDS), read with `google.protobuf.json_format.MessageToDict`;
+  every field the spec sets: name, type, stack, project, parentUrn, noParent), read with
+  `google.protobuf.json_format.MessageToDict`;
 - the wire markers of the property serialization (pulumi.runtime.rpc: `_special_sig_key`,
   `_special_secret_sig`, `_special_resource_sig`, `_special_output_value_sig`, `UNKNOWN`);
 - the URN scheme of pulumi/pulumi@v3.272.0 pkg/resource/deploy/deployment.go, generateURN.
@@ -106,14 +107,12 @@ def _redact_kubernetes_secret(inputs: dict[str, Any]) -> dict[str, Any]:
     return inputs
 
 
-ALIAS_SPEC_FIELDS = ("name", "type", "stack", "project", "parentUrn", "noParent")
-
-
 def _alias_spec(alias) -> dict[str, Any]:
     """One alias of a RegisterResource request as plain data: {"urn": ...} or the spec's set fields."""
     if alias.WhichOneof("alias") == "urn":
         return {"urn": alias.urn}
-    return {name: getattr(alias.spec, name) for name in ALIAS_SPEC_FIELDS if getattr(alias.spec, name)}
+    # Every field the SDK set, known or not: the matching model refuses one it does not mirror.
+    return {field.name: value for field, value in alias.spec.ListFields()}
 
 
 def _make_monitor_class():
