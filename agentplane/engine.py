@@ -2,8 +2,9 @@
 
 The one module built on Pulumi SDK internals for the offline plan (pinned `pulumi` 3.272.0,
 pyproject.toml). On an SDK upgrade, check this module, the model of how the engine matches URNs
-and aliases, and `agentplane.program.received_config` (which reads the config the engine hands
-the program through `pulumi.runtime.config`). This module relies on:
+and aliases (agentplane/review/matching.py), and `agentplane.program.received_config` (which
+reads the config the engine hands the program through `pulumi.runtime.config`). This module
+relies on:
 
 - `pulumi.runtime.mocks.MockMonitor`, subclassed: its `RegisterResource(request)` (called from
   executor threads, which need their own event loop), its `make_urn(parent, type_, name)`
@@ -63,7 +64,7 @@ class Registration:
     inputs: dict[str, Any]
     # The aliases the program declared, as the engine receives them: a URN, or a spec whose empty
     # fields mean "as now" (a renamed component's earlier type). The engine extends them to the
-    # children (tests/support/pulumi_engine.py), so `pulumi up` moves state instead of replacing.
+    # children (agentplane/review/matching.py), so `pulumi up` moves state instead of replacing.
     aliases: tuple[dict[str, Any], ...] = ()
 
 

@@ -3,16 +3,16 @@
 tests/fixtures/urns/<release>/<stack>.txt holds every URN (in the engine's form) of a shipped
 stack as that release's program made it; each is a state an existing stack may be in. Renaming a
 component's type, class or module must keep them reachable through aliases; the engine's matching
-(tests/support/pulumi_engine.py) decides. Removing a resource on purpose means removing its URN
-from every release's fixture, in the same reviewed change.
+(agentplane/review/matching.py, which `agentplane diff` uses too) decides. Removing a resource
+on purpose means removing its URN from every release's fixture, in the same reviewed change.
 """
 
 from __future__ import annotations
 
 import pytest
 
+from agentplane.review.matching import Engine, Goal, UnknownAliasField, parents_first
 from tests.support.plans import ROOT, STACKS, example_run
-from tests.support.pulumi_engine import Engine, Goal, UnknownAliasField
 
 PROJECT = "agentplane"
 
@@ -31,14 +31,7 @@ def earlier_urns(stack: str, release: str = FIRST_RELEASE) -> list[str]:
 def goals(stack: str) -> list[Goal]:
     """The registrations as the engine sees them: a parent before its children (it needs the
     parent's URN); the plan itself lists them sorted."""
-    registrations = example_run(stack).registrations
-    by_urn = {r.urn: r for r in registrations}
-
-    def depth(urn: str) -> int:
-        return 0 if urn not in by_urn else 1 + depth(by_urn[urn].parent)
-
-    ordered = sorted(registrations, key=lambda r: depth(r.urn))
-    return [Goal(r.urn, r.type, r.name, r.parent, r.aliases) for r in ordered]
+    return parents_first(Goal(r.urn, r.type, r.name, r.parent, r.aliases) for r in example_run(stack).registrations)
 
 
 def test_there_are_fixtures_of_every_shipped_stack():

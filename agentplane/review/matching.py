@@ -1,6 +1,8 @@
 """How the Pulumi engine matches a program's resources to an existing stack's state: by URN, then
-by alias, each parent's matched alias extended to its children. Closed-world: an alias field this
-model does not know fails.
+by alias, each parent's matched alias extended to its children. `agentplane diff` pairs the
+resources of two plans this way, so a resource renamed with an alias shows as moved (its state
+kept), not as deleted and re-created. Closed-world: an alias field this model does not know fails.
+Standard library only (the review package imports nothing third-party).
 
 Mirrors pulumi/pulumi@v3.272.0 (the engine paired with the pinned `pulumi` SDK):
 - pkg/resource/deploy/deployment.go, generateURN: a child's URN type is its parent's whole
@@ -10,15 +12,18 @@ Mirrors pulumi/pulumi@v3.272.0 (the engine paired with the pinned `pulumi` SDK):
   stands for its old URN; `noParent` (or the root stack as parent) means none.
 - step_generator.go, inheritedChildAlias: a child inherits its parent's matched alias; a child
   name that starts with the parent's name has that prefix replaced by the alias's name.
-- step_generator.go, generateAliases and generateSteps: the URN first, then each alias in order;
-  the first found in the old state is the match (`sg.aliases[urn] = urnOrAlias`); two resources
-  claiming one old URN is an error.
+- step_generator.go, generateAliases and getOldResource: the URN first, then each alias in order;
+  the first found in the old state is the match (`sg.aliases[urn] = urnOrAlias`). An old URN that
+  a second resource claims (through an alias, or as its own URN after another's alias took it) is
+  an error: sdk/go/common/diag/errors.go GetDuplicateResourceAliasError (2008) and
+  GetDuplicateResourceAliasedError (2016).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
 SPEC_FIELDS = {"name", "type", "stack", "project", "parentUrn", "noParent"}
@@ -26,6 +31,10 @@ SPEC_FIELDS = {"name", "type", "stack", "project", "parentUrn", "noParent"}
 
 class UnknownAliasField(ValueError):
     """The program sent an alias field this model does not mirror."""
+
+
+class UnknownParent(ValueError):
+    """A resource names a parent (or dependency) that is neither in the plan nor the root stack."""
 
 
 def urn_parts(urn: str) -> tuple[str, str, str, str]:
@@ -45,6 +54,39 @@ def create_urn(name: str, type_: str, parent: str, project: str, stack: str) -> 
     return new_urn(stack, project, parent_type, type_, name)
 
 
+def is_root_stack(urn: str) -> bool:
+    return urn_parts(urn)[2] == ROOT_STACK_TYPE
+
+
+def canonical_urns(resources: Iterable[dict[str, Any]]) -> dict[str, str]:
+    """Each plan resource's URN -> its URN as the engine makes it, from the `parent` chain, `type`
+    and `name` (deployment.go generateURN). Plans written before the offline plan did so carry only
+    the parent's last type (`B$C` for `A$B$C`); for plans in the engine's form this is the identity."""
+    by_urn = {r["urn"]: r for r in resources}
+    canonical: dict[str, str] = {}
+
+    def of(urn: str, seen: tuple[str, ...] = ()) -> str:
+        if urn in canonical:
+            return canonical[urn]
+        if urn in seen:
+            raise UnknownParent(f"{urn}: its parent chain is a cycle")
+        resource = by_urn[urn]
+        parent = resource.get("parent") or ""
+        stack, project = urn_parts(urn)[:2]
+        if parent and not is_root_stack(parent):
+            if parent not in by_urn:
+                raise UnknownParent(f"{urn}: its parent {parent} is not in the plan")
+            parent_type = urn_parts(of(parent, (*seen, urn)))[2]
+        else:
+            parent_type = ""
+        canonical[urn] = new_urn(stack, project, parent_type, resource["type"], resource["name"])
+        return canonical[urn]
+
+    for urn in by_urn:
+        of(urn)
+    return canonical
+
+
 @dataclass(frozen=True)
 class Goal:
     """What the program registered: the fields the engine's alias handling reads."""
@@ -62,7 +104,8 @@ class Matching:
 
     matched: dict[str, str] = field(default_factory=dict)  # new URN -> old URN
     created: list[str] = field(default_factory=list)
-    claimed_twice: list[str] = field(default_factory=list)
+    # (old URN, the new URN that took it first, the new URN that claimed it again): the engine refuses these.
+    claimed_twice: list[tuple[str, str, str]] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
 
 
@@ -84,7 +127,7 @@ class Engine:
             parent = goal.parent
         else:
             parent = self.aliases.get(parent, parent)
-        if alias.get("noParent") or (parent and urn_parts(parent)[2] == ROOT_STACK_TYPE):
+        if alias.get("noParent") or (parent and is_root_stack(parent)):
             parent = ""
         return create_urn(name, type_, parent, alias.get("project") or self.project, alias.get("stack") or self.stack)
 
@@ -122,7 +165,7 @@ class Engine:
                 if candidate not in old:
                     continue
                 if candidate in claimed:
-                    outcome.claimed_twice.append(candidate)
+                    outcome.claimed_twice.append((candidate, claimed[candidate], goal.urn))
                 claimed[candidate] = goal.urn
                 outcome.matched[goal.urn] = candidate
                 if candidate != goal.urn:
@@ -132,3 +175,15 @@ class Engine:
                 outcome.created.append(goal.urn)
         outcome.deleted = sorted(old - set(claimed))
         return outcome
+
+
+def parents_first(goals: Iterable[Goal]) -> list[Goal]:
+    """The goals in an order the program can register them: a parent before its children (the
+    engine needs the parent's URN, and its matched alias, first); otherwise as given."""
+    listed = list(goals)
+    by_urn = {g.urn: g for g in listed}
+
+    def depth(urn: str) -> int:
+        return 0 if urn not in by_urn else 1 + depth(by_urn[urn].parent)
+
+    return sorted(listed, key=lambda g: depth(g.urn))
