@@ -5,6 +5,12 @@ agentplane/review/summary.py); the comparison of the two summaries comes first, 
 Changed fields show their old and new values (secrets are redacted in the plan itself, so they
 stay redacted here). A platform (shared) object whose only change is entries for a team this
 change adds or removes is listed as extended for that team, not as a shared change in meaning.
+
+Resources are paired as the Pulumi engine pairs a program with a stack's state
+(agentplane/review/matching.py): by URN in the engine's form (recomputed from the `parent` chain,
+so plans written before the offline plan used that form compare too), then through aliases,
+declared or inherited from a renamed parent. A resource that keeps its state under a new URN is
+moved, not removed and added.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from agentplane.command import EXIT_BLOCKED, EXIT_CHANGES, EXIT_OK, EXIT_USAGE
+from agentplane.review import matching
 from agentplane.review import summary as review
 
 PLATFORM = "platform (shared)"
@@ -42,7 +49,7 @@ ABSENT = _Absent()
 
 @dataclass(frozen=True)
 class Change:
-    action: str  # added | changed | removed
+    action: str  # added | changed | removed | moved (a new URN, the state kept, nothing else changed)
     team: str
     component: str
     urn: str
@@ -52,6 +59,8 @@ class Change:
     protect: bool = False
     # Platform objects whose only change is entries for these added/removed teams.
     extended_for: tuple[str, ...] = ()
+    # The URN the resource had in the old plan, when it takes that state over under a new one.
+    moved_from: str = ""
 
 
 @dataclass
@@ -95,11 +104,6 @@ def load_plan(plan_dir: Path) -> dict[str, Any]:
     return doc
 
 
-def load_resources(plan_dir: Path) -> tuple[str, dict[str, dict[str, Any]]]:
-    doc = load_plan(plan_dir)
-    return doc.get("stack", "?"), {r["urn"]: r for r in doc["resources"]}
-
-
 def value_changes(old: Any, new: Any, path: str = "") -> list[tuple[str, Any, Any]]:
     """(path, old, new) for every leaf that differs, so a reviewer sees what, not just where."""
     if isinstance(old, dict) and isinstance(new, dict):
@@ -119,11 +123,6 @@ def value_changes(old: Any, new: Any, path: str = "") -> list[tuple[str, Any, An
             out += value_changes(a, b, f"{path}[{i}]")
         return out
     return [] if old == new else [(path or "(value)", old, new)]
-
-
-def changed_paths(old: Any, new: Any, path: str = "") -> list[str]:
-    """The JSON paths whose values differ."""
-    return [p for p, _, _ in value_changes(old, new, path)]
 
 
 # --------------------------------------------------------------------------- shared objects
@@ -193,6 +192,71 @@ def entries_only_for(old: Any, new: Any, teams: set[str]) -> set[str] | None:
     return None
 
 
+# --------------------------------------------------------------------------- pairing
+
+
+def canonical_resources(doc: dict[str, Any], where: str) -> dict[str, dict[str, Any]]:
+    """The plan's resources by URN in the engine's form; `parent` and `dependsOn` name them so too."""
+    resources = doc.get("resources", [])
+    for resource in resources:
+        if not (isinstance(resource, dict) and all(isinstance(resource.get(k), str) for k in ("urn", "type", "name"))):
+            raise DiffError(
+                f"{where}: a resource without a string urn, type and name: not a plan written by agentplane"
+            )
+    try:
+        canonical = matching.canonical_urns(resources)
+    except matching.UnknownParent as exc:
+        raise DiffError(f"{where}: {exc}") from None
+    if len(set(canonical.values())) != len(resources):
+        twice = sorted({u for u in canonical.values() if list(canonical.values()).count(u) > 1})
+        raise DiffError(f"{where}: two resources have the URN {twice[0]}: not a plan `pulumi up` accepts")
+
+    def ref(urn: str, field: str, owner: str) -> str:
+        if urn in canonical:
+            return canonical[urn]
+        if field == "parent" and matching.is_root_stack(urn):
+            return urn
+        raise DiffError(f"{where}: {owner}: {field} {urn} is not in the plan")
+
+    out: dict[str, dict[str, Any]] = {}
+    for resource in resources:
+        urn = canonical[resource["urn"]]
+        copy = dict(resource, urn=urn)
+        if resource.get("parent"):
+            copy["parent"] = ref(resource["parent"], "parent", urn)
+        if resource.get("dependsOn"):
+            copy["dependsOn"] = sorted(ref(d, "dependsOn", urn) for d in resource["dependsOn"])
+        out[urn] = copy
+    return out
+
+
+def pair_moves(old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]], where: str) -> dict[str, str]:
+    """New URN -> the old URN whose state it takes over, for the resources whose URN changed:
+    the engine's matching (URN first, then declared and inherited aliases)."""
+    if not old or not new:
+        return {}
+    stack, project = matching.urn_parts(next(iter(new)))[:2]
+    goals = []
+    for urn, resource in new.items():
+        aliases = resource.get("aliases") or []
+        if not isinstance(aliases, list) or not all(isinstance(a, dict) for a in aliases):
+            raise DiffError(f"{where}: {urn}: aliases must be a list of alias specs (objects)")
+        goals.append(
+            matching.Goal(urn, resource["type"], resource["name"], resource.get("parent") or "", tuple(aliases))
+        )
+    try:
+        outcome = matching.Engine(stack, project).match(matching.parents_first(goals), old)
+    except matching.UnknownAliasField as exc:
+        raise DiffError(f"{where}: {exc}") from None
+    if outcome.claimed_twice:
+        taken, first, second = outcome.claimed_twice[0]
+        raise DiffError(
+            f"{where}: {second} claims the state of {taken}, which {first} already takes over: "
+            "`pulumi up` refuses two resources aliased to the same URN (give each its own alias)"
+        )
+    return {new_urn: old_urn for new_urn, old_urn in outcome.matched.items() if new_urn != old_urn}
+
+
 # --------------------------------------------------------------------------- comparing
 
 
@@ -205,12 +269,35 @@ def _label(resource: dict[str, Any]) -> str:
     return f"{resource['type']} {resource['name']}"
 
 
+def _moved_old_side(old: dict[str, dict[str, Any]], moves: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """The old resources under the URNs that take them over, their references renamed alike."""
+    renamed = {old_urn: new_urn for new_urn, old_urn in moves.items()}
+    out: dict[str, dict[str, Any]] = {}
+    for urn, resource in old.items():
+        copy = dict(resource, urn=renamed.get(urn, urn))
+        if resource.get("parent"):
+            copy["parent"] = renamed.get(resource["parent"], resource["parent"])
+        if resource.get("dependsOn"):
+            copy["dependsOn"] = sorted(renamed.get(d, d) for d in resource["dependsOn"])
+        assert copy["urn"] not in out, f"two old resources end up as {copy['urn']}"
+        out[copy["urn"]] = copy
+    return out
+
+
 def compare(
-    old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]], teams_delta: set[str] | None = None
+    old: dict[str, dict[str, Any]],
+    new: dict[str, dict[str, Any]],
+    teams_delta: set[str] | None = None,
+    moves: dict[str, str] | None = None,
 ) -> list[Change]:
+    """`moves`: new URN -> old URN, the resources that keep their state under a new URN. Their
+    type and parent are part of the move; everything else is compared as for any resource."""
+    moves = moves or {}
+    old = _moved_old_side(old, moves) if moves else old
     changes = []
     for urn in sorted(set(old) | set(new)):
         before, after = old.get(urn), new.get(urn)
+        moved_from = moves.get(urn, "")
         current = after or before
         assert current is not None
         team = current.get("team") or PLATFORM
@@ -223,8 +310,12 @@ def compare(
         else:
             values = []
             for key in _COMPARED:
+                if moved_from and key in ("type", "parent"):
+                    continue
                 values += value_changes(before.get(key), after.get(key), key)
-            if values:
+            if moved_from and not values:
+                changes.append(Change("moved", team, component, urn, label, moved_from=moved_from))
+            elif values:
                 extended: tuple[str, ...] = ()
                 if team == PLATFORM and teams_delta:
                     only = entries_only_for(
@@ -241,17 +332,23 @@ def compare(
                         tuple(p for p, _, _ in values),
                         tuple(values),
                         extended_for=extended,
+                        moved_from=moved_from,
                     )
                 )
     return changes
 
 
-def diff_plans(old_doc: dict[str, Any] | None, new_doc: dict[str, Any] | None) -> DiffResult:
+def diff_plans(
+    old_doc: dict[str, Any] | None,
+    new_doc: dict[str, Any] | None,
+    old_name: str = "the old plan",
+    new_name: str = "the new plan",
+) -> DiffResult:
     old_doc, new_doc = old_doc or {}, new_doc or {}
     old_teams, new_teams = set(old_doc.get("teams") or {}), set(new_doc.get("teams") or {})
-    old_res = {r["urn"]: r for r in old_doc.get("resources", [])}
-    new_res = {r["urn"]: r for r in new_doc.get("resources", [])}
-    changes = compare(old_res, new_res, old_teams ^ new_teams)
+    old_res = canonical_resources(old_doc, old_name)
+    new_res = canonical_resources(new_doc, new_name)
+    changes = compare(old_res, new_res, old_teams ^ new_teams, pair_moves(old_res, new_res, new_name))
     stack = new_doc.get("stack") or old_doc.get("stack") or "?"
     old_review = old_doc.get("review") if old_doc else None
     new_review = new_doc.get("review") if new_doc else None
@@ -291,12 +388,7 @@ def diff_dirs_result(old_dir: Path, new_dir: Path) -> DiffResult:
             f"{old_dir} is a plan of stack {old_doc.get('stack')!r} and {new_dir} one of "
             f"{new_doc.get('stack')!r}: compare plans of the same stack"
         )
-    return diff_plans(old_doc, new_doc)
-
-
-def diff_dirs(old_dir: Path, new_dir: Path) -> tuple[str, list[Change]]:
-    result = diff_dirs_result(old_dir, new_dir)
-    return render_markdown(result), result.changes
+    return diff_plans(old_doc, new_doc, str(old_dir / "plan.json"), str(new_dir / "plan.json"))
 
 
 # --------------------------------------------------------------------------- rendering
@@ -334,7 +426,8 @@ def describe_value_change(path: str, old: Any, new: Any) -> str:
 
 def _change_lines(change: Change) -> list[str]:
     symbol = {"added": "+", "changed": "~", "removed": "-"}[change.action]
-    lines = [f"- `{symbol}` {change.action} {change.label}"]
+    moved = f" (moved from `{_type_and_name(change.moved_from)}`, state kept)" if change.moved_from else ""
+    lines = [f"- `{symbol}` {change.action} {change.label}{moved}"]
     for path, old, new in change.values[:MAX_FIELDS_SHOWN]:
         lines.append(f"  - {describe_value_change(path, old, new)}")
     if len(change.values) > MAX_FIELDS_SHOWN:
@@ -342,8 +435,52 @@ def _change_lines(change: Change) -> list[str]:
     return lines
 
 
+def _type_and_name(urn: str) -> str:
+    _, _, qualified_type, name = matching.urn_parts(urn)
+    return f"{qualified_type.split('$')[-1]}::{name}"
+
+
 def counts(changes: list[Change]) -> dict[str, int]:
-    return {a: sum(1 for c in changes if c.action == a) for a in ("added", "changed", "removed")}
+    """added, changed, removed; moved counts every resource under a new URN (changed ones too)."""
+    out = {a: sum(1 for c in changes if c.action == a) for a in ("added", "changed", "removed")}
+    out["moved"] = sum(1 for c in changes if c.moved_from)
+    return out
+
+
+def summary_line(changes: list[Change]) -> str:
+    n = counts(changes)
+    line = f"{n['added']} to add, {n['changed']} to change, {n['removed']} to remove"
+    return line + (f", {n['moved']} moved to a new URN, state kept" if n["moved"] else "")
+
+
+def _moved_lines(changes: list[Change]) -> list[str]:
+    """The renames behind the moves, once each: a resource whose own type or name changed; the
+    resources under it moved with it."""
+    moved = [c for c in changes if c.moved_from]
+    if not moved:
+        return []
+    renames: dict[tuple[str, str], list[Change]] = {}
+    for change in moved:
+        before, after = _type_and_name(change.moved_from), _type_and_name(change.urn)
+        if before != after:
+            old_type, new_type = before.split("::")[0], after.split("::")[0]
+            renames.setdefault((old_type, new_type), []).append(change)
+    lines = [
+        "#### Moved, state kept",
+        "",
+        f"{len(moved)} resource(s) take over their state under a new URN through aliases: `pulumi up` "
+        "replaces and deletes none of them.",
+        "",
+    ]
+    for (old_type, new_type), group in sorted(renames.items()):
+        teams = sorted({c.team for c in group if c.team != PLATFORM})
+        where = f" (teams {', '.join(f'`{t}`' for t in teams)})" if teams else ""
+        renamed = f"`{old_type}` → `{new_type}`" if old_type != new_type else f"`{new_type}` (renamed)"
+        lines.append(f"- {renamed}: {len(group)}{where}")
+    listed = sum(len(g) for g in renames.values())
+    if listed < len(moved):
+        lines.append(f"- {len(moved) - listed} resource(s) under them, moved with their parent")
+    return [*lines, ""]
 
 
 def render_markdown(result: DiffResult | str, changes: list[Change] | None = None) -> str:
@@ -354,8 +491,7 @@ def render_markdown(result: DiffResult | str, changes: list[Change] | None = Non
     if not changes:
         lines += [f"### `{stack}`: no changes", ""]
     else:
-        n = counts(changes)
-        lines += [f"### `{stack}`: {n['added']} to add, {n['changed']} to change, {n['removed']} to remove", ""]
+        lines += [f"### `{stack}`: {summary_line(changes)}", ""]
     for team in result.blocked_teams:
         lines += [f"> ❌ **{review.protected_removal_message(stack, team)}**", ""]
     if result.blocked_platform:
@@ -374,6 +510,8 @@ def render_markdown(result: DiffResult | str, changes: list[Change] | None = Non
         lines += [REVIEW_END, ""]
     if not changes:
         return "\n".join(lines)
+    moves = _moved_lines(changes)
+    changes = [c for c in changes if c.action != "moved"]  # counted above, listed once below
     shared = [c for c in changes if c.team == PLATFORM and not c.extended_for]
     extended = [c for c in changes if c.team == PLATFORM and c.extended_for]
     if shared:
@@ -404,7 +542,7 @@ def render_markdown(result: DiffResult | str, changes: list[Change] | None = Non
             for change in (c for c in group if c.component == component):
                 lines += _change_lines(change)
         lines.append("")
-    return "\n".join(lines)
+    return "\n".join(lines + moves)
 
 
 def _json_value(value: Any) -> Any:
@@ -442,6 +580,7 @@ def to_json(result: DiffResult) -> dict[str, Any]:
                 "component": c.component,
                 "urn": c.urn,
                 "label": c.label,
+                "movedFrom": c.moved_from or None,
                 "extendedFor": list(c.extended_for),
                 "fields": [
                     {
