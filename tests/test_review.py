@@ -141,7 +141,7 @@ def test_diff_exit_code_and_json(tmp_path, capsys):
     capsys.readouterr()
     assert main(["diff", str(old), str(new), "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["counts"] == {"added": 0, "changed": 1, "removed": 0}
+    assert doc["counts"] == {"added": 0, "changed": 1, "removed": 0, "moved": 0}
     field = doc["changes"][0]["fields"][0]
     assert (field["path"], field["old"], field["new"]) == ("inputs.data.k", "1", "2")
 
