@@ -572,3 +572,51 @@ def test_deleting_a_protected_team_blocks_the_change(tmp_path):
     assert f"this change deletes team `{victim.stem}` from the protected stack `prod`" in md
     assert "offboard: true" in md and "docs/teams.md" in md
     assert len(worktrees(repo)) == 1
+
+
+# A base whose `plan` writes release 0.1.0's plan (tests/support/earlier_plans.py): the pull
+# request that renamed the team components, as the preview workflow compares it.
+PLAN_OF_0_1_0_MAIN = """
+import pathlib, shutil, sys
+args = sys.argv[2:]
+out = pathlib.Path(args[args.index("--out") + 1])
+out.mkdir(parents=True, exist_ok=True)
+shutil.copy("plan-0.1.0.json", out / "plan.json")
+"""
+
+
+def test_renames_with_aliases_since_0_1_0_move_state_and_block_nothing(tmp_path):
+    import json
+
+    from tests.support.earlier_plans import TYPES_IN_0_1_0, plan_of_0_1_0
+    from tests.support.plans import example_plan
+
+    repo = init_repo(tmp_path / "repo")
+    (repo / "stacks").mkdir()
+    shutil.copy2(ROOT / "stacks" / "Pulumi.prod.yaml", repo / "stacks" / "Pulumi.prod.yaml")
+    (repo / "agentplane").mkdir()
+    (repo / "agentplane" / "__init__.py").write_text("")
+    (repo / "agentplane" / "__main__.py").write_text(PLAN_OF_0_1_0_MAIN)
+    (repo / "plan-0.1.0.json").write_text(json.dumps(plan_of_0_1_0(example_plan("prod"))))
+    base = commit_all(repo, "0.1.0")
+    shutil.rmtree(repo / "agentplane")
+    shutil.rmtree(repo / "stacks")
+    (repo / "plan-0.1.0.json").unlink()
+    copy_project(repo)
+    commit_all(repo, "the team components renamed, with aliases")
+    out = tmp_path / "diff.md"
+    args = args_for(repo, base, stacks=["prod"], out=out)
+    args.quiet = True
+
+    code = prdiff.run(args)
+
+    md = out.read_text()
+    assert code == prdiff.EXIT_OK, md
+    row = re.search(r"^\| `prod` \| (?P<status>.*) \|$", md, re.M)
+    assert row and re.fullmatch(
+        r"0 to add, 0 to change, 0 to remove, \d+ moved to a new URN, state kept", row["status"]
+    )
+    assert "BLOCKED" not in md and "removed" not in md
+    for new_type, old_type in TYPES_IN_0_1_0.items():
+        assert f"`{old_type}` → `{new_type}`" in md
+    assert len(worktrees(repo)) == 1
