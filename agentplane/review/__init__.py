@@ -3,6 +3,8 @@
 - summary: the per-team review summary of a spec (tier, models, egress, budget, access,
   provenance, telemetry) and the comparison of two summaries;
 - diff: `agentplane diff`, two plan directories compared per team and component;
+- matching: how the Pulumi engine pairs a program's resources with a stack's state (URN, then
+  aliases), so diff shows a renamed resource as moved (the URN-stability test uses it too);
 - prdiff: `agentplane pr-diff`, two git refs planned with their own code and compared per stack;
 - prcomment: the preview workflow's one pull-request comment (`python -m agentplane.review.prcomment`).
 
