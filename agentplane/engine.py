@@ -20,7 +20,8 @@ relies on:
   `google.protobuf.json_format.MessageToDict`;
 - the wire markers of the property serialization (pulumi.runtime.rpc: `_special_sig_key`,
   `_special_secret_sig`, `_special_resource_sig`, `_special_output_value_sig`, `UNKNOWN`);
-- the URN scheme of pulumi/pulumi@v3.272.0 pkg/resource/deploy/deployment.go, generateURN.
+- the URN scheme of the engine: pulumi/pulumi pkg/v3 resource/deploy/deployment.go, generateURN
+  (identical at v3.260.0 and v3.274.0; see agentplane/review/matching.py).
 
 What it hands on is plain data (Registration), with secrets redacted: the plan document and its
 files are written by agentplane.plan.
@@ -149,7 +150,7 @@ def _make_monitor_class():
             self.thread_loops.clear()
 
         def make_urn(self, parent: str, type_: str, name: str) -> str:
-            # As the engine makes them (pulumi/pulumi@v3.272.0 pkg/resource/deploy/deployment.go,
+            # As the engine makes them (pulumi/pulumi pkg/v3@v3.274.0 resource/deploy/deployment.go,
             # generateURN): a child's type is its parent's whole qualified type, `$`, its own type;
             # the root stack's type is left out. (The stock mock keeps only the parent's last type.)
             if parent and "::pulumi:pulumi:Stack::" not in parent:

@@ -4,7 +4,9 @@ resources of two plans this way, so a resource renamed with an alias shows as mo
 kept), not as deleted and re-created. Closed-world: an alias field this model does not know fails.
 Standard library only (the review package imports nothing third-party).
 
-Mirrors pulumi/pulumi@v3.272.0 (the engine paired with the pinned `pulumi` SDK):
+Mirrors the engine of the pinned `pulumi` SDK 3.272.0: github.com/pulumi/pulumi/pkg/v3, read at
+v3.260.0 and v3.274.0 from the Go module proxy (which does not serve v3.272.0), where every function
+named below is byte-identical:
 - pkg/resource/deploy/deployment.go, generateURN: a child's URN type is its parent's whole
   qualified type, `$`, its own type; the root stack's type is left out.
 - pkg/resource/deploy/step_generator.go, collapseAliasToUrn: an alias spec's empty name, type,
