@@ -5,8 +5,11 @@ kept), not as deleted and re-created. Closed-world: an alias field this model do
 Standard library only (the review package imports nothing third-party).
 
 Mirrors the engine of the pinned `pulumi` SDK 3.272.0: github.com/pulumi/pulumi/pkg/v3, read at
-v3.260.0 and v3.274.0 from the Go module proxy (which does not serve v3.272.0), where every function
-named below is byte-identical:
+v3.260.0 and v3.274.0 from the Go module proxy (which does not serve v3.272.0). generateURN,
+collapseAliasToUrn, inheritedChildAlias and generateAliases are byte-identical in both;
+getOldResource differs only in that v3.274.0 passes each alias through state-migration rewrites
+(resource/deploy/state_migration_normalization.go), which change nothing unless a provider
+committed a state migration during the deployment; no provider this program uses does.
 - pkg/resource/deploy/deployment.go, generateURN: a child's URN type is its parent's whole
   qualified type, `$`, its own type; the root stack's type is left out.
 - pkg/resource/deploy/step_generator.go, collapseAliasToUrn: an alias spec's empty name, type,
