@@ -9,7 +9,7 @@ v3.260.0 and v3.274.0 from the Go module proxy (which does not serve v3.272.0). 
 collapseAliasToUrn, inheritedChildAlias and generateAliases are byte-identical in both;
 getOldResource differs only in that v3.274.0 passes each alias through state-migration rewrites
 (resource/deploy/state_migration_normalization.go), which change nothing unless a provider
-committed a state migration during the deployment; no provider this program uses does.
+commits a state migration during the deployment. This model does not mirror state migrations.
 - pkg/resource/deploy/deployment.go, generateURN: a child's URN type is its parent's whole
   qualified type, `$`, its own type; the root stack's type is left out.
 - pkg/resource/deploy/step_generator.go, collapseAliasToUrn: an alias spec's empty name, type,
