@@ -620,3 +620,11 @@ def test_renames_with_aliases_since_0_1_0_move_state_and_block_nothing(tmp_path)
     for new_type, old_type in TYPES_IN_0_1_0.items():
         assert f"`{old_type}` → `{new_type}`" in md
     assert len(worktrees(repo)) == 1
+
+
+def test_the_stacks_directory_is_the_loaders():
+    """prdiff names it itself (it imports the standard library only): the two must not drift."""
+    from agentplane.config.files import STACKS_DIR
+
+    assert prdiff.STACKS_DIR == STACKS_DIR
+    assert prdiff.stack_names([f"{STACKS_DIR}/Pulumi.dev.yaml", f"{STACKS_DIR}/teams"]) == ["dev"]

@@ -40,7 +40,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # Stack config files live directly under stacks/ (Pulumi.yaml: `stackConfigDir: stacks`).
-_STACK_FILE = re.compile(r"^stacks/Pulumi\.(?P<stack>[^/]+)\.yaml$")
+# agentplane.config.files.STACKS_DIR, not imported: this module imports the standard library only
+# (tests/test_prdiff.py holds the two equal).
+STACKS_DIR = "stacks"
+_STACK_FILE = re.compile(rf"^{STACKS_DIR}/Pulumi\.(?P<stack>[^/]+)\.yaml$")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 _HEADING = re.compile(r"^(?P<hashes>#{1,6})(?P<rest>\s.*|)$")
 _FENCE = re.compile(r"^\s{0,3}(?P<fence>`{3,}|~{3,})")
@@ -252,8 +255,8 @@ def resolve_ref(repo: Path, ref: str) -> RefInfo:
 def list_stacks(repo: Path, commit: str, working_tree: Path | None = None) -> list[str]:
     """The stacks of `commit`, or of the working tree when given (uncommitted stack files count)."""
     if working_tree is not None:
-        return stack_names(f"stacks/{p.name}" for p in (working_tree / "stacks").glob("Pulumi.*.yaml"))
-    listing = _git(repo, "ls-tree", "--name-only", commit, "stacks/")
+        return stack_names(f"{STACKS_DIR}/{p.name}" for p in (working_tree / STACKS_DIR).glob("Pulumi.*.yaml"))
+    listing = _git(repo, "ls-tree", "--name-only", commit, f"{STACKS_DIR}/")
     return stack_names(listing.splitlines())
 
 
