@@ -24,7 +24,7 @@ from agentplane.config.load import load_from_files
 from agentplane.manifest import LABEL_AGENT, LABEL_PLATFORM_OWNED, LABEL_TIER
 from tests.support.kube_rbac import ESCALATION_VERBS, WRITE_VERBS, Cluster, Subject
 from tests.support.netpol import Network, Pod, pod
-from tests.support.plans import ROOT, STACKS, example_plan, kubernetes_objects
+from tests.support.plans import ROOT, STACKS, example_plan, kubernetes_objects, plan_with_teams
 from tests.support.vap import Request, decide
 
 # --------------------------------------------------------------------------- the plans
@@ -753,3 +753,127 @@ def test_every_line_of_the_threat_model_names_tests_that_exist():
             assert name in tests_by_file[current], f"{current}::{name} named in docs/threat-model.md does not exist"
             named += 1
     assert named >= 20
+
+
+# --------------------------------------------------------------------------- a team's in-cluster telemetry backend
+
+BACKEND_TEAM = "tracers"
+BACKEND_PORT = 4318
+BACKEND_TEAM_FILE = f"""name: {BACKEND_TEAM}
+owners: [{BACKEND_TEAM}-admins]
+environments: {{dev: {{tier: restricted}}}}
+agents: [{{name: bot}}]
+telemetry: {{endpoint: "http://otel.{BACKEND_TEAM}.svc:{BACKEND_PORT}", protocol: http}}
+"""
+
+
+@functools.cache
+def backend_objects() -> tuple[dict, ...]:
+    """The dev plan with one more team, whose telemetry endpoint is a Service of its own namespace."""
+    return tuple(kubernetes_objects(plan_with_teams("dev", add={f"{BACKEND_TEAM}.yaml": BACKEND_TEAM_FILE})))
+
+
+def backend_network() -> Network:
+    found = backend_objects()
+    labels = {o["metadata"]["name"]: dict(o["metadata"].get("labels") or {}) for o in found if o["kind"] == "Namespace"}
+    assert BACKEND_TEAM in labels
+    for extra in ("kube-system", "default"):
+        labels.setdefault(extra, {})
+    return Network([o for o in found if o["kind"] == "NetworkPolicy"], labels)
+
+
+# The backend team's pods: its OTLP backend (also listening on gRPC and a metrics port), an agent,
+# and pods labelled like the collector, in its namespace and in another team's (tenants choose
+# their pods' labels).
+BACKEND = pod(BACKEND_TEAM, "otel", {"app": "otel"}, (BACKEND_PORT, 4317, 8888))
+BACKEND_AGENT = pod(BACKEND_TEAM, "bot", {LABEL_AGENT: "bot", "app": "bot"}, (8080, BACKEND_PORT))
+COLLECTOR_LOOKALIKES = [
+    pod(namespace, "collector-lookalike", telemetry.COLLECTOR_POD_LABELS, (BACKEND_PORT, 8080))
+    for namespace in (BACKEND_TEAM, "payments")
+]
+
+
+def backend_tenant_pods() -> list[Pod]:
+    return [*tenant_pods("dev"), BACKEND, BACKEND_AGENT, *COLLECTOR_LOOKALIKES]
+
+
+def test_a_team_backend_in_its_namespace_is_reached_by_the_collector_on_its_port_only():
+    """Ingress matrix with a team file naming http://otel.tracers.svc:4318: the collector reaches
+    that team's pods on 4318 (its egress is open), and nothing else; the gateway's proxy still
+    reaches every tenant pod on every port; no other pod (another team's, a pod labelled like the
+    collector in a tenant namespace, the platform's) reaches anything new."""
+    net = backend_network()
+    tenants = backend_tenant_pods()
+    everyone = tenants + platform_pods("dev")
+    reached = {
+        (str(src), str(dst), port)
+        for dst in tenants
+        for src in everyone
+        if src != dst
+        for port, protocol in dst.ports
+        if net.ingress_allowed(src, dst, port, protocol)
+    }
+    from_collector = {
+        (str(COLLECTOR), str(dst), BACKEND_PORT)
+        for dst in tenants
+        if dst.namespace == BACKEND_TEAM and (BACKEND_PORT, "TCP") in dst.ports
+    }
+    assert from_collector == {
+        (str(COLLECTOR), str(p), BACKEND_PORT) for p in (BACKEND, BACKEND_AGENT, COLLECTOR_LOOKALIKES[0])
+    }
+    proxy = {(str(GATEWAY_PROXY), str(dst), port) for dst in tenants for port, _ in dst.ports}
+    assert reached == proxy | from_collector
+    # Delivered: the collector's own egress lets it out, not just the team's ingress in.
+    assert net.reaches(COLLECTOR, BACKEND, BACKEND_PORT)
+    # Over TCP only, and not on the backend's other ports.
+    assert not net.reaches(COLLECTOR, BACKEND, BACKEND_PORT, "UDP")
+    assert not net.reaches(COLLECTOR, BACKEND, 4317) and not net.reaches(COLLECTOR, BACKEND, 8888)
+
+
+def test_a_team_backend_opens_nothing_between_tenants():
+    """Egress matrix of every tenant pod with the backend team present: the same intended
+    destinations as without it (DNS, the gateway's proxy, the collector, Keycloak), so neither
+    the backend team nor anyone else reaches the backend or gains a destination."""
+    net = backend_network()
+    tenants = backend_tenant_pods()
+    everyone = tenants + platform_pods("dev")
+    reached = {
+        (str(src), str(dst), port, protocol)
+        for src in tenants
+        for dst in everyone
+        if src != dst
+        for port, protocol in dst.ports
+        if net.reaches(src, dst, port, protocol)
+    }
+    expected = {
+        (str(src), str(dst), port, protocol)
+        for src in tenants
+        for dst in everyone
+        if src != dst
+        for port, protocol in dst.ports
+        if intended_egress(dst, port, protocol)
+    }
+    assert expected and reached == expected
+    for lookalike in COLLECTOR_LOOKALIKES:
+        assert not net.ingress_allowed(lookalike, BACKEND, BACKEND_PORT), str(lookalike)
+
+
+def test_a_team_backend_adds_one_policy_to_the_plan_and_other_teams_get_none():
+    """The only new object is the backend team's `allow-telemetry-backend`; the example teams
+    (no in-cluster endpoint) keep exactly the policies they had."""
+    before = {
+        (o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"]): o
+        for o in objects("dev")
+        if o["kind"] == "NetworkPolicy"
+    }
+    after = {
+        (o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"]): o
+        for o in backend_objects()
+        if o["kind"] == "NetworkPolicy"
+    }
+    added = {key for key in after if key not in before}
+    assert added == {
+        ("NetworkPolicy", BACKEND_TEAM, name) for name in ("default-deny", "allow-dns", "allow-platform")
+    } | {("NetworkPolicy", BACKEND_TEAM, "allow-telemetry-backend")}
+    assert {key: after[key] for key in before} == before
+    assert not [key for key in before if key[2] == "allow-telemetry-backend"]

@@ -19,7 +19,10 @@ Pure functions of the spec returning plain dicts. How a signal finds its tenant:
 
 from __future__ import annotations
 
+import urllib.parse
+
 from agentplane import namespaces
+from agentplane.config.addresses import service_namespace
 from agentplane.config.platform import PlatformSpec, TeamSpec
 from agentplane.config.sections.telemetry import QUEUE_FILE_HEADROOM, Backend, QueueSettings
 from agentplane.manifest import (
@@ -369,6 +372,29 @@ def _tenant_exporter(team: TeamSpec, spec: PlatformSpec) -> tuple[str, dict]:
         return _default_backend_exporter(spec.env.telemetry.default_backend, team.name, queue)
     headers = {header: _header_reference(tenant_headers_secret_name(team), header) for header in sorted(own.headers)}
     return _otlp_exporter(own.protocol, own.endpoint, headers, queue)
+
+
+# The port an endpoint without one is dialled on: the OTLP/HTTP exporter parses the URL and
+# appends the signal path, adding no port (open-telemetry/opentelemetry-collector@v0.158.0:
+# exporter/otlphttpexporter/factory.go composeSignalURL), and Go's net/http dials the scheme's
+# default (net/http transport.go canonicalAddr). A gRPC endpoint always names its port
+# (config/sections/telemetry.py).
+SCHEME_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def in_namespace_backend(team: TeamSpec) -> int | None:
+    """The port of the team's own OTLP backend when it is a Service of the team's namespace
+    (the only in-cluster name a team file may give); None without one or for a backend elsewhere."""
+    if team.telemetry is None:
+        return None
+    url = urllib.parse.urlsplit(team.telemetry.endpoint)
+    namespace = service_namespace(url.hostname or "")
+    if namespace is None:
+        return None
+    if namespace != team.namespace:
+        # Refused when the team file is checked (config/sections/telemetry.py check_team).
+        raise ValueError(f"team {team.name}: a telemetry endpoint may only name a Service of its own namespace")
+    return url.port or SCHEME_DEFAULT_PORTS[url.scheme]
 
 
 def tenant_pipeline(signal: str, team: str) -> str:

@@ -174,6 +174,37 @@ def network_policies(team: TeamSpec) -> list[Obj]:
     ]
 
 
+def telemetry_backend_policy(team: TeamSpec) -> Obj | None:
+    """When the team's own OTLP backend is a Service of its namespace: ingress from the gateway
+    collector's pods to the team's pods on the endpoint's port, TCP, and nothing else.
+
+    The collector delivers to the pods behind the Service on their own port: a NetworkPolicy
+    port is the pod's, so the Service must expose the pods' port (no different targetPort)."""
+    port = telemetry.in_namespace_backend(team)
+    if port is None:
+        return None
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": _meta("allow-telemetry-backend", team),
+        "spec": {
+            "podSelector": {},
+            "policyTypes": ["Ingress"],
+            "ingress": [
+                {
+                    "from": [
+                        {
+                            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespaces.TELEMETRY}},
+                            "podSelector": {"matchLabels": dict(telemetry.COLLECTOR_POD_LABELS)},
+                        }
+                    ],
+                    "ports": [{"protocol": "TCP", "port": port}],
+                }
+            ],
+        },
+    }
+
+
 def tenant_cluster_roles() -> list[Obj]:
     """What team owners and members may do in their namespace (RoleBindings per team).
 
@@ -271,11 +302,13 @@ def service_accounts(team: TeamSpec) -> list[Obj]:
 
 def tenant_objects(team: TeamSpec, spec: PlatformSpec) -> list[Obj]:
     """Everything in one team's namespace, the Namespace first."""
+    backend_policy = telemetry_backend_policy(team)
     return [
         namespace(team),
         resource_quota(team),
         limit_range(team, spec),
         *network_policies(team),
+        *([backend_policy] if backend_policy is not None else []),
         *role_bindings(team, spec),
         *service_accounts(team),
     ]

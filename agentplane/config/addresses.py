@@ -62,6 +62,16 @@ def ip_problem(host: str, *, private_ok: bool) -> str | None:
     return None
 
 
+def service_namespace(host: str) -> str | None:
+    """The namespace of an in-cluster Service name, `<service>.<namespace>.svc[.cluster.local]`;
+    None for any other host (a public name, an IP literal, another in-cluster name form)."""
+    if not host.endswith(_CLUSTER_SUFFIXES):
+        return None
+    labels = host.split(".")
+    svc = labels.index("svc") if "svc" in labels else -1
+    return labels[1] if svc == 2 else None
+
+
 def host_problem(host: str, *, own_namespace: str | None = None, private_ok: bool = False) -> str | None:
     """Why `host` may not be an endpoint's host. `own_namespace`: in-cluster names are allowed
     for Services of that namespace only; `private_ok` (operator settings): private addresses and
@@ -75,9 +85,8 @@ def host_problem(host: str, *, own_namespace: str | None = None, private_ok: boo
     if host.endswith(_CLUSTER_SUFFIXES):
         if private_ok:
             return None
-        labels = host.split(".")
-        svc = labels.index("svc") if "svc" in labels else -1
-        if own_namespace is not None and svc == 2 and own_namespace in (ANY_NAMESPACE, labels[1]):
+        namespace = service_namespace(host)
+        if own_namespace is not None and namespace is not None and own_namespace in (ANY_NAMESPACE, namespace):
             return None
         if own_namespace == ANY_NAMESPACE:
             where = "a Service of the team's own namespace, <service>.<team>.svc"
