@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from agentplane import namespaces
+from agentplane.builders import telemetry
 from agentplane.builders import tenants as build
+from agentplane.config.sections.telemetry import TeamTelemetryConfig
 from agentplane.config.load import load_from_files
-from agentplane.manifest import LABEL_TENANT, LABEL_TIER
+from agentplane.manifest import LABEL_PLATFORM_OWNED, LABEL_TENANT, LABEL_TIER
 from agentplane.quantity import parse_quantity
 from tests.support.plans import ROOT, STACKS, example_plan, plan_with_teams, resources_of
 
@@ -218,3 +222,59 @@ def test_an_object_declared_twice_is_an_error() -> None:
     ):
         kube.register("gateway-bar", obj, pulumi.ResourceOptions())
     kube.start_run()
+
+
+def _with_endpoint(spec, team_name: str, endpoint: str, protocol: str = "http"):
+    team = spec.team(team_name)
+    return dataclasses.replace(team, telemetry=TeamTelemetryConfig(endpoint=endpoint, protocol=protocol))
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "protocol", "port"),
+    [
+        ("http://otel.research.svc:4318", "http", 4318),
+        ("http://tempo.research.svc.cluster.local:4317", "grpc", 4317),
+        ("https://otel.research.svc.cluster.local/otlp", "http", 443),  # the scheme's default port
+        ("http://otel.research.svc", "http", 80),
+    ],
+)
+def test_an_in_namespace_backend_gets_one_ingress_policy_from_the_collector(dev_spec, endpoint, protocol, port):
+    team = _with_endpoint(dev_spec, "research", endpoint, protocol)
+    policies = [o for o in build.tenant_objects(team, dev_spec) if o["metadata"]["name"] == "allow-telemetry-backend"]
+    assert policies == [build.telemetry_backend_policy(team)]
+    (policy,) = policies
+    assert policy["metadata"]["namespace"] == "research"
+    assert policy["metadata"]["labels"][LABEL_TENANT] == "research"
+    assert policy["metadata"]["labels"][LABEL_PLATFORM_OWNED] == "true"
+    assert policy["spec"] == {
+        "podSelector": {},
+        "policyTypes": ["Ingress"],
+        "ingress": [
+            {
+                "from": [
+                    {
+                        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespaces.TELEMETRY}},
+                        "podSelector": {"matchLabels": telemetry.COLLECTOR_POD_LABELS},
+                    }
+                ],
+                "ports": [{"protocol": "TCP", "port": port}],
+            }
+        ],
+    }
+
+
+@pytest.mark.parametrize("endpoint", [None, "https://otlp.example.com", "https://otlp.example.com:4318/v1"])
+def test_a_team_without_an_in_namespace_backend_gets_no_extra_policy(dev_spec, endpoint):
+    team = dev_spec.team("research") if endpoint is None else _with_endpoint(dev_spec, "research", endpoint)
+    assert build.telemetry_backend_policy(team) is None
+    names = {o["metadata"]["name"] for o in build.tenant_objects(team, dev_spec) if o["kind"] == "NetworkPolicy"}
+    assert names == {"default-deny", "allow-dns", "allow-platform"}
+
+
+def test_a_backend_in_another_namespace_is_never_opened(dev_spec):
+    """Refused where the team file is checked (tests/hostile/addresses.yaml `endpoint-other-namespace`,
+    tests/test_input_grammar.py, tests/test_telemetry.py); the builder refuses it too rather than open
+    another team's namespace to the collector."""
+    team = _with_endpoint(dev_spec, "research", "http://otel.payments.svc:4318")
+    with pytest.raises(ValueError, match="own namespace"):
+        build.tenant_objects(team, dev_spec)
