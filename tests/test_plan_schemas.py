@@ -13,7 +13,7 @@ import pkgutil
 import pytest
 
 import agentplane.builders
-from tests.support.plans import STACKS, example_plan, kubernetes_objects
+from tests.support.plans import BACKEND_TEAM, STACKS, example_plan, kubernetes_objects, plan_with_backend_team
 from tests.support.upstream import upstream_dir, validate_chart_values, validate_objects
 
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -64,6 +64,16 @@ def _releases(stack: str) -> list[dict]:
 def test_every_kubernetes_object_matches_its_upstream_schema(stack: str) -> None:
     objects = kubernetes_objects(example_plan(stack))
     assert objects, "the plan has no Kubernetes objects"
+    errors = validate_objects(objects)
+    assert not errors, "\n".join(errors)
+
+
+def test_the_objects_of_a_team_with_an_in_namespace_backend_match_their_upstream_schema() -> None:
+    """The example teams name no in-cluster backend: the NetworkPolicy such a team gets is checked here."""
+    objects = [
+        o for o in kubernetes_objects(plan_with_backend_team()) if o["metadata"].get("namespace") == BACKEND_TEAM
+    ]
+    assert "allow-telemetry-backend" in {o["metadata"]["name"] for o in objects if o["kind"] == "NetworkPolicy"}
     errors = validate_objects(objects)
     assert not errors, "\n".join(errors)
 

@@ -24,7 +24,15 @@ from agentplane.config.load import load_from_files
 from agentplane.manifest import LABEL_AGENT, LABEL_PLATFORM_OWNED, LABEL_TIER
 from tests.support.kube_rbac import ESCALATION_VERBS, WRITE_VERBS, Cluster, Subject
 from tests.support.netpol import Network, Pod, pod
-from tests.support.plans import ROOT, STACKS, example_plan, kubernetes_objects, plan_with_teams
+from tests.support.plans import (
+    BACKEND_PORT,
+    BACKEND_TEAM,
+    ROOT,
+    STACKS,
+    example_plan,
+    kubernetes_objects,
+    plan_with_backend_team,
+)
 from tests.support.vap import Request, decide
 
 # --------------------------------------------------------------------------- the plans
@@ -757,20 +765,11 @@ def test_every_line_of_the_threat_model_names_tests_that_exist():
 
 # --------------------------------------------------------------------------- a team's in-cluster telemetry backend
 
-BACKEND_TEAM = "tracers"
-BACKEND_PORT = 4318
-BACKEND_TEAM_FILE = f"""name: {BACKEND_TEAM}
-owners: [{BACKEND_TEAM}-admins]
-environments: {{dev: {{tier: restricted}}}}
-agents: [{{name: bot}}]
-telemetry: {{endpoint: "http://otel.{BACKEND_TEAM}.svc:{BACKEND_PORT}", protocol: http}}
-"""
-
 
 @functools.cache
 def backend_objects() -> tuple[dict, ...]:
     """The dev plan with one more team, whose telemetry endpoint is a Service of its own namespace."""
-    return tuple(kubernetes_objects(plan_with_teams("dev", add={f"{BACKEND_TEAM}.yaml": BACKEND_TEAM_FILE})))
+    return tuple(kubernetes_objects(plan_with_backend_team()))
 
 
 def backend_network() -> Network:

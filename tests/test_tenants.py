@@ -9,8 +9,8 @@ import pytest
 from agentplane import namespaces
 from agentplane.builders import telemetry
 from agentplane.builders import tenants as build
-from agentplane.config.sections.telemetry import TeamTelemetryConfig
 from agentplane.config.load import load_from_files
+from agentplane.config.sections.telemetry import TeamTelemetryConfig
 from agentplane.manifest import LABEL_PLATFORM_OWNED, LABEL_TENANT, LABEL_TIER
 from agentplane.quantity import parse_quantity
 from tests.support.plans import ROOT, STACKS, example_plan, plan_with_teams, resources_of

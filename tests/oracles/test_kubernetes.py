@@ -30,7 +30,7 @@ import pytest
 import yaml
 
 from tests.oracles.kube import ApiError, Client
-from tests.support.plans import ROOT, STACKS, example_plan, kubernetes_objects
+from tests.support.plans import BACKEND_TEAM, ROOT, STACKS, example_plan, kubernetes_objects, plan_with_backend_team
 from tests.support.upstream import upstream_dir
 
 pytestmark = pytest.mark.oracle
@@ -108,6 +108,28 @@ def test_api_server_accepts_every_plan_object_by_server_side_dry_run(
             oracle_record(ORACLE, "server-side dry-run apply of plan objects", False)
             refused.append(f"{_key(obj)}: {error}")
     assert not refused, f"{stack}: the API server refused {len(refused)} object(s):\n" + "\n".join(refused)
+
+
+def test_api_server_accepts_the_objects_of_a_team_with_an_in_namespace_backend(cluster: Client, oracle_record) -> None:
+    """The example teams name no in-cluster backend: the NetworkPolicy such a team gets, dry-run here."""
+    objects = [
+        o
+        for o in kubernetes_objects(plan_with_backend_team())
+        if o["metadata"].get("namespace") == BACKEND_TEAM
+        or (o["kind"] == "Namespace" and o["metadata"]["name"] == BACKEND_TEAM)
+    ]
+    assert "allow-telemetry-backend" in {o["metadata"]["name"] for o in objects if o["kind"] == "NetworkPolicy"}
+    refused: list[str] = []
+    for obj in _namespaces_first(objects):
+        try:
+            cluster.apply(obj, dry_run=True)
+            if obj["kind"] == "Namespace":
+                cluster.apply(obj)
+            oracle_record(ORACLE, "server-side dry-run apply of plan objects", True)
+        except (ApiError, KeyError) as error:
+            oracle_record(ORACLE, "server-side dry-run apply of plan objects", False)
+            refused.append(f"{_key(obj)}: {error}")
+    assert not refused, "the API server refused:\n" + "\n".join(refused)
 
 
 # --------------------------------------------------------------------------------------------

@@ -32,6 +32,22 @@ def example_plan(stack: str) -> dict[str, Any]:
     return plan_document(example_run(stack))
 
 
+# A team whose telemetry endpoint is a Service of its own namespace. Not an example team file:
+# the example plans keep the teams without one, which other tests compare against.
+BACKEND_TEAM, BACKEND_PORT = "tracers", 4318
+BACKEND_TEAM_FILE = f"""name: {BACKEND_TEAM}
+owners: [{BACKEND_TEAM}-admins]
+environments: {{dev: {{tier: restricted}}}}
+agents: [{{name: bot}}]
+telemetry: {{endpoint: "http://otel.{BACKEND_TEAM}.svc:{BACKEND_PORT}", protocol: http}}
+"""
+
+
+def plan_with_backend_team() -> dict[str, Any]:
+    """The dev plan with BACKEND_TEAM added."""
+    return plan_with_teams("dev", add={f"{BACKEND_TEAM}.yaml": BACKEND_TEAM_FILE})
+
+
 def plan_with_teams(stack: str, add: dict[str, str] | None = None, remove: tuple[str, ...] = ()) -> dict[str, Any]:
     """Plan an example stack with team files added (file name -> YAML text) or removed (file names)."""
     with tempfile.TemporaryDirectory() as tmp:
