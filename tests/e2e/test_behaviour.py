@@ -514,12 +514,9 @@ def stub_objects() -> list[dict]:
 
 
 def sink_objects(team_name: str) -> list[dict]:
-    """A team's OTLP backend in its own namespace, and the one ingress the platform's collector
-    needs to reach it.
-
-    The tenant NetworkPolicies admit ingress from the gateway's proxy only, so without that
-    extra policy (written here as the cluster admin; tenants cannot write NetworkPolicies) the
-    collector could not deliver to the in-namespace endpoint the team file names."""
+    """A team's OTLP backend in its own namespace. The platform's NetworkPolicy
+    `allow-telemetry-backend` (declared because the team file names it) is all that lets the
+    collector deliver there; its Service exposes the pods' own port, as a NetworkPolicy requires."""
     ns = team(team_name).namespace
     collector_image = probe_spec().env.telemetry.collector_image
     return [
@@ -552,28 +549,6 @@ def sink_objects(team_name: str) -> list[dict]:
             telemetry.opt_out_annotations(),
         ),
         _service(OTLP_SINK, ns, OTLP_HTTP_PORT),
-        {
-            "apiVersion": "networking.k8s.io/v1",
-            "kind": "NetworkPolicy",
-            "metadata": {"name": f"e2e-collector-to-{OTLP_SINK}", "namespace": ns, "labels": _labels(OTLP_SINK)},
-            "spec": {
-                "podSelector": {"matchLabels": _labels(OTLP_SINK)},
-                "policyTypes": ["Ingress"],
-                "ingress": [
-                    {
-                        "from": [
-                            {
-                                "namespaceSelector": {
-                                    "matchLabels": {"kubernetes.io/metadata.name": telemetry.NAMESPACE}
-                                },
-                                "podSelector": {"matchLabels": dict(telemetry.COLLECTOR_POD_LABELS)},
-                            }
-                        ],
-                        "ports": [{"protocol": "TCP", "port": OTLP_HTTP_PORT}],
-                    }
-                ],
-            },
-        },
     ]
 
 
@@ -728,6 +703,16 @@ def test_derived_names_exist_in_the_dev_plan():
     plan, d = probe_plan(), derive()
     a, b = team(TEAM_A), team(TEAM_B)
     assert {a.name, b.name} <= set(plan["teams"])
+    # The sinks are reached through the platform's own policy: collector pods, the sink's port.
+    for t in (a, b):
+        (backend_policy,) = [
+            o
+            for o in plan_objects(plan, "NetworkPolicy", t.namespace)
+            if o["metadata"]["name"] == "allow-telemetry-backend"
+        ]
+        (rule,) = backend_policy["spec"]["ingress"]
+        assert rule["ports"] == [{"protocol": "TCP", "port": OTLP_HTTP_PORT}]
+        assert rule["from"][0]["podSelector"] == {"matchLabels": telemetry.COLLECTOR_POD_LABELS}
 
     (gateway,) = [
         g for g in plan_objects(plan, "Gateway", namespaces.GATEWAY) if g["metadata"]["name"] == gw.GATEWAY_NAME
