@@ -13,7 +13,18 @@ from agentplane.config.load import load_from_files
 from agentplane.config.sections.telemetry import TeamTelemetryConfig
 from agentplane.manifest import LABEL_PLATFORM_OWNED, LABEL_TENANT, LABEL_TIER
 from agentplane.quantity import parse_quantity
-from tests.support.plans import ROOT, STACKS, example_plan, plan_with_teams, resources_of
+from tests.support.plans import (
+    BACKEND_PORT,
+    BACKEND_TEAM,
+    BACKEND_TEAM_FILE,
+    ROOT,
+    STACKS,
+    example_plan,
+    kubernetes_objects,
+    plan_with_backend_team,
+    plan_with_teams,
+    resources_of,
+)
 
 
 @pytest.fixture(scope="module")
@@ -278,3 +289,30 @@ def test_a_backend_in_another_namespace_is_never_opened(dev_spec):
     team = _with_endpoint(dev_spec, "research", "http://otel.payments.svc:4318")
     with pytest.raises(ValueError, match="own namespace"):
         build.tenant_objects(team, dev_spec)
+
+
+def test_an_in_namespace_backend_changes_the_plan_by_its_policy_and_the_exporter_only() -> None:
+    """The same team with its backend outside the cluster instead: the plans differ by the team's
+    `allow-telemetry-backend` and the collector's exporter endpoint, nothing else."""
+
+    def keyed(doc: dict) -> dict:
+        return {
+            (o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"]): o for o in kubernetes_objects(doc)
+        }
+
+    inside = keyed(plan_with_backend_team())
+    external = BACKEND_TEAM_FILE.replace(f"http://otel.{BACKEND_TEAM}.svc:{BACKEND_PORT}", "https://otlp.example.com")
+    assert external != BACKEND_TEAM_FILE
+    outside = keyed(plan_with_teams("dev", add={f"{BACKEND_TEAM}.yaml": external}))
+    assert set(inside) - set(outside) == {("NetworkPolicy", BACKEND_TEAM, "allow-telemetry-backend")}
+    assert set(outside) <= set(inside)
+    changed = {key for key in outside if outside[key] != inside[key]}
+    assert changed == {("OpenTelemetryCollector", namespaces.TELEMETRY, telemetry.COLLECTOR_NAME)}
+    key = ("OpenTelemetryCollector", namespaces.TELEMETRY, telemetry.COLLECTOR_NAME)
+    exporter = telemetry.tenant_exporter_id("otlp_http", BACKEND_TEAM)
+    assert (
+        inside[key]["spec"]["config"]["exporters"][exporter]["endpoint"]
+        == f"http://otel.{BACKEND_TEAM}.svc:{BACKEND_PORT}"
+    )
+    outside[key]["spec"]["config"]["exporters"][exporter]["endpoint"] = f"http://otel.{BACKEND_TEAM}.svc:{BACKEND_PORT}"
+    assert outside[key] == inside[key]
