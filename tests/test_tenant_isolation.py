@@ -665,28 +665,24 @@ def test_only_the_gateway_proxy_reaches_a_tenant_pod(stack):
     assert reached == expected
 
 
+def egress_matrix(net, tenants, everyone) -> tuple[set, set]:
+    """(reached, intended): every (tenant pod, pod, port, protocol) the network lets through, and
+    every one the isolation promise allows."""
+    candidates = [
+        (src, dst, port, protocol) for src in tenants for dst in everyone if src != dst for port, protocol in dst.ports
+    ]
+    reached = {(str(s), str(d), port, pr) for s, d, port, pr in candidates if net.reaches(s, d, port, pr)}
+    intended = {(str(s), str(d), port, pr) for s, d, port, pr in candidates if intended_egress(d, port, pr)}
+    return reached, intended
+
+
 @pytest.mark.parametrize("stack", STACKS)
 def test_tenant_pods_reach_only_dns_the_gateway_the_collector_and_keycloak(stack):
     """Egress matrix: every tenant pod to every port of every pod."""
     net = network(stack)
     tenants = tenant_pods(stack)
     everyone = tenants + platform_pods(stack)
-    reached = {
-        (str(src), str(dst), port, protocol)
-        for src in tenants
-        for dst in everyone
-        if src != dst
-        for port, protocol in dst.ports
-        if net.reaches(src, dst, port, protocol)
-    }
-    expected = {
-        (str(src), str(dst), port, protocol)
-        for src in tenants
-        for dst in everyone
-        if src != dst
-        for port, protocol in dst.ports
-        if intended_egress(dst, port, protocol)
-    }
+    reached, expected = egress_matrix(net, tenants, everyone)
     assert expected and reached == expected
 
 
@@ -836,22 +832,7 @@ def test_a_team_backend_opens_nothing_between_tenants():
     net = backend_network()
     tenants = backend_tenant_pods()
     everyone = tenants + platform_pods("dev")
-    reached = {
-        (str(src), str(dst), port, protocol)
-        for src in tenants
-        for dst in everyone
-        if src != dst
-        for port, protocol in dst.ports
-        if net.reaches(src, dst, port, protocol)
-    }
-    expected = {
-        (str(src), str(dst), port, protocol)
-        for src in tenants
-        for dst in everyone
-        if src != dst
-        for port, protocol in dst.ports
-        if intended_egress(dst, port, protocol)
-    }
+    reached, expected = egress_matrix(net, tenants, everyone)
     assert expected and reached == expected
     for lookalike in COLLECTOR_LOOKALIKES:
         assert not net.ingress_allowed(lookalike, BACKEND, BACKEND_PORT), str(lookalike)

@@ -1079,26 +1079,23 @@ def test_agent_call_is_refused_for_an_unlisted_caller(behaviour):
     assert '"stub": "echo"' not in answer["body"]
 
 
-@pytest.mark.e2e
-def test_unapproved_model_is_refused_naming_the_approved_models(behaviour):
-    d = behaviour
+def unapproved_model_refusal(d, path: str) -> dict:
+    """The agent OUTSIDER of TEAM_A asks for a model it may not use on `path`: the gateway answers
+    403 with the model-not-approved denial; returns the OpenAI-shaped error."""
     body = {"model": d.unapproved_model, "messages": [{"role": "user", "content": "hello"}]}
-    (answer,) = run_client(
-        TEAM_A,
-        OUTSIDER,
-        [
-            {
-                "url": d.gateway_url + d.unapproved_model_path,
-                "method": "POST",
-                "json": body,
-                "token_header": d.token_header,
-            }
-        ],
-    )
+    request = {"url": d.gateway_url + path, "method": "POST", "json": body, "token_header": d.token_header}
+    (answer,) = run_client(TEAM_A, OUTSIDER, [request])
     assert answer["status"] == 403, answer
     assert answer["headers"].get(d.denial_header) == MODEL_NOT_APPROVED, answer
     error = error_of(answer)
     assert error["type"] == MODEL_NOT_APPROVED
+    return error
+
+
+@pytest.mark.e2e
+def test_unapproved_model_is_refused_naming_the_approved_models(behaviour):
+    d = behaviour
+    error = unapproved_model_refusal(d, d.unapproved_model_path)
     assert error["message"].endswith(approved_models_text(d)), error
     assert d.unapproved_model in error["message"] and f"{TEAM_A}/{OUTSIDER}" in error["message"], error
 
@@ -1107,23 +1104,7 @@ def test_unapproved_model_is_refused_naming_the_approved_models(behaviour):
 def test_body_naming_another_model_is_refused_naming_the_approved_models(behaviour):
     """On a route the agent may use, a body asking for another model is refused, not swapped."""
     d = behaviour
-    body = {"model": d.unapproved_model, "messages": [{"role": "user", "content": "hello"}]}
-    (answer,) = run_client(
-        TEAM_A,
-        OUTSIDER,
-        [
-            {
-                "url": d.gateway_url + d.outsider_model_path,
-                "method": "POST",
-                "json": body,
-                "token_header": d.token_header,
-            }
-        ],
-    )
-    assert answer["status"] == 403, answer
-    assert answer["headers"].get(d.denial_header) == MODEL_NOT_APPROVED, answer
-    error = error_of(answer)
-    assert error["type"] == MODEL_NOT_APPROVED
+    error = unapproved_model_refusal(d, d.outsider_model_path)
     assert error["message"].startswith(BODY_MODEL_REFUSAL) and error["message"].endswith(approved_models_text(d)), error
 
 

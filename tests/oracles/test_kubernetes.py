@@ -95,8 +95,14 @@ def test_api_server_accepts_every_plan_object_by_server_side_dry_run(
 ) -> None:
     objects = kubernetes_objects(example_plan(stack))
     assert len(objects) > 20, f"{stack}: the plan has only {len(objects)} Kubernetes objects"
-    # Dry-run creates are checked against existing namespaces (NamespaceLifecycle admission):
-    # the namespaces themselves are dry-run first, then created.
+    refused = _dry_run_apply(cluster, objects, oracle_record)
+    assert not refused, f"{stack}: the API server refused {len(refused)} object(s):\n" + "\n".join(refused)
+
+
+def _dry_run_apply(cluster: Client, objects: list[dict], oracle_record) -> list[str]:
+    """Server-side dry-run apply of `objects`; the refusals, one line each. Dry-run creates are
+    checked against existing namespaces (NamespaceLifecycle admission): the namespaces are
+    dry-run first, then created."""
     refused: list[str] = []
     for obj in _namespaces_first(objects):
         try:
@@ -107,7 +113,7 @@ def test_api_server_accepts_every_plan_object_by_server_side_dry_run(
         except (ApiError, KeyError) as error:
             oracle_record(ORACLE, "server-side dry-run apply of plan objects", False)
             refused.append(f"{_key(obj)}: {error}")
-    assert not refused, f"{stack}: the API server refused {len(refused)} object(s):\n" + "\n".join(refused)
+    return refused
 
 
 def test_api_server_accepts_the_objects_of_a_team_with_an_in_namespace_backend(cluster: Client, oracle_record) -> None:
@@ -119,16 +125,7 @@ def test_api_server_accepts_the_objects_of_a_team_with_an_in_namespace_backend(c
         or (o["kind"] == "Namespace" and o["metadata"]["name"] == BACKEND_TEAM)
     ]
     assert "allow-telemetry-backend" in {o["metadata"]["name"] for o in objects if o["kind"] == "NetworkPolicy"}
-    refused: list[str] = []
-    for obj in _namespaces_first(objects):
-        try:
-            cluster.apply(obj, dry_run=True)
-            if obj["kind"] == "Namespace":
-                cluster.apply(obj)
-            oracle_record(ORACLE, "server-side dry-run apply of plan objects", True)
-        except (ApiError, KeyError) as error:
-            oracle_record(ORACLE, "server-side dry-run apply of plan objects", False)
-            refused.append(f"{_key(obj)}: {error}")
+    refused = _dry_run_apply(cluster, objects, oracle_record)
     assert not refused, "the API server refused:\n" + "\n".join(refused)
 
 
