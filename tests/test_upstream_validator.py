@@ -4,6 +4,7 @@ schemas accept and reject what they reject, or every other schema test means not
 from __future__ import annotations
 
 import copy
+import re
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,9 +49,16 @@ def test_missing_upstream_dir_names_path_and_env(monkeypatch: pytest.MonkeyPatch
 
 
 def test_default_upstream_dir_is_next_to_repo(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without $AGENTPLANE_UPSTREAM the data is looked for beside the checkout. A checkout that
+    has none there (CI fetching the data elsewhere) gets the error naming that place."""
     monkeypatch.delenv(upstream.UPSTREAM_ENV, raising=False)
     repo_root = Path(upstream.__file__).resolve().parents[2]
-    assert upstream.upstream_dir() == (repo_root / ".." / "shared" / "upstream").resolve()
+    default = (repo_root / ".." / "shared" / "upstream").resolve()
+    if (default / "crds").is_dir() and (default / "charts").is_dir():
+        assert upstream.upstream_dir() == default
+    else:
+        with pytest.raises(upstream.UpstreamDataMissing, match=re.escape(f"not found at {default} ")):
+            upstream.upstream_dir()
 
 
 # ---------------------------------------------------------------------------- core kinds
