@@ -311,6 +311,38 @@ def test_fetch_all_names_each_failing_file_and_writes_the_others(tmp_path):
     assert (tmp_path / good.file).read_text() == crd_text("xs.example.io")
 
 
+def test_an_unreachable_host_stops_the_fetch_instead_of_retrying_every_file(tmp_path):
+    """Offline, every file would wait out the same retries (minutes each): the first one stops it."""
+    sources = [fu.Source(f"charts/c-1.0.0/f{i}.yaml", "o/r", "v1", f"f{i}.yaml") for i in range(3)]
+    fetched = []
+
+    def fetch(url):
+        fetched.append(url)
+        raise fu.Unreachable("[Errno -2] Name or service not known after 5 attempt(s)")
+
+    errors = fu.fetch_all(sources, tmp_path, fetch=fetch)
+    assert fetched == [sources[0].url]
+    assert errors == [
+        f"charts/c-1.0.0/f0.yaml (from {sources[0].url}): [Errno -2] Name or service not known after 5 attempt(s); "
+        "2 more file(s) not tried"
+    ]
+
+
+def test_a_network_failure_after_the_retries_is_unreachable_and_an_http_error_is_not():
+    def no_name(request, timeout):
+        raise urllib.error.URLError("Name or service not known")
+
+    with pytest.raises(fu.Unreachable):
+        fu.download("https://x/a", retries=1, opener=no_name, sleep=lambda _: None)
+
+    def not_found(request, timeout):
+        raise urllib.error.HTTPError("https://x/a", 404, "Not Found", {}, None)
+
+    with pytest.raises(fu.FetchError) as excinfo:
+        fu.download("https://x/a", opener=not_found, sleep=lambda _: None)
+    assert not isinstance(excinfo.value, fu.Unreachable)
+
+
 def test_main_reports_failures_and_exits_nonzero(tmp_path, monkeypatch, capsys):
     manifest = tmp_path / "sources.tsv"
     manifest.write_text(

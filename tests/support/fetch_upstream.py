@@ -70,6 +70,11 @@ class FetchError(RuntimeError):
     """A file could not be downloaded or is not what the manifest says; the message names it."""
 
 
+class Unreachable(FetchError):
+    """The host could not be reached at all (no answer, no name, no route) after every retry:
+    every other file from it would fail the same way, so fetching stops here."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Source:
     """Where one file of the upstream data directory comes from."""
@@ -283,7 +288,7 @@ def download(
             reason = f"HTTP {error.code}"
         except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
             if attempt > retries:
-                raise FetchError(f"{getattr(error, 'reason', error)} after {attempt} attempt(s)") from None
+                raise Unreachable(f"{getattr(error, 'reason', error)} after {attempt} attempt(s)") from None
             reason = str(getattr(error, "reason", error))
         delay = backoff * 2 ** (attempt - 1)
         print(f"  retrying {url} in {delay:.0f}s ({reason})", file=sys.stderr)
@@ -339,7 +344,8 @@ def fetch_all(
     sources: Sequence[Source], dest: Path, *, fetch: Callable[[str], bytes], checksums: dict[str, str] | None = None
 ) -> list[str]:
     """Download, transform, verify and write every source; errors (one per failing file) are
-    collected so one run reports all of them. A URL shared by several files is fetched once.
+    collected so one run reports all of them, except that an unreachable host stops the run (the
+    rest would only wait out the same retries). A URL shared by several files is fetched once.
     With `checksums`, a file whose sha256 differs (or that has none recorded) is refused."""
     cache: dict[str, bytes] = {}
     errors: list[str] = []
@@ -353,6 +359,10 @@ def fetch_all(
                 raise ValueError(
                     f"sha256 {sha256(data)} is not the recorded {checksums.get(source.file, '(none recorded)')}"
                 )
+        except Unreachable as error:
+            untried = len(sources) - sources.index(source) - 1
+            errors.append(f"{source.file} (from {source.url}): {error}; {untried} more file(s) not tried")
+            break
         except (FetchError, ValueError, UnicodeDecodeError, yaml.YAMLError) as error:
             errors.append(f"{source.file} (from {source.url}): {error}")
             continue
